@@ -1,0 +1,162 @@
+/**
+ * Everything a tab does as a peer, without UI: identity, libp2p node, relay/directory, the task
+ * service (serving into the Web Worker, submitting to peers) and RTT probes. The UI reads its
+ * snapshot and calls its intents.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createPeer } from '../net/peer.js'
+import { DirectoryClient } from '../net/directory-client.js'
+import { TaskService } from '../net/task-service.js'
+import { connectionKind, directWebRTC } from '../net/connection-kind.js'
+import { WorkQueue } from '../core/work-queue.js'
+import { TaskError, toTaskError } from '../core/errors.js'
+import { BUILTIN_MODELS } from '../models/catalog.js'
+import { startInferenceWorker } from '../runtime/worker-executor.js'
+import { loadTabIdentity } from './identity.js'
+import type { TabConfig } from './config.js'
+import type { Peer } from '../net/peer.js'
+import type { ConnectionKind } from '../net/connection-kind.js'
+import type { RelayStatus } from '../net/directory-client.js'
+import type { TaskRequest, TaskResult } from '../core/codec.js'
+import type { WorkEvent } from '../core/work-queue.js'
+import type { InferenceWorker } from '../runtime/worker-executor.js'
+
+export interface PeerView {
+  peerId: string
+  connection: ConnectionKind | 'not connected'
+  rttMs?: number
+}
+
+export interface TaskRun {
+  result: TaskResult
+  /** Peer id that ran it ('self' for this tab). */
+  worker: string
+  roundTripMs: number
+  networkMs: number
+}
+
+/** Where a task should run. */
+export type Target = { kind: 'any' } | { kind: 'self' } | { kind: 'peer', peerId: string }
+
+export class TabPeer extends EventTarget {
+  readonly config: TabConfig
+  node!: Peer
+  directory!: DirectoryClient
+  tasks!: TaskService
+  queue!: WorkQueue
+  worker!: InferenceWorker
+  slot = 0
+  readyMs?: number
+  readonly rtt = new Map<string, number>()
+  private rttTimer?: ReturnType<typeof setInterval>
+  private nextPeer = 0
+
+  constructor (config: TabConfig) {
+    super()
+    this.config = config
+  }
+
+  /** Joins the network; resolves when this tab is ready to work (dialable, listed, worker loaded). */
+  async start (onEvent: (e: WorkEvent) => void): Promise<void> {
+    const t0 = performance.now()
+    const modelUrls = Object.fromEntries(BUILTIN_MODELS.map(m => [m.sha256, new URL(`models/${m.file}`, location.href).href]))
+    const [identity, worker] = await Promise.all([
+      loadTabIdentity(),
+      startInferenceWorker({ backend: this.config.backend, allowFallbackAdapter: this.config.allowFallbackAdapter, threads: this.config.threads, modelUrls })
+    ])
+    this.slot = identity.slot
+    this.worker = worker
+    this.node = await createPeer({
+      privateKey: identity.privateKey,
+      iceServers: this.config.iceServers,
+      allowPrivateAddresses: this.config.allowPrivateAddresses
+    })
+    this.tasks = new TaskService(this.node)
+    this.queue = new WorkQueue(worker.executor, { slots: 1, maxQueued: 64, onEvent })
+    await this.tasks.serve(this.queue)
+    for (const evt of ['connection:open', 'connection:close'] as const) {
+      this.node.addEventListener(evt, () => { this.changed() })
+    }
+    this.directory = new DirectoryClient(this.node, this.config.relay)
+    this.directory.addEventListener('status', () => { this.changed() })
+    this.directory.addEventListener('peers', () => { this.changed() })
+    await this.directory.start()
+    this.readyMs = performance.now() - t0
+    this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
+    this.changed()
+  }
+
+  get peerId (): string {
+    return this.node?.peerId.toString() ?? ''
+  }
+
+  get relayStatus (): RelayStatus {
+    return this.directory?.status ?? 'connecting'
+  }
+
+  /** Every peer we know of (listed by the relay or connected), with how we reach it. */
+  peers (): PeerView[] {
+    if (this.node == null) return []
+    const ids = new Set(this.directory.peers.map(p => p.peerId))
+    for (const c of this.node.getConnections()) ids.add(c.remotePeer.toString())
+    ids.delete(this.directory.relayPeerId ?? '')
+    ids.delete(this.peerId)
+    return [...ids].sort().map(peerId => {
+      const conns = this.node.getConnections(peerIdFromString(peerId))
+      const direct = directWebRTC(conns)
+      return {
+        peerId,
+        connection: direct != null ? 'direct WebRTC' : conns.length > 0 ? connectionKind(conns[0]) : 'not connected',
+        rttMs: this.rtt.get(peerId)
+      }
+    })
+  }
+
+  /** Runs one task where `target` says; 'any' tries direct peers in turn, skipping busy or gone ones. */
+  async run (request: TaskRequest, target: Target): Promise<TaskRun> {
+    if (target.kind === 'self') {
+      const t0 = performance.now()
+      const result = await this.queue.submit(request, 'self')
+      return { result, worker: 'self', roundTripMs: performance.now() - t0, networkMs: 0 }
+    }
+    const candidates = target.kind === 'peer'
+      ? [target.peerId]
+      : this.peers().filter(p => p.connection === 'direct WebRTC').map(p => p.peerId)
+    if (candidates.length === 0) throw new TaskError('no-peer', 'no peer is connected over direct WebRTC yet: open the app in another tab or device')
+    let lastError: TaskError | undefined
+    for (let i = 0; i < candidates.length; i++) {
+      const peerId = candidates[(this.nextPeer + i) % candidates.length]
+      try {
+        const outcome = await this.tasks.run(peerIdFromString(peerId), request)
+        this.nextPeer = (this.nextPeer + i + 1) % candidates.length
+        return { ...outcome, worker: peerId }
+      } catch (err) {
+        lastError = toTaskError(err)
+        if (target.kind === 'peer' || !['busy', 'peer-gone', 'no-peer'].includes(lastError.code)) throw lastError
+      }
+    }
+    throw lastError!
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.rttTimer)
+    this.directory?.stop()
+    this.worker?.terminate()
+    await this.node?.stop()
+  }
+
+  private async probeRtt (): Promise<void> {
+    await Promise.all(this.peers().filter(p => p.connection === 'direct WebRTC').map(async p => {
+      try {
+        this.rtt.set(p.peerId, await this.node.services.ping.ping(peerIdFromString(p.peerId), { signal: AbortSignal.timeout(2000) }))
+      } catch {
+        this.rtt.delete(p.peerId)
+      }
+    }))
+    this.changed()
+  }
+
+  private changed (): void {
+    this.dispatchEvent(new Event('change'))
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Task protocol v1 codec: varint length-prefixed protobuf frames, validated on decode.
+ * Sizes are checked before allocation: the length prefix before buffering a frame, repeated
+ * field counts while decoding, and each tensor's byte length against its dtype and dims.
+ */
+import { ErrorCode, Frame } from './messages.js'
+import { DTYPE_BYTES, elementCount, isDType } from './tensor.js'
+import { TaskError } from './errors.js'
+import { DEFAULT_LIMITS } from './limits.js'
+import { lengthPrefixed, LengthPrefixedReader } from './framing.js'
+import type { TaskErrorCode } from './errors.js'
+import type { ProtocolLimits } from './limits.js'
+import type { DTypeName, WireTensor } from './tensor.js'
+import type { DType, Tensor as PbTensor } from './messages.js'
+
+export const TASK_PROTOCOL = '/p2p-ai-agents/task/1.0.0'
+
+export interface ModelRef {
+  /** Lowercase hex sha256 of the ONNX bytes: the model's identity. */
+  sha256: string
+  size: number
+  name: string
+}
+
+export interface TaskRequest {
+  taskId: string
+  jobId: string
+  model: ModelRef
+  inputs: WireTensor[]
+  /** Deadline for the whole task on the worker; 0 means the worker's default. */
+  timeoutMs: number
+  /** Outputs wanted; empty means all. */
+  outputNames: string[]
+}
+
+export interface Timings {
+  queueMs: number
+  loadMs: number
+  inferenceMs: number
+  totalMs: number
+}
+
+export interface TaskResult {
+  outputs: WireTensor[]
+  timings: Timings
+  backend: string
+  threads: number
+}
+
+export type TaskResponse =
+  | { taskId: string, ok: true, result: TaskResult }
+  | { taskId: string, ok: false, error: { code: WireErrorCode, message: string } }
+
+export type FrameMessage =
+  | { type: 'request', request: TaskRequest }
+  | { type: 'response', response: TaskResponse }
+  | { type: 'ping', nonce: number }
+  | { type: 'pong', nonce: number }
+  | { type: 'cancel', taskId: string }
+
+export type WireErrorCode = Exclude<TaskErrorCode, 'peer-gone' | 'no-peer'>
+
+const ERROR_TO_WIRE: Record<WireErrorCode, ErrorCode> = {
+  'bad-request': ErrorCode.BAD_REQUEST,
+  'model-unavailable': ErrorCode.MODEL_UNAVAILABLE,
+  busy: ErrorCode.BUSY,
+  'inference-failed': ErrorCode.INFERENCE_FAILED,
+  timeout: ErrorCode.TIMEOUT,
+  'model-hash-mismatch': ErrorCode.MODEL_HASH_MISMATCH
+}
+const WIRE_TO_ERROR = new Map<ErrorCode, WireErrorCode>(
+  Object.entries(ERROR_TO_WIRE).map(([k, v]) => [v, k as WireErrorCode])
+)
+
+const SHA256_HEX = /^[0-9a-f]{64}$/
+
+function bad (message: string): TaskError {
+  return new TaskError('bad-request', message)
+}
+
+function toWireTensor (t: WireTensor): PbTensor {
+  return { name: t.name, dtype: t.dtype.toUpperCase() as DType, dims: t.dims, data: t.data as Uint8Array<ArrayBuffer> }
+}
+
+function checkId (value: string, what: string, limits: ProtocolLimits, allowEmpty = false): void {
+  if (!allowEmpty && value.length === 0) throw bad(`${what} is empty`)
+  if (value.length > limits.maxIdLength) throw bad(`${what} is longer than ${limits.maxIdLength} characters`)
+}
+
+/** Checks a tensor's name, dtype, dims and that its byte length matches them. */
+export function validateTensor (t: { name: string, dtype: string, dims: number[], data: Uint8Array }, limits: ProtocolLimits = DEFAULT_LIMITS): WireTensor {
+  checkId(t.name, 'tensor name', limits)
+  const dtype = t.dtype.toLowerCase()
+  if (!isDType(dtype)) throw bad(`tensor "${t.name}" has unsupported dtype ${t.dtype}`)
+  if (t.dims.length > limits.maxDims) throw bad(`tensor "${t.name}" has ${t.dims.length} dims (max ${limits.maxDims})`)
+  for (const d of t.dims) {
+    if (!Number.isSafeInteger(d) || d < 0) throw bad(`tensor "${t.name}" has invalid dim ${d}`)
+  }
+  const elements = elementCount(t.dims)
+  if (elements > limits.maxElements) throw bad(`tensor "${t.name}" has ${elements} elements (max ${limits.maxElements})`)
+  const expected = elements * DTYPE_BYTES[dtype]
+  if (t.data.byteLength !== expected) {
+    throw bad(`tensor "${t.name}" has ${t.data.byteLength} bytes but ${dtype}[${t.dims.join(',')}] needs ${expected}`)
+  }
+  return { name: t.name, dtype: dtype as DTypeName, dims: t.dims, data: t.data }
+}
+
+function validateTensors (list: Array<{ name: string, dtype: string, dims: number[], data: Uint8Array }>, limits: ProtocolLimits): WireTensor[] {
+  const names = new Set<string>()
+  return list.map(t => {
+    const v = validateTensor(t, limits)
+    if (names.has(v.name)) throw bad(`tensor name "${v.name}" is repeated`)
+    names.add(v.name)
+    return v
+  })
+}
+
+/** Encodes one frame, length prefix included. */
+export function encodeFrame (msg: FrameMessage): Uint8Array {
+  const frame: Frame = {}
+  switch (msg.type) {
+    case 'request': {
+      const r = msg.request
+      frame.request = {
+        taskId: r.taskId,
+        jobId: r.jobId,
+        model: { sha256: r.model.sha256, size: BigInt(r.model.size), name: r.model.name },
+        inputs: r.inputs.map(toWireTensor),
+        timeoutMs: r.timeoutMs,
+        outputNames: r.outputNames
+      }
+      break
+    }
+    case 'response': {
+      const r = msg.response
+      frame.response = r.ok
+        ? { taskId: r.taskId, result: { outputs: r.result.outputs.map(toWireTensor), timings: r.result.timings, backend: r.result.backend, threads: r.result.threads } }
+        : { taskId: r.taskId, error: { code: ERROR_TO_WIRE[r.error.code], message: r.error.message } }
+      break
+    }
+    case 'ping': frame.ping = { nonce: BigInt(msg.nonce) }; break
+    case 'pong': frame.pong = { nonce: BigInt(msg.nonce) }; break
+    case 'cancel': frame.cancel = { taskId: msg.taskId }; break
+  }
+  return lengthPrefixed(Frame.encode(frame))
+}
+
+/** Decodes and validates one frame body (without its length prefix). */
+export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFAULT_LIMITS): FrameMessage {
+  let frame: Frame
+  const tensorLimits = { dims: limits.maxDims }
+  try {
+    frame = Frame.decode(body, {
+      limits: {
+        request: { inputs: limits.maxTensors, inputs$: tensorLimits, outputNames: limits.maxTensors },
+        response: { result: { outputs: limits.maxTensors, outputs$: tensorLimits } }
+      }
+    })
+  } catch (err) {
+    // The decoder's own message stays in the text so the sender can see what was wrong.
+    throw bad(`malformed frame: ${(err as Error).message}`)
+  }
+  const set = [frame.request, frame.response, frame.ping, frame.pong, frame.cancel].filter(f => f != null).length
+  if (set !== 1) throw bad(`a frame must carry exactly one message, this one carries ${set}`)
+
+  if (frame.request != null) {
+    const r = frame.request
+    checkId(r.taskId, 'task id', limits)
+    checkId(r.jobId, 'job id', limits, true)
+    if (r.model == null || !SHA256_HEX.test(r.model.sha256)) throw bad('model sha256 must be 64 lowercase hex characters')
+    checkId(r.model.name, 'model name', limits, true)
+    for (const n of r.outputNames) checkId(n, 'output name', limits)
+    return {
+      type: 'request',
+      request: {
+        taskId: r.taskId,
+        jobId: r.jobId,
+        model: { sha256: r.model.sha256, size: Number(r.model.size), name: r.model.name },
+        inputs: validateTensors(r.inputs, limits),
+        timeoutMs: r.timeoutMs,
+        outputNames: r.outputNames
+      }
+    }
+  }
+  if (frame.response != null) {
+    const r = frame.response
+    checkId(r.taskId, 'task id', limits)
+    if ((r.result == null) === (r.error == null)) throw bad('a response must carry exactly one of result or error')
+    if (r.error != null) {
+      const code = WIRE_TO_ERROR.get(r.error.code)
+      if (code == null) throw bad(`unknown error code ${r.error.code}`)
+      return { type: 'response', response: { taskId: r.taskId, ok: false, error: { code, message: r.error.message } } }
+    }
+    const result = r.result!
+    const t = result.timings ?? { queueMs: 0, loadMs: 0, inferenceMs: 0, totalMs: 0 }
+    return {
+      type: 'response',
+      response: {
+        taskId: r.taskId,
+        ok: true,
+        result: { outputs: validateTensors(result.outputs, limits), timings: t, backend: result.backend, threads: result.threads }
+      }
+    }
+  }
+  if (frame.ping != null) return { type: 'ping', nonce: Number(frame.ping.nonce) }
+  if (frame.pong != null) return { type: 'pong', nonce: Number(frame.pong.nonce) }
+  checkId(frame.cancel!.taskId, 'task id', limits)
+  return { type: 'cancel', taskId: frame.cancel!.taskId }
+}
+
+/**
+ * Reassembles task frames from arbitrary chunks; oversized frames are refused from their
+ * length prefix alone, before the body is buffered.
+ */
+export class FrameDecoder {
+  private readonly reader: LengthPrefixedReader
+  private readonly limits: ProtocolLimits
+
+  constructor (limits: ProtocolLimits = DEFAULT_LIMITS) {
+    this.limits = limits
+    this.reader = new LengthPrefixedReader(limits.maxFrameBytes)
+  }
+
+  /** Adds received bytes and returns every complete frame they finish. */
+  push (chunk: Uint8Array): FrameMessage[] {
+    return this.reader.push(chunk).map(body => decodeFrameBody(body, this.limits))
+  }
+
+  /** Bytes held for an incomplete frame (0 between frames). */
+  get pending (): number {
+    return this.reader.pending
+  }
+}

@@ -1,0 +1,37 @@
+/** Built-in models: metadata written by `npm run models` next to each .onnx in public/models. */
+import digits from '../../public/models/digits.json'
+import type { ModelRef } from '../core/codec.js'
+import type { DTypeName } from '../core/tensor.js'
+
+export interface TensorSpec {
+  name: string
+  dtype: DTypeName
+  dims: Array<number | string>
+}
+
+export interface CatalogModel {
+  id: string
+  name: string
+  /** File name under public/models (served at /models/<file>). */
+  file: string
+  sha256: string
+  size: number
+  inputs: TensorSpec[]
+  outputs: TensorSpec[]
+}
+
+export const BUILTIN_MODELS: readonly CatalogModel[] = [digits as CatalogModel]
+
+export function modelRef (m: CatalogModel): ModelRef {
+  return { sha256: m.sha256, size: m.size, name: m.id }
+}
+
+export function builtinModel (id: string): CatalogModel {
+  const m = BUILTIN_MODELS.find(m => m.id === id)
+  if (m == null) throw new Error(`unknown model ${id}`)
+  return m
+}
+
+export function builtinBySha (sha256: string): CatalogModel | undefined {
+  return BUILTIN_MODELS.find(m => m.sha256 === sha256)
+}

@@ -1,0 +1,15 @@
+/** How we reach a peer: tasks only ever go over a direct WebRTC connection. */
+import type { Connection } from '@libp2p/interface'
+
+export type ConnectionKind = 'direct WebRTC' | 'relayed' | 'direct'
+
+export function connectionKind (connection: Connection): ConnectionKind {
+  const protos = connection.remoteAddr.getComponents().map(c => c.name)
+  if (connection.limits != null || (protos.includes('p2p-circuit') && !protos.includes('webrtc'))) return 'relayed'
+  return protos.includes('webrtc') ? 'direct WebRTC' : 'direct'
+}
+
+/** The open, unlimited WebRTC connection to a peer, if any. */
+export function directWebRTC (connections: Connection[]): Connection | undefined {
+  return connections.find(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')
+}

@@ -1,0 +1,151 @@
+/**
+ * Joins the network through a relay: connects to it, waits for our relayed WebRTC address,
+ * registers in the relay's peer directory and dials the peers it announces over direct WebRTC.
+ * Reconnects with backoff when the relay goes away; direct connections to peers survive that.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { logger } from '@libp2p/logger'
+import { DIRECTORY_PROTOCOL, MAX_DIRECTORY_FRAME, decodeSnapshot, encodeRegister } from '../core/directory-codec.js'
+import { lengthPrefixed, LengthPrefixedReader } from '../core/framing.js'
+import { directWebRTC } from './connection-kind.js'
+import type { DirectoryPeer } from '../core/directory-codec.js'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Peer } from './peer.js'
+
+const log = logger('p2p-ai-agents:directory')
+
+export type RelayStatus = 'connecting' | 'reserving' | 'ready' | 'disconnected'
+
+export interface DirectoryEvents {
+  status: CustomEvent<RelayStatus>
+  peers: CustomEvent<DirectoryPeer[]>
+}
+
+export interface DirectoryClientOptions {
+  /** Dial peers we learn about (the lower peer id dials, so each pair connects once). */
+  autoDial?: boolean
+  /** Give up waiting for a relay reservation after this long. */
+  reservationTimeoutMs?: number
+}
+
+export class DirectoryClient extends EventTarget {
+  readonly relay: Multiaddr
+  status: RelayStatus = 'disconnected'
+  peers: DirectoryPeer[] = []
+  /** Peer id of the relay, once connected. */
+  relayPeerId?: string
+  private readonly node: Peer
+  private readonly options: Required<DirectoryClientOptions>
+  private stopped = false
+  private retryDelay = 250
+  private readonly dialing = new Set<string>()
+
+  constructor (node: Peer, relay: string | Multiaddr, options: DirectoryClientOptions = {}) {
+    super()
+    this.node = node
+    this.relay = typeof relay === 'string' ? multiaddr(relay) : relay
+    this.options = { autoDial: true, reservationTimeoutMs: 10_000, ...options }
+  }
+
+  /** Connects and registers; resolves once we are dialable and listed, rejects if that fails. */
+  async start (): Promise<void> {
+    this.stopped = false
+    await this.join()
+  }
+
+  stop (): void {
+    this.stopped = true
+  }
+
+  /** Our own addresses other peers can reach us on (relayed WebRTC signalling addresses). */
+  webrtcAddrs (): Multiaddr[] {
+    return this.node.getMultiaddrs().filter(ma => WebRTC.matches(ma))
+  }
+
+  private setStatus (status: RelayStatus): void {
+    this.status = status
+    this.dispatchEvent(new CustomEvent('status', { detail: status }))
+  }
+
+  private async join (): Promise<void> {
+    this.setStatus('connecting')
+    const connection = await this.node.dial(this.relay, { signal: AbortSignal.timeout(10_000) })
+    this.setStatus('reserving')
+    const relayId = connection.remotePeer.toString()
+    this.relayPeerId = relayId
+    const addrs = await this.waitForAddrs(relayId)
+    const stream = await connection.newStream(DIRECTORY_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    const reader = new LengthPrefixedReader(MAX_DIRECTORY_FRAME)
+    stream.addEventListener('message', (evt) => {
+      try {
+        for (const body of reader.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())) {
+          this.onSnapshot(decodeSnapshot(body))
+        }
+      } catch (err) {
+        stream.abort(err as Error)
+      }
+    })
+    stream.addEventListener('close', () => { this.onRelayLost() })
+    stream.send(lengthPrefixed(encodeRegister(addrs.map(a => a.toString()))))
+    this.retryDelay = 250
+    this.setStatus('ready')
+  }
+
+  private async waitForAddrs (relayId: string): Promise<Multiaddr[]> {
+    // self:peer:update is debounced by ~1 s; polling finds the reservation as soon as it exists.
+    const deadline = Date.now() + this.options.reservationTimeoutMs
+    for (;;) {
+      const addrs = this.webrtcAddrs().filter(a => a.toString().includes(relayId))
+      if (addrs.length > 0) return addrs
+      if (Date.now() > deadline) throw new Error('relay accepted the connection but gave no reservation')
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
+  private onSnapshot (peers: DirectoryPeer[]): void {
+    const self = this.node.peerId.toString()
+    this.peers = peers.filter(p => p.peerId !== self)
+    this.dispatchEvent(new CustomEvent('peers', { detail: this.peers }))
+    if (!this.options.autoDial) return
+    for (const p of this.peers) {
+      if (self < p.peerId) void this.dialPeer(p)
+    }
+  }
+
+  /** Opens a direct WebRTC connection to a listed peer unless we already have one. */
+  async dialPeer (peer: DirectoryPeer): Promise<void> {
+    const id = peerIdFromString(peer.peerId)
+    if (directWebRTC(this.node.getConnections(id)) != null || this.dialing.has(peer.peerId)) return
+    this.dialing.add(peer.peerId)
+    try {
+      const targets = peer.addrs.map(a => multiaddr(a)).filter(a => WebRTC.matches(a))
+      for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
+        try {
+          await this.node.dial(targets, { signal: AbortSignal.timeout(15_000) })
+          return
+        } catch (err) {
+          log('dial to %s failed (attempt %d): %e', peer.peerId, attempt + 1, err)
+          await new Promise(resolve => setTimeout(resolve, 500 * (attempt + 1)))
+        }
+      }
+    } finally {
+      this.dialing.delete(peer.peerId)
+    }
+  }
+
+  private onRelayLost (): void {
+    if (this.stopped) return
+    this.setStatus('disconnected')
+    const retry = (): void => {
+      if (this.stopped) return
+      this.join().catch(() => {
+        this.setStatus('disconnected')
+        this.retryDelay = Math.min(this.retryDelay * 2, 5000)
+        setTimeout(retry, this.retryDelay)
+      })
+    }
+    setTimeout(retry, this.retryDelay)
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The task protocol on libp2p: serves tasks into a WorkQueue, and keeps one long-lived stream
+ * (one TaskClient) per direct WebRTC connection for sending tasks, so a task costs one frame each
+ * way rather than a new data channel and protocol negotiation.
+ */
+import { TASK_PROTOCOL } from '../core/codec.js'
+import { TaskClient } from '../core/task-client.js'
+import { TaskServer } from '../core/task-server.js'
+import { TaskError } from '../core/errors.js'
+import { directWebRTC } from './connection-kind.js'
+import { streamChannel } from './stream-channel.js'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { TaskRequest } from '../core/codec.js'
+import type { TaskClientOptions, TaskOutcome } from '../core/task-client.js'
+import type { WorkQueue } from '../core/work-queue.js'
+import type { ProtocolLimits } from '../core/limits.js'
+
+export interface TaskServiceOptions {
+  client?: TaskClientOptions
+  limits?: ProtocolLimits
+}
+
+export class TaskService {
+  private readonly node: Libp2p
+  private readonly options: TaskServiceOptions
+  private readonly clients = new Map<string, Promise<TaskClient>>()
+
+  constructor (node: Libp2p, options: TaskServiceOptions = {}) {
+    this.node = node
+    this.options = options
+  }
+
+  /** Starts answering task streams from any peer with `queue`. Only direct connections may carry them. */
+  async serve (queue: WorkQueue): Promise<void> {
+    await this.node.handle(TASK_PROTOCOL, (stream, connection) => {
+      // eslint-disable-next-line prefer-const
+      let server: TaskServer
+      const channel = streamChannel(stream, () => server)
+      server = new TaskServer(channel, queue, { requester: connection.remotePeer.toString(), limits: this.options.limits })
+    }, { runOnLimitedConnection: false, maxInboundStreams: 8 })
+  }
+
+  /** Sends one task to `peer` over our direct WebRTC connection to it. */
+  async run (peer: PeerId, request: TaskRequest): Promise<TaskOutcome> {
+    const client = await this.clientFor(peer)
+    return await client.run(request)
+  }
+
+  /** The task client for a peer, opening the stream on first use or after the last one closed. */
+  private async clientFor (peer: PeerId): Promise<TaskClient> {
+    const connection = directWebRTC(this.node.getConnections(peer))
+    if (connection == null) throw new TaskError('no-peer', `no direct WebRTC connection to ${peer.toString()}`)
+    const key = connection.id
+    const existing = this.clients.get(key)
+    if (existing != null) {
+      const client = await existing.catch(() => undefined)
+      if (client != null && !client.isClosed) return client
+    }
+    const created = (async () => {
+      const stream = await connection.newStream(TASK_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+      // eslint-disable-next-line prefer-const
+      let client: TaskClient
+      const channel = streamChannel(stream, () => client)
+      client = new TaskClient(channel, { limits: this.options.limits, ...this.options.client })
+      stream.addEventListener('close', () => { if (this.clients.get(key) === created) this.clients.delete(key) })
+      return client
+    })()
+    this.clients.set(key, created)
+    try {
+      return await created
+    } catch (err) {
+      this.clients.delete(key)
+      throw new TaskError('peer-gone', `could not open a task stream: ${(err as Error).message}`)
+    }
+  }
+}

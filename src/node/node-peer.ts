@@ -1,0 +1,82 @@
+/** A headless Node peer (WebRTC via node-datachannel): a worker on onnxruntime-node, a requester, or both. */
+import './polyfill.js'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { availableParallelism } from 'node:os'
+import * as ort from 'onnxruntime-node'
+import { createPeer } from '../net/peer.js'
+import { DirectoryClient } from '../net/directory-client.js'
+import { TaskService } from '../net/task-service.js'
+import { WorkQueue } from '../core/work-queue.js'
+import { OrtRunner } from '../runtime/ort-runner.js'
+import { TaskError } from '../core/errors.js'
+import { builtinBySha } from '../models/catalog.js'
+import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Peer } from '../net/peer.js'
+import type { TaskClientOptions } from '../core/task-client.js'
+import type { WorkQueueOptions } from '../core/work-queue.js'
+
+export const MODELS_DIR = fileURLToPath(new URL('../../public/models/', import.meta.url))
+
+/** Serves built-in models from public/models by sha256. */
+export const builtinModelFiles: ModelFetcher = async (ref) => {
+  const m = builtinBySha(ref.sha256)
+  if (m == null) throw new TaskError('model-unavailable', `model ${ref.name || ref.sha256} is not one this worker has`)
+  return new Uint8Array(await readFile(MODELS_DIR + m.file))
+}
+
+export interface NodePeerOptions {
+  relay: string
+  privateKey?: PrivateKey
+  /** Run tasks for others (default true). */
+  work?: boolean
+  threads?: number
+  queue?: WorkQueueOptions
+  client?: TaskClientOptions
+  fetchModel?: ModelFetcher
+}
+
+export interface NodePeer {
+  node: Peer
+  directory: DirectoryClient
+  tasks: TaskService
+  queue?: WorkQueue
+  runner?: OrtRunner
+  stop(): Promise<void>
+}
+
+export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer> {
+  const node = await createPeer({ privateKey: options.privateKey, allowPrivateAddresses: true })
+  const tasks = new TaskService(node, { client: options.client })
+  let queue: WorkQueue | undefined
+  let runner: OrtRunner | undefined
+  if (options.work !== false) {
+    const threads = options.threads ?? 1
+    runner = new OrtRunner(ort as unknown as OrtModule, options.fetchModel ?? builtinModelFiles, {
+      backend: 'onnxruntime-node (cpu)',
+      threads,
+      sessionOptions: { intraOpNumThreads: Math.min(threads, availableParallelism()), interOpNumThreads: 1 }
+    })
+    queue = new WorkQueue(runner, { slots: 1, ...options.queue })
+    await tasks.serve(queue)
+  }
+  const directory = new DirectoryClient(node, options.relay)
+  try {
+    await directory.start()
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  return {
+    node,
+    directory,
+    tasks,
+    queue,
+    runner,
+    stop: async () => {
+      directory.stop()
+      await node.stop()
+    }
+  }
+}

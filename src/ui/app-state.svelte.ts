@@ -1,0 +1,133 @@
+/** The page's reactive state (Svelte 5 runes) and the intents the components dispatch. */
+import { TabPeer } from '../browser/tab-peer.js'
+import { loadConfig } from '../browser/config.js'
+import { toTaskError } from '../core/errors.js'
+import { fromTypedArray, toTypedArray } from '../core/tensor.js'
+import { builtinModel, modelRef } from '../models/catalog.js'
+import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS, preprocessDrawing } from '../models/digits.js'
+import type { PeerView, Target } from '../browser/tab-peer.js'
+import type { RelayStatus } from '../net/directory-client.js'
+import type { Timings } from '../core/codec.js'
+import type { WorkEvent } from '../core/work-queue.js'
+
+export interface Submission {
+  taskId: string
+  target: string
+  status: 'running' | 'done' | 'failed'
+  prediction?: number
+  probs?: number[]
+  worker?: string
+  backend?: string
+  threads?: number
+  timings?: Timings & { networkMs: number, roundTripMs: number }
+  error?: string
+}
+
+export interface ServedTask {
+  taskId: string
+  requester: string
+  model: string
+  state: WorkEvent['state']
+  timings?: Timings
+  error?: string
+}
+
+const MAX_LOG = 50
+
+class AppState {
+  peerId = $state('')
+  slot = $state(0)
+  relay = $state<RelayStatus>('connecting')
+  relayAddr = $state('')
+  backend = $state('')
+  threads = $state(0)
+  isolated = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated
+  webgpuNote = $state('')
+  readyMs = $state<number | undefined>(undefined)
+  fatal = $state('')
+  peers = $state<PeerView[]>([])
+  submissions = $state<Submission[]>([])
+  served = $state<ServedTask[]>([])
+  private tab?: TabPeer
+  private counter = 0
+
+  async start (): Promise<void> {
+    try {
+      const config = await loadConfig()
+      this.relayAddr = config.relay
+      const tab = new TabPeer(config)
+      this.tab = tab
+      tab.addEventListener('change', () => { this.refresh() })
+      await tab.start(e => { this.onWork(e) })
+      this.backend = tab.worker.info.backend
+      this.threads = tab.worker.info.threads
+      this.webgpuNote = tab.worker.info.webgpuSkipped != null ? `WebGPU not used: ${tab.worker.info.webgpuSkipped}` : ''
+      this.slot = tab.slot
+      this.readyMs = tab.readyMs
+      this.refresh()
+    } catch (err) {
+      this.fatal = (err as Error).message
+      this.relay = 'disconnected'
+    }
+  }
+
+  /** Classifies a drawing (RGBA pixels of the pad) on the chosen target. */
+  async submitDigit (rgba: Uint8ClampedArray, width: number, height: number, target: Target): Promise<void> {
+    const model = builtinModel('digits')
+    const pixels = preprocessDrawing(rgba, width, height)
+    const taskId = `${this.peerId.slice(-6)}-${Date.now().toString(36)}-${++this.counter}`
+    const entry: Submission = { taskId, target: target.kind === 'peer' ? target.peerId : target.kind, status: 'running' }
+    this.submissions = [entry, ...this.submissions].slice(0, MAX_LOG)
+    const update = (patch: Partial<Submission>): void => {
+      this.submissions = this.submissions.map(s => s.taskId === taskId ? { ...s, ...patch } : s)
+    }
+    try {
+      if (this.tab == null) throw new Error('this tab is not connected yet')
+      const run = await this.tab.run({
+        taskId,
+        jobId: 'interactive',
+        model: modelRef(model),
+        inputs: [fromTypedArray(DIGITS_INPUT, 'float32', [1, 1, 28, 28], pixels)],
+        timeoutMs: 30_000,
+        outputNames: [DIGITS_OUTPUT_PROBS]
+      }, target)
+      const probsTensor = run.result.outputs.find(o => o.name === DIGITS_OUTPUT_PROBS)
+      if (probsTensor == null) throw new Error('the worker returned no probabilities')
+      const probs = Array.from(toTypedArray(probsTensor) as Float32Array)
+      update({
+        status: 'done',
+        prediction: argmax(probs),
+        probs,
+        worker: run.worker,
+        backend: run.result.backend,
+        threads: run.result.threads,
+        timings: { ...run.result.timings, networkMs: run.networkMs, roundTripMs: run.roundTripMs }
+      })
+    } catch (err) {
+      const e = toTaskError(err)
+      update({ status: 'failed', error: `${e.code}: ${e.message}` })
+    }
+  }
+
+  private onWork (e: WorkEvent): void {
+    const entry: ServedTask = {
+      taskId: e.taskId,
+      requester: e.requester,
+      model: e.model,
+      state: e.state,
+      timings: e.result?.timings,
+      error: e.error != null ? `${e.error.code}: ${e.error.message}` : undefined
+    }
+    const rest = this.served.filter(s => s.taskId !== e.taskId)
+    this.served = [entry, ...rest].slice(0, MAX_LOG)
+  }
+
+  private refresh (): void {
+    if (this.tab == null) return
+    this.peerId = this.tab.peerId
+    this.relay = this.tab.relayStatus
+    this.peers = this.tab.peers()
+  }
+}
+
+export const app = new AppState()
