@@ -10,7 +10,7 @@ import { TaskService } from '../net/task-service.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
 import { WorkQueue } from '../core/work-queue.js'
 import { TaskError, toTaskError } from '../core/errors.js'
-import { BUILTIN_MODELS } from '../models/catalog.js'
+import { BUILTIN_MODELS, modelRef } from '../models/catalog.js'
 import { startInferenceWorker } from '../runtime/worker-executor.js'
 import { loadTabIdentity } from './identity.js'
 import type { TabConfig } from './config.js'
@@ -82,6 +82,7 @@ export class TabPeer extends EventTarget {
     this.directory.addEventListener('peers', () => { this.changed() })
     await this.directory.start()
     this.readyMs = performance.now() - t0
+    for (const m of BUILTIN_MODELS) worker.preload(modelRef(m))
     this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
     this.changed()
   }

@@ -9,7 +9,14 @@ export function connectionKind (connection: Connection): ConnectionKind {
   return protos.includes('webrtc') ? 'direct WebRTC' : 'direct'
 }
 
-/** The open, unlimited WebRTC connection to a peer, if any. */
+/** Open, unlimited WebRTC connections to a peer, newest first (an older one may be dying unnoticed). */
+export function directWebRTCs (connections: Connection[]): Connection[] {
+  return connections
+    .filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')
+    .sort((a, b) => b.timeline.open - a.timeline.open)
+}
+
+/** The newest open, unlimited WebRTC connection to a peer, if any. */
 export function directWebRTC (connections: Connection[]): Connection | undefined {
-  return connections.find(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')
+  return directWebRTCs(connections)[0]
 }

@@ -9,12 +9,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import { DIRECTORY_PROTOCOL, MAX_DIRECTORY_FRAME, decodeSnapshot, encodeRegister } from '../core/directory-codec.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../core/framing.js'
-import { directWebRTC } from './connection-kind.js'
+import { directWebRTC, directWebRTCs } from './connection-kind.js'
 import type { DirectoryPeer } from '../core/directory-codec.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Peer } from './peer.js'
 
 const log = logger('p2p-ai-agents:directory')
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 
 export type RelayStatus = 'connecting' | 'reserving' | 'ready' | 'disconnected'
 
@@ -106,12 +107,33 @@ export class DirectoryClient extends EventTarget {
 
   private onSnapshot (peers: DirectoryPeer[]): void {
     const self = this.node.peerId.toString()
+    const before = new Set(this.peers.map(p => p.peerId))
     this.peers = peers.filter(p => p.peerId !== self)
+    const now = new Set(this.peers.map(p => p.peerId))
     this.dispatchEvent(new CustomEvent('peers', { detail: this.peers }))
-    if (!this.options.autoDial) return
+    // A peer that left or came back (a closed or reloaded tab) may have left a dead WebRTC
+    // connection behind that we have not noticed yet: check it before relying on it.
+    for (const id of before) if (!now.has(id)) void this.verifyDirect(id)
     for (const p of this.peers) {
-      if (self < p.peerId) void this.dialPeer(p)
+      if (before.has(p.peerId)) {
+        if (this.options.autoDial && self < p.peerId) void this.dialPeer(p)
+      } else {
+        void this.verifyDirect(p.peerId).then(() => { if (this.options.autoDial && self < p.peerId) void this.dialPeer(p) })
+      }
     }
+  }
+
+  /** Pings our direct connections to a peer and closes the ones that do not answer. */
+  private async verifyDirect (peerId: string): Promise<void> {
+    await Promise.all(directWebRTCs(this.node.getConnections(peerIdFromString(peerId))).map(async c => {
+      try {
+        const stream = await c.newStream(PING_PROTOCOL, { signal: AbortSignal.timeout(1500) })
+        await stream.close()
+      } catch {
+        log('closing dead connection to %s', peerId)
+        c.abort(new Error('peer stopped answering'))
+      }
+    }))
   }
 
   /** Opens a direct WebRTC connection to a listed peer unless we already have one. */

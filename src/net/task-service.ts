@@ -7,9 +7,9 @@ import { TASK_PROTOCOL } from '../core/codec.js'
 import { TaskClient } from '../core/task-client.js'
 import { TaskServer } from '../core/task-server.js'
 import { TaskError } from '../core/errors.js'
-import { directWebRTC } from './connection-kind.js'
+import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { TaskRequest } from '../core/codec.js'
 import type { TaskClientOptions, TaskOutcome } from '../core/task-client.js'
 import type { WorkQueue } from '../core/work-queue.js'
@@ -48,8 +48,22 @@ export class TaskService {
 
   /** The task client for a peer, opening the stream on first use or after the last one closed. */
   private async clientFor (peer: PeerId): Promise<TaskClient> {
-    const connection = directWebRTC(this.node.getConnections(peer))
-    if (connection == null) throw new TaskError('no-peer', `no direct WebRTC connection to ${peer.toString()}`)
+    const connections = directWebRTCs(this.node.getConnections(peer))
+    if (connections.length === 0) throw new TaskError('no-peer', `no direct WebRTC connection to ${peer.toString()}`)
+    let lastError: unknown
+    for (const connection of connections) {
+      try {
+        return await this.clientOn(connection)
+      } catch (err) {
+        // A connection that cannot open a stream is dead but not yet noticed: drop it, try the next.
+        lastError = err
+        connection.abort(new Error('could not open a task stream'))
+      }
+    }
+    throw new TaskError('peer-gone', `could not open a task stream to ${peer.toString()}: ${lastError instanceof Error ? lastError.message : String(lastError)}`)
+  }
+
+  private async clientOn (connection: Connection): Promise<TaskClient> {
     const key = connection.id
     const existing = this.clients.get(key)
     if (existing != null) {
@@ -57,7 +71,7 @@ export class TaskService {
       if (client != null && !client.isClosed) return client
     }
     const created = (async () => {
-      const stream = await connection.newStream(TASK_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+      const stream = await connection.newStream(TASK_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
       // eslint-disable-next-line prefer-const
       let client: TaskClient
       const channel = streamChannel(stream, () => client)
@@ -66,11 +80,7 @@ export class TaskService {
       return client
     })()
     this.clients.set(key, created)
-    try {
-      return await created
-    } catch (err) {
-      this.clients.delete(key)
-      throw new TaskError('peer-gone', `could not open a task stream: ${(err as Error).message}`)
-    }
+    created.catch(() => { if (this.clients.get(key) === created) this.clients.delete(key) })
+    return await created
   }
 }

@@ -7,7 +7,7 @@ import * as Comlink from 'comlink'
 import { OrtRunner } from './ort-runner.js'
 import { toTaskError } from '../core/errors.js'
 import type { OrtModule } from './ort-runner.js'
-import type { TaskRequest } from '../core/codec.js'
+import type { ModelRef, TaskRequest } from '../core/codec.js'
 import type { ExecutionResult } from '../core/work-queue.js'
 
 export type BackendChoice = 'auto' | 'wasm' | 'webgpu'
@@ -85,6 +85,10 @@ const api = {
     })
     info = { backend: runner.backend, threads, adapter: adapterName, webgpuSkipped }
     return info
+  },
+
+  async preload (ref: ModelRef): Promise<void> {
+    await runner?.preload(ref)
   },
 
   async execute (request: TaskRequest): Promise<ExecutionResult> {

@@ -62,6 +62,11 @@ export class OrtRunner {
     return [...this.sessions.keys()]
   }
 
+  /** Creates a model's session ahead of its first task, so that task pays no load time. */
+  async preload (ref: ModelRef): Promise<void> {
+    await this.session(ref)
+  }
+
   async execute (request: TaskRequest): Promise<ExecutionResult> {
     const loadStart = performance.now()
     const session = await this.session(request.model)

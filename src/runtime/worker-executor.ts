@@ -2,12 +2,14 @@
 import * as Comlink from 'comlink'
 import { TaskError } from '../core/errors.js'
 import type { Executor, ExecutionResult } from '../core/work-queue.js'
-import type { TaskRequest } from '../core/codec.js'
+import type { ModelRef, TaskRequest } from '../core/codec.js'
 import type { InferenceWorkerApi, WorkerInfo, WorkerInit } from './inference-worker.js'
 
 export interface InferenceWorker {
   executor: Executor
   info: WorkerInfo
+  /** Loads a model's session in the background; failures surface on the first task instead. */
+  preload(ref: ModelRef): void
   terminate(): void
 }
 
@@ -28,5 +30,6 @@ export async function startInferenceWorker (init: WorkerInit): Promise<Inference
       }
     }
   }
-  return { executor, info, terminate: () => { worker.terminate() } }
+  const preload = (ref: ModelRef): void => { remote.preload(ref).catch(() => {}) }
+  return { executor, info, preload, terminate: () => { worker.terminate() } }
 }

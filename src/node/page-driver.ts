@@ -1,0 +1,88 @@
+/** Drives the real app in Chromium the way a person would (demo, e2e tests, bench). */
+import type { BrowserContext, Page } from 'playwright-core'
+
+export const PAD_SIZE = 280
+const SCALE = PAD_SIZE / 28
+
+export interface TabHandle {
+  page: Page
+  peerId: string
+}
+
+export interface ResultView {
+  status: 'done' | 'failed'
+  prediction?: number
+  probs?: number[]
+  worker?: string
+  backend?: string
+  timings?: { networkMs: number, queueMs: number, loadMs: number, inferenceMs: number, roundTripMs: number, totalMs: number }
+  error?: string
+}
+
+/** Opens the app and waits until the tab is ready to work (relay ready, worker started). */
+export async function openTab (context: BrowserContext, url: string, timeoutMs = 30_000): Promise<TabHandle> {
+  const page = await context.newPage()
+  await page.goto(url)
+  return { page, peerId: await waitReady(page, timeoutMs) }
+}
+
+export async function waitReady (page: Page, timeoutMs = 30_000): Promise<string> {
+  await page.locator('[data-testid=relay-status]', { hasText: 'ready' }).waitFor({ timeout: timeoutMs })
+  await page.locator('[data-testid=ready-ms]').waitFor({ timeout: timeoutMs })
+  return (await page.locator('[data-testid=self-peer-id]').textContent())!.trim()
+}
+
+/** Waits until `page` lists `peerId` as connected over direct WebRTC. */
+export async function waitForDirectPeer (page: Page, peerId: string, timeoutMs = 30_000): Promise<void> {
+  await page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-connection="direct WebRTC"]`).waitFor({ timeout: timeoutMs })
+}
+
+/** The 280×280 RGBA image that paintDigit puts on the pad: each MNIST pixel as a 10×10 block. */
+export function digitCanvasRGBA (pixels: Float32Array): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(PAD_SIZE * PAD_SIZE * 4)
+  for (let y = 0; y < PAD_SIZE; y++) {
+    for (let x = 0; x < PAD_SIZE; x++) {
+      const v = Math.round(pixels[Math.floor(y / SCALE) * 28 + Math.floor(x / SCALE)] * 255)
+      const o = (y * PAD_SIZE + x) * 4
+      rgba[o] = rgba[o + 1] = rgba[o + 2] = v
+      rgba[o + 3] = 255
+    }
+  }
+  return rgba
+}
+
+/** Puts an MNIST digit on the drawing pad, as if drawn there. */
+export async function paintDigit (page: Page, pixels: Float32Array): Promise<void> {
+  const rgba = Array.from(digitCanvasRGBA(pixels))
+  await page.locator('[data-testid=digit-pad]').evaluate((canvas: HTMLCanvasElement, data: number[]) => {
+    const ctx = canvas.getContext('2d')!
+    ctx.putImageData(new ImageData(Uint8ClampedArray.from(data), canvas.width, canvas.height), 0, 0)
+  }, rgba)
+}
+
+/** Picks the target in the UI, presses Recognise and waits for that submission's result. */
+export async function submitDigit (page: Page, target: 'any' | 'self' | string, timeoutMs = 30_000): Promise<ResultView> {
+  await page.locator('[data-testid=target-select]').selectOption(target)
+  const before = await page.locator('[data-testid=result]').count()
+  await page.locator('[data-testid=submit-digit]').click()
+  const newest = page.locator('[data-testid=result]').first()
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=result]').length > n, before, { timeout: timeoutMs })
+  await newest.and(page.locator('[data-status=done], [data-status=failed]')).waitFor({ timeout: timeoutMs })
+  return await readResult(page)
+}
+
+/** The newest result card. */
+export async function readResult (page: Page): Promise<ResultView> {
+  return await page.locator('[data-testid=result]').first().evaluate((el: HTMLElement) => {
+    const d = el.dataset
+    return {
+      status: d.status as 'done' | 'failed',
+      prediction: d.prediction !== '' && d.prediction != null ? Number(d.prediction) : undefined,
+      probs: d.probs !== '' && d.probs != null ? JSON.parse(d.probs) as number[] : undefined,
+      worker: d.worker !== '' ? d.worker : undefined,
+      backend: d.backend !== '' ? d.backend : undefined,
+      timings: d.timings !== '' && d.timings != null ? JSON.parse(d.timings) : undefined,
+      error: el.querySelector('[data-testid=result-error]')?.textContent ?? undefined
+    }
+  })
+}

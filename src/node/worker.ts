@@ -1,0 +1,145 @@
+/**
+ * `npm run worker -- --relay <multiaddr>`: a headless Node worker on onnxruntime-node.
+ *
+ *   node --import tsx src/node/worker.ts --relay <multiaddr> [--key file] [--threads n] [--slots n]
+ *
+ * Joins the network through the relay (also read from RELAY_ADDR), serves tasks over direct
+ * WebRTC and prints one line per task it starts and finishes. Output, one event per line:
+ *
+ *   worker <peerId> joined <relay>
+ *   task <taskId> running: <model> for <requester>
+ *   task <taskId> done: <model> for <requester> in <total> ms (queue …, load …, inference … ms)
+ *   task <taskId> failed: <model> for <requester>: <code>: <message>
+ *
+ * Exit status: 0 after SIGINT/SIGTERM, 1 when the relay cannot be reached (with a one-line
+ * reason on stderr), 2 for bad arguments.
+ */
+import './polyfill.js'
+import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { loadOrCreateKey } from './key-file.js'
+import { startNodePeer } from './node-peer.js'
+import type { PrivateKey } from '@libp2p/interface'
+import type { NodePeer } from './node-peer.js'
+import type { WorkEvent } from '../core/work-queue.js'
+
+const USAGE = 'usage: worker --relay <multiaddr> [--key file] [--threads n] [--slots n]  (env: RELAY_ADDR)'
+
+/** An error's message with its line breaks folded, so every failure prints as exactly one line. */
+function oneLine (err: unknown): string {
+  const e = err as { message?: string, errors?: unknown[] }
+  let message = typeof e?.message === 'string' && e.message !== '' ? e.message : String(err)
+  // A dial to several addresses fails with an AggregateError whose own message says little.
+  if (Array.isArray(e?.errors) && e.errors.length > 0) message += ` (${oneLine(e.errors[0])})`
+  return message.replace(/\s*\n\s*/g, ' ').trim()
+}
+
+function exitWith (code: number, message: string): never {
+  console.error(`worker: ${message}`)
+  process.exit(code)
+}
+
+function positiveInt (value: string | undefined, name: string, fallback: number): number {
+  if (value == null) return fallback
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) exitWith(2, `--${name} must be a positive integer, got "${value}"\n${USAGE}`)
+  return n
+}
+
+let values: { relay?: string, key?: string, threads?: string, slots?: string, help?: boolean }
+try {
+  values = parseArgs({
+    options: {
+      relay: { type: 'string', default: process.env.RELAY_ADDR },
+      key: { type: 'string' },
+      threads: { type: 'string' },
+      slots: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false }
+    }
+  }).values
+} catch (err) {
+  exitWith(2, `${oneLine(err)}\n${USAGE}`)
+}
+if (values.help === true) {
+  console.log(USAGE)
+  process.exit(0)
+}
+
+const relay = values.relay?.trim() ?? ''
+if (relay === '') exitWith(2, `no relay given: pass --relay <multiaddr> or set RELAY_ADDR\n${USAGE}`)
+try {
+  multiaddr(relay)
+} catch (err) {
+  exitWith(1, `invalid relay address ${relay}: ${oneLine(err)}`)
+}
+const threads = positiveInt(values.threads, 'threads', 1)
+const slots = positiveInt(values.slots, 'slots', 1)
+
+let peer: NodePeer | undefined
+let stopping = false
+
+async function shutdown (signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  console.log(`worker: ${signal}, stopping`)
+  // A stuck close must not keep the process alive forever.
+  setTimeout(() => { exitWith(1, 'did not stop within 5 s, exiting anyway') }, 5000).unref()
+  try {
+    await peer?.stop()
+  } catch (err) {
+    console.error(`worker: error while stopping: ${oneLine(err)}`)
+  }
+  process.exit(0)
+}
+process.on('SIGINT', () => { void shutdown('SIGINT') })
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+
+function short (peerId: string): string {
+  return peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
+}
+
+const ms = (n: number): string => n.toFixed(1)
+
+function logEvent (e: WorkEvent): void {
+  const who = `${e.model} for ${short(e.requester)}`
+  switch (e.state) {
+    case 'running':
+      console.log(`task ${e.taskId} running: ${who}`)
+      return
+    case 'done': {
+      const t = e.result!.timings
+      console.log(`task ${e.taskId} done: ${who} in ${ms(t.totalMs)} ms (queue ${ms(t.queueMs)}, load ${ms(t.loadMs)}, inference ${ms(t.inferenceMs)} ms)`)
+      return
+    }
+    case 'failed':
+      console.log(`task ${e.taskId} failed: ${who}: ${e.error?.code ?? 'error'}: ${oneLine(e.error)}`)
+  }
+}
+
+let privateKey: PrivateKey | undefined
+if (values.key != null) {
+  try {
+    privateKey = await loadOrCreateKey(values.key)
+  } catch (err) {
+    exitWith(1, oneLine(err))
+  }
+}
+
+try {
+  peer = await startNodePeer({ relay, privateKey, threads, queue: { slots, onEvent: logEvent } })
+} catch (err) {
+  exitWith(1, `cannot reach relay ${relay}: ${oneLine(err)}`)
+}
+let lost = false
+peer.directory.addEventListener('status', (evt) => {
+  const status = (evt as CustomEvent<string>).detail
+  if (status === 'disconnected' && !lost) {
+    lost = true
+    console.log('worker: lost the relay, reconnecting (direct connections stay up)')
+  } else if (status === 'ready' && lost) {
+    lost = false
+    console.log(`worker: rejoined ${relay}`)
+  }
+})
+console.log(`worker ${peer.node.peerId.toString()} joined ${relay}`)
+console.log(`worker: serving with ${peer.runner?.backend ?? 'onnxruntime-node'}, ${threads} thread(s), ${slots} slot(s)`)

@@ -1,0 +1,316 @@
+/**
+ * Shared helpers for the integration tests: a real relay on 127.0.0.1, real Node peers that
+ * meet through it and talk over direct WebRTC, and `src/node/worker.ts` as a child process.
+ *
+ * Everything waits on events (libp2p `connection:open`, DirectoryClient `status`, child
+ * process output lines) with a bounded timeout that fails with a message saying what was
+ * awaited; nothing sleeps to synchronise. Everything started is registered with a Cleanup,
+ * which stops it all whatever the test did.
+ */
+import '../../src/node/polyfill.js'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { startRelayNode } from '../../relay/relay-node.js'
+import { startNodePeer } from '../../src/node/node-peer.js'
+import { connectionKind, directWebRTC } from '../../src/net/connection-kind.js'
+import { builtinModel, modelRef } from '../../src/models/catalog.js'
+import { DIGITS_INPUT } from '../../src/models/digits.js'
+import { TaskError } from '../../src/core/errors.js'
+import type { ChildProcess } from 'node:child_process'
+import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
+import type { RelayNode } from '../../relay/relay-node.js'
+import type { NodePeer, NodePeerOptions } from '../../src/node/node-peer.js'
+import type { DirectoryClient, RelayStatus } from '../../src/net/directory-client.js'
+import type { Peer } from '../../src/net/peer.js'
+import type { TaskRequest } from '../../src/core/codec.js'
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const WORKER_ENTRY = fileURLToPath(new URL('../../src/node/worker.ts', import.meta.url))
+export const DIGITS_MODEL_FILE = fileURLToPath(new URL('../../public/models/digits.onnx', import.meta.url))
+
+/** Default bound for anything a test waits on. */
+export const WAIT_MS = 20_000
+
+/** Short requester heartbeats so a vanished worker is declared gone within a couple of seconds. */
+export const FAST_HEARTBEAT = { heartbeatMs: 200, livenessMs: 1500 } as const
+
+// ---------------------------------------------------------------- waiting
+
+/** Resolves or rejects with `promise`, or rejects saying `what` was not seen within `ms`. */
+export async function withTimeout<T> (promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`))
+    }, ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The TaskError `promise` rejects with; fails if it resolves or rejects with something else. */
+export async function rejectionOf (promise: Promise<unknown>): Promise<TaskError> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof TaskError) return err
+    throw new Error(`expected a TaskError, got ${String(err)}`)
+  }
+  throw new Error('expected the promise to reject with a TaskError, but it resolved')
+}
+
+// ---------------------------------------------------------------- cleanup
+
+/** Stops everything registered, newest first; every step runs even if another fails or hangs. */
+export class Cleanup {
+  private readonly steps: Array<{ what: string, fn: () => unknown }> = []
+
+  add (what: string, fn: () => unknown): void {
+    this.steps.push({ what, fn })
+  }
+
+  async run (): Promise<void> {
+    for (const { what, fn } of this.steps.splice(0).reverse()) {
+      try {
+        await withTimeout(Promise.resolve().then(fn), 10_000, `cleanup: ${what}`)
+      } catch (err) {
+        console.warn(`cleanup step "${what}" failed: ${(err as Error).message}`)
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- relay and peers
+
+export interface TestRelay extends RelayNode {
+  /** Dialable multiaddr, /p2p/<relay id> included. */
+  addr: string
+  port: number
+  stop(): Promise<void>
+}
+
+/** Starts the real relay in-process on 127.0.0.1 (port 0: the OS picks one). */
+export async function startRelay (cleanup: Cleanup, options: { port?: number, privateKey?: PrivateKey } = {}): Promise<TestRelay> {
+  const relay = await startRelayNode({ host: '127.0.0.1', port: options.port ?? 0, privateKey: options.privateKey })
+  const stop = async (): Promise<void> => { await relay.node.stop() }
+  cleanup.add('relay', stop)
+  const ma = relay.node.getMultiaddrs().find(a => a.toString().startsWith('/ip4/127.0.0.1/'))
+  if (ma == null) throw new Error(`relay has no 127.0.0.1 address: ${relay.node.getMultiaddrs().join(', ')}`)
+  const port = Number(ma.getComponents().find(c => c.name === 'tcp')?.value)
+  return { ...relay, addr: ma.toString(), port, stop }
+}
+
+/** Starts a Node peer (an onnxruntime-node worker unless `work: false`) joined through `relayAddr`. */
+export async function startPeer (cleanup: Cleanup, relayAddr: string, options: Omit<NodePeerOptions, 'relay'> = {}): Promise<NodePeer> {
+  const peer = await startNodePeer({ relay: relayAddr, ...options })
+  cleanup.add(`peer ${peer.node.peerId.toString()}`, async () => { await peer.stop() })
+  return peer
+}
+
+function toPeerId (p: Peer | PeerId | string): PeerId {
+  if (typeof p === 'string') return peerIdFromString(p)
+  if ('getConnections' in p) return p.peerId
+  return p
+}
+
+function describeConnections (node: Peer): string {
+  const all = node.getConnections()
+  if (all.length === 0) return 'none'
+  return all.map(c => `${c.remotePeer.toString().slice(-6)} ${connectionKind(c)} ${c.status}`).join('; ')
+}
+
+/**
+ * Waits until `a` has an open direct WebRTC connection to `b` (listening to libp2p's
+ * `connection:open`) and returns it. Fails after `timeoutMs` naming the connections `a` has.
+ */
+export async function waitForDirect (a: Peer, b: Peer | PeerId | string, timeoutMs = WAIT_MS): Promise<Connection> {
+  const remote = toPeerId(b)
+  const existing = directWebRTC(a.getConnections(remote))
+  if (existing != null) return existing
+  let onOpen!: (evt: CustomEvent<Connection>) => void
+  const opened = new Promise<Connection>(resolve => {
+    onOpen = (evt) => {
+      const c = evt.detail
+      if (c.remotePeer.equals(remote) && c.status === 'open' && connectionKind(c) === 'direct WebRTC') resolve(c)
+    }
+    a.addEventListener('connection:open', onOpen)
+  })
+  try {
+    return await withTimeout(opened, timeoutMs, () =>
+      `a direct WebRTC connection from ${a.peerId.toString()} to ${remote.toString()} (its connections: ${describeConnections(a)})`)
+  } finally {
+    a.removeEventListener('connection:open', onOpen)
+  }
+}
+
+/** Resolves once `directory` reports `status` (at once if it already does). */
+export async function waitForStatus (directory: DirectoryClient, status: RelayStatus, timeoutMs = WAIT_MS): Promise<void> {
+  if (directory.status === status) return
+  let onStatus!: (evt: Event) => void
+  const reached = new Promise<void>(resolve => {
+    onStatus = (evt) => { if ((evt as CustomEvent<RelayStatus>).detail === status) resolve() }
+    directory.addEventListener('status', onStatus)
+  })
+  try {
+    await withTimeout(reached, timeoutMs, () => `relay status "${status}" (it is "${directory.status}")`)
+  } finally {
+    directory.removeEventListener('status', onStatus)
+  }
+}
+
+/** Resolves once `directory`'s peer list satisfies `predicate` (at once if it already does). */
+export async function waitForPeers (directory: DirectoryClient, predicate: (peerIds: string[]) => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+  const ids = (): string[] => directory.peers.map(p => p.peerId)
+  if (predicate(ids())) return
+  let onPeers!: () => void
+  const reached = new Promise<void>(resolve => {
+    onPeers = () => { if (predicate(ids())) resolve() }
+    directory.addEventListener('peers', onPeers)
+  })
+  try {
+    await withTimeout(reached, timeoutMs, what)
+  } finally {
+    directory.removeEventListener('peers', onPeers)
+  }
+}
+
+// ---------------------------------------------------------------- worker child process
+
+export interface WorkerProcess {
+  child: ChildProcess
+  peerId: string
+  /** Every stdout/stderr line so far. */
+  lines: string[]
+  /** Resolves with the first line (at index ≥ `from`) matching `pattern`; rejects if the process exits first. */
+  waitForLine(pattern: RegExp, options?: { from?: number, timeoutMs?: number }): Promise<RegExpMatchArray>
+  /** Settles when the process has exited. */
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  stop(graceMs?: number): Promise<void>
+}
+
+/**
+ * Spawns `node --import tsx src/node/worker.ts --relay <relayAddr> ...args` and resolves once it
+ * prints its `joined` line. Rejects (with its output) if it exits or stays silent first.
+ */
+export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: string[] = [], timeoutMs = 30_000): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY, '--relay', relayAddr, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const lines: string[] = []
+  const listeners = new Set<() => void>()
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => {
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal })
+      for (const l of [...listeners]) l()
+    })
+  })
+  let hasExited = false
+  void exited.then(() => { hasExited = true })
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', line => {
+      lines.push(line)
+      for (const l of [...listeners]) l()
+    })
+  }
+  const tail = (): string => lines.slice(-15).join('\n') || '(no output)'
+
+  const waitForLine: WorkerProcess['waitForLine'] = async (pattern, options = {}) => {
+    const from = options.from ?? 0
+    let check!: () => void
+    const found = new Promise<RegExpMatchArray>((resolve, reject) => {
+      check = () => {
+        for (let i = from; i < lines.length; i++) {
+          const m = lines[i].match(pattern)
+          if (m != null) { resolve(m); return }
+        }
+        if (hasExited || child.exitCode != null || child.signalCode != null) {
+          reject(new Error(`worker process exited (${child.exitCode ?? child.signalCode}) before printing ${String(pattern)}; its output:\n${tail()}`))
+        }
+      }
+      listeners.add(check)
+      check()
+    })
+    try {
+      return await withTimeout(found, options.timeoutMs ?? WAIT_MS, `worker output ${String(pattern)}`)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nworker output so far:\n${tail()}`)
+    } finally {
+      listeners.delete(check)
+    }
+  }
+
+  const stop = async (graceMs = 5000): Promise<void> => {
+    if (hasExited || child.exitCode != null || child.signalCode != null) return
+    child.kill('SIGTERM')
+    try {
+      await withTimeout(exited, graceMs, 'the worker process to exit after SIGTERM')
+    } catch {
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+  cleanup.add(`worker process ${child.pid ?? '?'}`, stop)
+
+  const joined = await waitForLine(/^worker (\S+) joined (\S+)$/, { timeoutMs })
+  if (joined[2] !== relayAddr) throw new Error(`worker joined ${joined[2]}, expected ${relayAddr}`)
+  return { child, peerId: joined[1], lines, waitForLine, exited, stop }
+}
+
+// ---------------------------------------------------------------- MNIST digits
+
+export interface Digit {
+  label: number
+  /** 28×28 pixels in [0, 1], white on black. */
+  pixels: Float32Array
+}
+
+interface MnistClass { id: number, length: number, raw: number[] }
+
+/** Same split as scripts/train-digits.ts: the last 200 samples of each class were held out of training. */
+const HELD_OUT_PER_CLASS = 200
+
+/**
+ * `perClass` held-out MNIST test digits of each class (from the `mnist` package), spread evenly
+ * through the held-out range; none of them was used to train public/models/digits.onnx.
+ */
+export function heldOutDigits (perClass: number): Digit[] {
+  const mnist = createRequire(import.meta.url)('mnist') as MnistClass[]
+  const size = 28 * 28
+  const digits: Digit[] = []
+  for (let d = 0; d < 10; d++) {
+    const { id, length, raw } = mnist[d]
+    if (id !== d || raw.length !== length * size) throw new Error(`unexpected layout of mnist[${d}]`)
+    const first = length - HELD_OUT_PER_CLASS
+    for (let k = 0; k < perClass; k++) {
+      const i = first + Math.floor(k * HELD_OUT_PER_CLASS / perClass)
+      digits.push({ label: d, pixels: Float32Array.from(raw.slice(i * size, (i + 1) * size)) })
+    }
+  }
+  return digits
+}
+
+/** A digits-model task for `batch` copies of `pixels` (28×28) or, with `dims`, the raw pixels as given. */
+export function digitsTask (taskId: string, pixels: Float32Array, options: { batch?: number, dims?: number[] } = {}): TaskRequest {
+  const batch = options.batch ?? 1
+  let data = pixels
+  if (batch > 1) {
+    data = new Float32Array(batch * pixels.length)
+    for (let b = 0; b < batch; b++) data.set(pixels, b * pixels.length)
+  }
+  return {
+    taskId,
+    jobId: 'integration',
+    model: modelRef(builtinModel('digits')),
+    inputs: [{ name: DIGITS_INPUT, dtype: 'float32', dims: options.dims ?? [batch, 1, 28, 28], data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }],
+    timeoutMs: 0,
+    outputNames: []
+  }
+}
