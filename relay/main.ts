@@ -38,6 +38,7 @@ const wsPort = Number(relay.node.getMultiaddrs()[0]?.getComponents().find(c => c
 
 /** The relay multiaddr a browser should dial, given the hostname it used to reach us. */
 function relayAddrFor (hostname: string): string {
+  if (hostname === 'localhost') hostname = '127.0.0.1'
   const proto = /^[\d.]+$/.test(hostname) ? 'ip4' : hostname.includes(':') ? 'ip6' : 'dns4'
   return `/${proto}/${hostname}/tcp/${wsPort}/ws/p2p/${relayId}`
 }

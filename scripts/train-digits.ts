@@ -2,20 +2,22 @@
 //
 //   npx tsx scripts/train-digits.ts
 //
-// Writes public/models/digits.onnx and public/models/digits.json. Fully deterministic: seeded PRNG,
-// fixed data order, no threads, so two runs produce byte-identical ONNX files.
+// Writes public/models/digits.onnx and public/models/digits.json, then checks the file with
+// onnxruntime-node. Deterministic: seeded PRNG, fixed data order and a fixed split of every batch
+// between the two threads, so two runs produce byte-identical ONNX files.
 //
 // Network (NCHW, stride 1, "same" padding):
-//   input [B,1,28,28] → Conv5x5(8) → ReLU → MaxPool2 → Conv3x3(16) → ReLU → MaxPool2
-//   → Flatten [B,784] → Gemm(10) = logits → Softmax = probs
+//   input [B,1,28,28] → Conv5x5(16) → ReLU → MaxPool2 → Conv3x3(32) → ReLU → MaxPool2
+//   → Flatten [B,1568] → Gemm(10) = logits → Softmax = probs
 
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import onnxProto from 'onnx-proto';
-import * as ort from 'onnxruntime-node';
 import { DIGITS_INPUT, DIGITS_OUTPUT_LOGITS, DIGITS_OUTPUT_PROBS, argmax } from '../src/models/digits.js';
 
 const { onnx } = onnxProto;
@@ -34,12 +36,12 @@ const SHIFT = 2; // augmentation: random translation by up to ±SHIFT pixels in 
 const TEST_PER_CLASS = 200; // the last 200 samples of every class are held out
 const MIN_ACCURACY = 0.97;
 
-const C1 = 8, K1 = 5, P1 = 2; // conv1: 8 filters 5×5, pad 2
-const C2 = 16, K2 = 3; // conv2: 16 filters 3×3 (×8 channels), pad 1
+const C1 = 16, K1 = 5, P1 = 2; // conv1: 16 filters 5×5, pad 2 (the unrolled kernel below assumes 5×5)
+const C2 = 32, K2 = 3; // conv2: 32 filters 3×3×16, pad 1 (the unrolled kernel below assumes 3×3)
 const S = 28, S2 = 14, S3 = 7;
 const IN_PAD = S + 2 * P1; // 32: input with conv1 padding baked in
 const H1_PAD = S2 + 2; // 16: pooled conv1 output with conv2 padding baked in
-const FEAT = C2 * S3 * S3; // 784
+const FEAT = C2 * S3 * S3; // 1568
 const NCLS = 10;
 
 // ---------------------------------------------------------------- data
@@ -68,8 +70,10 @@ function loadMnist(): { train: Split; test: Split } {
   }
   const total = counts.reduce((a, b) => a + b, 0);
   const nTest = NCLS * TEST_PER_CLASS;
-  const train: Split = { x: new Float32Array((total - nTest) * S * S), y: new Uint8Array(total - nTest), n: total - nTest };
-  const test: Split = { x: new Float32Array(nTest * S * S), y: new Uint8Array(nTest), n: nTest };
+  // Shared memory, so the worker thread reads the same digits without a copy.
+  const split = (n: number): Split => ({ x: shared(Float32Array, n * S * S), y: shared(Uint8Array, n), n });
+  const train = split(total - nTest);
+  const test = split(nTest);
   let tr = 0, te = 0;
   for (let d = 0; d < NCLS; d++) {
     const { raw, length } = mnist[d]!;
@@ -333,15 +337,13 @@ function pool(
   }
 }
 
-/** Logits of the TypeScript forward pass for a whole split (no augmentation). */
-function predictAll(net: Net, data: Split): Float32Array {
-  const out = new Float32Array(data.n * NCLS);
-  for (let i = 0; i < data.n; i++) {
-    net.load(data.x, i * S * S, 0, 0);
+/** Write the TS forward pass's logits for samples [from, to) of `x` into `out`. */
+function predictRange(net: Net, x: Float32Array, from: number, to: number, out: Float32Array): void {
+  for (let i = from; i < to; i++) {
+    net.load(x, i * S * S, 0, 0);
     net.forward();
     for (let k = 0; k < NCLS; k++) out[i * NCLS + k] = net.logits[k]!;
   }
-  return out;
 }
 
 function accuracy(logits: Float32Array, labels: Uint8Array): number {
@@ -350,12 +352,150 @@ function accuracy(logits: Float32Array, labels: Uint8Array): number {
   return ok / labels.length;
 }
 
+/** Forward + backward for the samples in `job` (triples: index, dx, dy), gradients summed into g. */
+function trainShard(net: Net, g: Params, data: Split, job: Int32Array, count: number): { loss: number; correct: number } {
+  g.all.fill(0);
+  let loss = 0, correct = 0;
+  for (let s = 0; s < count; s++) {
+    const idx = job[3 * s]!;
+    net.load(data.x, idx * S * S, job[3 * s + 1]!, job[3 * s + 2]!);
+    net.forward();
+    const label = data.y[idx]!;
+    loss += net.loss(label);
+    if (argmax(net.prob) === label) correct++;
+    net.backward(label, g);
+  }
+  return { loss, correct };
+}
+
+// ---------------------------------------------------------------- two-thread data parallelism
+//
+// Every mini-batch is cut into two fixed halves ("shards"): the main thread computes the first,
+// one worker thread the second, each into its own gradient buffer, and the main thread adds them in
+// a fixed order. The arithmetic is therefore the same however the threads are scheduled (and on
+// machines with any number of cores), which keeps the output byte-identical between runs.
+
+const JOB_TRAIN = 1, JOB_EVAL = 2, JOB_EXIT = 3;
+// ctrl slots: the job generation the main thread posted, the generation the worker finished,
+// the job type, two job arguments, and a failure flag.
+const GEN = 0, DONE = 1, TYPE = 2, ARG0 = 3, ARG1 = 4, FAILED = 5;
+
+interface Shared {
+  trainX: Float32Array;
+  trainY: Uint8Array;
+  testX: Float32Array;
+  params: Float32Array;
+  grad: Float32Array; // the worker's gradient shard
+  ctrl: Int32Array;
+  job: Int32Array; // the worker's samples: (index, dx, dy) triples
+  stats: Float64Array; // the worker's [loss sum, correct count] for its last train job
+  testLogits: Float32Array;
+}
+
+const shared = <T extends Float32Array | Float64Array | Int32Array | Uint8Array>(
+  ctor: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number },
+  n: number,
+): T => new ctor(new SharedArrayBuffer(n * ctor.BYTES_PER_ELEMENT));
+
+function workerLoop(sh: Shared): void {
+  const net = new Net(views(sh.params));
+  const g = views(sh.grad);
+  const trainSet: Split = { x: sh.trainX, y: sh.trainY, n: sh.trainY.length };
+  let seen = 0;
+  parentPort!.postMessage('ready');
+  for (;;) {
+    Atomics.wait(sh.ctrl, GEN, seen);
+    seen = Atomics.load(sh.ctrl, GEN);
+    const type = sh.ctrl[TYPE];
+    if (type === JOB_EXIT) return;
+    try {
+      if (type === JOB_TRAIN) {
+        const r = trainShard(net, g, trainSet, sh.job, sh.ctrl[ARG0]!);
+        sh.stats[0] = r.loss;
+        sh.stats[1] = r.correct;
+      } else {
+        predictRange(net, sh.testX, sh.ctrl[ARG0]!, sh.ctrl[ARG1]!, sh.testLogits);
+      }
+    } catch (err) {
+      console.error('worker:', err);
+      Atomics.store(sh.ctrl, FAILED, 1);
+    }
+    Atomics.store(sh.ctrl, DONE, seen);
+    Atomics.notify(sh.ctrl, DONE);
+  }
+}
+
+class Helper {
+  private gen = 0;
+
+  private constructor(readonly sh: Shared, private readonly worker: Worker) {}
+
+  static async start(sh: Shared): Promise<Helper> {
+    // Node 20 workers do not inherit tsx's loader, so register it before importing this file.
+    const boot =
+      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
+      `.then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); });`;
+    const worker = new Worker(boot, { eval: true, execArgv: [], workerData: sh });
+    await once(worker, 'message'); // 'ready'; rejects if the worker fails to start
+    return new Helper(sh, worker);
+  }
+
+  post(type: number, a = 0, b = 0): void {
+    const { ctrl } = this.sh;
+    ctrl[TYPE] = type;
+    ctrl[ARG0] = a;
+    ctrl[ARG1] = b;
+    Atomics.store(ctrl, GEN, ++this.gen);
+    Atomics.notify(ctrl, GEN);
+  }
+
+  /** Block until the worker finished the last posted job (the main thread has nothing else to do). */
+  wait(): void {
+    const { ctrl } = this.sh;
+    const deadline = performance.now() + 60_000;
+    for (let done = Atomics.load(ctrl, DONE); done !== this.gen; done = Atomics.load(ctrl, DONE)) {
+      if (ctrl[FAILED] || performance.now() > deadline) throw new Error('training worker failed or stalled');
+      Atomics.wait(ctrl, DONE, done, 1000);
+    }
+    if (ctrl[FAILED]) throw new Error('training worker failed');
+  }
+
+  async close(): Promise<void> {
+    this.post(JOB_EXIT);
+    await this.worker.terminate();
+  }
+
+  /** Held-out logits, half computed here and half on the worker. */
+  evalTest(net: Net, test: Split): Float32Array {
+    const half = Math.ceil(test.n / 2);
+    this.post(JOB_EVAL, half, test.n);
+    predictRange(net, test.x, 0, half, this.sh.testLogits);
+    this.wait();
+    return this.sh.testLogits.slice();
+  }
+}
+
 // ---------------------------------------------------------------- training
 
-function train(data: Split, test: Split): Params {
+async function train(data: Split, test: Split): Promise<{ params: Params; testLogits: Float32Array }> {
   const rand = mulberry32(SEED);
-  const p = initParams(rand);
-  const g = views(new Float32Array(N_PARAMS));
+  const p = views(shared(Float32Array, N_PARAMS));
+  p.all.set(initParams(rand).all);
+  const sh: Shared = {
+    trainX: data.x,
+    trainY: data.y,
+    testX: test.x,
+    params: p.all,
+    grad: shared(Float32Array, N_PARAMS),
+    ctrl: shared(Int32Array, 8),
+    job: shared(Int32Array, 3 * BATCH),
+    stats: shared(Float64Array, 2),
+    testLogits: shared(Float32Array, test.n * NCLS),
+  };
+  const helper = await Helper.start(sh);
+  const g0 = views(new Float32Array(N_PARAMS));
+  const g1 = sh.grad;
+  const mainJob = new Int32Array(3 * BATCH);
   const m = new Float32Array(N_PARAMS);
   const v = new Float32Array(N_PARAMS);
   const net = new Net(p);
@@ -364,51 +504,58 @@ function train(data: Split, test: Split): Params {
   const beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   const steps = EPOCHS * Math.ceil(data.n / BATCH);
   let step = 0;
+  let testLogits: Float32Array = new Float32Array(0);
   const t0 = performance.now();
 
-  for (let epoch = 1; epoch <= EPOCHS; epoch++) {
-    for (let i = data.n - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      const t = order[i]!;
-      order[i] = order[j]!;
-      order[j] = t;
-    }
-    let lossSum = 0, correct = 0;
-    for (let b = 0; b < data.n; b += BATCH) {
-      const end = Math.min(b + BATCH, data.n);
-      g.all.fill(0);
-      for (let s = b; s < end; s++) {
-        const idx = order[s]!;
-        const dx = Math.floor(rand() * (2 * SHIFT + 1)) - SHIFT;
-        const dy = Math.floor(rand() * (2 * SHIFT + 1)) - SHIFT;
-        net.load(data.x, idx * S * S, dx, dy);
-        net.forward();
-        const label = data.y[idx]!;
-        lossSum += net.loss(label);
-        if (argmax(net.prob) === label) correct++;
-        net.backward(label, g);
+  try {
+    for (let epoch = 1; epoch <= EPOCHS; epoch++) {
+      for (let i = data.n - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        const t = order[i]!;
+        order[i] = order[j]!;
+        order[j] = t;
       }
-      // Adam with a cosine learning-rate schedule.
-      step++;
-      const lr = LR_MIN + 0.5 * (LR_MAX - LR_MIN) * (1 + Math.cos((Math.PI * (step - 1)) / steps));
-      const inv = 1 / (end - b);
-      const c1 = 1 / (1 - Math.pow(beta1, step)), c2 = 1 / (1 - Math.pow(beta2, step));
-      const all = p.all, ga = g.all;
-      for (let i = 0; i < N_PARAMS; i++) {
-        const gi = ga[i]! * inv;
-        const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
-        const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
-        all[i]! -= (lr * (mi * c1)) / (Math.sqrt(vi * c2) + eps);
+      let lossSum = 0, correct = 0;
+      for (let b = 0; b < data.n; b += BATCH) {
+        const n = Math.min(BATCH, data.n - b);
+        const half = Math.ceil(n / 2);
+        for (let s = 0; s < n; s++) {
+          const dst = s < half ? mainJob : sh.job;
+          const k = 3 * (s < half ? s : s - half);
+          dst[k] = order[b + s]!;
+          dst[k + 1] = Math.floor(rand() * (2 * SHIFT + 1)) - SHIFT;
+          dst[k + 2] = Math.floor(rand() * (2 * SHIFT + 1)) - SHIFT;
+        }
+        helper.post(JOB_TRAIN, n - half);
+        const mine = trainShard(net, g0, data, mainJob, half);
+        helper.wait();
+        lossSum += mine.loss + sh.stats[0]!;
+        correct += mine.correct + sh.stats[1]!;
+
+        // Adam with a cosine learning-rate schedule.
+        step++;
+        const lr = LR_MIN + 0.5 * (LR_MAX - LR_MIN) * (1 + Math.cos((Math.PI * (step - 1)) / steps));
+        const inv = 1 / n;
+        const c1 = 1 / (1 - Math.pow(beta1, step)), c2 = 1 / (1 - Math.pow(beta2, step));
+        const all = p.all, ga = g0.all;
+        for (let i = 0; i < N_PARAMS; i++) {
+          const gi = (ga[i]! + g1[i]!) * inv;
+          const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
+          const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
+          all[i]! -= (lr * (mi * c1)) / (Math.sqrt(vi * c2) + eps);
+        }
       }
+      testLogits = helper.evalTest(net, test);
+      const secs = (performance.now() - t0) / 1000;
+      console.log(
+        `epoch ${String(epoch).padStart(2)}/${EPOCHS}  loss ${(lossSum / data.n).toFixed(4)}  ` +
+          `train acc ${pct(correct / data.n)} (augmented)  test acc ${pct(accuracy(testLogits, test.y))}  ${secs.toFixed(1)}s`,
+      );
     }
-    const testAcc = accuracy(predictAll(net, test), test.y);
-    const secs = (performance.now() - t0) / 1000;
-    console.log(
-      `epoch ${String(epoch).padStart(2)}/${EPOCHS}  loss ${(lossSum / data.n).toFixed(4)}  ` +
-        `train acc ${pct(correct / data.n)} (augmented)  test acc ${pct(testAcc)}  ${secs.toFixed(1)}s`,
-    );
+  } finally {
+    await helper.close();
   }
-  return p;
+  return { params: p, testLogits };
 }
 
 const pct = (a: number) => `${(a * 100).toFixed(2)}%`;
@@ -490,6 +637,7 @@ function exportOnnx(p: Params): Uint8Array {
 // ---------------------------------------------------------------- verification with onnxruntime
 
 async function verifyWithOrt(path: string, test: Split, tsLogits: Float32Array): Promise<number> {
+  const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(path);
   const CHUNK = 500;
   let correct = 0, disagree = 0, maxDiff = 0, maxProbSumErr = 0;
@@ -533,9 +681,8 @@ async function main(): Promise<void> {
   console.log(`training ${EPOCHS} epochs, batch ${BATCH}, Adam lr ${LR_MAX}→${LR_MIN} cosine, ±${SHIFT}px shifts, ${N_PARAMS} params`);
 
   const t0 = performance.now();
-  const params = train(trainSet, test);
+  const { params, testLogits: tsLogits } = await train(trainSet, test);
   const trainSecs = (performance.now() - t0) / 1000;
-  const tsLogits = predictAll(new Net(params), test);
   const tsAcc = accuracy(tsLogits, test.y);
   console.log(`training took ${trainSecs.toFixed(1)}s; TS forward pass held-out accuracy ${pct(tsAcc)}`);
 
@@ -566,7 +713,11 @@ async function main(): Promise<void> {
   console.log(`digits.onnx sha256=${sha256} size=${bytes.length} held-out accuracy=${(ortAcc * 100).toFixed(1)}% (${test.n} digits)`);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+if (isMainThread) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+} else {
+  workerLoop(workerData as Shared);
+}

@@ -46,6 +46,7 @@ export class TabPeer extends EventTarget {
   queue!: WorkQueue
   worker!: InferenceWorker
   slot = 0
+  /** Page open (navigation start) → ready to work, in ms. */
   readyMs?: number
   readonly rtt = new Map<string, number>()
   private rttTimer?: ReturnType<typeof setInterval>
@@ -58,7 +59,6 @@ export class TabPeer extends EventTarget {
 
   /** Joins the network; resolves when this tab is ready to work (dialable, listed, worker loaded). */
   async start (onEvent: (e: WorkEvent) => void): Promise<void> {
-    const t0 = performance.now()
     const modelUrls = Object.fromEntries(BUILTIN_MODELS.map(m => [m.sha256, new URL(`models/${m.file}`, location.href).href]))
     const [identity, worker] = await Promise.all([
       loadTabIdentity(),
@@ -81,7 +81,7 @@ export class TabPeer extends EventTarget {
     this.directory.addEventListener('status', () => { this.changed() })
     this.directory.addEventListener('peers', () => { this.changed() })
     await this.directory.start()
-    this.readyMs = performance.now() - t0
+    this.readyMs = performance.now()
     for (const m of BUILTIN_MODELS) worker.preload(modelRef(m))
     this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
     this.changed()

@@ -62,6 +62,8 @@ export async function paintDigit (page: Page, pixels: Float32Array): Promise<voi
 
 /** Picks the target in the UI, presses Recognise and waits for that submission's result. */
 export async function submitDigit (page: Page, target: 'any' | 'self' | string, timeoutMs = 30_000): Promise<ResultView> {
+  // Headless Chromium paces input to a background tab's frames (about one a second).
+  await page.bringToFront()
   await page.locator('[data-testid=target-select]').selectOption(target)
   const before = await page.locator('[data-testid=result]').count()
   await page.locator('[data-testid=submit-digit]').click()

@@ -48,7 +48,8 @@ class AppState {
   peers = $state<PeerView[]>([])
   submissions = $state<Submission[]>([])
   served = $state<ServedTask[]>([])
-  private tab?: TabPeer
+  /** The tab's peer once started (for the scripting API). */
+  tab?: TabPeer
   private counter = 0
 
   async start (): Promise<void> {

@@ -76,6 +76,7 @@ describe('two tabs', () => {
   })
 
   it('recognises a digit drawn with the mouse', async () => {
+    await a.page.bringToFront() // background tabs get input at frame rate: about one event a second
     await a.page.locator('[data-testid=clear-digit]').click()
     const box = (await a.page.locator('[data-testid=digit-pad]').boundingBox())!
     // A "7": a top bar, then a diagonal stroke down to the left.
@@ -93,6 +94,7 @@ describe('two tabs', () => {
     const touch = await e2e.browser.newContext({ hasTouch: true, viewport: { width: 420, height: 900 }, isMobile: true })
     try {
       const t = await openTab(touch, e2e.server.url)
+      await t.page.bringToFront()
       const box = (await t.page.locator('[data-testid=digit-pad]').boundingBox())!
       const cdp = await touch.newCDPSession(t.page)
       const at = (fy: number): Array<{ x: number, y: number }> => [{ x: box.x + box.width * 0.5, y: box.y + box.height * fy }]
