@@ -1,6 +1,6 @@
 // Trains the MNIST digits CNN in plain TypeScript and ships it as ONNX.
 //
-//   npx tsx scripts/train-digits.ts
+//   npx tsx scripts/train-digits.ts        (or: npm run models)
 //
 // Writes public/models/digits.onnx and public/models/digits.json, then checks the file with
 // onnxruntime-node. Deterministic: seeded PRNG, fixed data order and a fixed split of every batch
@@ -110,11 +110,11 @@ const N_PARAMS = N_W1 + N_B1 + N_W2 + N_B2 + N_W3 + N_B3;
 
 interface Params {
   all: Float32Array;
-  w1: Float32Array; // [8,1,5,5]
+  w1: Float32Array; // [C1,1,5,5]
   b1: Float32Array;
-  w2: Float32Array; // [16,8,3,3]
+  w2: Float32Array; // [C2,C1,3,3]
   b2: Float32Array;
-  w3: Float32Array; // [10,784] (Gemm transB=1)
+  w3: Float32Array; // [10,FEAT] (Gemm transB=1)
   b3: Float32Array;
 }
 

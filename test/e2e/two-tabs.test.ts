@@ -53,6 +53,8 @@ describe('two tabs', () => {
     const t = result.timings!
     expect(t.inferenceMs).toBeGreaterThan(0)
     expect(t.roundTripMs).toBeGreaterThanOrEqual(t.inferenceMs)
+    // It ran off tab B's main thread, in the inference Web Worker.
+    expect(b.page.workers().map(w => w.url()).some(u => u.includes('inference-worker'))).toBe(true)
     // Tab B shows the task it ran and for whom.
     await b.page.locator(`[data-testid=served-row][data-requester="${a.peerId}"][data-state=done]`).first().waitFor()
     // The task went over the direct connection: the peer row still says so.

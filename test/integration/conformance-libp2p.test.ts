@@ -16,7 +16,7 @@ import { WorkQueue } from '../../src/core/work-queue.js'
 import { createPeer } from '../../src/net/peer.js'
 import { DirectoryClient } from '../../src/net/directory-client.js'
 import { TaskService } from '../../src/net/task-service.js'
-import { directWebRTC, connectionKind } from '../../src/net/connection-kind.js'
+import { directWebRTC } from '../../src/net/connection-kind.js'
 import { taskProtocolConformance } from '../conformance/task-protocol.js'
 import { Cleanup, FAST_HEARTBEAT, WAIT_MS, startPeer, startRelay, waitForDirect, withTimeout } from './helpers.js'
 import type { HarnessFactory, ProtocolHarness } from '../conformance/task-protocol.js'
@@ -35,17 +35,10 @@ const factory: HarnessFactory = async (executor, queueOptions) => {
     await workerDirectory.start()
 
     const requester = await startPeer(cleanup, relay.addr, { work: false, client: FAST_HEARTBEAT })
-    const events: string[] = []
-    const t0 = performance.now()
-    for (const [n, node] of [['req', requester.node], ['wrk', workerNode]] as const) {
-      node.addEventListener('connection:open', (e: any) => events.push(`${(performance.now()-t0).toFixed(0)} ${n} open ${e.detail.id} ${connectionKind(e.detail)} ${e.detail.direction} ${e.detail.remotePeer.toString().slice(-4)}`))
-      node.addEventListener('connection:close', (e: any) => events.push(`${(performance.now()-t0).toFixed(0)} ${n} close ${e.detail.id} ${connectionKind(e.detail)} ${e.detail.direction} ${e.detail.remotePeer.toString().slice(-4)}`))
-    }
-    const dc = await waitForDirect(requester.node, workerNode)
-    events.push(`${(performance.now()-t0).toFixed(0)} direct ${dc.id}`)
+    await waitForDirect(requester.node, workerNode)
 
     const harness: ProtocolHarness = {
-      run: async (request) => { try { return await requester.tasks.run(workerNode.peerId, request) } catch (err) { if ((err as any).code === 'peer-gone') console.log('DEBUG peer-gone', (err as Error).message, '\n' + events.join('\n')); throw err } },
+      run: async (request) => await requester.tasks.run(workerNode.peerId, request),
 
       sendRaw: async (bytes) => {
         const connection = directWebRTC(requester.node.getConnections(workerNode.peerId))

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startRelayNode } from '../../relay/relay-node.js'
 import { startNodePeer } from '../../src/node/node-peer.js'
-import { connectionKind, directWebRTC } from '../../src/net/connection-kind.js'
+import { connectionKind, directWebRTCs } from '../../src/net/connection-kind.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { DIGITS_INPUT } from '../../src/models/digits.js'
 import { TaskError } from '../../src/core/errors.js'
@@ -125,25 +125,58 @@ function describeConnections (node: Peer): string {
   return all.map(c => `${c.remotePeer.toString().slice(-6)} ${connectionKind(c)} ${c.status}`).join('; ')
 }
 
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+
 /**
- * Waits until `a` has an open direct WebRTC connection to `b` (listening to libp2p's
- * `connection:open`) and returns it. Fails after `timeoutMs` naming the connections `a` has.
+ * Whether `connection` carries a round trip: a ping stream echoes 32 bytes back. A WebRTC
+ * connection can be reported open by the side that answered the dial while the dialer's attempt
+ * failed (its peer connection closes milliseconds later and the dialer retries), so an `open`
+ * event alone does not prove it is usable.
+ */
+async function carriesRoundTrip (connection: Connection, timeoutMs: number): Promise<boolean> {
+  try {
+    const stream = await connection.newStream(PING_PROTOCOL, { signal: AbortSignal.timeout(timeoutMs) })
+    const echoed = new Promise<void>((resolve, reject) => {
+      let received = 0
+      stream.addEventListener('message', (evt) => {
+        received += evt.data.byteLength
+        if (received >= 32) resolve()
+      })
+      stream.addEventListener('close', () => { reject(new Error('ping stream closed')) })
+    })
+    stream.send(crypto.getRandomValues(new Uint8Array(32)))
+    await withTimeout(echoed, timeoutMs, 'a ping echo')
+    await stream.close({ signal: AbortSignal.timeout(timeoutMs) }).catch(() => { stream.abort(new Error('probe done')) })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Waits until `a` has a working direct WebRTC connection to `b` and returns it: every open direct
+ * connection (existing, or announced by libp2p's `connection:open`) is checked with a ping round
+ * trip, and the first that answers wins. Fails after `timeoutMs` naming the connections `a` has.
  */
 export async function waitForDirect (a: Peer, b: Peer | PeerId | string, timeoutMs = WAIT_MS): Promise<Connection> {
   const remote = toPeerId(b)
-  const existing = directWebRTC(a.getConnections(remote))
-  if (existing != null) return existing
-  let onOpen!: (evt: CustomEvent<Connection>) => void
-  const opened = new Promise<Connection>(resolve => {
-    onOpen = (evt) => {
-      const c = evt.detail
-      if (c.remotePeer.equals(remote) && c.status === 'open' && connectionKind(c) === 'direct WebRTC') resolve(c)
-    }
-    a.addEventListener('connection:open', onOpen)
-  })
+  const deadline = Date.now() + timeoutMs
+  const checked = new Set<string>()
+  let wake = (): void => {}
+  const onOpen = (evt: CustomEvent<Connection>): void => { if (evt.detail.remotePeer.equals(remote)) wake() }
+  a.addEventListener('connection:open', onOpen)
   try {
-    return await withTimeout(opened, timeoutMs, () =>
-      `a direct WebRTC connection from ${a.peerId.toString()} to ${remote.toString()} (its connections: ${describeConnections(a)})`)
+    for (;;) {
+      // Armed before looking, so a connection that opens while we probe is not missed.
+      const opened = new Promise<void>(resolve => { wake = resolve })
+      for (const c of directWebRTCs(a.getConnections(remote))) {
+        if (checked.has(c.id)) continue
+        checked.add(c.id)
+        if (await carriesRoundTrip(c, Math.max(1, Math.min(3000, deadline - Date.now())))) return c
+      }
+      await withTimeout(opened, Math.max(1, deadline - Date.now()), () =>
+        `a working direct WebRTC connection from ${a.peerId.toString()} to ${remote.toString()} (its connections: ${describeConnections(a)})`)
+    }
   } finally {
     a.removeEventListener('connection:open', onOpen)
   }
