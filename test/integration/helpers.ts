@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startRelayNode } from '../../relay/relay-node.js'
 import { startNodePeer } from '../../src/node/node-peer.js'
-import { connectionKind, directWebRTCs } from '../../src/net/connection-kind.js'
+import { connectionKind } from '../../src/net/connection-kind.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { DIGITS_INPUT } from '../../src/models/digits.js'
 import { TaskError } from '../../src/core/errors.js'
@@ -169,7 +169,7 @@ export async function waitForDirect (a: Peer, b: Peer | PeerId | string, timeout
     for (;;) {
       // Armed before looking, so a connection that opens while we probe is not missed.
       const opened = new Promise<void>(resolve => { wake = resolve })
-      for (const c of directWebRTCs(a.getConnections(remote))) {
+      for (const c of a.getConnections(remote).filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')) {
         if (checked.has(c.id)) continue
         checked.add(c.id)
         if (await carriesRoundTrip(c, Math.max(1, Math.min(3000, deadline - Date.now())))) return c
