@@ -13,12 +13,12 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import onnxProto from 'onnx-proto';
 import { DIGITS_INPUT, DIGITS_OUTPUT_LOGITS, DIGITS_OUTPUT_PROBS, argmax } from '../src/models/digits.js';
+import { TEST_PER_CLASS, mnistClasses } from '../src/node/mnist.js';
 
 const { onnx } = onnxProto;
 
@@ -33,7 +33,6 @@ const BATCH = 32;
 const LR_MAX = 2e-3;
 const LR_MIN = 5e-5;
 const SHIFT = 2; // augmentation: random translation by up to ±SHIFT pixels in x and y
-const TEST_PER_CLASS = 200; // the last 200 samples of every class are held out
 const MIN_ACCURACY = 0.97;
 
 const C1 = 16, K1 = 5, P1 = 2; // conv1: 16 filters 5×5, pad 2 (the unrolled kernel below assumes 5×5)
@@ -52,16 +51,10 @@ interface Split {
   n: number;
 }
 
-interface MnistDigit {
-  id: number;
-  length: number;
-  raw: number[];
-}
-
 function loadMnist(): { train: Split; test: Split } {
   // The package is CommonJS and only has a Math.random-shuffled set() helper, so read the raw
   // per-class arrays (mnist[d].raw: length × 784 numbers in [0, 1]) and split them ourselves.
-  const mnist = createRequire(import.meta.url)('mnist') as MnistDigit[];
+  const mnist = mnistClasses();
   const counts: number[] = [];
   for (let d = 0; d < NCLS; d++) {
     const digit = mnist[d]!;

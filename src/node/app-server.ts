@@ -2,6 +2,8 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -31,7 +33,7 @@ export async function startAppServer (options: AppServerOptions = {}): Promise<A
     '--port', String(options.wsPort ?? 0),
     '--http-port', String(options.httpPort ?? 0),
     '--serve', ROOT + 'dist',
-    '--key', options.keyFile ?? `${ROOT}.data/test-relay-${process.pid}-${Date.now()}.key`
+    '--key', options.keyFile ?? join(tmpdir(), `p2p-ai-agents-relay-${process.pid}-${Date.now()}.key`)
   ]
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''

@@ -10,16 +10,16 @@ export interface Digit {
   pixels: Float32Array
 }
 
-interface MnistClass { id: number, length: number, raw: number[] }
+export interface MnistClass { id: number, length: number, raw: number[] }
 
-function classes (): MnistClass[] {
-  // The package is CommonJS: mnist[d].raw holds length × 784 numbers for digit d.
+/** The package's per-class arrays (it is CommonJS): mnist[d].raw holds length × 784 numbers for digit d. */
+export function mnistClasses (): MnistClass[] {
   return createRequire(import.meta.url)('mnist') as MnistClass[]
 }
 
 /** Held-out test digits, interleaved by class (0, 1, …, 9, 0, 1, …) so any prefix is balanced. */
 export function heldOutDigits (): Digit[] {
-  const byClass = classes().map((c, d) => {
+  const byClass = mnistClasses().map((c, d) => {
     const out: Digit[] = []
     for (let i = c.length - TEST_PER_CLASS; i < c.length; i++) {
       out.push({ label: d, pixels: Float32Array.from(c.raw.slice(i * 784, (i + 1) * 784)) })
