@@ -46,8 +46,10 @@ export class TabPeer extends EventTarget {
   queue!: WorkQueue
   worker!: InferenceWorker
   slot = 0
-  /** Page open (navigation start) → ready to work, in ms. */
+  /** Page open (navigation start) → first ready to work, in ms. */
   readyMs?: number
+  /** Why the relay cannot be reached right now, if it cannot. */
+  relayError?: string
   readonly rtt = new Map<string, number>()
   private rttTimer?: ReturnType<typeof setInterval>
   private nextPeer = 0
@@ -78,13 +80,23 @@ export class TabPeer extends EventTarget {
       this.node.addEventListener(evt, () => { this.changed() })
     }
     this.directory = new DirectoryClient(this.node, this.config.relay)
-    this.directory.addEventListener('status', () => { this.changed() })
+    this.directory.addEventListener('status', () => {
+      if (this.directory.status === 'ready') {
+        this.relayError = undefined
+        this.readyMs ??= performance.now()
+      }
+      this.changed()
+    })
     this.directory.addEventListener('peers', () => { this.changed() })
-    await this.directory.start()
-    this.readyMs = performance.now()
     for (const m of BUILTIN_MODELS) worker.preload(modelRef(m))
     this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
-    this.changed()
+    try {
+      await this.directory.start()
+    } catch (err) {
+      // The directory client keeps retrying; the page says so meanwhile.
+      this.relayError = `cannot reach the relay at ${this.config.relay} (${(err as Error).message}); retrying`
+      this.changed()
+    }
   }
 
   get peerId (): string {

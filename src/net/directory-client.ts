@@ -52,10 +52,18 @@ export class DirectoryClient extends EventTarget {
     this.options = { autoDial: true, reservationTimeoutMs: 10_000, ...options }
   }
 
-  /** Connects and registers; resolves once we are dialable and listed, rejects if that fails. */
+  /**
+   * Connects and registers; resolves once we are dialable and listed. If that fails it rejects,
+   * and keeps retrying in the background: the 'status' event says when it succeeds.
+   */
   async start (): Promise<void> {
     this.stopped = false
-    await this.join()
+    try {
+      await this.join()
+    } catch (err) {
+      this.onRelayLost()
+      throw err
+    }
   }
 
   stop (): void {

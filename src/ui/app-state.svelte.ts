@@ -45,6 +45,7 @@ class AppState {
   webgpuNote = $state('')
   readyMs = $state<number | undefined>(undefined)
   fatal = $state('')
+  relayError = $state('')
   peers = $state<PeerView[]>([])
   submissions = $state<Submission[]>([])
   served = $state<ServedTask[]>([])
@@ -64,7 +65,6 @@ class AppState {
       this.threads = tab.worker.info.threads
       this.webgpuNote = tab.worker.info.webgpuSkipped != null ? `WebGPU not used: ${tab.worker.info.webgpuSkipped}` : ''
       this.slot = tab.slot
-      this.readyMs = tab.readyMs
       this.refresh()
     } catch (err) {
       this.fatal = (err as Error).message
@@ -127,6 +127,8 @@ class AppState {
     if (this.tab == null) return
     this.peerId = this.tab.peerId
     this.relay = this.tab.relayStatus
+    this.readyMs = this.tab.readyMs
+    this.relayError = this.tab.relayError ?? ''
     this.peers = this.tab.peers()
   }
 }
