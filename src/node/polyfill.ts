@@ -17,6 +17,20 @@ if (typeof Promise.withResolvers !== 'function') {
   })
 }
 
+/**
+ * `ws`'s WebSocket is a Node EventEmitter: an 'error' nobody listens for is thrown as an uncaught
+ * exception. A browser's (and Node 22's) WebSocket never throws for an unhandled error event, and
+ * libp2p relies on that: when a dial is aborted (a timeout, the node stopping) while the socket is
+ * still connecting, it stops listening, and the connect failure that follows (ECONNREFUSED while
+ * the relay is down) would crash the process. Listeners that are added still get every error.
+ */
+class BrowserLikeWebSocket extends WebSocket {
+  constructor (...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 if (typeof globalThis.WebSocket !== 'function') {
-  Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: WebSocket })
+  Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: BrowserLikeWebSocket })
 }

@@ -10,7 +10,6 @@
 import '../../src/node/polyfill.js'
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startRelayNode } from '../../relay/relay-node.js'
@@ -26,6 +25,9 @@ import type { NodePeer, NodePeerOptions } from '../../src/node/node-peer.js'
 import type { DirectoryClient, RelayStatus } from '../../src/net/directory-client.js'
 import type { Peer } from '../../src/net/peer.js'
 import type { TaskRequest } from '../../src/core/codec.js'
+
+export { heldOutDigits } from '../../src/node/mnist.js'
+export type { Digit } from '../../src/node/mnist.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const WORKER_ENTRY = fileURLToPath(new URL('../../src/node/worker.ts', import.meta.url))
@@ -217,7 +219,6 @@ export async function waitForPeers (directory: DirectoryClient, predicate: (peer
 
 export interface WorkerProcess {
   child: ChildProcess
-  peerId: string
   /** Every stdout/stderr line so far. */
   lines: string[]
   /** Resolves with the first line (at index ≥ `from`) matching `pattern`; rejects if the process exits first. */
@@ -228,19 +229,17 @@ export interface WorkerProcess {
   stop(graceMs?: number): Promise<void>
 }
 
-/**
- * Spawns `node --import tsx src/node/worker.ts --relay <relayAddr> ...args` and resolves once it
- * prints its `joined` line. Rejects (with its output) if it exits or stays silent first.
- */
-export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: string[] = [], timeoutMs = 30_000): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY, '--relay', relayAddr, ...args], {
+/** Spawns `node --import tsx src/node/worker.ts ...args` and collects its output lines. */
+export function startWorkerProcess (cleanup: Cleanup, args: string[]): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []
   const listeners = new Set<() => void>()
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': by then every line it wrote has been read.
+    child.once('close', (code, signal) => {
       resolve({ code, signal })
       for (const l of [...listeners]) l()
     })
@@ -264,7 +263,7 @@ export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: st
           const m = lines[i].match(pattern)
           if (m != null) { resolve(m); return }
         }
-        if (hasExited || child.exitCode != null || child.signalCode != null) {
+        if (hasExited) {
           reject(new Error(`worker process exited (${child.exitCode ?? child.signalCode}) before printing ${String(pattern)}; its output:\n${tail()}`))
         }
       }
@@ -291,44 +290,21 @@ export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: st
     }
   }
   cleanup.add(`worker process ${child.pid ?? '?'}`, stop)
+  return { child, lines, waitForLine, exited, stop }
+}
 
-  const joined = await waitForLine(/^worker (\S+) joined (\S+)$/, { timeoutMs })
+/**
+ * Spawns the worker with `--relay <relayAddr> ...args` and resolves once it prints its `joined`
+ * line. Rejects (with its output) if it exits or stays silent first.
+ */
+export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: string[] = [], timeoutMs = 30_000): Promise<WorkerProcess & { peerId: string }> {
+  const worker = startWorkerProcess(cleanup, ['--relay', relayAddr, ...args])
+  const joined = await worker.waitForLine(/^worker (\S+) joined (\S+)$/, { timeoutMs })
   if (joined[2] !== relayAddr) throw new Error(`worker joined ${joined[2]}, expected ${relayAddr}`)
-  return { child, peerId: joined[1], lines, waitForLine, exited, stop }
+  return { ...worker, peerId: joined[1] }
 }
 
 // ---------------------------------------------------------------- MNIST digits
-
-export interface Digit {
-  label: number
-  /** 28×28 pixels in [0, 1], white on black. */
-  pixels: Float32Array
-}
-
-interface MnistClass { id: number, length: number, raw: number[] }
-
-/** Same split as scripts/train-digits.ts: the last 200 samples of each class were held out of training. */
-const HELD_OUT_PER_CLASS = 200
-
-/**
- * `perClass` held-out MNIST test digits of each class (from the `mnist` package), spread evenly
- * through the held-out range; none of them was used to train public/models/digits.onnx.
- */
-export function heldOutDigits (perClass: number): Digit[] {
-  const mnist = createRequire(import.meta.url)('mnist') as MnistClass[]
-  const size = 28 * 28
-  const digits: Digit[] = []
-  for (let d = 0; d < 10; d++) {
-    const { id, length, raw } = mnist[d]
-    if (id !== d || raw.length !== length * size) throw new Error(`unexpected layout of mnist[${d}]`)
-    const first = length - HELD_OUT_PER_CLASS
-    for (let k = 0; k < perClass; k++) {
-      const i = first + Math.floor(k * HELD_OUT_PER_CLASS / perClass)
-      digits.push({ label: d, pixels: Float32Array.from(raw.slice(i * size, (i + 1) * size)) })
-    }
-  }
-  return digits
-}
 
 /** A digits-model task for `batch` copies of `pixels` (28×28) or, with `dims`, the raw pixels as given. */
 export function digitsTask (taskId: string, pixels: Float32Array, options: { batch?: number, dims?: number[] } = {}): TaskRequest {

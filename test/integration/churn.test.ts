@@ -1,0 +1,123 @@
+/**
+ * Peers and the relay coming and going on the real stack:
+ * - a worker that is a separate OS process (src/node/worker.ts) is SIGKILLed mid-task;
+ * - the relay restarts (same port, same key) while two peers stay connected directly;
+ * - the worker process's own lifecycle: joined line, per-task lines, exit codes.
+ */
+import '../../src/node/polyfill.js'
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { TASK_PROTOCOL } from '../../src/core/codec.js'
+import { toTypedArray } from '../../src/core/tensor.js'
+import { argmax } from '../../src/models/digits.js'
+import {
+  Cleanup, digitsTask, heldOutDigits, rejectionOf, spawnWorker, startPeer, startRelay, startWorkerProcess,
+  waitForDirect, waitForPeers, waitForStatus
+} from './helpers.js'
+import type { PrivateKey } from '@libp2p/interface'
+import type { TaskOutcome } from '../../src/core/task-client.js'
+import type { NodePeer } from '../../src/node/node-peer.js'
+
+const [DIGIT] = heldOutDigits() // a held-out "0"
+
+function predicted (outcome: TaskOutcome): number {
+  return argmax(toTypedArray(outcome.result.outputs.find(t => t.name === 'probs')!) as Float32Array)
+}
+
+describe('churn', () => {
+  const cleanup = new Cleanup()
+  afterEach(async () => { await cleanup.run() })
+
+  it('a worker process killed mid-task fails that task with peer-gone, and the requester carries on with another worker', async () => {
+    const relay = await startRelay(cleanup)
+    // Heartbeats every 250 ms; silence for 3 s means the worker is gone.
+    const requester = await startPeer(cleanup, relay.addr, { work: false, client: { heartbeatMs: 250, livenessMs: 3000 } })
+    const [doomed, survivor] = await Promise.all([spawnWorker(cleanup, relay.addr), spawnWorker(cleanup, relay.addr)])
+    await Promise.all([waitForDirect(requester.node, doomed.peerId), waitForDirect(requester.node, survivor.peerId)])
+
+    // 4096 copies of the digit: loading the model and running the batch keeps the worker busy
+    // for a few hundred ms after it says the task is running, so the kill lands mid-task.
+    const task = requester.tasks.run(peerIdFromString(doomed.peerId), digitsTask('doomed-task', DIGIT.pixels, { batch: 4096 }))
+    task.catch(() => {}) // observed below
+    const first = await Promise.race([
+      doomed.waitForLine(/^task doomed-task running: digits for /, { timeoutMs: 30_000 }).then(() => 'running'),
+      task.then(() => 'finished', (err: Error) => `failed: ${err.message}`)
+    ])
+    expect(first, 'the worker should be running the task when it is killed').toBe('running')
+    doomed.child.kill('SIGKILL')
+
+    const err = await rejectionOf(task)
+    expect(err.code).toBe('peer-gone')
+    expect(await doomed.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    expect(doomed.lines.filter(l => l.startsWith('task doomed-task ')), 'the killed worker never finished the task').toEqual([
+      expect.stringMatching(/^task doomed-task running/)
+    ])
+    // The relay notices too: the directory stops listing the killed worker.
+    await waitForPeers(requester.directory, ids => !ids.includes(doomed.peerId), 'the directory to stop listing the killed worker')
+
+    // The requester carries on with the other worker, which logs the task it served.
+    const outcome = await requester.tasks.run(peerIdFromString(survivor.peerId), digitsTask('after-churn', DIGIT.pixels))
+    expect(predicted(outcome)).toBe(DIGIT.label)
+    await survivor.waitForLine(/^task after-churn done: digits for \S+ in [\d.]+ ms \(queue [\d.]+, load [\d.]+, inference [\d.]+ ms\)$/)
+
+    // SIGTERM stops the worker cleanly.
+    await survivor.stop()
+    expect(await survivor.exited).toEqual({ code: 0, signal: null })
+  }, 90_000)
+
+  it('relay restart: the direct connection keeps carrying tasks, both peers rejoin, and a newcomer connects directly to them', async () => {
+    const relayKey = await generateKeyPair('Ed25519')
+    // Peer ids ordered worker < newcomer < requester (the lower id dials): after the restart the
+    // newcomer dials the requester, which needs the requester's new reservation at the relay, and
+    // the worker dials the newcomer, which needs the worker to get the relay's snapshots again.
+    const keys: PrivateKey[] = await Promise.all([0, 1, 2].map(async () => await generateKeyPair('Ed25519')))
+    keys.sort((a, b) => peerIdFromPrivateKey(a).toString() < peerIdFromPrivateKey(b).toString() ? -1 : 1)
+    const [workerKey, newcomerKey, requesterKey] = keys
+
+    const relay = await startRelay(cleanup, { privateKey: relayKey })
+    const worker = await startPeer(cleanup, relay.addr, { privateKey: workerKey })
+    const requester = await startPeer(cleanup, relay.addr, { privateKey: requesterKey, work: false })
+    const direct = await waitForDirect(requester.node, worker.node)
+    const peers: NodePeer[] = [worker, requester]
+
+    // The relay goes away.
+    const lost = Promise.all(peers.map(async p => { await waitForStatus(p.directory, 'disconnected') }))
+    await relay.stop()
+    await lost
+    for (const p of peers) expect(p.node.getConnections(relay.node.peerId), 'no connection to the stopped relay').toEqual([])
+
+    // Tasks still flow over the direct connection.
+    const whileDown = await requester.tasks.run(worker.node.peerId, digitsTask('relay-down', DIGIT.pixels))
+    expect(predicted(whileDown)).toBe(DIGIT.label)
+    expect(direct.status).toBe('open')
+    expect(direct.streams.map(s => s.protocol)).toContain(TASK_PROTOCOL)
+
+    // The relay comes back on the same port with the same identity: the peers rejoin by themselves.
+    const back = Promise.all(peers.map(async p => { await waitForStatus(p.directory, 'ready', 30_000) }))
+    const restarted = await startRelay(cleanup, { port: relay.port, privateKey: relayKey })
+    expect(restarted.addr).toBe(relay.addr)
+    await back
+    await waitForPeers(worker.directory, ids => ids.includes(requester.node.peerId.toString()), 'the restarted relay to list the requester')
+
+    // A peer joining now meets both of them directly.
+    const newcomer = await startPeer(cleanup, restarted.addr, { privateKey: newcomerKey, work: false })
+    await Promise.all([waitForDirect(newcomer.node, worker.node), waitForDirect(newcomer.node, requester.node)])
+    const fromNewcomer = await newcomer.tasks.run(worker.node.peerId, digitsTask('newcomer', DIGIT.pixels))
+    expect(predicted(fromNewcomer)).toBe(DIGIT.label)
+
+    // The original direct connection lived through all of it.
+    expect(direct.status).toBe('open')
+    const after = await requester.tasks.run(worker.node.peerId, digitsTask('after-restart', DIGIT.pixels))
+    expect(predicted(after)).toBe(DIGIT.label)
+  }, 90_000)
+
+  it('a worker process that cannot reach the relay exits 1 with a one-line reason', async () => {
+    // A relay address whose port nobody listens on: start a relay, note its address, stop it.
+    const relay = await startRelay(cleanup)
+    await relay.stop()
+    const worker = startWorkerProcess(cleanup, ['--relay', relay.addr])
+    expect(await worker.exited).toEqual({ code: 1, signal: null })
+    expect(worker.lines).toEqual([expect.stringMatching(/^worker: cannot reach relay \S+: .*ECONNREFUSED/)])
+  }, 60_000)
+})
