@@ -75,6 +75,10 @@ try {
   const inWorker = summarize(timings.map(t => t.inferenceMs))
   log('round trip (tab A → tab B → A)', fmt(roundTrip))
   log('per-task overhead (RT − inference)', fmt(overhead))
+  const network = summarize(timings.map(t => t.networkMs))
+  const workerSide = summarize(timings.map(t => t.totalMs - t.inferenceMs))
+  log('  of which network + framing', fmt(network))
+  log('  of which worker tab (queue, hops)', fmt(workerSide))
 
   // 4. The same model and input on onnxruntime-node, in this process.
   const reference: Record<string, Summary> = {}
@@ -105,6 +109,8 @@ try {
     dialMs: dialS,
     roundTripMs: roundTrip,
     overheadMs: overhead,
+    overheadNetworkMs: network,
+    overheadWorkerSideMs: workerSide,
     inWorkerInferenceMs: inWorker,
     workerBackend: backend,
     nodeInferenceMs: reference,
