@@ -10,7 +10,7 @@ import { TaskService } from '../net/task-service.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
 import { WorkQueue } from '../core/work-queue.js'
 import { TaskError, toTaskError } from '../core/errors.js'
-import { BUILTIN_MODELS, modelRef } from '../models/catalog.js'
+import { BUILTIN_MODELS, modelRef, sampleInputs } from '../models/catalog.js'
 import { startInferenceWorker } from '../runtime/worker-executor.js'
 import { loadTabIdentity } from './identity.js'
 import type { TabConfig } from './config.js'
@@ -88,7 +88,7 @@ export class TabPeer extends EventTarget {
       this.changed()
     })
     this.directory.addEventListener('peers', () => { this.changed() })
-    for (const m of BUILTIN_MODELS) worker.preload(modelRef(m))
+    for (const m of BUILTIN_MODELS) worker.preload(modelRef(m), sampleInputs(m))
     this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
     try {
       await this.directory.start()
@@ -132,23 +132,47 @@ export class TabPeer extends EventTarget {
       const result = await this.queue.submit(request, 'self')
       return { result, worker: 'self', roundTripMs: performance.now() - t0, networkMs: 0 }
     }
-    const candidates = target.kind === 'peer'
-      ? [target.peerId]
-      : this.peers().filter(p => p.connection === 'direct WebRTC').map(p => p.peerId)
+    if (target.kind === 'peer') return await this.runOn(target.peerId, request, true)
+    const candidates = this.peers().filter(p => p.connection === 'direct WebRTC').map(p => p.peerId)
     if (candidates.length === 0) throw new TaskError('no-peer', 'no peer is connected over direct WebRTC yet: open the app in another tab or device')
     let lastError: TaskError | undefined
     for (let i = 0; i < candidates.length; i++) {
       const peerId = candidates[(this.nextPeer + i) % candidates.length]
       try {
-        const outcome = await this.tasks.run(peerIdFromString(peerId), request)
+        const outcome = await this.runOn(peerId, request, false)
         this.nextPeer = (this.nextPeer + i + 1) % candidates.length
-        return { ...outcome, worker: peerId }
+        return outcome
       } catch (err) {
         lastError = toTaskError(err)
-        if (target.kind === 'peer' || !['busy', 'peer-gone', 'no-peer'].includes(lastError.code)) throw lastError
+        if (!['busy', 'peer-gone', 'no-peer'].includes(lastError.code)) throw lastError
       }
     }
     throw lastError!
+  }
+
+  /**
+   * Runs on one peer. With `retry`, a task lost with its connection is sent once more if the relay
+   * still lists the peer: the connection died (e.g. the tab reloaded), not the peer.
+   */
+  private async runOn (peerId: string, request: TaskRequest, retry: boolean): Promise<TaskRun> {
+    try {
+      return { ...await this.tasks.run(peerIdFromString(peerId), request), worker: peerId }
+    } catch (err) {
+      const e = toTaskError(err)
+      const listed = (): boolean => this.directory.peers.some(p => p.peerId === peerId)
+      if (!retry || !listed() || (e.code !== 'peer-gone' && e.code !== 'no-peer')) throw e
+      // Stop waiting for a new connection as soon as the relay says the peer left.
+      const gone = new AbortController()
+      const onPeers = (): void => { if (!listed()) gone.abort() }
+      this.directory.addEventListener('peers', onPeers)
+      try {
+        return { ...await this.tasks.run(peerIdFromString(peerId), request, { signal: gone.signal }), worker: peerId }
+      } catch (again) {
+        throw toTaskError(again).code === 'no-peer' ? e : again
+      } finally {
+        this.directory.removeEventListener('peers', onPeers)
+      }
+    }
   }
 
   async stop (): Promise<void> {

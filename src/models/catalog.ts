@@ -1,7 +1,8 @@
 /** Built-in models: metadata written by `npm run models` next to each .onnx in public/models. */
 import digits from '../../public/models/digits.json'
 import type { ModelRef } from '../core/codec.js'
-import type { DTypeName } from '../core/tensor.js'
+import { DTYPE_BYTES, elementCount } from '../core/tensor.js'
+import type { DTypeName, WireTensor } from '../core/tensor.js'
 
 export interface TensorSpec {
   name: string
@@ -24,6 +25,14 @@ export const BUILTIN_MODELS: readonly CatalogModel[] = [digits as CatalogModel]
 
 export function modelRef (m: CatalogModel): ModelRef {
   return { sha256: m.sha256, size: m.size, name: m.id }
+}
+
+/** Zero-filled inputs for a model, symbolic dims taken as 1: enough to warm up a session. */
+export function sampleInputs (m: CatalogModel): WireTensor[] {
+  return m.inputs.map(spec => {
+    const dims = spec.dims.map(d => typeof d === 'number' ? d : 1)
+    return { name: spec.name, dtype: spec.dtype, dims, data: new Uint8Array(elementCount(dims) * DTYPE_BYTES[spec.dtype]) }
+  })
 }
 
 export function builtinModel (id: string): CatalogModel {

@@ -18,6 +18,8 @@ import type { ProtocolLimits } from '../core/limits.js'
 export interface TaskServiceOptions {
   client?: TaskClientOptions
   limits?: ProtocolLimits
+  /** How long a task waits for a direct connection to its peer to (re)appear; default 10 s (a dial that meets a dead connection retries after libp2p's 5 s timeout). */
+  connectWaitMs?: number
 }
 
 export class TaskService {
@@ -40,10 +42,38 @@ export class TaskService {
     }, { runOnLimitedConnection: false, maxInboundStreams: 8 })
   }
 
-  /** Sends one task to `peer` over our direct WebRTC connection to it. */
-  async run (peer: PeerId, request: TaskRequest): Promise<TaskOutcome> {
-    const client = await this.clientFor(peer)
+  /**
+   * Sends one task to `peer` over our direct WebRTC connection to it. With no usable connection it
+   * waits briefly for one (a reloaded tab is usually back within a second) before giving up.
+   */
+  async run (peer: PeerId, request: TaskRequest, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+    let client: TaskClient
+    try {
+      client = await this.clientFor(peer)
+    } catch {
+      await this.waitForDirect(peer, this.options.connectWaitMs ?? 10_000, options.signal)
+      client = await this.clientFor(peer)
+    }
     return await client.run(request)
+  }
+
+  /** Resolves once a direct WebRTC connection to `peer` is open, or after `ms` or an abort regardless. */
+  private async waitForDirect (peer: PeerId, ms: number, signal?: AbortSignal): Promise<void> {
+    if (directWebRTCs(this.node.getConnections(peer)).length > 0 || signal?.aborted === true) return
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.node.removeEventListener('connection:open', onOpen)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      signal?.addEventListener('abort', done)
+      const onOpen = (evt: CustomEvent<Connection>): void => {
+        if (evt.detail.remotePeer.equals(peer) && directWebRTCs([evt.detail]).length > 0) done()
+      }
+      const timer = setTimeout(done, ms)
+      this.node.addEventListener('connection:open', onOpen)
+    })
   }
 
   /** The task client for a peer, opening the stream on first use or after the last one closed. */

@@ -8,6 +8,7 @@ import { OrtRunner } from './ort-runner.js'
 import { toTaskError } from '../core/errors.js'
 import type { OrtModule } from './ort-runner.js'
 import type { ModelRef, TaskRequest } from '../core/codec.js'
+import type { WireTensor } from '../core/tensor.js'
 import type { ExecutionResult } from '../core/work-queue.js'
 
 export type BackendChoice = 'auto' | 'wasm' | 'webgpu'
@@ -87,8 +88,8 @@ const api = {
     return info
   },
 
-  async preload (ref: ModelRef): Promise<void> {
-    await runner?.preload(ref)
+  async preload (ref: ModelRef, warmup?: WireTensor[]): Promise<void> {
+    await runner?.preload(ref, warmup)
   },
 
   async execute (request: TaskRequest): Promise<ExecutionResult> {

@@ -62,9 +62,12 @@ export class OrtRunner {
     return [...this.sessions.keys()]
   }
 
-  /** Creates a model's session ahead of its first task, so that task pays no load time. */
-  async preload (ref: ModelRef): Promise<void> {
-    await this.session(ref)
+  /**
+   * Creates a model's session ahead of its first task and, given sample inputs, runs it once:
+   * onnxruntime's first run of a session is several times slower than the next ones.
+   */
+  async preload (ref: ModelRef, warmup?: WireTensor[]): Promise<void> {
+    await this.session(ref, warmup)
   }
 
   async execute (request: TaskRequest): Promise<ExecutionResult> {
@@ -99,16 +102,23 @@ export class OrtRunner {
     return { outputs, loadMs, inferenceMs, backend: this.backend, threads: this.threads }
   }
 
-  private async session (ref: ModelRef): Promise<InferenceSession> {
+  /** The cached session for a model; a warm-up run happens before it is handed out (runs must not overlap on WebGPU). */
+  private async session (ref: ModelRef, warmup?: WireTensor[]): Promise<InferenceSession> {
     let session = this.sessions.get(ref.sha256)
     if (session == null) {
       session = (async () => {
         const bytes = await fetchVerifiedModel(ref, this.fetchModel)
+        let created: InferenceSession
         try {
-          return await this.ort.InferenceSession.create(bytes, this.sessionOptions)
+          created = await this.ort.InferenceSession.create(bytes, this.sessionOptions)
         } catch (err) {
           throw new TaskError('inference-failed', `onnxruntime could not load the model: ${(err as Error).message}`)
         }
+        if (warmup != null) {
+          await created.run(Object.fromEntries(warmup.map(t => [t.name, new this.ort.Tensor(t.dtype, toTypedArray(t), t.dims)])))
+            .catch(() => {}) // a failed warm-up only means the first task is slower
+        }
+        return created
       })()
       this.sessions.set(ref.sha256, session)
       // A failed load is not cached: the next task may succeed (e.g. the model became available).

@@ -3,13 +3,14 @@ import * as Comlink from 'comlink'
 import { TaskError } from '../core/errors.js'
 import type { Executor, ExecutionResult } from '../core/work-queue.js'
 import type { ModelRef, TaskRequest } from '../core/codec.js'
+import type { WireTensor } from '../core/tensor.js'
 import type { InferenceWorkerApi, WorkerInfo, WorkerInit } from './inference-worker.js'
 
 export interface InferenceWorker {
   executor: Executor
   info: WorkerInfo
-  /** Loads a model's session in the background; failures surface on the first task instead. */
-  preload(ref: ModelRef): void
+  /** Loads (and, given sample inputs, warms up) a model's session in the background; failures surface on the first task instead. */
+  preload(ref: ModelRef, warmup?: WireTensor[]): void
   terminate(): void
 }
 
@@ -30,6 +31,6 @@ export async function startInferenceWorker (init: WorkerInit): Promise<Inference
       }
     }
   }
-  const preload = (ref: ModelRef): void => { remote.preload(ref).catch(() => {}) }
+  const preload = (ref: ModelRef, warmup?: WireTensor[]): void => { remote.preload(ref, warmup).catch(() => {}) }
   return { executor, info, preload, terminate: () => { worker.terminate() } }
 }
