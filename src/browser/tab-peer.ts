@@ -7,6 +7,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createPeer } from '../net/peer.js'
 import { DirectoryClient } from '../net/directory-client.js'
 import { TaskService } from '../net/task-service.js'
+import { AdvertService } from '../net/advert-service.js'
+import { WorkerAdvertiser } from '../net/worker-advertiser.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
 import { WorkQueue } from '../core/work-queue.js'
 import { TaskError, toTaskError } from '../core/errors.js'
@@ -19,12 +21,15 @@ import type { ConnectionKind } from '../net/connection-kind.js'
 import type { RelayStatus } from '../net/directory-client.js'
 import type { TaskRequest, TaskResult } from '../core/codec.js'
 import type { WorkEvent } from '../core/work-queue.js'
+import type { Advert } from '../core/advert.js'
 import type { InferenceWorker } from '../runtime/worker-executor.js'
 
 export interface PeerView {
   peerId: string
   connection: ConnectionKind | 'not connected'
   rttMs?: number
+  /** What it advertises over our direct connection: backend, slots, speed… */
+  advert?: Advert
 }
 
 export interface TaskRun {
@@ -44,6 +49,8 @@ export class TabPeer extends EventTarget {
   directory!: DirectoryClient
   tasks!: TaskService
   queue!: WorkQueue
+  adverts!: AdvertService
+  advertiser!: WorkerAdvertiser
   worker!: InferenceWorker
   slot = 0
   /** Page open (navigation start) → first ready to work, in ms. */
@@ -74,7 +81,15 @@ export class TabPeer extends EventTarget {
       allowPrivateAddresses: this.config.allowPrivateAddresses
     })
     this.tasks = new TaskService(this.node)
-    this.queue = new WorkQueue(worker.executor, { slots: 1, maxQueued: 64, onEvent })
+    this.adverts = new AdvertService(this.node)
+    await this.adverts.start()
+    this.adverts.addEventListener('advert', () => { this.changed() })
+    this.queue = new WorkQueue(worker.executor, { slots: 1, maxQueued: 64, onEvent: (e) => { this.advertiser.onWork(e); onEvent(e) } })
+    this.advertiser = new WorkerAdvertiser(this.adverts, this.queue, {
+      backend: worker.info.backend,
+      threads: worker.info.threads,
+      models: BUILTIN_MODELS.map(m => m.sha256)
+    })
     await this.tasks.serve(this.queue)
     for (const evt of ['connection:open', 'connection:close'] as const) {
       this.node.addEventListener(evt, () => { this.changed() })
@@ -88,7 +103,9 @@ export class TabPeer extends EventTarget {
       this.changed()
     })
     this.directory.addEventListener('peers', () => { this.changed() })
-    for (const m of BUILTIN_MODELS) worker.preload(modelRef(m), sampleInputs(m))
+    for (const m of BUILTIN_MODELS) {
+      void worker.preload(modelRef(m), sampleInputs(m)).then(ok => { if (ok) this.advertiser.markCached(m.sha256) })
+    }
     this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
     try {
       await this.directory.start()
@@ -120,7 +137,8 @@ export class TabPeer extends EventTarget {
       return {
         peerId,
         connection: direct != null ? 'direct WebRTC' : conns.length > 0 ? connectionKind(conns[0]) : 'not connected',
-        rttMs: this.rtt.get(peerId)
+        rttMs: this.rtt.get(peerId),
+        advert: this.adverts.adverts.get(peerId)
       }
     })
   }
@@ -173,6 +191,16 @@ export class TabPeer extends EventTarget {
         this.directory.removeEventListener('peers', onPeers)
       }
     }
+  }
+
+  /** Volunteer pause: running tasks finish, new ones are refused (and adverts tell requesters). */
+  setPaused (paused: boolean): void {
+    this.advertiser.setPaused(paused)
+    this.changed()
+  }
+
+  get paused (): boolean {
+    return this.queue?.paused ?? false
   }
 
   async stop (): Promise<void> {

@@ -28,7 +28,9 @@ export interface WorkEvent {
   taskId: string
   jobId: string
   requester: string
+  /** Model name for display, and its sha256. */
   model: string
+  sha256: string
   state: WorkState
   error?: TaskError
   result?: TaskResult
@@ -63,6 +65,8 @@ export class WorkQueue {
   private queuedCount = 0
   private runningCount = 0
   slots: number
+  /** A paused worker finishes what it runs and answers new tasks with `busy`. */
+  paused = false
 
   constructor (executor: Executor, options: WorkQueueOptions = {}) {
     this.executor = executor
@@ -83,6 +87,7 @@ export class WorkQueue {
 
   /** Admits a task or throws `busy`; resolves with its result once run. */
   async submit (request: TaskRequest, requester: string): Promise<TaskResult> {
+    if (this.paused) throw new TaskError('busy', 'this worker is paused by its volunteer')
     // A free slot always admits (the task starts at once); only a full worker with a full queue is busy.
     if (this.runningCount >= this.slots && this.queuedCount >= this.maxQueued) {
       throw new TaskError('busy', `worker queue is full (${this.queuedCount} waiting, ${this.runningCount} running)`)
@@ -177,6 +182,6 @@ export class WorkQueue {
 
   private emit (job: Job, state: WorkState, extra: Partial<WorkEvent> = {}): void {
     const { taskId, jobId, model } = job.request
-    this.onEvent({ taskId, jobId, requester: job.requester, model: model.name || model.sha256.slice(0, 12), state, ...extra })
+    this.onEvent({ taskId, jobId, requester: job.requester, model: model.name || model.sha256.slice(0, 12), sha256: model.sha256, state, ...extra })
   }
 }

@@ -10,7 +10,9 @@ import { TaskService } from '../net/task-service.js'
 import { WorkQueue } from '../core/work-queue.js'
 import { OrtRunner } from '../runtime/ort-runner.js'
 import { TaskError } from '../core/errors.js'
-import { builtinBySha } from '../models/catalog.js'
+import { BUILTIN_MODELS, builtinBySha } from '../models/catalog.js'
+import { AdvertService } from '../net/advert-service.js'
+import { WorkerAdvertiser } from '../net/worker-advertiser.js'
 import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Peer } from '../net/peer.js'
@@ -41,6 +43,7 @@ export interface NodePeer {
   node: Peer
   directory: DirectoryClient
   tasks: TaskService
+  adverts: AdvertService
   queue?: WorkQueue
   runner?: OrtRunner
   stop(): Promise<void>
@@ -49,6 +52,8 @@ export interface NodePeer {
 export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer> {
   const node = await createPeer({ privateKey: options.privateKey, allowPrivateAddresses: true })
   const tasks = new TaskService(node, { client: options.client })
+  const adverts = new AdvertService(node)
+  await adverts.start()
   let queue: WorkQueue | undefined
   let runner: OrtRunner | undefined
   if (options.work !== false) {
@@ -58,7 +63,11 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
       threads,
       sessionOptions: { intraOpNumThreads: Math.min(threads, availableParallelism()), interOpNumThreads: 1 }
     })
-    queue = new WorkQueue(runner, { slots: 1, ...options.queue })
+    const onEvent = options.queue?.onEvent
+    // eslint-disable-next-line prefer-const
+    let advertiser: WorkerAdvertiser
+    queue = new WorkQueue(runner, { slots: 1, ...options.queue, onEvent: (e) => { advertiser.onWork(e); onEvent?.(e) } })
+    advertiser = new WorkerAdvertiser(adverts, queue, { backend: runner.backend, threads, models: BUILTIN_MODELS.map(m => m.sha256) })
     await tasks.serve(queue)
   }
   const directory = new DirectoryClient(node, options.relay)
@@ -72,6 +81,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
     node,
     directory,
     tasks,
+    adverts,
     queue,
     runner,
     stop: async () => {

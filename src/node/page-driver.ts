@@ -88,3 +88,50 @@ export async function readResult (page: Page): Promise<ResultView> {
     }
   })
 }
+
+export interface BatchProgressView { done: number, total: number, state: string, restored: number, computed: number, jobId: string }
+
+/** Starts a batch from the Batch panel. */
+export async function startBatch (page: Page, options: { replicas: 1 | 2 | 3, limit?: number, adaptive?: boolean }): Promise<void> {
+  await page.bringToFront()
+  await page.locator('[data-testid=batch-replicas]').selectOption(String(options.replicas))
+  if (options.adaptive === true) await page.locator('[data-testid=batch-adaptive]').check()
+  if (options.limit != null) await page.locator('[data-testid=batch-limit]').fill(String(options.limit))
+  await page.locator('[data-testid=batch-run]').click()
+}
+
+export async function batchProgress (page: Page): Promise<BatchProgressView> {
+  return await page.locator('[data-testid=batch-progress]').evaluate((el: HTMLElement) => {
+    const d = el.dataset
+    return { done: Number(d.done), total: Number(d.total), state: d.state ?? '', restored: Number(d.restored), computed: Number(d.computed), jobId: d.jobId ?? '' }
+  })
+}
+
+/** Waits until the batch has at least `done` results. */
+export async function waitBatchDone (page: Page, done: number, timeoutMs = 120_000): Promise<void> {
+  await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-testid=batch-progress]')?.dataset.done ?? 0) >= n, done, { timeout: timeoutMs, polling: 100 })
+}
+
+export interface BatchSummaryView { state: string, count: number, accuracy: number, crossChecked: number, disagreements: number }
+
+export async function waitBatchSummary (page: Page, timeoutMs = 180_000): Promise<BatchSummaryView> {
+  const el = page.locator('[data-testid=batch-summary]')
+  await el.waitFor({ timeout: timeoutMs })
+  return await el.evaluate((e: HTMLElement) => ({
+    state: e.dataset.state ?? '',
+    count: Number(e.dataset.count),
+    accuracy: Number(e.dataset.accuracy),
+    crossChecked: Number(e.dataset.crossChecked),
+    disagreements: Number(e.dataset.disagreements)
+  }))
+}
+
+/** Clicks Export JSON and returns the parsed download. */
+export async function exportBatchJson (page: Page): Promise<{ summary: Record<string, number>, results: Array<{ index: number, label: number, prediction: number, agreedBy: string[] }> }> {
+  const download = page.waitForEvent('download')
+  await page.locator('[data-testid=batch-export-json]').click()
+  const file = await (await download).createReadStream()
+  const chunks: Buffer[] = []
+  for await (const c of file) chunks.push(c as Buffer)
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+}

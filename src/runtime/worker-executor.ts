@@ -9,8 +9,8 @@ import type { InferenceWorkerApi, WorkerInfo, WorkerInit } from './inference-wor
 export interface InferenceWorker {
   executor: Executor
   info: WorkerInfo
-  /** Loads (and, given sample inputs, warms up) a model's session in the background; failures surface on the first task instead. */
-  preload(ref: ModelRef, warmup?: WireTensor[]): void
+  /** Loads (and, given sample inputs, warms up) a model's session; resolves false if that failed (the first task will say why). */
+  preload(ref: ModelRef, warmup?: WireTensor[]): Promise<boolean>
   terminate(): void
 }
 
@@ -31,6 +31,6 @@ export async function startInferenceWorker (init: WorkerInit): Promise<Inference
       }
     }
   }
-  const preload = (ref: ModelRef, warmup?: WireTensor[]): void => { remote.preload(ref, warmup).catch(() => {}) }
+  const preload = async (ref: ModelRef, warmup?: WireTensor[]): Promise<boolean> => await remote.preload(ref, warmup).then(() => true, () => false)
   return { executor, info, preload, terminate: () => { worker.terminate() } }
 }

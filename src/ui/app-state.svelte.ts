@@ -9,6 +9,13 @@ import type { PeerView, Target } from '../browser/tab-peer.js'
 import type { RelayStatus } from '../net/directory-client.js'
 import type { Timings } from '../core/codec.js'
 import type { WorkEvent } from '../core/work-queue.js'
+import type { JobMeta } from '../core/job-store.js'
+import type { PeerRecord } from '../core/reputation.js'
+import type { JobProgress } from '../net/job-runner.js'
+import type { BatchOptions } from '../browser/batch.js'
+import type { DigitJobSummary, DigitPrediction } from '../models/digit-job.js'
+import { BatchController } from '../browser/batch.js'
+import { digitsToCsv, digitsToJson } from '../models/digit-job.js'
 
 export interface Submission {
   taskId: string
@@ -34,6 +41,15 @@ export interface ServedTask {
 
 const MAX_LOG = 50
 
+export interface BatchView {
+  phase: 'idle' | 'starting' | 'running' | 'done' | 'failed'
+  jobId?: string
+  resumed?: boolean
+  progress?: JobProgress
+  outcome?: { summary: DigitJobSummary, seconds: number, tasksPerSec: number, state: string, error?: string, disagreements: number }
+  error?: string
+}
+
 class AppState {
   peerId = $state('')
   slot = $state(0)
@@ -49,8 +65,13 @@ class AppState {
   peers = $state<PeerView[]>([])
   submissions = $state<Submission[]>([])
   served = $state<ServedTask[]>([])
+  paused = $state(false)
+  batchView = $state<BatchView>({ phase: 'idle' })
+  reputation = $state<Record<string, PeerRecord>>({})
   /** The tab's peer once started (for the scripting API). */
   tab?: TabPeer
+  batch?: BatchController
+  private batchRows: DigitPrediction[] = []
   private counter = 0
 
   async start (): Promise<void> {
@@ -66,6 +87,12 @@ class AppState {
       this.webgpuNote = tab.worker.info.webgpuSkipped != null ? `WebGPU not used: ${tab.worker.info.webgpuSkipped}` : ''
       this.slot = tab.slot
       this.refresh()
+      this.batch = new BatchController(tab)
+      this.batch.addEventListener('progress', () => { this.onBatchProgress() })
+      await this.batch.init()
+      this.reputation = this.batch.reputation.toJSON()
+      const unfinished = await this.batch.unfinished()
+      if (unfinished != null) void this.runBatch(unfinished, true)
     } catch (err) {
       this.fatal = (err as Error).message
       this.relay = 'disconnected'
@@ -108,6 +135,62 @@ class AppState {
       const e = toTaskError(err)
       update({ status: 'failed', error: `${e.code}: ${e.message}` })
     }
+  }
+
+  /** Volunteer pause: finish what runs, take nothing new. */
+  togglePause (): void {
+    if (this.tab == null) return
+    this.tab.setPaused(!this.tab.paused)
+    this.paused = this.tab.paused
+  }
+
+  async startBatch (options: BatchOptions): Promise<void> {
+    if (this.batch == null || this.batchView.phase === 'running' || this.batchView.phase === 'starting') return
+    this.batchView = { phase: 'starting' }
+    try {
+      await this.runBatch(await this.batch.create(options), false)
+    } catch (err) {
+      this.batchView = { phase: 'failed', error: (err as Error).message }
+    }
+  }
+
+  /** Results as CSV or JSON, in input order. */
+  exportBatch (format: 'csv' | 'json'): string {
+    if (this.batchView.outcome == null) return ''
+    return format === 'csv' ? digitsToCsv(this.batchRows) : digitsToJson(this.batchRows, this.batchView.outcome.summary)
+  }
+
+  private async runBatch (meta: JobMeta, resumed: boolean): Promise<void> {
+    this.batchView = { phase: 'running', jobId: meta.jobId, resumed }
+    try {
+      const outcome = await this.batch!.run(meta)
+      const progress = this.batch!.progress
+      this.batchRows = outcome.rows
+      this.batchView = {
+        phase: outcome.meta.state === 'done' ? 'done' : 'failed',
+        jobId: meta.jobId,
+        resumed,
+        progress,
+        outcome: {
+          summary: outcome.summary,
+          seconds: outcome.seconds,
+          tasksPerSec: outcome.rows.length / Math.max(outcome.seconds, 1e-3),
+          state: outcome.meta.state,
+          error: outcome.meta.error,
+          disagreements: progress?.disagreements ?? 0
+        }
+      }
+      this.reputation = this.batch!.reputation.toJSON()
+    } catch (err) {
+      this.batchView = { phase: 'failed', jobId: meta.jobId, error: (err as Error).message }
+    }
+  }
+
+  private onBatchProgress (): void {
+    const progress = this.batch?.progress
+    if (progress == null || this.batchView.phase !== 'running') return
+    this.batchView = { ...this.batchView, progress }
+    this.reputation = this.batch!.reputation.toJSON()
   }
 
   private onWork (e: WorkEvent): void {

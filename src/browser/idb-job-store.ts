@@ -1,0 +1,198 @@
+/**
+ * JobStore on IndexedDB, so a requester tab that reloads can resume its job. Same semantics as
+ * MemoryJobStore (src/core/job-store.ts); metas and results are validated by the same functions.
+ *
+ * Database 'p2p-ai-agents-jobs' (separate from the identity keys' database), version 1:
+ *   jobs        key path 'jobId'             JobMeta
+ *   results     key path ['jobId', 'index']  { jobId, index, outputs, agreedBy, crossChecked }, the
+ *                                            tensors' data as Uint8Array (structured clone), each
+ *                                            copied into its own buffer so a view never drags a
+ *                                            larger buffer along
+ *   reputation  out-of-line key 'peers'      the whole reputation record set
+ *
+ * putResults checks that the job exists and writes the whole batch in one readwrite transaction
+ * (all or nothing). Array keys sort element by element, numbers numerically, so one job's results
+ * come back from the key range [jobId] … [jobId, []] already sorted by index. deleteJob removes the
+ * meta and the results in one transaction.
+ */
+import {
+  JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst,
+  isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult,
+  reputationProblem, storedResultProblem
+} from '../core/job-store.js'
+import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
+
+export const JOBS_DB_NAME = 'p2p-ai-agents-jobs'
+const DB_VERSION = 1
+const JOBS = 'jobs'
+const RESULTS = 'results'
+const REPUTATION = 'reputation'
+const REPUTATION_KEY = 'peers'
+
+interface ResultRow extends StoredResult {
+  jobId: string
+}
+
+function openDb (name: string): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(name, DB_VERSION)
+    req.onupgradeneeded = () => {
+      const db = req.result
+      if (!db.objectStoreNames.contains(JOBS)) db.createObjectStore(JOBS, { keyPath: 'jobId' })
+      if (!db.objectStoreNames.contains(RESULTS)) db.createObjectStore(RESULTS, { keyPath: ['jobId', 'index'] })
+      if (!db.objectStoreNames.contains(REPUTATION)) db.createObjectStore(REPUTATION)
+    }
+    req.onsuccess = () => {
+      const db = req.result
+      // Another tab upgrading the schema: let it, this connection is reopened on next use.
+      db.onversionchange = () => { db.close() }
+      resolve(db)
+    }
+    req.onerror = () => { reject(req.error ?? new Error(`cannot open IndexedDB ${name}`)) }
+    req.onblocked = () => { reject(new Error(`IndexedDB ${name} is blocked by another tab's older version`)) }
+  })
+}
+
+/** All of one job's result keys. */
+function jobRange (jobId: string): IDBKeyRange {
+  return IDBKeyRange.bound([jobId], [jobId, []])
+}
+
+function corrupt (what: string, problem: string): JobStateError {
+  return new JobStateError('corrupt-store', `IndexedDB ${JOBS_DB_NAME} ${what}: ${problem}`)
+}
+
+function toMeta (value: unknown): JobMeta {
+  const problem = jobMetaProblem(value)
+  if (problem != null) throw corrupt('jobs', problem)
+  return normalizeJobMeta(value as JobMeta)
+}
+
+function toResult (value: unknown): StoredResult {
+  const problem = storedResultProblem(value)
+  if (problem != null) throw corrupt('results', problem)
+  return normalizeStoredResult(value as StoredResult)
+}
+
+export class IdbJobStore implements JobStore {
+  private db: Promise<IDBDatabase> | undefined
+
+  constructor (private readonly name: string = JOBS_DB_NAME) {}
+
+  async putJob (meta: JobMeta): Promise<void> {
+    const m = checkJobMeta(meta)
+    await this.transact([JOBS], 'readwrite', tx => { tx.objectStore(JOBS).put(m) })
+  }
+
+  async getJob (jobId: string): Promise<JobMeta | undefined> {
+    if (!isValidJobId(jobId)) return undefined
+    let value: unknown
+    await this.transact([JOBS], 'readonly', tx => {
+      const req = tx.objectStore(JOBS).get(jobId)
+      req.onsuccess = () => { value = req.result }
+    })
+    return value === undefined ? undefined : toMeta(value)
+  }
+
+  async listJobs (): Promise<JobMeta[]> {
+    let values: unknown[] = []
+    await this.transact([JOBS], 'readonly', tx => {
+      const req = tx.objectStore(JOBS).getAll()
+      req.onsuccess = () => { values = req.result }
+    })
+    return values.map(toMeta).sort(compareJobsNewestFirst)
+  }
+
+  async putResults (jobId: string, results: StoredResult[]): Promise<void> {
+    if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    let failure: unknown
+    await this.transact([JOBS, RESULTS], 'readwrite', tx => {
+      const req = tx.objectStore(JOBS).get(jobId)
+      req.onsuccess = () => {
+        try {
+          if (req.result === undefined) throw new JobStateError('unknown-job', `no job ${jobId}`)
+          const batch = checkStoredResults(results, toMeta(req.result).taskCount)
+          const store = tx.objectStore(RESULTS)
+          for (const r of batch) {
+            const row: ResultRow = { jobId, ...r }
+            store.put(row)
+          }
+        } catch (err) {
+          failure = err
+          tx.abort()
+        }
+      }
+    }).catch((err: unknown) => { throw failure ?? err })
+  }
+
+  async getResults (jobId: string): Promise<StoredResult[]> {
+    if (!isValidJobId(jobId)) return []
+    let values: unknown[] = []
+    await this.transact([RESULTS], 'readonly', tx => {
+      const req = tx.objectStore(RESULTS).getAll(jobRange(jobId))
+      req.onsuccess = () => { values = req.result }
+    })
+    return values.map(toResult)
+  }
+
+  async deleteJob (jobId: string): Promise<void> {
+    if (!isValidJobId(jobId)) return
+    await this.transact([JOBS, RESULTS], 'readwrite', tx => {
+      tx.objectStore(JOBS).delete(jobId)
+      tx.objectStore(RESULTS).delete(jobRange(jobId))
+    })
+  }
+
+  async getReputation (): Promise<ReputationRecords> {
+    let value: unknown
+    await this.transact([REPUTATION], 'readonly', tx => {
+      const req = tx.objectStore(REPUTATION).get(REPUTATION_KEY)
+      req.onsuccess = () => { value = req.result }
+    })
+    if (value === undefined) return {}
+    const problem = reputationProblem(value)
+    if (problem != null) throw corrupt('reputation', problem)
+    return normalizeReputation(value as ReputationRecords)
+  }
+
+  async putReputation (records: ReputationRecords): Promise<void> {
+    const r = checkReputation(records)
+    await this.transact([REPUTATION], 'readwrite', tx => { tx.objectStore(REPUTATION).put(r, REPUTATION_KEY) })
+  }
+
+  /** Closes the connection; the next call opens it again. */
+  close (): void {
+    const db = this.db
+    this.db = undefined
+    void db?.then(d => { d.close() }, () => {})
+  }
+
+  private async connection (): Promise<IDBDatabase> {
+    if (this.db == null) {
+      const opening = openDb(this.name)
+      this.db = opening
+      opening.then(db => {
+        db.addEventListener('close', () => { if (this.db === opening) this.db = undefined })
+        db.addEventListener('versionchange', () => { if (this.db === opening) this.db = undefined })
+      }, () => { if (this.db === opening) this.db = undefined })
+    }
+    return await this.db
+  }
+
+  /** Runs `fn` in one transaction; resolves when it commits, rejects when it aborts or fails. */
+  private async transact (stores: string[], mode: IDBTransactionMode, fn: (tx: IDBTransaction) => void): Promise<void> {
+    const db = await this.connection()
+    await new Promise<void>((resolve, reject) => {
+      const tx = db.transaction(stores, mode)
+      tx.oncomplete = () => { resolve() }
+      tx.onerror = () => { reject(tx.error ?? new Error('IndexedDB transaction failed')) }
+      tx.onabort = () => { reject(tx.error ?? new Error('IndexedDB transaction aborted')) }
+      try {
+        fn(tx)
+      } catch (err) {
+        try { tx.abort() } catch {}
+        reject(err)
+      }
+    })
+  }
+}

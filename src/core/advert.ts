@@ -1,0 +1,57 @@
+/** Capability adverts: what a worker can run, how fast, and how much room it has. */
+import { Advert as AdvertMessage } from './advert-messages.js'
+import { TaskError } from './errors.js'
+
+export const ADVERT_PROTOCOL = '/p2p-ai-agents/advert/1.0.0'
+export const MAX_ADVERT_FRAME = 64 * 1024
+const MAX_MODELS = 256
+
+export interface Advert {
+  worker: boolean
+  paused: boolean
+  backend: string
+  threads: number
+  slots: number
+  freeSlots: number
+  /** sha256 of every model this peer can run. */
+  models: string[]
+  /** sha256 of models whose session is already loaded. */
+  cached: string[]
+  /** sha256 → recent mean in-worker inference ms per task. */
+  speeds: Record<string, number>
+}
+
+export const NOT_A_WORKER: Advert = { worker: false, paused: false, backend: '', threads: 0, slots: 0, freeSlots: 0, models: [], cached: [], speeds: {} }
+
+export function encodeAdvert (a: Advert): Uint8Array {
+  return AdvertMessage.encode({ ...a, speeds: Object.entries(a.speeds).map(([sha256, ms]) => ({ sha256, ms })) })
+}
+
+export function decodeAdvert (bytes: Uint8Array): Advert {
+  let m: AdvertMessage
+  try {
+    m = AdvertMessage.decode(bytes, { limits: { models: MAX_MODELS, cached: MAX_MODELS, speeds: MAX_MODELS } })
+  } catch (err) {
+    throw new TaskError('bad-request', `malformed advert: ${(err as Error).message}`)
+  }
+  return { ...m, speeds: Object.fromEntries(m.speeds.map(s => [s.sha256, s.ms])) }
+}
+
+/** Exponential moving average of inference time per model, for adverts. */
+export class SpeedTracker {
+  private readonly ms = new Map<string, number>()
+  private readonly weight: number
+
+  constructor (weight = 0.2) {
+    this.weight = weight
+  }
+
+  add (sha256: string, ms: number): void {
+    const old = this.ms.get(sha256)
+    this.ms.set(sha256, old == null ? ms : old + this.weight * (ms - old))
+  }
+
+  toRecord (): Record<string, number> {
+    return Object.fromEntries(this.ms)
+  }
+}

@@ -1,0 +1,732 @@
+/**
+ * One batch job's dispatch and verification, pure (no network, no timers but the injected clock).
+ * An adapter feeds it workers (setWorker/removeWorker), sends what `assign()` hands out, and
+ * reports each outcome (succeeded/failed); the scheduler decides when a task is final.
+ *
+ * Dispatch is demand-driven by credits: a worker holds at most `slots` of this job's assignments,
+ * so faster workers come back for more sooner. Free credits are filled fastest worker first
+ * (advertised msPerTask; unknown speeds last), each from, in order:
+ *   1. the re-queue deque: tasks that lost an assignment (failure, timeout, worker removed) and
+ *      tasks still wanting replicas, front first;
+ *   2. the cursor over never-dispatched task indices;
+ *   3. once every worker has had its regular work: tasks this worker itself failed before;
+ *   4. a speculative copy of a straggler, when nothing else is left for this worker.
+ *
+ * Verification: a task is final when `need` results from distinct workers agree under the
+ * comparator (need = replicas; with `adaptive`, 1 for a trusted peer's unchecked result). When
+ * results disagree, replicas keep being dispatched, up to need + 2 results in all; the task is
+ * decided by the first group to reach `need` (within that cap always a plurality, and for
+ * replicas 2 after a disagreement 2 of 3 — a majority), and failed ('no-majority') as soon as no
+ * group can reach `need` any more. Reputation is updated for every voter of a task decided by ≥ 2
+ * results (agree for the winners, disagree for the rest); single-result and failed tasks change
+ * nobody's reputation.
+ *
+ * Memory: per task one state byte and one attempts byte (typed arrays); objects only for tasks
+ * that are dispatched and undecided (`records`) and for assignments in flight (`flights`).
+ */
+import type { Clock } from './clock.js'
+import type { TaskErrorCode } from './errors.js'
+import type { OutputComparator } from './compare.js'
+import type { Reputation } from './reputation.js'
+import type { WireTensor } from './tensor.js'
+
+export interface SchedulerWorker {
+  peerId: string
+  /** Credits: at most this many of this job's tasks in flight on the worker. */
+  slots: number
+  /** Can run this job's model and is not paused. */
+  eligible: boolean
+  /** Advertised/measured speed for this model (straggler detection and preference). */
+  msPerTask?: number
+}
+
+/** `id` is unique per assignment. */
+export interface Assignment { id: number, taskIndex: number, peerId: string, speculative: boolean }
+
+export interface Decision { taskIndex: number, outputs: WireTensor[], agreedBy: string[], crossChecked: boolean }
+
+export interface SchedulerProgress {
+  /** taskCount. */
+  total: number
+  /** Tasks decided, those restored from `done` included. */
+  done: number
+  /** Undecided tasks with at least one assignment in flight. */
+  inFlight: number
+  /** Undecided tasks with nothing in flight: total = done + failed + inFlight + pending. */
+  pending: number
+  /** Tasks decided by ≥ 2 results. */
+  crossChecked: number
+  /** Tasks whose results disagreed (decided with a losing vote, or failed with no majority). */
+  disagreements: number
+  /** Results received for assignments in flight (votes, plus those that came after their task was final). */
+  replicasRun: number
+  /** Addition: tasks given up (failedTasks().length). */
+  failed: number
+  /** Addition: tasks restored as done from the `done` option. */
+  resumed: number
+  /** Addition: assignments in flight (replicas, speculative copies and leftovers of final tasks included). */
+  running: number
+  /** Addition: speculative copies dispatched so far. */
+  speculative: number
+}
+
+export interface SchedulerOptions {
+  taskCount: number
+  /** 1..3: distinct workers whose results must agree before a task is final. */
+  replicas: number
+  /**
+   * true: replicas is used for untrusted peers only; a trusted peer's single result is final
+   * unless spot-checked (Reputation.spotCheckProbability). A checked task needs max(replicas, 2)
+   * agreeing results (a check needs two), so with replicas 1 an untrusted peer's result is
+   * always checked once.
+   */
+  adaptive?: boolean
+  compare: OutputComparator
+  reputation: Reputation
+  clock: Clock
+  /** Injectable for tests (seeded); default Math.random. */
+  random?: () => number
+  /** An assignment with no answer by then is failed with 'timeout' and re-queued (default 60 s). */
+  taskTimeoutMs?: number
+  /** Failures of one task before the job gives up on it (default 5, at most 255). */
+  maxAttempts?: number
+  /** Task indices already final (resuming a job): never dispatched again. */
+  done?: Iterable<number>
+  /** Addition: copy stragglers near the end of the job (default true). */
+  speculate?: boolean
+  /** Addition: an assignment is a straggler once it runs this many times its typical time (default 2). */
+  stragglerFactor?: number
+  /** Addition: how long a worker that answered busy (or cannot get the model) gets nothing, unless it succeeds or is updated first (default 2 s). */
+  busyBackoffMs?: number
+  /** Addition: a result that fails this check counts as an 'inference-failed' failure instead of a vote. */
+  validate?: (outputs: WireTensor[]) => boolean
+}
+
+export type TaskFailure = 'max-attempts' | 'no-majority'
+export type TaskState = 'new' | 'active' | 'done' | 'failed'
+
+// Task state byte: low two bits the state, QUEUED set while the index is in the re-queue deque.
+const NEW = 0
+const ACTIVE = 1
+const DONE = 2
+const FAILED = 3
+const STATE = 3
+const QUEUED = 4
+const STATE_NAMES: TaskState[] = ['new', 'active', 'done', 'failed']
+
+/** Failure codes that count towards maxAttempts: those that may be the task's fault. */
+const COUNTED: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['bad-request', 'inference-failed', 'timeout'])
+/** Failure codes that back the worker off: it has no room, or cannot run this model. */
+const BACK_OFF: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['busy', 'model-unavailable', 'model-hash-mismatch'])
+
+/** Completed durations kept for the typical task time (median). */
+const DURATION_SAMPLES = 63
+/** Slack for timer rounding (ms): a timer due at t may fire at t minus an ulp. */
+const EPS = 1e-6
+
+interface WorkerState {
+  w: SchedulerWorker
+  seq: number
+  inFlight: number
+  backedOff: boolean
+  backoffTimer: unknown
+}
+
+interface Flight {
+  a: Assignment
+  start: number
+  worker: WorkerState
+}
+
+interface Group {
+  outputs: WireTensor[]
+  peers: string[]
+}
+
+/** An undecided task that has been dispatched at least once. */
+interface TaskRecord {
+  /** Agreeing results required; 0 until drawn at its next first dispatch. */
+  need: number
+  results: number
+  groups: Group[]
+  /** Its assignments in flight (replicas and speculative copies). */
+  flights: Assignment[]
+  /** Workers this task failed on (tried again there only as a last resort). */
+  failedOn?: string[]
+}
+
+function speedOf (ws: WorkerState): number {
+  const ms = ws.w.msPerTask
+  return ms !== undefined && ms > 0 && Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY
+}
+
+export class Scheduler {
+  /** Fires exactly once per decided task. */
+  onDecision?: (d: Decision) => void
+  /** A decided task had results that lost the vote: `peers` are the losers. */
+  onDisagreement?: (taskIndex: number, peers: string[]) => void
+  /**
+   * Something changed that may let assign() hand out more (or finished flip): fires at the end of
+   * succeeded/failed/setWorker/removeWorker and on internal timers (timeouts, backoff expiry, a
+   * straggler appearing). Never re-entrant: a change made inside the handler fires it again after
+   * the handler returns.
+   */
+  onChange?: () => void
+  /** Addition: the job gave up on a task. */
+  onFailed?: (taskIndex: number, reason: TaskFailure) => void
+  /**
+   * Addition: an assignment still in flight is no longer needed (its task became final). It
+   * still holds its worker's credit: the adapter may cancel it on the worker and report
+   * failed(a, …) to free the credit, or let it run (its result is dropped). It times out otherwise.
+   */
+  onCancel?: (a: Assignment) => void
+  /** Addition: an assignment ran past taskTimeoutMs and was failed with 'timeout'. */
+  onTimeout?: (a: Assignment) => void
+
+  private readonly total: number
+  private readonly replicas: number
+  private readonly adaptive: boolean
+  private readonly compare: OutputComparator
+  private readonly reputation: Reputation
+  private readonly clock: Clock
+  private readonly random: () => number
+  private readonly taskTimeoutMs: number
+  private readonly maxAttempts: number
+  private readonly speculateEnabled: boolean
+  private readonly stragglerFactor: number
+  private readonly busyBackoffMs: number
+  private readonly validate?: (outputs: WireTensor[]) => boolean
+
+  private readonly state: Uint8Array
+  private readonly attempts: Uint8Array
+  private cursor = 0
+  /** Re-queue deque, front at index 0; entries may be stale (dropped when met). */
+  private readonly queue: number[] = []
+  private readonly records = new Map<number, TaskRecord>()
+  /** In dispatch order, so also in deadline order (one timeout for all). */
+  private readonly flights = new Map<number, Flight>()
+  private readonly workers = new Map<string, WorkerState>()
+  /** Workers fastest first. */
+  private order: WorkerState[] = []
+  private nextId = 1
+  private nextSeq = 0
+
+  private doneCount = 0
+  private failedCount = 0
+  private resumedCount = 0
+  private tasksInFlight = 0
+  private crossCheckedCount = 0
+  private disagreementCount = 0
+  private replicasRunCount = 0
+  private speculativeCount = 0
+  private readonly failedList: number[] = []
+
+  private readonly durations = new Float64Array(DURATION_SAMPLES)
+  private durationCount = 0
+  private durationNext = 0
+  private medianCache: number | undefined
+
+  private timeoutTimer: unknown
+  private timeoutArmed = false
+  private stragglerTimer: unknown
+  private stragglerAt = Number.POSITIVE_INFINITY
+  private notifying = false
+  private changed = false
+
+  constructor (options: SchedulerOptions) {
+    const { taskCount, replicas } = options
+    if (!Number.isSafeInteger(taskCount) || taskCount < 0) throw new RangeError(`taskCount must be a non-negative integer, not ${taskCount}`)
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 3) throw new RangeError(`replicas must be 1, 2 or 3, not ${replicas}`)
+    const maxAttempts = options.maxAttempts ?? 5
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 255) throw new RangeError(`maxAttempts must be an integer in 1..255, not ${maxAttempts}`)
+    const taskTimeoutMs = options.taskTimeoutMs ?? 60_000
+    if (!(taskTimeoutMs > 0)) throw new RangeError(`taskTimeoutMs must be > 0, not ${taskTimeoutMs}`)
+    this.total = taskCount
+    this.replicas = replicas
+    this.adaptive = options.adaptive ?? false
+    this.compare = options.compare
+    this.reputation = options.reputation
+    this.clock = options.clock
+    this.random = options.random ?? Math.random
+    this.taskTimeoutMs = taskTimeoutMs
+    this.maxAttempts = maxAttempts
+    this.speculateEnabled = options.speculate ?? true
+    this.stragglerFactor = options.stragglerFactor ?? 2
+    this.busyBackoffMs = options.busyBackoffMs ?? 2000
+    this.validate = options.validate
+    this.state = new Uint8Array(taskCount)
+    this.attempts = new Uint8Array(taskCount)
+    for (const i of options.done ?? []) {
+      if (!Number.isInteger(i) || i < 0 || i >= taskCount) throw new RangeError(`done index ${i} is out of range 0..${taskCount - 1}`)
+      if (this.state[i] === DONE) continue
+      this.state[i] = DONE
+      this.doneCount++
+      this.resumedCount++
+    }
+  }
+
+  /** Adds or updates a worker (slots, eligibility, speed); also lifts a busy backoff. */
+  setWorker (w: SchedulerWorker): void {
+    const slots = Number.isFinite(w.slots) && w.slots > 0 ? Math.floor(w.slots) : 0
+    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask }
+    let ws = this.workers.get(w.peerId)
+    if (ws == null) {
+      ws = { w: worker, seq: this.nextSeq++, inFlight: 0, backedOff: false, backoffTimer: undefined }
+      this.workers.set(w.peerId, ws)
+      this.order.push(ws)
+      this.sortWorkers()
+    } else {
+      const resort = ws.w.msPerTask !== worker.msPerTask
+      ws.w = worker
+      if (resort) this.sortWorkers()
+    }
+    this.liftBackoff(ws)
+    this.notify()
+  }
+
+  /** Worker lost: its in-flight assignments are dropped and their tasks re-queued at the front. Returns the re-queued task indices. */
+  removeWorker (peerId: string): number[] {
+    const ws = this.workers.get(peerId)
+    if (ws == null) return []
+    this.liftBackoff(ws)
+    this.workers.delete(peerId)
+    this.order = this.order.filter(x => x !== ws)
+    const affected: number[] = []
+    for (const f of this.flights.values()) {
+      if (f.worker !== ws) continue
+      this.removeFlight(f)
+      const rec = this.records.get(f.a.taskIndex)
+      if (rec == null) continue
+      if (rec.flights.length === 0 && rec.results === 0) rec.need = 0
+      if (this.wanting(rec)) affected.push(f.a.taskIndex)
+    }
+    this.requeueFront(affected)
+    this.notify()
+    return affected
+  }
+
+  /** Fills every free credit right now; never gives one worker two replicas of the same task. */
+  assign (): Assignment[] {
+    const out: Assignment[] = []
+    // First regular work for everyone; only then retries on workers that failed the task, and copies.
+    for (const lastResort of [false, true]) {
+      for (const ws of this.order) {
+        while (this.free(ws) > 0) {
+          const a = this.pick(ws, lastResort)
+          if (a == null) break
+          out.push(a)
+        }
+      }
+    }
+    if (this.order.some(ws => this.free(ws) > 0)) this.armStraggler()
+    return out
+  }
+
+  /** Reports a result; returns the Decision when it makes the task final. Late or duplicate results return undefined. */
+  succeeded (a: Assignment, outputs: WireTensor[]): Decision | undefined {
+    const f = this.flight(a)
+    if (f == null) return undefined
+    const now = this.clock.now()
+    this.removeFlight(f)
+    this.liftBackoff(f.worker)
+    this.recordDuration(now - f.start)
+    this.replicasRunCount++
+    const t = f.a.taskIndex
+    const rec = this.records.get(t)
+    if (rec == null) { this.notify(); return undefined } // already final: dropped
+    if (this.validate != null && !this.validate(outputs)) {
+      this.afterFailure(t, rec, f.a.peerId, 'inference-failed')
+      this.notify()
+      return undefined
+    }
+    // A solo (unchecked) task only takes a trusted peer's word: a result from anyone else (a
+    // speculative copy, or a peer that lost trust meanwhile) turns it into a checked task.
+    if (rec.need === 1 && this.adaptive && !this.reputation.trusted(f.a.peerId)) rec.need = this.checkedNeed()
+    let group = rec.groups.find(g => this.compare(g.outputs, outputs))
+    if (group == null) {
+      group = { outputs, peers: [] }
+      rec.groups.push(group)
+    }
+    group.peers.push(f.a.peerId)
+    rec.results++
+    let decision: Decision | undefined
+    if (group.peers.length >= rec.need) {
+      decision = this.decide(t, rec, group)
+    } else if (this.largestGroup(rec) + (this.cap(rec) - rec.results) < rec.need) {
+      this.failTask(t, rec, 'no-majority')
+    } else {
+      this.requeue(t, rec)
+    }
+    this.notify()
+    return decision
+  }
+
+  /** Reports a failure: the task is re-queued (unless given up); 'busy' also backs the worker off. */
+  failed (a: Assignment, code: TaskErrorCode): void {
+    const f = this.flight(a)
+    if (f == null) return
+    this.fail(f, code)
+    this.notify()
+  }
+
+  get progress (): SchedulerProgress {
+    return {
+      total: this.total,
+      done: this.doneCount,
+      inFlight: this.tasksInFlight,
+      pending: this.total - this.doneCount - this.failedCount - this.tasksInFlight,
+      crossChecked: this.crossCheckedCount,
+      disagreements: this.disagreementCount,
+      replicasRun: this.replicasRunCount,
+      failed: this.failedCount,
+      resumed: this.resumedCount,
+      running: this.flights.size,
+      speculative: this.speculativeCount
+    }
+  }
+
+  /** Every task final (done or failed). */
+  get finished (): boolean {
+    return this.doneCount + this.failedCount === this.total
+  }
+
+  /** Tasks given up (after maxAttempts, or with no majority), ascending. */
+  failedTasks (): number[] {
+    return [...this.failedList].sort((x, y) => x - y)
+  }
+
+  /** Addition: one task's state. */
+  taskState (taskIndex: number): TaskState {
+    return STATE_NAMES[this.state[taskIndex] & STATE]
+  }
+
+  /** Addition: objects held for tasks and assignments (undecided records + flights): O(in flight + undecided), never O(taskCount). */
+  get tracked (): number {
+    return this.records.size + this.flights.size + this.queue.length
+  }
+
+  /** Addition: cancels the scheduler's timers (the job is over or abandoned). */
+  dispose (): void {
+    if (this.timeoutArmed) this.clock.clearTimeout(this.timeoutTimer)
+    this.timeoutArmed = false
+    if (this.stragglerAt !== Number.POSITIVE_INFINITY) this.clock.clearTimeout(this.stragglerTimer)
+    this.stragglerAt = Number.POSITIVE_INFINITY
+    for (const ws of this.workers.values()) this.liftBackoff(ws)
+  }
+
+  // --- dispatch ---
+
+  private free (ws: WorkerState): number {
+    return ws.w.eligible && !ws.backedOff ? ws.w.slots - ws.inFlight : 0
+  }
+
+  /** Regular work: the deque (tasks this worker did not fail), then the cursor. Last resort: tasks it failed, then a speculative copy. */
+  private pick (ws: WorkerState, lastResort: boolean): Assignment | undefined {
+    const peer = ws.w.peerId
+    for (let i = 0; i < this.queue.length;) {
+      const t = this.queue[i]
+      const rec = this.records.get(t)
+      if (rec == null || !this.wanting(rec)) {
+        this.queue.splice(i, 1)
+        if (rec != null) this.state[t] &= ~QUEUED
+        continue
+      }
+      if (this.holds(rec, peer) || (!lastResort && rec.failedOn?.includes(peer) === true)) { i++; continue }
+      return this.takeQueued(i, t, rec, ws)
+    }
+    if (lastResort) return this.speculate(ws)
+    const t = this.nextFresh()
+    if (t < 0) return undefined
+    const rec: TaskRecord = { need: 0, results: 0, groups: [], flights: [] }
+    this.records.set(t, rec)
+    this.state[t] = ACTIVE
+    const a = this.dispatch(t, rec, ws, false)
+    if (this.wanting(rec)) this.requeueFront([t])
+    return a
+  }
+
+  private takeQueued (i: number, t: number, rec: TaskRecord, ws: WorkerState): Assignment {
+    const a = this.dispatch(t, rec, ws, false)
+    if (!this.wanting(rec)) {
+      this.queue.splice(i, 1)
+      this.state[t] &= ~QUEUED
+    }
+    return a
+  }
+
+  private nextFresh (): number {
+    while (this.cursor < this.total && (this.state[this.cursor] & STATE) !== NEW) this.cursor++
+    return this.cursor < this.total ? this.cursor++ : -1
+  }
+
+  private dispatch (t: number, rec: TaskRecord, ws: WorkerState, speculative: boolean): Assignment {
+    if (rec.need === 0) rec.need = this.drawNeed(ws.w.peerId)
+    const a: Assignment = { id: this.nextId++, taskIndex: t, peerId: ws.w.peerId, speculative }
+    this.flights.set(a.id, { a, start: this.clock.now(), worker: ws })
+    ws.inFlight++
+    if (rec.flights.length === 0) this.tasksInFlight++
+    rec.flights.push(a)
+    if (speculative) this.speculativeCount++
+    this.armTimeout()
+    return a
+  }
+
+  /** Agreeing results a task needs, drawn when it is (re)dispatched with no results and nothing in flight. */
+  private drawNeed (peerId: string): number {
+    if (!this.adaptive) return this.replicas
+    if (!this.reputation.trusted(peerId)) return this.checkedNeed()
+    return this.random() < this.reputation.spotCheckProbability(peerId) ? this.checkedNeed() : 1
+  }
+
+  private checkedNeed (): number {
+    return Math.max(this.replicas, 2)
+  }
+
+  /** A copy of the longest-running straggler this worker does not already hold. */
+  private speculate (ws: WorkerState): Assignment | undefined {
+    if (!this.speculateEnabled) return undefined
+    const now = this.clock.now()
+    const peer = ws.w.peerId
+    for (const f of this.flights.values()) {
+      if (f.worker === ws) continue
+      const rec = this.records.get(f.a.taskIndex)
+      if (rec == null || rec.flights.some(x => x.speculative) || this.holds(rec, peer)) continue
+      if (now - f.start + EPS < this.stragglerLimit(f)) continue
+      return this.dispatch(f.a.taskIndex, rec, ws, true)
+    }
+    return undefined
+  }
+
+  /**
+   * Running this long makes an assignment a straggler: factor × its typical time, the larger of
+   * the worker's msPerTask and the median completed duration (adverts tend to leave transfer time
+   * out; a slow worker's own figure keeps its normal tasks from being copied), whichever is known.
+   */
+  private stragglerLimit (f: Flight): number {
+    const own = speedOf(f.worker)
+    const median = this.median()
+    const ms = own !== Number.POSITIVE_INFINITY ? Math.max(own, median ?? 0) : median
+    return ms !== undefined ? this.stragglerFactor * ms : Number.POSITIVE_INFINITY
+  }
+
+  /** A worker sits idle with nothing to take: wake the adapter when the next assignment turns straggler. */
+  private armStraggler (): void {
+    if (!this.speculateEnabled || this.finished) return
+    const now = this.clock.now()
+    let at = Number.POSITIVE_INFINITY
+    for (const f of this.flights.values()) {
+      const rec = this.records.get(f.a.taskIndex)
+      if (rec == null || rec.flights.some(x => x.speculative)) continue
+      const due = f.start + this.stragglerLimit(f)
+      if (due - now > EPS && due < at) at = due
+    }
+    if (at >= this.stragglerAt) return
+    if (this.stragglerAt !== Number.POSITIVE_INFINITY) this.clock.clearTimeout(this.stragglerTimer)
+    this.stragglerAt = at
+    if (at === Number.POSITIVE_INFINITY) return
+    this.stragglerTimer = this.clock.setTimeout(() => {
+      this.stragglerAt = Number.POSITIVE_INFINITY
+      this.notify()
+    }, at - now)
+  }
+
+  // --- outcomes ---
+
+  private flight (a: Assignment): Flight | undefined {
+    const f = this.flights.get(a.id)
+    return f != null && f.a.taskIndex === a.taskIndex && f.a.peerId === a.peerId ? f : undefined
+  }
+
+  private removeFlight (f: Flight): void {
+    this.flights.delete(f.a.id)
+    f.worker.inFlight--
+    const rec = this.records.get(f.a.taskIndex)
+    if (rec == null) return
+    const i = rec.flights.indexOf(f.a)
+    if (i < 0) return
+    rec.flights.splice(i, 1)
+    if (rec.flights.length === 0) this.tasksInFlight--
+  }
+
+  private fail (f: Flight, code: TaskErrorCode): void {
+    this.removeFlight(f)
+    if (BACK_OFF.has(code)) this.backOff(f.worker)
+    const rec = this.records.get(f.a.taskIndex)
+    if (rec != null) this.afterFailure(f.a.taskIndex, rec, f.a.peerId, code)
+  }
+
+  private afterFailure (t: number, rec: TaskRecord, peerId: string, code: TaskErrorCode): void {
+    if (COUNTED.has(code)) {
+      (rec.failedOn ??= []).push(peerId)
+      this.attempts[t] = Math.min(255, this.attempts[t] + 1)
+      if (this.attempts[t] >= this.maxAttempts) {
+        this.failTask(t, rec, 'max-attempts')
+        return
+      }
+    }
+    if (rec.flights.length === 0 && rec.results === 0) rec.need = 0
+    if (this.wanting(rec)) this.requeueFront([t])
+  }
+
+  private decide (t: number, rec: TaskRecord, winner: Group): Decision {
+    this.finalize(t, rec, DONE)
+    this.doneCount++
+    const crossChecked = rec.results >= 2
+    if (crossChecked) this.crossCheckedCount++
+    const losers = rec.groups.filter(g => g !== winner).flatMap(g => g.peers)
+    if (crossChecked) {
+      const now = this.clock.now()
+      for (const p of winner.peers) this.reputation.agree(p, now)
+      for (const p of losers) this.reputation.disagree(p, now)
+    }
+    if (losers.length > 0) this.disagreementCount++
+    const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked }
+    for (const a of rec.flights) this.onCancel?.(a)
+    this.onDecision?.(decision)
+    if (losers.length > 0) this.onDisagreement?.(t, losers)
+    return decision
+  }
+
+  private failTask (t: number, rec: TaskRecord, reason: TaskFailure): void {
+    this.finalize(t, rec, FAILED)
+    this.failedCount++
+    this.failedList.push(t)
+    if (reason === 'no-majority') this.disagreementCount++
+    for (const a of rec.flights) this.onCancel?.(a)
+    this.onFailed?.(t, reason)
+  }
+
+  /** Final: the record goes; its assignments still in flight keep their credits until answered or timed out. */
+  private finalize (t: number, rec: TaskRecord, state: number): void {
+    this.state[t] = state
+    this.records.delete(t)
+    if (rec.flights.length > 0) this.tasksInFlight--
+  }
+
+  // --- verification helpers ---
+
+  private holds (rec: TaskRecord, peer: string): boolean {
+    return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
+  }
+
+  private largestGroup (rec: TaskRecord): number {
+    let max = 0
+    for (const g of rec.groups) if (g.peers.length > max) max = g.peers.length
+    return max
+  }
+
+  /** Most results a task may collect: need + 2. */
+  private cap (rec: TaskRecord): number {
+    return rec.need + 2
+  }
+
+  /** More assignments this task wants in flight right now. */
+  private wanting (rec: TaskRecord): boolean {
+    if (rec.need === 0) return rec.flights.length === 0
+    const target = Math.min(rec.need - this.largestGroup(rec), this.cap(rec) - rec.results)
+    return rec.flights.length < target
+  }
+
+  private requeue (t: number, rec: TaskRecord): void {
+    if (this.wanting(rec)) this.requeueFront([t])
+  }
+
+  /** Puts tasks at the front of the deque, in the given order (moving any already queued). */
+  private requeueFront (tasks: number[]): void {
+    if (tasks.length === 0) return
+    const moving = tasks.filter(t => (this.state[t] & QUEUED) !== 0)
+    if (moving.length > 0) {
+      const set = new Set(moving)
+      for (let i = this.queue.length - 1; i >= 0; i--) if (set.has(this.queue[i])) this.queue.splice(i, 1)
+    }
+    this.queue.unshift(...tasks)
+    for (const t of tasks) this.state[t] |= QUEUED
+  }
+
+  // --- workers and timers ---
+
+  private sortWorkers (): void {
+    this.order.sort((x, y) => {
+      const a = speedOf(x)
+      const b = speedOf(y)
+      return a !== b ? (a < b ? -1 : 1) : x.seq - y.seq
+    })
+  }
+
+  private backOff (ws: WorkerState): void {
+    if (!this.workers.has(ws.w.peerId) || this.workers.get(ws.w.peerId) !== ws) return
+    this.liftBackoff(ws)
+    ws.backedOff = true
+    ws.backoffTimer = this.clock.setTimeout(() => {
+      ws.backedOff = false
+      ws.backoffTimer = undefined
+      this.notify()
+    }, this.busyBackoffMs)
+  }
+
+  private liftBackoff (ws: WorkerState): void {
+    if (ws.backoffTimer !== undefined) this.clock.clearTimeout(ws.backoffTimer)
+    ws.backoffTimer = undefined
+    ws.backedOff = false
+  }
+
+  private recordDuration (ms: number): void {
+    this.durations[this.durationNext] = ms
+    this.durationNext = (this.durationNext + 1) % DURATION_SAMPLES
+    if (this.durationCount < DURATION_SAMPLES) this.durationCount++
+    this.medianCache = undefined
+  }
+
+  /** Median of the recent completed durations; undefined before the first. */
+  private median (): number | undefined {
+    if (this.durationCount === 0) return undefined
+    if (this.medianCache === undefined) {
+      const sorted = this.durations.slice(0, this.durationCount).sort()
+      this.medianCache = sorted[(this.durationCount - 1) >> 1]
+    }
+    return this.medianCache
+  }
+
+  /** One timer for all assignments: they start in map order and share one timeout, so the first is the next due. */
+  private armTimeout (): void {
+    if (this.timeoutArmed) return
+    const head = this.flights.values().next()
+    if (head.done === true) return
+    const delay = Math.max(0, head.value.start + this.taskTimeoutMs - this.clock.now())
+    this.timeoutArmed = true
+    this.timeoutTimer = this.clock.setTimeout(() => {
+      this.timeoutArmed = false
+      this.expire()
+    }, delay)
+  }
+
+  private expire (): void {
+    const now = this.clock.now()
+    const expired: Flight[] = []
+    for (const f of this.flights.values()) {
+      if (f.start + this.taskTimeoutMs > now + EPS) break
+      expired.push(f)
+    }
+    for (const f of expired) {
+      if (!this.flights.has(f.a.id)) continue
+      this.fail(f, 'timeout')
+      this.onTimeout?.(f.a)
+    }
+    this.armTimeout()
+    if (expired.length > 0) this.notify()
+  }
+
+  private notify (): void {
+    this.changed = true
+    if (this.notifying) return
+    this.notifying = true
+    try {
+      while (this.changed) {
+        this.changed = false
+        this.onChange?.()
+      }
+    } finally {
+      this.notifying = false
+    }
+  }
+}

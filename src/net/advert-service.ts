@@ -1,0 +1,94 @@
+/**
+ * Capability adverts over libp2p: when a direct WebRTC connection opens, each side subscribes to
+ * the other's adverts by opening `/p2p-ai-agents/advert/1.0.0`; the publisher writes its current
+ * advert at once and again whenever it changes (coalesced), so requesters always know who can run
+ * what, how fast, and who is paused.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ADVERT_PROTOCOL, MAX_ADVERT_FRAME, NOT_A_WORKER, decodeAdvert, encodeAdvert } from '../core/advert.js'
+import { lengthPrefixed, LengthPrefixedReader } from '../core/framing.js'
+import { connectionKind } from './connection-kind.js'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Advert } from '../core/advert.js'
+
+export interface AdvertEvents {
+  advert: CustomEvent<{ peerId: string, advert: Advert }>
+  gone: CustomEvent<{ peerId: string }>
+}
+
+export class AdvertService extends EventTarget {
+  /** The latest advert of each directly connected peer. */
+  readonly adverts = new Map<string, Advert>()
+  private readonly node: Libp2p
+  private current: Advert = NOT_A_WORKER
+  private readonly subscribers = new Set<Stream>()
+  private flushTimer?: ReturnType<typeof setTimeout>
+  private readonly coalesceMs: number
+
+  constructor (node: Libp2p, options: { coalesceMs?: number } = {}) {
+    super()
+    this.node = node
+    this.coalesceMs = options.coalesceMs ?? 100
+  }
+
+  async start (): Promise<void> {
+    await this.node.handle(ADVERT_PROTOCOL, (stream) => {
+      this.subscribers.add(stream)
+      stream.addEventListener('close', () => { this.subscribers.delete(stream) })
+      this.write(stream)
+    }, { runOnLimitedConnection: false, maxInboundStreams: 2 })
+    this.node.addEventListener('connection:open', (evt) => { void this.subscribe(evt.detail) })
+    this.node.addEventListener('connection:close', (evt) => { this.onClose(evt.detail) })
+    for (const c of this.node.getConnections()) void this.subscribe(c)
+  }
+
+  /** Sets what we advertise; subscribers get it within `coalesceMs`. */
+  publish (advert: Advert): void {
+    this.current = advert
+    if (this.flushTimer != null) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      for (const s of this.subscribers) this.write(s)
+    }, this.coalesceMs)
+  }
+
+  get own (): Advert {
+    return this.current
+  }
+
+  private write (stream: Stream): void {
+    if (stream.status !== 'open') return
+    stream.send(lengthPrefixed(encodeAdvert(this.current)))
+  }
+
+  private async subscribe (connection: Connection): Promise<void> {
+    if (connectionKind(connection) !== 'direct WebRTC') return
+    const peerId = connection.remotePeer.toString()
+    let stream: Stream
+    try {
+      stream = await connection.newStream(ADVERT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    } catch {
+      return // the connection died or the peer does not speak adverts; tasks still work without
+    }
+    const reader = new LengthPrefixedReader(MAX_ADVERT_FRAME)
+    stream.addEventListener('message', (evt) => {
+      try {
+        for (const body of reader.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())) {
+          const advert = decodeAdvert(body)
+          this.adverts.set(peerId, advert)
+          this.dispatchEvent(new CustomEvent('advert', { detail: { peerId, advert } }))
+        }
+      } catch (err) {
+        stream.abort(err as Error)
+      }
+    })
+  }
+
+  private onClose (connection: Connection): void {
+    const peerId = connection.remotePeer.toString()
+    const stillDirect = this.node.getConnections(peerIdFromString(peerId)).some(c => c !== connection && c.status === 'open' && connectionKind(c) === 'direct WebRTC')
+    if (stillDirect || !this.adverts.has(peerId)) return
+    this.adverts.delete(peerId)
+    this.dispatchEvent(new CustomEvent('gone', { detail: { peerId } }))
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * Runs one batch job over the network: binds the pure Scheduler to capability adverts (who can
+ * work, with how many credits), the task protocol (dispatch), and a JobStore (every decided task
+ * is persisted in batches, so a restarted requester resumes without recomputing anything).
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Scheduler } from '../core/scheduler.js'
+import { nextState } from '../core/job-store.js'
+import { toTaskError } from '../core/errors.js'
+import { systemClock } from '../core/clock.js'
+import type { Assignment, Decision } from '../core/scheduler.js'
+import type { JobMeta, JobState, JobStore, StoredResult } from '../core/job-store.js'
+import type { OutputComparator } from '../core/compare.js'
+import type { Reputation } from '../core/reputation.js'
+import type { Clock } from '../core/clock.js'
+import type { TaskRequest, TaskResult } from '../core/codec.js'
+import type { WireTensor } from '../core/tensor.js'
+import type { Advert } from '../core/advert.js'
+import type { AdvertService } from './advert-service.js'
+import type { TaskService } from './task-service.js'
+
+/** Where a job's task inputs come from (pre-processing happens here, on the requester). */
+export interface JobSource {
+  task(index: number): { inputs: WireTensor[], outputNames: string[] }
+}
+
+/** The requester's own worker, when it contributes to its own job. */
+export interface LocalWorker {
+  slots: number
+  run(request: TaskRequest): Promise<TaskResult>
+}
+
+export const LOCAL_PEER = 'self'
+
+export interface JobRunnerOptions {
+  meta: JobMeta
+  source: JobSource
+  tasks: TaskService
+  adverts: AdvertService
+  store: JobStore
+  compare: OutputComparator
+  reputation: Reputation
+  local?: LocalWorker
+  clock?: Clock
+  taskTimeoutMs?: number
+  /** Decided results are written to the store at least this often. */
+  flushMs?: number
+}
+
+export interface JobProgress {
+  jobId: string
+  state: JobState
+  total: number
+  done: number
+  failed: number
+  inFlight: number
+  crossChecked: number
+  disagreements: number
+  /** Tasks already decided when this run started (restored from the store). */
+  restored: number
+  /** Results accepted per peer in this run (its contribution), replicas included. */
+  perPeer: Record<string, number>
+  tasksPerSec: number
+  etaSeconds: number
+  elapsedMs: number
+}
+
+const RATE_WINDOW_MS = 5000
+
+export class JobRunner extends EventTarget {
+  meta: JobMeta
+  private readonly o: JobRunnerOptions
+  private readonly clock: Clock
+  private scheduler!: Scheduler
+  private readonly live = new Map<number, Assignment>()
+  private readonly perPeer: Record<string, number> = {}
+  private pendingWrites: StoredResult[] = []
+  private flushTimer?: ReturnType<typeof setTimeout>
+  private readonly decidedAt: number[] = []
+  private startedAt = 0
+  private restored = 0
+  private stopped = false
+  private finish?: () => void
+  private readonly listeners: Array<() => void> = []
+
+  constructor (options: JobRunnerOptions) {
+    super()
+    this.o = options
+    this.meta = options.meta
+    this.clock = options.clock ?? systemClock
+  }
+
+  /** Runs (or resumes) the job; resolves with its final metadata (state done or failed). */
+  async run (): Promise<JobMeta> {
+    const previous = await this.o.store.getResults(this.meta.jobId)
+    this.restored = previous.length
+    this.scheduler = new Scheduler({
+      taskCount: this.meta.taskCount,
+      replicas: this.meta.replicas,
+      adaptive: this.meta.adaptive,
+      compare: this.o.compare,
+      reputation: this.o.reputation,
+      clock: this.clock,
+      taskTimeoutMs: this.o.taskTimeoutMs,
+      done: previous.map(r => r.index)
+    })
+    this.scheduler.onDecision = (d) => { this.onDecision(d) }
+    this.scheduler.onChange = () => { this.pump() }
+    this.startedAt = this.clock.now()
+    await this.setState(this.scheduler.finished ? this.meta.state : 'running')
+
+    const { adverts } = this.o
+    const onAdvert = (evt: Event): void => {
+      const { peerId, advert } = (evt as CustomEvent<{ peerId: string, advert: Advert }>).detail
+      this.setWorker(peerId, advert)
+    }
+    const onGone = (evt: Event): void => { this.removeWorker((evt as CustomEvent<{ peerId: string }>).detail.peerId) }
+    adverts.addEventListener('advert', onAdvert)
+    adverts.addEventListener('gone', onGone)
+    this.listeners.push(() => { adverts.removeEventListener('advert', onAdvert) }, () => { adverts.removeEventListener('gone', onGone) })
+    for (const [peerId, advert] of adverts.adverts) this.setWorker(peerId, advert)
+    if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true })
+
+    const finished = new Promise<void>(resolve => { this.finish = resolve })
+    this.pump()
+    this.checkFinished()
+    await finished
+    return this.meta
+  }
+
+  /** Stops dispatching, writes what is decided, and leaves the job resumable. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.detach()
+    await this.flush()
+    this.finish?.()
+  }
+
+  get progress (): JobProgress {
+    const p = this.scheduler?.progress
+    const now = this.clock.now()
+    while (this.decidedAt.length > 0 && now - this.decidedAt[0] > RATE_WINDOW_MS) this.decidedAt.shift()
+    const windowMs = Math.min(RATE_WINDOW_MS, Math.max(1, now - this.startedAt))
+    const tasksPerSec = this.decidedAt.length / (windowMs / 1000)
+    const failed = this.scheduler?.failedTasks().length ?? 0
+    const done = p?.done ?? 0
+    const remaining = this.meta.taskCount - done - failed
+    return {
+      jobId: this.meta.jobId,
+      state: this.meta.state,
+      total: this.meta.taskCount,
+      done,
+      failed,
+      inFlight: p?.inFlight ?? 0,
+      crossChecked: p?.crossChecked ?? 0,
+      disagreements: p?.disagreements ?? 0,
+      restored: this.restored,
+      perPeer: { ...this.perPeer },
+      tasksPerSec,
+      etaSeconds: tasksPerSec > 0 ? remaining / tasksPerSec : Number.POSITIVE_INFINITY,
+      elapsedMs: now - this.startedAt
+    }
+  }
+
+  private setWorker (peerId: string, advert: Advert): void {
+    const sha = this.meta.model.sha256
+    this.scheduler.setWorker({
+      peerId,
+      slots: Math.max(1, advert.slots),
+      eligible: advert.worker && !advert.paused && advert.models.includes(sha),
+      msPerTask: advert.speeds[sha]
+    })
+    this.pump()
+  }
+
+  private removeWorker (peerId: string): void {
+    for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
+    this.scheduler.removeWorker(peerId)
+    this.pump()
+  }
+
+  private pump (): void {
+    if (this.stopped || this.scheduler == null) return
+    for (const a of this.scheduler.assign()) void this.dispatch(a)
+    this.changed()
+  }
+
+  private async dispatch (a: Assignment): Promise<void> {
+    this.live.set(a.id, a)
+    const { inputs, outputNames } = this.o.source.task(a.taskIndex)
+    const request: TaskRequest = {
+      taskId: `${this.meta.jobId}/${a.taskIndex}/${a.id}`,
+      jobId: this.meta.jobId,
+      model: this.meta.model,
+      inputs,
+      timeoutMs: this.o.taskTimeoutMs ?? 60_000,
+      outputNames
+    }
+    let result: TaskResult | undefined
+    let error: ReturnType<typeof toTaskError> | undefined
+    try {
+      result = a.peerId === LOCAL_PEER
+        ? await this.o.local!.run(request)
+        : (await this.o.tasks.run(peerIdFromString(a.peerId), request)).result
+    } catch (err) {
+      error = toTaskError(err)
+    }
+    // An assignment whose worker was removed meanwhile was already re-queued: drop its outcome.
+    if (!this.live.delete(a.id) || this.stopped) return
+    if (result != null) {
+      this.perPeer[a.peerId] = (this.perPeer[a.peerId] ?? 0) + 1
+      this.scheduler.succeeded(a, result.outputs)
+    } else {
+      this.scheduler.failed(a, error!.code)
+      // Lost or unreachable: stop giving it work; a new connection brings a fresh advert.
+      if (a.peerId !== LOCAL_PEER && (error!.code === 'peer-gone' || error!.code === 'no-peer')) this.removeWorker(a.peerId)
+    }
+    this.pump()
+    this.checkFinished()
+  }
+
+  private onDecision (d: Decision): void {
+    this.decidedAt.push(this.clock.now())
+    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy: d.agreedBy, crossChecked: d.crossChecked })
+    this.flushTimer ??= setTimeout(() => { void this.flush() }, this.o.flushMs ?? 250)
+  }
+
+  private async flush (): Promise<void> {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const batch = this.pendingWrites
+    this.pendingWrites = []
+    if (batch.length > 0) await this.o.store.putResults(this.meta.jobId, batch)
+    await this.o.store.putReputation(this.o.reputation.toJSON())
+    await this.saveMeta()
+  }
+
+  private async saveMeta (): Promise<void> {
+    const p = this.progress
+    this.meta = { ...this.meta, updatedAt: Date.now(), stats: { done: p.done, failed: p.failed, crossChecked: p.crossChecked, disagreements: p.disagreements } }
+    await this.o.store.putJob(this.meta)
+  }
+
+  private async setState (state: JobState): Promise<void> {
+    if (state === this.meta.state) return
+    this.meta = { ...this.meta, state: nextState(this.meta.state, state), updatedAt: Date.now() }
+    await this.o.store.putJob(this.meta)
+    this.changed()
+  }
+
+  private checkFinished (): void {
+    if (this.stopped) return
+    const p = this.scheduler.progress
+    if (this.scheduler.finished) {
+      this.stopped = true
+      this.detach()
+      const failed = this.scheduler.failedTasks().length
+      void (async () => {
+        await this.flush()
+        if (this.meta.state === 'running') await this.setState('verifying')
+        if (failed > 0) this.meta = { ...this.meta, error: `${failed} task(s) failed after repeated attempts` }
+        await this.setState(failed > 0 ? 'failed' : 'done')
+        this.finish?.()
+      })()
+    } else if (p.pending === 0 && this.meta.state === 'running') {
+      void this.setState('verifying')
+    } else if (p.pending > 0 && this.meta.state === 'verifying') {
+      void this.setState('running')
+    }
+  }
+
+  private detach (): void {
+    for (const off of this.listeners.splice(0)) off()
+  }
+
+  private changed (): void {
+    this.dispatchEvent(new Event('progress'))
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * JobStore on plain files, for the CLI. Same semantics as MemoryJobStore (src/core/job-store.ts).
+ *
+ *   <dir>/<jobId>/meta.json       the JobMeta, replaced atomically (temp file, fsync, rename)
+ *   <dir>/<jobId>/results.jsonl   append-only, one StoredResult per line, tensor data as base64:
+ *                                 {"index":3,"outputs":[{"name":"probs","dtype":"float32","dims":[1,10],
+ *                                  "data":"<base64>"}],"agreedBy":["12D3Koo…"],"crossChecked":true}
+ *   <dir>/reputation.json         the reputation records, replaced atomically
+ *
+ * A batch of results is one append (then fsync). A result counts once its line's newline is on
+ * disk: a last line without one (a crash mid-append) is ignored when reading and cut off before the
+ * next append. Any other line that does not parse is real corruption (JobStateError 'corrupt-store'),
+ * as is a meta.json or reputation.json that does not parse. The last line for an index wins.
+ *
+ * deleteJob renames the job's directory to a hidden name first, so a crash mid-delete never
+ * leaves a half-deleted job behind (only a hidden directory that listJobs ignores).
+ *
+ * Operations on one job are serialised within this process; one process at a time should own a
+ * directory (two processes appending to one job are not coordinated).
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import {
+  JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst,
+  isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem,
+  storedResultProblem
+} from '../core/job-store.js'
+import type { FileHandle } from 'node:fs/promises'
+import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
+
+export const DEFAULT_JOBS_DIR = '.data/jobs'
+
+const META = 'meta.json'
+const RESULTS = 'results.jsonl'
+const REPUTATION = 'reputation.json'
+const NEWLINE = 0x0a
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+/** Lock key for reputation.json: cannot collide with a job id. */
+const REPUTATION_LOCK = '\0reputation'
+
+function isNotFound (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT'
+}
+
+async function readIfExists (path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    if (isNotFound(err)) return undefined
+    throw err
+  }
+}
+
+/** Writes `data` to a temp file next to `path`, fsyncs it and renames it over `path`. */
+async function writeAtomic (path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`
+  try {
+    const fh = await open(tmp, 'w')
+    try {
+      await fh.writeFile(data)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
+}
+
+/** Cuts off a last line that has no newline (left by a crash mid-append). */
+async function dropPartialLine (fh: FileHandle): Promise<void> {
+  const { size } = await fh.stat()
+  const chunk = Buffer.alloc(64 * 1024)
+  let end = size
+  while (end > 0) {
+    const start = Math.max(0, end - chunk.length)
+    const { bytesRead } = await fh.read(chunk, 0, end - start, start)
+    const at = chunk.subarray(0, bytesRead).lastIndexOf(NEWLINE)
+    if (at >= 0) {
+      if (start + at + 1 !== size) await fh.truncate(start + at + 1)
+      return
+    }
+    end = start
+  }
+  if (size > 0) await fh.truncate(0)
+}
+
+function encodeResultLine (r: StoredResult): string {
+  return JSON.stringify({
+    index: r.index,
+    outputs: r.outputs.map(t => ({
+      name: t.name, dtype: t.dtype, dims: t.dims, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64')
+    })),
+    agreedBy: r.agreedBy,
+    crossChecked: r.crossChecked
+  }) + '\n'
+}
+
+/** Parses one complete line; returns a problem description instead when it is not a valid result. */
+function decodeResultLine (line: string): StoredResult | string {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`
+  }
+  const outputs = (value as { outputs?: unknown })?.outputs
+  if (Array.isArray(outputs)) {
+    for (const t of outputs as Array<{ data?: unknown }>) {
+      if (typeof t?.data !== 'string') return 'tensor data is not a base64 string'
+      if (!BASE64.test(t.data)) return 'tensor data is not valid base64'
+      t.data = new Uint8Array(Buffer.from(t.data, 'base64'))
+    }
+  }
+  const problem = storedResultProblem(value)
+  return problem ?? normalizeStoredResult(value as StoredResult)
+}
+
+export class FileJobStore implements JobStore {
+  readonly dir: string
+  private readonly locks = new Map<string, Promise<unknown>>()
+
+  constructor (dir: string = DEFAULT_JOBS_DIR) {
+    this.dir = resolve(dir)
+  }
+
+  async putJob (meta: JobMeta): Promise<void> {
+    const m = checkJobMeta(meta)
+    await this.locked(m.jobId, async () => {
+      await mkdir(this.jobDir(m.jobId), { recursive: true })
+      await writeAtomic(join(this.jobDir(m.jobId), META), JSON.stringify(m, null, 2) + '\n')
+    })
+  }
+
+  async getJob (jobId: string): Promise<JobMeta | undefined> {
+    if (!isValidJobId(jobId)) return undefined
+    return await this.readMeta(jobId)
+  }
+
+  async listJobs (): Promise<JobMeta[]> {
+    let names: string[]
+    try {
+      names = (await readdir(this.dir, { withFileTypes: true })).filter(e => e.isDirectory()).map(e => e.name)
+    } catch (err) {
+      if (isNotFound(err)) return []
+      throw err
+    }
+    const metas = await Promise.all(names.filter(isValidJobId).map(async name => await this.readMeta(name)))
+    return metas.filter((m): m is JobMeta => m != null).sort(compareJobsNewestFirst)
+  }
+
+  async putResults (jobId: string, results: StoredResult[]): Promise<void> {
+    if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    await this.locked(jobId, async () => {
+      const meta = await this.readMeta(jobId)
+      if (meta == null) throw new JobStateError('unknown-job', `no job ${jobId}`)
+      const batch = checkStoredResults(results, meta.taskCount)
+      if (batch.length === 0) return
+      const fh = await open(join(this.jobDir(jobId), RESULTS), 'a+')
+      try {
+        await dropPartialLine(fh)
+        await fh.appendFile(batch.map(encodeResultLine).join(''))
+        await fh.datasync()
+      } finally {
+        await fh.close()
+      }
+    })
+  }
+
+  async getResults (jobId: string): Promise<StoredResult[]> {
+    if (!isValidJobId(jobId)) return []
+    return await this.locked(jobId, async () => {
+      const path = join(this.jobDir(jobId), RESULTS)
+      const bytes = await readIfExists(path)
+      if (bytes == null) return []
+      const byIndex = new Map<number, StoredResult>()
+      let start = 0
+      let line = 1
+      for (let end = bytes.indexOf(NEWLINE); end >= 0; end = bytes.indexOf(NEWLINE, start), line++) {
+        const r = decodeResultLine(bytes.toString('utf8', start, end))
+        if (typeof r === 'string') throw new JobStateError('corrupt-store', `${path} line ${line}: ${r}`)
+        byIndex.set(r.index, r)
+        start = end + 1
+      }
+      // Anything after the last newline is a line cut short by a crash: not a result yet.
+      return [...byIndex.values()].sort((a, b) => a.index - b.index)
+    })
+  }
+
+  async deleteJob (jobId: string): Promise<void> {
+    if (!isValidJobId(jobId)) return
+    await this.locked(jobId, async () => {
+      const trash = join(this.dir, `.deleted-${jobId}-${randomUUID()}`)
+      try {
+        await rename(this.jobDir(jobId), trash)
+      } catch (err) {
+        if (isNotFound(err)) return
+        throw err
+      }
+      await rm(trash, { recursive: true, force: true })
+    })
+  }
+
+  async getReputation (): Promise<ReputationRecords> {
+    const path = join(this.dir, REPUTATION)
+    return await this.locked(REPUTATION_LOCK, async () => {
+      const bytes = await readIfExists(path)
+      if (bytes == null) return {}
+      const value = this.parseJson(path, bytes)
+      const problem = reputationProblem(value)
+      if (problem != null) throw new JobStateError('corrupt-store', `${path}: ${problem}`)
+      return normalizeReputation(value as ReputationRecords)
+    })
+  }
+
+  async putReputation (records: ReputationRecords): Promise<void> {
+    const r = checkReputation(records)
+    await this.locked(REPUTATION_LOCK, async () => {
+      await mkdir(this.dir, { recursive: true })
+      await writeAtomic(join(this.dir, REPUTATION), JSON.stringify(r) + '\n')
+    })
+  }
+
+  private jobDir (jobId: string): string {
+    return join(this.dir, jobId)
+  }
+
+  private async readMeta (jobId: string): Promise<JobMeta | undefined> {
+    const path = join(this.jobDir(jobId), META)
+    const bytes = await readIfExists(path)
+    if (bytes == null) return undefined
+    const value = this.parseJson(path, bytes)
+    const problem = jobMetaProblem(value)
+    if (problem != null) throw new JobStateError('corrupt-store', `${path}: ${problem}`)
+    const meta = value as JobMeta
+    if (meta.jobId !== jobId) throw new JobStateError('corrupt-store', `${path}: holds job ${meta.jobId}`)
+    return normalizeJobMeta(meta)
+  }
+
+  private parseJson (path: string, bytes: Buffer): unknown {
+    try {
+      return JSON.parse(bytes.toString('utf8'))
+    } catch (err) {
+      throw new JobStateError('corrupt-store', `${path}: not JSON (${(err as Error).message})`)
+    }
+  }
+
+  /** Runs `fn` after every earlier operation under `key` has settled. */
+  private async locked<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve()
+    const run = prev.then(fn, fn)
+    const tail = run.catch(() => {})
+    this.locks.set(key, tail)
+    try {
+      return await run
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key)
+    }
+  }
+}

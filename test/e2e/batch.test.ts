@@ -1,0 +1,86 @@
+/** Batch jobs across real tabs: workers closing mid-job, and a requester reloading mid-job. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as ort from 'onnxruntime-node'
+import { batchProgress, exportBatchJson, openTab, startBatch, waitBatchDone, waitBatchSummary, waitForDirectPeer, waitReady } from '../../src/node/page-driver.js'
+import { loadDigitDataset } from '../../src/node/datasets.js'
+import { MODELS_DIR } from '../../src/node/node-peer.js'
+import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
+import { startE2E, stopE2E } from './helpers.js'
+import type { E2E } from './helpers.js'
+
+let e2e: E2E
+
+/** onnxruntime-node's predictions for the first n dataset images: what any correct run must give. */
+async function referencePredictions (n: number): Promise<number[]> {
+  const dataset = await loadDigitDataset('mnist-test')
+  const session = await ort.InferenceSession.create(MODELS_DIR + 'digits.onnx')
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const r = await session.run({ [DIGITS_INPUT]: new ort.Tensor('float32', dataset.pixels(i), [1, 1, 28, 28]) })
+    out.push(argmax(r[DIGITS_OUTPUT_PROBS].data as Float32Array))
+  }
+  return out
+}
+
+function expectExactlyOnce (results: Array<{ index: number }>, n: number): void {
+  expect(results.map(r => r.index)).toEqual(Array.from({ length: n }, (_, i) => i))
+}
+
+describe('batch jobs in the browser', () => {
+  beforeAll(async () => { e2e = await startE2E() })
+  afterAll(async () => { await stopE2E(e2e) })
+
+  it('completes with every task exactly once when a worker tab closes mid-job', async () => {
+    const N = 3000
+    const context = await e2e.browser.newContext()
+    const a = await openTab(context, e2e.server.url)
+    const b = await openTab(context, e2e.server.url)
+    const c = await openTab(context, e2e.server.url)
+    await waitForDirectPeer(a.page, b.peerId)
+    await waitForDirectPeer(a.page, c.peerId)
+    await startBatch(a.page, { replicas: 1, limit: N })
+    await waitBatchDone(a.page, 500)
+    await c.page.close()
+    const summary = await waitBatchSummary(a.page)
+    expect(summary.state).toBe('done')
+    expect(summary.count).toBe(N)
+    const exported = await exportBatchJson(a.page)
+    expectExactlyOnce(exported.results, N)
+    const reference = await referencePredictions(N)
+    expect(exported.results.map(r => r.prediction)).toEqual(reference)
+    // Tab C's share stopped when it closed; the others took its tasks.
+    const workers = new Set(exported.results.flatMap(r => r.agreedBy))
+    expect(workers.has(b.peerId)).toBe(true)
+    await context.close()
+  })
+
+  it('resumes after the requester reloads, without recomputing finished tasks', async () => {
+    const N = 3000
+    const context = await e2e.browser.newContext()
+    const a = await openTab(context, e2e.server.url)
+    const b = await openTab(context, e2e.server.url)
+    await waitForDirectPeer(a.page, b.peerId)
+    await startBatch(a.page, { replicas: 2, limit: N })
+    await waitBatchDone(a.page, 800)
+    const before = await batchProgress(a.page)
+    await a.page.reload()
+    await waitReady(a.page)
+    await a.page.locator('[data-testid=batch-progress]').waitFor()
+    const summary = await waitBatchSummary(a.page)
+    const after = await batchProgress(a.page)
+    expect(after.jobId).toBe(before.jobId)
+    expect(summary.state).toBe('done')
+    expect(summary.count).toBe(N)
+    // Results decided before the reload came back from IndexedDB (all but the last moments' unflushed ones)…
+    expect(after.restored).toBeGreaterThan(0)
+    expect(after.restored).toBeLessThanOrEqual(N)
+    // …and only the rest was computed again: with 2 replicas at most 2 results per remaining task (plus a few speculative copies).
+    expect(after.computed).toBeLessThanOrEqual(2 * (N - after.restored) + 50)
+    const exported = await exportBatchJson(a.page)
+    expectExactlyOnce(exported.results, N)
+    expect(exported.results.map(r => r.prediction)).toEqual(await referencePredictions(N))
+    expect(summary.crossChecked).toBe(N)
+    expect(summary.disagreements).toBe(0)
+    await context.close()
+  })
+})
