@@ -13,6 +13,11 @@ export interface RelayNodeOptions {
   host: string
   port: number
   privateKey?: PrivateKey
+  /**
+   * New connections accepted per second from one IP address (libp2p's default: 5). Peers on one
+   * machine or behind one NAT share an address: tests and benches starting many peers at once raise it.
+   */
+  inboundConnectionThreshold?: number
 }
 
 export interface RelayNode {
@@ -27,7 +32,7 @@ export async function startRelayNode (options: RelayNodeOptions): Promise<RelayN
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: 4096 },
+    connectionManager: { maxConnections: 4096, inboundConnectionThreshold: options.inboundConnectionThreshold },
     services: {
       identify: identify(),
       ping: ping(),

@@ -9,7 +9,8 @@
  *   1. the re-queue deque: tasks that lost an assignment (failure, timeout, worker removed) and
  *      tasks still wanting replicas, front first;
  *   2. the cursor over never-dispatched task indices;
- *   3. once every worker has had its regular work: tasks this worker itself failed before;
+ *   3. once every worker has had its regular work: tasks this worker itself failed before, only
+ *      when no other eligible worker (busy or not) could take them instead;
  *   4. a speculative copy of a straggler, when nothing else is left for this worker.
  *
  * Verification: a task is final when `need` results from distinct workers agree under the
@@ -96,7 +97,11 @@ export interface SchedulerOptions {
   speculate?: boolean
   /** Addition: an assignment is a straggler once it runs this many times its typical time (default 2). */
   stragglerFactor?: number
-  /** Addition: how long a worker that answered busy (or cannot get the model) gets nothing, unless it succeeds or is updated first (default 2 s). */
+  /**
+   * Addition: how long a worker that answered busy (or cannot get the model) gets nothing, unless
+   * it succeeds or is updated first (default 2 s). A worker failing 3 tasks in a row (bad-request,
+   * inference-failed, timeout) is backed off the same way, doubling per further failure up to 60 s.
+   */
   busyBackoffMs?: number
   /** Addition: a result that fails this check counts as an 'inference-failed' failure instead of a vote. */
   validate?: (outputs: WireTensor[]) => boolean
@@ -119,6 +124,10 @@ const COUNTED: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['bad-request
 /** Failure codes that back the worker off: it has no room, or cannot run this model. */
 const BACK_OFF: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['busy', 'model-unavailable', 'model-hash-mismatch'])
 
+/** Failures in a row (of the counted kind) after which a worker is backed off, doubling each time. */
+const FAIL_STREAK_BACKOFF = 3
+const MAX_BACKOFF_MS = 60_000
+
 /** Completed durations kept for the typical task time (median). */
 const DURATION_SAMPLES = 63
 /** Slack for timer rounding (ms): a timer due at t may fire at t minus an ulp. */
@@ -128,6 +137,8 @@ interface WorkerState {
   w: SchedulerWorker
   seq: number
   inFlight: number
+  /** Counted failures since its last success. */
+  failStreak: number
   backedOff: boolean
   backoffTimer: unknown
 }
@@ -271,14 +282,16 @@ export class Scheduler {
     const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask }
     let ws = this.workers.get(w.peerId)
     if (ws == null) {
-      ws = { w: worker, seq: this.nextSeq++, inFlight: 0, backedOff: false, backoffTimer: undefined }
+      ws = { w: worker, seq: this.nextSeq++, inFlight: 0, failStreak: 0, backedOff: false, backoffTimer: undefined }
       this.workers.set(w.peerId, ws)
       this.order.push(ws)
       this.sortWorkers()
     } else {
-      const resort = ws.w.msPerTask !== worker.msPerTask
+      const old = ws.w
+      // Nothing new (an advert repeated): no onChange, so a handler that calls setWorker cannot loop.
+      if (old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && !ws.backedOff) return
       ws.w = worker
-      if (resort) this.sortWorkers()
+      if (old.msPerTask !== worker.msPerTask) this.sortWorkers()
     }
     this.liftBackoff(ws)
     this.notify()
@@ -329,6 +342,7 @@ export class Scheduler {
     const now = this.clock.now()
     this.removeFlight(f)
     this.liftBackoff(f.worker)
+    f.worker.failStreak = 0
     this.recordDuration(now - f.start)
     this.replicasRunCount++
     const t = f.a.taskIndex
@@ -431,7 +445,7 @@ export class Scheduler {
         if (rec != null) this.state[t] &= ~QUEUED
         continue
       }
-      if (this.holds(rec, peer) || (!lastResort && rec.failedOn?.includes(peer) === true)) { i++; continue }
+      if (this.holds(rec, peer) || (rec.failedOn?.includes(peer) === true && (!lastResort || this.someoneElseCan(rec)))) { i++; continue }
       return this.takeQueued(i, t, rec, ws)
     }
     if (lastResort) return this.speculate(ws)
@@ -443,6 +457,15 @@ export class Scheduler {
     const a = this.dispatch(t, rec, ws, false)
     if (this.wanting(rec)) this.requeueFront([t])
     return a
+  }
+
+  /** Another worker (eligible, even if busy now) could take this task without having failed it. */
+  private someoneElseCan (rec: TaskRecord): boolean {
+    for (const ws of this.order) {
+      const p = ws.w.peerId
+      if (ws.w.eligible && ws.w.slots > 0 && rec.failedOn?.includes(p) !== true && !this.holds(rec, p)) return true
+    }
+    return false
   }
 
   private takeQueued (i: number, t: number, rec: TaskRecord, ws: WorkerState): Assignment {
@@ -550,7 +573,13 @@ export class Scheduler {
 
   private fail (f: Flight, code: TaskErrorCode): void {
     this.removeFlight(f)
-    if (BACK_OFF.has(code)) this.backOff(f.worker)
+    if (BACK_OFF.has(code)) this.backOff(f.worker, this.busyBackoffMs)
+    if (COUNTED.has(code)) {
+      // A worker that keeps failing (broken runtime, always timing out) would eat every task's
+      // attempts: rest it, longer each time, until it succeeds or is updated.
+      const streak = ++f.worker.failStreak
+      if (streak >= FAIL_STREAK_BACKOFF) this.backOff(f.worker, Math.min(MAX_BACKOFF_MS, this.busyBackoffMs * 2 ** (streak - FAIL_STREAK_BACKOFF)))
+    }
     const rec = this.records.get(f.a.taskIndex)
     if (rec != null) this.afterFailure(f.a.taskIndex, rec, f.a.peerId, code)
   }
@@ -653,7 +682,7 @@ export class Scheduler {
     })
   }
 
-  private backOff (ws: WorkerState): void {
+  private backOff (ws: WorkerState, ms: number): void {
     if (!this.workers.has(ws.w.peerId) || this.workers.get(ws.w.peerId) !== ws) return
     this.liftBackoff(ws)
     ws.backedOff = true
@@ -661,7 +690,7 @@ export class Scheduler {
       ws.backedOff = false
       ws.backoffTimer = undefined
       this.notify()
-    }, this.busyBackoffMs)
+    }, ms)
   }
 
   private liftBackoff (ws: WorkerState): void {

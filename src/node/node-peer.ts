@@ -17,7 +17,7 @@ import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Peer } from '../net/peer.js'
 import type { TaskClientOptions } from '../core/task-client.js'
-import type { WorkQueueOptions } from '../core/work-queue.js'
+import type { Executor, WorkQueueOptions } from '../core/work-queue.js'
 
 export const MODELS_DIR = fileURLToPath(new URL('../../public/models/', import.meta.url))
 
@@ -37,6 +37,8 @@ export interface NodePeerOptions {
   queue?: WorkQueueOptions
   client?: TaskClientOptions
   fetchModel?: ModelFetcher
+  /** Wraps the onnxruntime-node executor the queue runs tasks on (tests: a worker that lies, or is slow). */
+  wrapExecutor?: (executor: Executor) => Executor
 }
 
 export interface NodePeer {
@@ -46,6 +48,8 @@ export interface NodePeer {
   adverts: AdvertService
   queue?: WorkQueue
   runner?: OrtRunner
+  /** Publishes this worker's advert; `setPaused` pauses its queue and tells requesters. */
+  advertiser?: WorkerAdvertiser
   stop(): Promise<void>
 }
 
@@ -56,6 +60,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
   await adverts.start()
   let queue: WorkQueue | undefined
   let runner: OrtRunner | undefined
+  let advertiser: WorkerAdvertiser | undefined
   if (options.work !== false) {
     const threads = options.threads ?? 1
     runner = new OrtRunner(ort as unknown as OrtModule, options.fetchModel ?? builtinModelFiles, {
@@ -64,9 +69,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
       sessionOptions: { intraOpNumThreads: Math.min(threads, availableParallelism()), interOpNumThreads: 1 }
     })
     const onEvent = options.queue?.onEvent
-    // eslint-disable-next-line prefer-const
-    let advertiser: WorkerAdvertiser
-    queue = new WorkQueue(runner, { slots: 1, ...options.queue, onEvent: (e) => { advertiser.onWork(e); onEvent?.(e) } })
+    queue = new WorkQueue(options.wrapExecutor?.(runner) ?? runner, { slots: 1, ...options.queue, onEvent: (e) => { advertiser?.onWork(e); onEvent?.(e) } })
     advertiser = new WorkerAdvertiser(adverts, queue, { backend: runner.backend, threads, models: BUILTIN_MODELS.map(m => m.sha256) })
     await tasks.serve(queue)
   }
@@ -84,6 +87,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
     adverts,
     queue,
     runner,
+    advertiser,
     stop: async () => {
       directory.stop()
       await node.stop()

@@ -40,6 +40,7 @@ export interface ServedTask {
 }
 
 const MAX_LOG = 50
+const PROGRESS_MS = 200
 
 export interface BatchView {
   phase: 'idle' | 'starting' | 'running' | 'done' | 'failed'
@@ -72,6 +73,10 @@ class AppState {
   tab?: TabPeer
   batch?: BatchController
   private batchRows: DigitPrediction[] = []
+  private progressTimer?: ReturnType<typeof setTimeout>
+  /** Newest last; insertion order is arrival order. */
+  private readonly servedLog = new Map<string, ServedTask>()
+  private servedTimer?: ReturnType<typeof setTimeout>
   private counter = 0
 
   async start (): Promise<void> {
@@ -186,11 +191,16 @@ class AppState {
     }
   }
 
+  /** Progress changes with every task; the page re-renders it at most every PROGRESS_MS. */
   private onBatchProgress (): void {
-    const progress = this.batch?.progress
-    if (progress == null || this.batchView.phase !== 'running') return
-    this.batchView = { ...this.batchView, progress }
-    this.reputation = this.batch!.reputation.toJSON()
+    if (this.progressTimer != null) return
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = undefined
+      const progress = this.batch?.progress
+      if (progress == null || this.batchView.phase !== 'running') return
+      this.batchView = { ...this.batchView, progress }
+      this.reputation = this.batch!.reputation.toJSON()
+    }, PROGRESS_MS)
   }
 
   private onWork (e: WorkEvent): void {
@@ -202,8 +212,14 @@ class AppState {
       timings: e.result?.timings,
       error: e.error != null ? `${e.error.code}: ${e.error.message}` : undefined
     }
-    const rest = this.served.filter(s => s.taskId !== e.taskId)
-    this.served = [entry, ...rest].slice(0, MAX_LOG)
+    // Tasks can arrive by the hundred per second: collect them, render at most every PROGRESS_MS.
+    this.servedLog.delete(e.taskId)
+    this.servedLog.set(e.taskId, entry)
+    if (this.servedLog.size > MAX_LOG) this.servedLog.delete(this.servedLog.keys().next().value!)
+    this.servedTimer ??= setTimeout(() => {
+      this.servedTimer = undefined
+      this.served = [...this.servedLog.values()].reverse()
+    }, PROGRESS_MS)
   }
 
   private refresh (): void {

@@ -99,7 +99,8 @@ export interface TestRelay extends RelayNode {
 
 /** Starts the real relay in-process on 127.0.0.1 (port 0: the OS picks one). */
 export async function startRelay (cleanup: Cleanup, options: { port?: number, privateKey?: PrivateKey } = {}): Promise<TestRelay> {
-  const relay = await startRelayNode({ host: '127.0.0.1', port: options.port ?? 0, privateKey: options.privateKey })
+  // Every test peer dials from 127.0.0.1: lift the relay's per-address limit of 5 new connections a second.
+  const relay = await startRelayNode({ host: '127.0.0.1', port: options.port ?? 0, privateKey: options.privateKey, inboundConnectionThreshold: 1000 })
   const stop = async (): Promise<void> => { await relay.node.stop() }
   cleanup.add('relay', stop)
   const ma = relay.node.getMultiaddrs().find(a => a.toString().startsWith('/ip4/127.0.0.1/'))

@@ -1,0 +1,398 @@
+/**
+ * Batch jobs on the real stack: a relay on 127.0.0.1, onnxruntime-node workers (in this process,
+ * or `src/node/worker.ts` child processes) and a requester peer (`work: false`) running a
+ * JobRunner over direct WebRTC with a FileJobStore in a temp dir — what `npm run submit` does.
+ *
+ * - all 10,000 MNIST test digits on 8 workers: every prediction equals onnxruntime-node's local one;
+ * - churn: 3 of 8 workers are processes SIGKILLed mid-job; the job still completes exactly once;
+ * - a lying worker under replication 2: every lie is outvoted and only the liar's reputation suffers;
+ * - a worker paused mid-job gets no new tasks once its paused advert arrives; its running task finishes.
+ *
+ * Every index must be written to the store exactly once, and every result must equal the
+ * reference computed here with onnxruntime-node (one thread, like the workers).
+ */
+import '../../src/node/polyfill.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import * as ort from 'onnxruntime-node'
+import { JobRunner } from '../../src/net/job-runner.js'
+import { FileJobStore } from '../../src/node/file-job-store.js'
+import { loadDigitDataset } from '../../src/node/datasets.js'
+import { Reputation } from '../../src/core/reputation.js'
+import { argmaxComparator } from '../../src/core/compare.js'
+import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
+import { builtinModel, modelRef } from '../../src/models/catalog.js'
+import { digitJobSource, digitPredictions, summarizeDigits } from '../../src/models/digit-job.js'
+import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
+import { Cleanup, DIGITS_MODEL_FILE, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, withTimeout } from './helpers.js'
+import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
+import type { JobProgress } from '../../src/net/job-runner.js'
+import type { NodePeer } from '../../src/node/node-peer.js'
+import type { Executor, WorkEvent } from '../../src/core/work-queue.js'
+import type { DigitDataset } from '../../src/models/datasets.js'
+import type { TaskErrorCode } from '../../src/core/errors.js'
+import type { Advert } from '../../src/core/advert.js'
+import type { WireTensor } from '../../src/core/tensor.js'
+
+const DIGITS = builtinModel('digits')
+const SHA = modelRef(DIGITS).sha256
+
+/** Bound for a whole job; generous because this 2-core box may be shared with other suites. */
+const JOB_MS = 90_000
+/** Bound for every worker's advert to reach the requester (a full mesh of WebRTC dials). */
+const MESH_MS = 60_000
+
+let dataset: DigitDataset
+/** onnxruntime-node's prediction for every dataset image: what any correct run must give. */
+let reference: Uint8Array
+
+beforeAll(async () => {
+  dataset = await loadDigitDataset('mnist-test')
+  const session = await ort.InferenceSession.create(DIGITS_MODEL_FILE, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  reference = new Uint8Array(dataset.count)
+  for (let i = 0; i < dataset.count; i++) {
+    const out = await session.run({ [DIGITS_INPUT]: new ort.Tensor('float32', dataset.pixels(i), [1, 1, 28, 28]) }, [DIGITS_OUTPUT_PROBS])
+    reference[i] = argmax(out[DIGITS_OUTPUT_PROBS].data as Float32Array)
+  }
+  await session.release()
+})
+
+// ---------------------------------------------------------------- harness
+
+/** A FileJobStore that also counts every result written, per index (decisions are written exactly once). */
+class CountingStore extends FileJobStore {
+  readonly writes = new Map<number, number>()
+  total = 0
+
+  override async putResults (jobId: string, results: StoredResult[]): Promise<void> {
+    for (const r of results) this.writes.set(r.index, (this.writes.get(r.index) ?? 0) + 1)
+    this.total += results.length
+    await super.putResults(jobId, results)
+  }
+}
+
+/** What the requester sent to each worker: calls, in flight, results and failures, in order. */
+class Dispatches {
+  readonly sent = new Map<string, number>()
+  readonly inFlight = new Map<string, number>()
+  readonly failures: Array<{ peerId: string, code: TaskErrorCode }> = []
+  /** Called before each task is sent; throw to flag a dispatch that must not happen. */
+  onSend?: (peerId: string) => void
+
+  constructor (tasks: NodePeer['tasks']) {
+    const run = tasks.run.bind(tasks)
+    tasks.run = async (peer, request, options) => {
+      const id = peer.toString()
+      this.onSend?.(id)
+      this.sent.set(id, (this.sent.get(id) ?? 0) + 1)
+      this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1)
+      try {
+        return await run(peer, request, options)
+      } catch (err) {
+        this.failures.push({ peerId: id, code: (err as { code: TaskErrorCode }).code })
+        throw err
+      } finally {
+        this.inFlight.set(id, this.inFlight.get(id)! - 1)
+      }
+    }
+  }
+}
+
+interface Job {
+  runner: JobRunner
+  meta: JobMeta
+  store: CountingStore
+  reputation: Reputation
+  dispatches: Dispatches
+}
+
+async function tempStore (cleanup: Cleanup): Promise<CountingStore> {
+  const dir = await mkdtemp(join(tmpdir(), 'p2p-batch-'))
+  cleanup.add(`rm ${dir}`, async () => { await rm(dir, { recursive: true, force: true }) })
+  return new CountingStore(dir)
+}
+
+/** A digits job over the first `taskCount` images, ready to run on `requester` (not started). */
+async function newJob (cleanup: Cleanup, requester: NodePeer, taskCount: number, replicas: number): Promise<Job> {
+  const store = await tempStore(cleanup)
+  const now = Date.now()
+  const meta: JobMeta = {
+    jobId: randomUUID(), modelId: DIGITS.id, model: modelRef(DIGITS), datasetId: dataset.id,
+    taskCount, replicas, adaptive: false, state: 'queued', createdAt: now, updatedAt: now
+  }
+  await store.putJob(meta)
+  const reputation = new Reputation()
+  const dispatches = new Dispatches(requester.tasks)
+  const runner = new JobRunner({
+    meta, source: digitJobSource(dataset), tasks: requester.tasks, adverts: requester.adverts, store,
+    compare: argmaxComparator(DIGITS_OUTPUT_PROBS), reputation
+  })
+  cleanup.add('stop the job runner', async () => { await runner.stop() })
+  return { runner, meta, store, reputation, dispatches }
+}
+
+/** Resolves once the requester holds a worker advert for `peerId` matching `predicate` (at once if it already does). */
+async function waitForAdvert (requester: NodePeer, peerId: string, predicate: (a: Advert) => boolean, what: string | (() => string), timeoutMs = MESH_MS): Promise<void> {
+  const ok = (): boolean => { const a = requester.adverts.adverts.get(peerId); return a != null && predicate(a) }
+  if (ok()) return
+  let onAdvert!: () => void
+  const seen = new Promise<void>(resolve => {
+    onAdvert = () => { if (ok()) resolve() }
+    requester.adverts.addEventListener('advert', onAdvert)
+  })
+  try {
+    await withTimeout(seen, timeoutMs, what)
+  } finally {
+    requester.adverts.removeEventListener('advert', onAdvert)
+  }
+}
+
+/** Resolves once every worker in `peerIds` has advertised that it can run the digits model. */
+async function waitForWorkers (requester: NodePeer, peerIds: string[]): Promise<void> {
+  const ready = (a: Advert): boolean => a.worker && !a.paused && a.models.includes(SHA)
+  await Promise.all(peerIds.map(async id => {
+    await waitForAdvert(requester, id, ready, () => `worker ${id}'s advert (the requester has ${requester.adverts.adverts.size} advert(s) from ${peerIds.length} workers)`)
+  }))
+}
+
+/** Resolves once the job's progress satisfies `predicate` (checked on every progress event). */
+async function waitForProgress (runner: JobRunner, predicate: (p: JobProgress) => boolean, what: string, timeoutMs = JOB_MS): Promise<JobProgress> {
+  let onProgress!: () => void
+  const reached = new Promise<JobProgress>(resolve => {
+    onProgress = () => { const p = runner.progress; if (predicate(p)) resolve(p) }
+    runner.addEventListener('progress', onProgress)
+  })
+  try {
+    return await withTimeout(reached, timeoutMs, () => `${what} (progress: ${JSON.stringify({ ...runner.progress, perPeer: undefined })})`)
+  } finally {
+    runner.removeEventListener('progress', onProgress)
+  }
+}
+
+/** The job's results: every index 0..n-1 written exactly once, every prediction equal to the reference. */
+async function expectCompleteAndCorrect (job: Job, final: JobMeta): Promise<StoredResult[]> {
+  const n = job.meta.taskCount
+  expect(final.state, final.error).toBe('done')
+  expect((await job.store.getJob(job.meta.jobId))?.state).toBe('done')
+  expect(job.runner.progress).toMatchObject({ state: 'done', total: n, done: n, failed: 0 })
+
+  const duplicates = [...job.store.writes].filter(([, count]) => count !== 1)
+  expect(duplicates, 'indices written more than once').toEqual([])
+  expect(job.store.writes.size, 'distinct indices written').toBe(n)
+  expect(job.store.total, 'results written (one per decision)').toBe(n)
+
+  const results = await job.store.getResults(job.meta.jobId)
+  expect(results.map(r => r.index)).toEqual(Array.from({ length: n }, (_, i) => i))
+  const predictions = digitPredictions(results, dataset).map(r => r.prediction)
+  const wrong = predictions.flatMap((p, i) => p === reference[i] ? [] : [`#${i}: ${p} ≠ ${reference[i]}`])
+  expect(wrong, 'predictions that differ from local onnxruntime-node').toEqual([])
+  return results
+}
+
+/** Starts `count` in-process workers (onnxruntime-node, one thread each) joined through the relay. */
+async function startWorkers (cleanup: Cleanup, relayAddr: string, count: number, options: Parameters<typeof startPeer>[2] = {}): Promise<NodePeer[]> {
+  return await Promise.all(Array.from({ length: count }, async () => await startPeer(cleanup, relayAddr, options)))
+}
+
+/** An executor that runs the real model, then rotates the probs vector by one class: a wrong answer every time. */
+function lyingExecutor (inner: Executor, counter: { lies: number }): Executor {
+  return {
+    execute: async (request) => {
+      const r = await inner.execute(request)
+      const outputs = r.outputs.map((t: WireTensor) => {
+        if (t.name !== DIGITS_OUTPUT_PROBS) return t
+        const probs = toTypedArray(t) as Float32Array
+        const rotated = new Float32Array(probs.length)
+        for (let i = 0; i < probs.length; i++) rotated[(i + 1) % probs.length] = probs[i]
+        return fromTypedArray(t.name, 'float32', [...t.dims], rotated)
+      })
+      counter.lies++
+      return { ...r, outputs }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('batch jobs over the real network', () => {
+  const cleanup = new Cleanup()
+  afterEach(async () => { await cleanup.run() })
+  afterAll(async () => { await cleanup.run() })
+
+  it('runs all 10,000 MNIST test digits on 8 workers; every prediction equals local onnxruntime-node', async () => {
+    const relay = await startRelay(cleanup)
+    const [requester, workers] = await Promise.all([
+      startPeer(cleanup, relay.addr, { work: false }),
+      startWorkers(cleanup, relay.addr, 8)
+    ])
+    const ids = workers.map(w => w.node.peerId.toString())
+    await waitForWorkers(requester, ids)
+
+    const job = await newJob(cleanup, requester, dataset.count, 1)
+    const t0 = performance.now()
+    const final = await withTimeout(job.runner.run(), JOB_MS, () => `the 10,000-task job (progress ${JSON.stringify(job.runner.progress)})`)
+    const seconds = (performance.now() - t0) / 1000
+    console.log(`batch: 10,000 tasks on 8 in-process workers in ${seconds.toFixed(1)} s (${(dataset.count / seconds).toFixed(0)} tasks/s)`)
+
+    const results = await expectCompleteAndCorrect(job, final)
+    // Accuracy is the model's own: the summary equals what local onnxruntime-node scores.
+    let correct = 0
+    for (let i = 0; i < dataset.count; i++) if (reference[i] === dataset.label(i)) correct++
+    const summary = summarizeDigits(digitPredictions(results, dataset))
+    expect(summary.count).toBe(dataset.count)
+    expect(summary.correct).toBe(correct)
+    expect(summary.accuracy).toBe(correct / dataset.count)
+    expect(summary.accuracy).toBeGreaterThan(0.95)
+    expect(summary.crossChecked).toBe(0) // replicas 1
+
+    // Every result came from one of the 8 workers, and all of them took part.
+    const perPeer = job.runner.progress.perPeer
+    expect(Object.keys(perPeer).sort()).toEqual([...ids].sort())
+    expect(Object.values(perPeer).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(dataset.count)
+    for (const r of results) expect(r.agreedBy).toHaveLength(1)
+    expect(job.dispatches.failures, 'no task failed on a healthy network').toEqual([])
+  }, 150_000)
+
+  it('churn: 3 of 8 workers are processes SIGKILLed mid-job; the job completes with every task exactly once', async () => {
+    const N = 4000
+    const relay = await startRelay(cleanup)
+    // Short heartbeats, so a killed worker's tasks are re-queued within about two seconds.
+    const [requester, local, doomed] = await Promise.all([
+      startPeer(cleanup, relay.addr, { work: false, client: FAST_HEARTBEAT }),
+      startWorkers(cleanup, relay.addr, 5),
+      Promise.all([0, 1, 2].map(async () => await spawnWorker(cleanup, relay.addr, [], 60_000)))
+    ])
+    await waitForWorkers(requester, [...local.map(w => w.node.peerId.toString()), ...doomed.map(d => d.peerId)])
+
+    const job = await newJob(cleanup, requester, N, 1)
+    const running = job.runner.run()
+    running.catch(() => {}) // awaited below
+    const killedAt = new Map<string, number>()
+    // Kill one at 20 %, 30 % and 40 % of the tasks done, each while it has tasks in flight.
+    for (const [k, worker] of doomed.entries()) {
+      const threshold = N * (0.2 + 0.1 * k)
+      const p = await waitForProgress(job.runner, p => p.done >= threshold && (job.dispatches.inFlight.get(worker.peerId) ?? 0) > 0,
+        `${threshold} tasks done with worker process ${k} busy`)
+      expect(p.done, 'killed mid-job').toBeLessThan(N)
+      expect(p.perPeer[worker.peerId] ?? 0, `worker process ${k} did work before it was killed`).toBeGreaterThan(0)
+      worker.child.kill('SIGKILL')
+      killedAt.set(worker.peerId, p.done)
+    }
+    const final = await withTimeout(running, JOB_MS, () => `the job to complete after the kills (progress ${JSON.stringify(job.runner.progress)})`)
+    await expectCompleteAndCorrect(job, final)
+
+    for (const worker of doomed) expect(await worker.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    // The tasks the killed workers held failed as lost (re-queued), never as task errors.
+    const lost = job.dispatches.failures.filter(f => killedAt.has(f.peerId))
+    expect(lost.length, 'tasks in flight on the killed workers were failed and re-queued').toBeGreaterThan(0)
+    for (const f of lost) expect(['peer-gone', 'no-peer']).toContain(f.code)
+    expect(job.dispatches.failures.filter(f => !killedAt.has(f.peerId)), 'no failure on a surviving worker').toEqual([])
+    // The survivors finished the job.
+    const results = await job.store.getResults(job.meta.jobId)
+    const bySurvivors = results.filter(r => !killedAt.has(r.agreedBy[0])).length
+    expect(bySurvivors).toBeGreaterThan(N * 0.5)
+  }, 180_000)
+
+  it('a lying worker under replication 2: every lie is outvoted, its reputation drops, honest workers are never blamed', async () => {
+    const N = 2000
+    const relay = await startRelay(cleanup)
+    const counter = { lies: 0 }
+    const [requester, honest, [liar]] = await Promise.all([
+      startPeer(cleanup, relay.addr, { work: false }),
+      startWorkers(cleanup, relay.addr, 4),
+      startWorkers(cleanup, relay.addr, 1, { wrapExecutor: inner => lyingExecutor(inner, counter) })
+    ])
+    const honestIds = honest.map(w => w.node.peerId.toString())
+    const liarId = liar.node.peerId.toString()
+    await waitForWorkers(requester, [...honestIds, liarId])
+
+    const job = await newJob(cleanup, requester, N, 2)
+    const final = await withTimeout(job.runner.run(), JOB_MS, () => `the replicated job (progress ${JSON.stringify(job.runner.progress)})`)
+    const results = await expectCompleteAndCorrect(job, final)
+
+    // Every task was decided by two honest workers agreeing; the liar's word never counted.
+    for (const r of results) {
+      expect(r.crossChecked).toBe(true)
+      expect(r.agreedBy).toHaveLength(2)
+      expect(r.agreedBy).not.toContain(liarId)
+    }
+    expect(counter.lies, 'the liar was given work').toBeGreaterThan(50)
+    const { reputation } = job
+    const lied = reputation.record(liarId)
+    expect(lied.agreed).toBe(0)
+    expect(lied.disagreed).toBeGreaterThan(0)
+    // Each lie that reached a vote cost it one disagreement (lies answered after their task was final are dropped unvoted).
+    expect(lied.disagreed).toBeLessThanOrEqual(counter.lies)
+    expect(job.runner.progress.disagreements).toBe(lied.disagreed)
+    for (const id of honestIds) {
+      expect(reputation.record(id).disagreed, `honest worker ${id} was never outvoted`).toBe(0)
+      expect(reputation.record(id).agreed).toBeGreaterThan(0)
+      expect(reputation.score(liarId)).toBeLessThan(reputation.score(id))
+    }
+    expect(reputation.score(liarId)).toBeLessThan(0.5) // below a newcomer's
+    // The requester persisted the same reputation.
+    expect((await job.store.getReputation())[liarId]).toMatchObject({ agreed: 0, disagreed: lied.disagreed })
+  }, 150_000)
+
+  it('a worker paused mid-job gets no new tasks once its paused advert arrives; the task it was running finishes', async () => {
+    const N = 2000
+    const relay = await startRelay(cleanup)
+    const events: WorkEvent[] = []
+    let paused: NodePeer | undefined
+    let pausedTaskId: string | undefined
+    let done = 0
+    // Pause from inside the queue's own event: the 21st task has just started running.
+    const onEvent = (e: WorkEvent): void => {
+      events.push(e)
+      if (e.state === 'done') done++
+      if (e.state === 'running' && done >= 20 && pausedTaskId == null) {
+        pausedTaskId = e.taskId
+        paused!.advertiser!.setPaused(true)
+      }
+    }
+    const [requester, others, [toPause]] = await Promise.all([
+      startPeer(cleanup, relay.addr, { work: false }),
+      startWorkers(cleanup, relay.addr, 2),
+      startWorkers(cleanup, relay.addr, 1, { queue: { onEvent } })
+    ])
+    paused = toPause
+    const pausedId = toPause.node.peerId.toString()
+    await waitForWorkers(requester, [...others.map(w => w.node.peerId.toString()), pausedId])
+
+    const job = await newJob(cleanup, requester, N, 1)
+    let pausedAdvertSeen = false
+    const late: string[] = []
+    job.dispatches.onSend = (peerId) => { if (peerId === pausedId && pausedAdvertSeen) late.push(peerId) }
+    const running = job.runner.run()
+    running.catch(() => {})
+    await waitForAdvert(requester, pausedId, a => a.paused, 'the paused worker\'s advert', JOB_MS)
+    pausedAdvertSeen = true
+    const atPause = job.runner.progress
+    expect(atPause.done, 'paused mid-job').toBeLessThan(N)
+    const sentBefore = job.dispatches.sent.get(pausedId) ?? 0
+
+    const final = await withTimeout(running, JOB_MS, () => `the job to complete on the other workers (progress ${JSON.stringify(job.runner.progress)})`)
+    const results = await expectCompleteAndCorrect(job, final)
+
+    expect(late, 'tasks sent to the paused worker after its paused advert arrived').toEqual([])
+    expect(job.dispatches.sent.get(pausedId)).toBe(sentBefore)
+    expect(toPause.queue!.paused).toBe(true)
+    // Everything the paused worker accepted, the task running at the pause included, finished…
+    expect(pausedTaskId).toBeDefined()
+    const states = new Map<string, string>()
+    for (const e of events) states.set(e.taskId, e.state)
+    expect([...states].filter(([, s]) => s !== 'done'), 'tasks the paused worker accepted but did not finish').toEqual([])
+    expect(states.get(pausedTaskId!)).toBe('done')
+    // …and the requester used that result: task ids are <jobId>/<index>/<assignment>.
+    const pausedIndex = Number(pausedTaskId!.split('/')[1])
+    expect(results[pausedIndex].agreedBy).toEqual([pausedId])
+    // Anything it was sent while the pause was on its way was turned away (busy) and run elsewhere.
+    for (const f of job.dispatches.failures) expect(f).toEqual({ peerId: pausedId, code: 'busy' })
+    const byPaused = results.filter(r => r.agreedBy[0] === pausedId).length
+    expect(byPaused).toBeLessThan(N / 2)
+    expect(results.length - byPaused).toBeGreaterThan(N / 2)
+  }, 150_000)
+})
