@@ -140,6 +140,8 @@ interface WorkerState {
   /** Counted failures since its last success. */
   failStreak: number
   backedOff: boolean
+  /** 'busy': it said so (or cannot get the model); 'failing': it failed several tasks in a row. */
+  backoffKind?: 'busy' | 'failing'
   backoffTimer: unknown
 }
 
@@ -288,8 +290,10 @@ export class Scheduler {
       this.sortWorkers()
     } else {
       const old = ws.w
-      // Nothing new (an advert repeated): no onChange, so a handler that calls setWorker cannot loop.
-      if (old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && !ws.backedOff) return
+      // Nothing new (an advert repeated): no onChange, so a handler that calls setWorker cannot
+      // loop. A repeated advert lifts a busy backoff (as specified) but not a failing one.
+      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask
+      if (same && (!ws.backedOff || ws.backoffKind === 'failing')) return
       ws.w = worker
       if (old.msPerTask !== worker.msPerTask) this.sortWorkers()
     }
@@ -339,20 +343,20 @@ export class Scheduler {
   succeeded (a: Assignment, outputs: WireTensor[]): Decision | undefined {
     const f = this.flight(a)
     if (f == null) return undefined
-    const now = this.clock.now()
-    this.removeFlight(f)
-    this.liftBackoff(f.worker)
-    f.worker.failStreak = 0
-    this.recordDuration(now - f.start)
-    this.replicasRunCount++
     const t = f.a.taskIndex
-    const rec = this.records.get(t)
-    if (rec == null) { this.notify(); return undefined } // already final: dropped
-    if (this.validate != null && !this.validate(outputs)) {
-      this.afterFailure(t, rec, f.a.peerId, 'inference-failed')
+    let rec = this.records.get(t)
+    this.replicasRunCount++
+    if (rec != null && this.validate != null && !this.validate(outputs)) {
+      this.fail(f, 'inference-failed')
       this.notify()
       return undefined
     }
+    this.removeFlight(f)
+    this.liftBackoff(f.worker)
+    f.worker.failStreak = 0
+    this.recordDuration(this.clock.now() - f.start)
+    rec = this.records.get(t)
+    if (rec == null) { this.notify(); return undefined } // already final: dropped
     // A solo (unchecked) task only takes a trusted peer's word: a result from anyone else (a
     // speculative copy, or a peer that lost trust meanwhile) turns it into a checked task.
     if (rec.need === 1 && this.adaptive && !this.reputation.trusted(f.a.peerId)) rec.need = this.checkedNeed()
@@ -573,12 +577,12 @@ export class Scheduler {
 
   private fail (f: Flight, code: TaskErrorCode): void {
     this.removeFlight(f)
-    if (BACK_OFF.has(code)) this.backOff(f.worker, this.busyBackoffMs)
+    if (BACK_OFF.has(code)) this.backOff(f.worker, this.busyBackoffMs, 'busy')
     if (COUNTED.has(code)) {
       // A worker that keeps failing (broken runtime, always timing out) would eat every task's
       // attempts: rest it, longer each time, until it succeeds or is updated.
       const streak = ++f.worker.failStreak
-      if (streak >= FAIL_STREAK_BACKOFF) this.backOff(f.worker, Math.min(MAX_BACKOFF_MS, this.busyBackoffMs * 2 ** (streak - FAIL_STREAK_BACKOFF)))
+      if (streak >= FAIL_STREAK_BACKOFF) this.backOff(f.worker, Math.min(MAX_BACKOFF_MS, this.busyBackoffMs * 2 ** (streak - FAIL_STREAK_BACKOFF)), 'failing')
     }
     const rec = this.records.get(f.a.taskIndex)
     if (rec != null) this.afterFailure(f.a.taskIndex, rec, f.a.peerId, code)
@@ -682,13 +686,14 @@ export class Scheduler {
     })
   }
 
-  private backOff (ws: WorkerState, ms: number): void {
-    if (!this.workers.has(ws.w.peerId) || this.workers.get(ws.w.peerId) !== ws) return
+  private backOff (ws: WorkerState, ms: number, kind: 'busy' | 'failing'): void {
+    if (this.workers.get(ws.w.peerId) !== ws) return // removed meanwhile
     this.liftBackoff(ws)
     ws.backedOff = true
+    ws.backoffKind = kind
     ws.backoffTimer = this.clock.setTimeout(() => {
-      ws.backedOff = false
       ws.backoffTimer = undefined
+      this.liftBackoff(ws)
       this.notify()
     }, ms)
   }
@@ -697,6 +702,7 @@ export class Scheduler {
     if (ws.backoffTimer !== undefined) this.clock.clearTimeout(ws.backoffTimer)
     ws.backoffTimer = undefined
     ws.backedOff = false
+    ws.backoffKind = undefined
   }
 
   private recordDuration (ms: number): void {
