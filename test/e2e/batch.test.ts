@@ -83,4 +83,27 @@ describe('batch jobs in the browser', () => {
     expect(summary.disagreements).toBe(0)
     await context.close()
   })
+
+  it('a paused volunteer finishes nothing new; the job runs on the others', async () => {
+    const N = 600
+    const context = await e2e.browser.newContext()
+    const a = await openTab(context, e2e.server.url)
+    const b = await openTab(context, e2e.server.url)
+    const c = await openTab(context, e2e.server.url)
+    await waitForDirectPeer(a.page, b.peerId)
+    await waitForDirectPeer(a.page, c.peerId)
+    await b.page.locator('[data-testid=pause-toggle]').click()
+    await expect.poll(async () => await b.page.locator('[data-testid=pause-toggle]').getAttribute('aria-pressed')).toBe('true')
+    // Tab A learns it from B's advert.
+    await a.page.locator(`[data-testid=peer-row][data-peer-id="${b.peerId}"][data-paused=yes]`).waitFor()
+    await startBatch(a.page, { replicas: 1, limit: N })
+    const summary = await waitBatchSummary(a.page)
+    expect(summary.state).toBe('done')
+    const exported = await exportBatchJson(a.page)
+    expectExactlyOnce(exported.results, N)
+    const workers = new Set(exported.results.flatMap(r => r.agreedBy))
+    expect(workers.has(b.peerId)).toBe(false)
+    expect(workers.has(c.peerId)).toBe(true)
+    await context.close()
+  })
 })

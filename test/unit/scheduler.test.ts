@@ -271,6 +271,34 @@ describe('Scheduler: re-queueing', () => {
     expect(h.ran.get('broken')).toBeLessThan(15)
   })
 
+  it('rests a worker that fails three tasks in a row; a repeated advert does not lift that, a changed one does', () => {
+    const { s } = manual({ taskCount: 20, busyBackoffMs: 1000 })
+    s.setWorker({ peerId: 'w', slots: 3, eligible: true })
+    for (const a of s.assign()) s.failed(a, 'inference-failed')
+    expect(s.assign()).toEqual([])
+    s.setWorker({ peerId: 'w', slots: 3, eligible: true }) // same advert again
+    expect(s.assign()).toEqual([])
+    s.setWorker({ peerId: 'w', slots: 2, eligible: true })
+    expect(s.assign()).toHaveLength(2)
+  })
+
+  it('keeps the votes of a removed worker, and does not let it vote twice when it comes back', () => {
+    const { s } = manual({ taskCount: 1, replicas: 2 })
+    s.setWorker({ peerId: 'a', slots: 1, eligible: true })
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true })
+    const [x, y] = s.assign()
+    expect(s.succeeded(x, out(0))).toBeUndefined()
+    s.removeWorker('a')
+    expect(s.removeWorker('b')).toEqual([0])
+    s.setWorker({ peerId: 'a', slots: 1, eligible: true })
+    expect(s.assign()).toEqual([]) // a already voted on task 0
+    expect(s.succeeded(y, out(0))).toBeUndefined() // b's assignment was withdrawn
+    s.setWorker({ peerId: 'c', slots: 1, eligible: true })
+    const [z] = s.assign()
+    expect(z.peerId).toBe('c')
+    expect(s.succeeded(z, out(0))?.agreedBy).toEqual(['a', 'c'])
+  })
+
   it('never dispatches tasks already done (resume)', () => {
     const h = harness({ taskCount: 10, done: [0, 2, 4, 4, 9] }, [{ peerId: 'A', slots: 3 }, { peerId: 'B' }])
     expect(h.s.progress).toMatchObject({ total: 10, done: 4, resumed: 4, pending: 2, inFlight: 4 })
