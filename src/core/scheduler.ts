@@ -23,7 +23,13 @@
  * nobody's reputation.
  *
  * Memory: per task one state byte and one attempts byte (typed arrays); objects only for tasks
- * that are dispatched and undecided (`records`) and for assignments in flight (`flights`).
+ * that are dispatched and undecided (`records`, capped at max(1024, 2 × all slots): the cursor
+ * waits rather than open more) and for assignments in flight (`flights`).
+ *
+ * Failures: 'bad-request', 'inference-failed' and 'timeout' count towards maxAttempts (they may be
+ * the task's fault); 'busy', 'no-peer', 'peer-gone', 'model-unavailable' and
+ * 'model-hash-mismatch' do not (the worker's), and removeWorker never does. The task goes back to
+ * the front of the deque either way.
  */
 import type { Clock } from './clock.js'
 import type { TaskErrorCode } from './errors.js'
@@ -128,6 +134,13 @@ const BACK_OFF: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['busy', 'mo
 const FAIL_STREAK_BACKOFF = 3
 const MAX_BACKOFF_MS = 60_000
 
+/**
+ * Started-but-undecided tasks are capped at max(this, 2 × all workers' slots): when tasks wait for
+ * replicas that no present worker may run (too few distinct workers), the cursor stops instead of
+ * opening every task of the job.
+ */
+const MIN_OPEN_TASKS = 1024
+
 /** Completed durations kept for the typical task time (median). */
 const DURATION_SAMPLES = 63
 /** Slack for timer rounding (ms): a timer due at t may fire at t minus an ulp. */
@@ -223,6 +236,7 @@ export class Scheduler {
   private order: WorkerState[] = []
   private nextId = 1
   private nextSeq = 0
+  private slotTotal = 0
 
   private doneCount = 0
   private failedCount = 0
@@ -284,6 +298,7 @@ export class Scheduler {
     const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask }
     let ws = this.workers.get(w.peerId)
     if (ws == null) {
+      this.slotTotal += slots
       ws = { w: worker, seq: this.nextSeq++, inFlight: 0, failStreak: 0, backedOff: false, backoffTimer: undefined }
       this.workers.set(w.peerId, ws)
       this.order.push(ws)
@@ -295,6 +310,7 @@ export class Scheduler {
       const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask
       if (same && (!ws.backedOff || ws.backoffKind === 'failing')) return
       ws.w = worker
+      this.slotTotal += slots - old.slots
       if (old.msPerTask !== worker.msPerTask) this.sortWorkers()
     }
     this.liftBackoff(ws)
@@ -307,6 +323,7 @@ export class Scheduler {
     if (ws == null) return []
     this.liftBackoff(ws)
     this.workers.delete(peerId)
+    this.slotTotal -= ws.w.slots
     this.order = this.order.filter(x => x !== ws)
     const affected: number[] = []
     for (const f of this.flights.values()) {
@@ -415,6 +432,7 @@ export class Scheduler {
 
   /** Addition: one task's state. */
   taskState (taskIndex: number): TaskState {
+    if (!Number.isInteger(taskIndex) || taskIndex < 0 || taskIndex >= this.total) throw new RangeError(`no task ${taskIndex}`)
     return STATE_NAMES[this.state[taskIndex] & STATE]
   }
 
@@ -453,6 +471,7 @@ export class Scheduler {
       return this.takeQueued(i, t, rec, ws)
     }
     if (lastResort) return this.speculate(ws)
+    if (this.records.size >= Math.max(MIN_OPEN_TASKS, 2 * this.slotTotal)) return undefined
     const t = this.nextFresh()
     if (t < 0) return undefined
     const rec: TaskRecord = { need: 0, results: 0, groups: [], flights: [] }

@@ -475,6 +475,24 @@ describe('Scheduler: replication and quorum', () => {
     for (const a of third) expect(s.succeeded(a, out(a.taskIndex))?.agreedBy).toEqual(['a', 'b', 'c'])
   })
 
+  it('stops opening new tasks when too few distinct workers leave replicas waiting', () => {
+    const { s } = manual({ taskCount: 100_000, replicas: 2 })
+    s.setWorker({ peerId: 'alone', slots: 8, eligible: true })
+    for (let round = 0; round < 500; round++) {
+      const as = s.assign()
+      if (as.length === 0) break
+      for (const a of as) s.succeeded(a, out(a.taskIndex))
+    }
+    expect(s.progress.done).toBe(0)
+    expect(s.tracked).toBeLessThanOrEqual(2 * 1024)
+    // A second worker unblocks them: it runs the waiting replicas before any new task.
+    s.setWorker({ peerId: 'other', slots: 8, eligible: true })
+    const next = s.assign()
+    expect(next).toHaveLength(8)
+    expect(next.every(a => a.peerId === 'other' && a.taskIndex < 1024)).toBe(true)
+    for (const a of next) expect(s.succeeded(a, out(a.taskIndex))?.agreedBy).toEqual(['alone', 'other'])
+  })
+
   it('argmax quorum: classifiers agree on the class even when the scores differ', () => {
     const probs = (hot: number, p: number): WireTensor[] => {
       const v = new Float32Array(3).fill((1 - p) / 2)
