@@ -109,6 +109,12 @@ export interface SchedulerOptions {
    * inference-failed, timeout) is backed off the same way, doubling per further failure up to 60 s.
    */
   busyBackoffMs?: number
+  /**
+   * A worker that loses a vote and whose reputation score then falls below this gets no more of
+   * this job's tasks (default 0.3: a new peer caught once, or one caught lying again and again).
+   * Its later results would all need checking anyway; excluding it keeps verification cheap.
+   */
+  excludeBelow?: number
   /** Addition: a result that fails this check counts as an 'inference-failed' failure instead of a vote. */
   validate?: (outputs: WireTensor[]) => boolean
 }
@@ -232,6 +238,9 @@ export class Scheduler {
   /** In dispatch order, so also in deadline order (one timeout for all). */
   private readonly flights = new Map<number, Flight>()
   private readonly workers = new Map<string, WorkerState>()
+  /** Workers caught often enough to get no more of this job's tasks. */
+  private readonly excluded = new Set<string>()
+  private readonly excludeBelow: number
   /** Workers fastest first. */
   private order: WorkerState[] = []
   private nextId = 1
@@ -280,6 +289,7 @@ export class Scheduler {
     this.speculateEnabled = options.speculate ?? true
     this.stragglerFactor = options.stragglerFactor ?? 2
     this.busyBackoffMs = options.busyBackoffMs ?? 2000
+    this.excludeBelow = options.excludeBelow ?? 0.3
     this.validate = options.validate
     this.state = new Uint8Array(taskCount)
     this.attempts = new Uint8Array(taskCount)
@@ -425,6 +435,11 @@ export class Scheduler {
     return this.doneCount + this.failedCount === this.total
   }
 
+  /** Workers excluded from this job for losing votes (see `excludeBelow`). */
+  get excludedWorkers (): string[] {
+    return [...this.excluded]
+  }
+
   /** Tasks given up (after maxAttempts, or with no majority), ascending. */
   failedTasks (): number[] {
     return [...this.failedList].sort((x, y) => x - y)
@@ -453,7 +468,7 @@ export class Scheduler {
   // --- dispatch ---
 
   private free (ws: WorkerState): number {
-    return ws.w.eligible && !ws.backedOff ? ws.w.slots - ws.inFlight : 0
+    return ws.w.eligible && !ws.backedOff && !this.excluded.has(ws.w.peerId) ? ws.w.slots - ws.inFlight : 0
   }
 
   /** Regular work: the deque (tasks this worker did not fail), then the cursor. Last resort: tasks it failed, then a speculative copy. */
@@ -486,7 +501,7 @@ export class Scheduler {
   private someoneElseCan (rec: TaskRecord): boolean {
     for (const ws of this.order) {
       const p = ws.w.peerId
-      if (ws.w.eligible && ws.w.slots > 0 && rec.failedOn?.includes(p) !== true && !this.holds(rec, p)) return true
+      if (ws.w.eligible && !this.excluded.has(p) && ws.w.slots > 0 && rec.failedOn?.includes(p) !== true && !this.holds(rec, p)) return true
     }
     return false
   }
@@ -629,7 +644,10 @@ export class Scheduler {
     if (crossChecked) {
       const now = this.clock.now()
       for (const p of winner.peers) this.reputation.agree(p, now)
-      for (const p of losers) this.reputation.disagree(p, now)
+      for (const p of losers) {
+        this.reputation.disagree(p, now)
+        if (this.reputation.score(p) < this.excludeBelow) this.excluded.add(p)
+      }
     }
     if (losers.length > 0) this.disagreementCount++
     const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked }

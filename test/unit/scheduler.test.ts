@@ -432,6 +432,39 @@ describe('Scheduler: replication and quorum', () => {
     expect(h.twoReplicasOnOneWorker).toBe(false)
   })
 
+  it('gives a worker caught lying no more of the job once its score falls below excludeBelow', () => {
+    const run = (excludeBelow: number) => {
+      const h = harness({ taskCount: 200, replicas: 2, compare: relativeComparator(1e-4), excludeBelow }, [
+        { peerId: 'A', run: a => ({ ms: 100, outputs: out(a.taskIndex) }) },
+        { peerId: 'B', run: a => ({ ms: 100, outputs: out(a.taskIndex) }) },
+        { peerId: 'liar', run: a => ({ ms: 100, outputs: out(a.taskIndex + 1) }) }
+      ])
+      h.runUntilFinished()
+      expect(h.decisions).toHaveLength(200)
+      for (const d of h.decisions) expect(d.agreedBy).not.toContain('liar')
+      expect(h.reputation.record('A').disagreed + h.reputation.record('B').disagreed).toBe(0)
+      return h
+    }
+    const excluding = run(0.3)
+    const tolerating = run(0)
+    expect(excluding.s.excludedWorkers).toEqual(['liar'])
+    expect(tolerating.s.excludedWorkers).toEqual([])
+    // Caught on its first votes, it ran only what it had started by then; tolerated, it keeps costing replicas.
+    expect(excluding.ran.get('liar')).toBeLessThan(10)
+    expect(tolerating.ran.get('liar')).toBeGreaterThan(50)
+    expect(excluding.s.progress.replicasRun).toBeLessThan(tolerating.s.progress.replicasRun)
+  })
+
+  it('keeps an honest peer that lost one vote after a long clean record', () => {
+    const reputation = new Reputation()
+    for (let i = 0; i < 50; i++) reputation.agree('veteran', i)
+    reputation.disagree('veteran', 51)
+    const h = harness({ taskCount: 50, replicas: 1, reputation }, [{ peerId: 'veteran' }])
+    h.runUntilFinished()
+    expect(h.s.excludedWorkers).toEqual([])
+    expect(h.ran.get('veteran')).toBe(50)
+  })
+
   it('needs three agreeing results with replicas 3, outvoting a liar in up to five', () => {
     const h = harness({ taskCount: 30, replicas: 3 }, [
       { peerId: 'liar', msPerTask: 1, run: a => ({ ms: 100, outputs: out(-1 - a.taskIndex) }) },
