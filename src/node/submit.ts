@@ -99,10 +99,11 @@ const runner = new JobRunner({
 
 const tty = process.stderr.isTTY
 let lastLine = 0
-function render (p: JobProgress): void {
+function render (force = false): void {
   const now = Date.now()
-  if (!tty && now - lastLine < 2000) return
+  if (!force && now - lastLine < (tty ? 100 : 2000)) return
   lastLine = now
+  const p: JobProgress = runner.progress
   const width = 30
   const frac = p.total > 0 ? p.done / p.total : 1
   const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░')
@@ -111,7 +112,7 @@ function render (p: JobProgress): void {
   if (tty) process.stderr.write(`\r${line}\x1b[K`)
   else console.error(line)
 }
-runner.addEventListener('progress', () => { render(runner.progress) })
+runner.addEventListener('progress', () => { render() })
 
 let interrupted = false
 const onSignal = (): void => {
@@ -127,6 +128,7 @@ process.on('SIGTERM', onSignal)
 const t0 = Date.now()
 const final = meta.state === 'done' ? meta : await runner.run()
 const progress = runner.progress
+if (meta.state !== 'done') render(true)
 if (tty) process.stderr.write('\n')
 
 const rows = digitPredictions(await store.getResults(meta.jobId), dataset)
