@@ -8,7 +8,7 @@ import { networkInterfaces } from 'node:os'
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { loadOrCreateKey } from '../src/node/key-file.js'
-import { startRelayNode } from './relay-node.js'
+import { DEFAULT_INBOUND_PER_SECOND, startRelayNode } from './relay-node.js'
 import { startStaticServer } from './static-server.js'
 
 const { values } = parseArgs({
@@ -18,20 +18,21 @@ const { values } = parseArgs({
     'http-port': { type: 'string', default: process.env.HTTP_PORT ?? '8080' },
     serve: { type: 'string', default: process.env.APP_DIR },
     key: { type: 'string', default: process.env.RELAY_KEY ?? '.data/relay.key' },
+    'max-joins-per-ip': { type: 'string', default: process.env.RELAY_MAX_JOINS_PER_IP ?? String(DEFAULT_INBOUND_PER_SECOND) },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
 
 if (values.help) {
-  console.log(`usage: relay [--host 0.0.0.0] [--port 9090] [--key .data/relay.key] [--serve dist --http-port 8080]
-  env: RELAY_HOST, RELAY_PORT, RELAY_KEY, APP_DIR, HTTP_PORT`)
+  console.log(`usage: relay [--host 0.0.0.0] [--port 9090] [--key .data/relay.key] [--max-joins-per-ip 50] [--serve dist --http-port 8080]
+  env: RELAY_HOST, RELAY_PORT, RELAY_KEY, RELAY_MAX_JOINS_PER_IP, APP_DIR, HTTP_PORT`)
   process.exit(0)
 }
 
 const port = Number(values.port)
 const httpPort = Number(values['http-port'])
 const privateKey = await loadOrCreateKey(values.key)
-const relay = await startRelayNode({ host: values.host, port, privateKey })
+const relay = await startRelayNode({ host: values.host, port, privateKey, inboundConnectionThreshold: Number(values['max-joins-per-ip']) })
 const relayId = relay.node.peerId.toString()
 // With --port 0 the OS picks the port: report the one actually bound.
 const wsPort = Number(relay.node.getMultiaddrs()[0]?.getComponents().find(c => c.name === 'tcp')?.value ?? port)

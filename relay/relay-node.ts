@@ -9,14 +9,17 @@ import { ping } from '@libp2p/ping'
 import { DirectoryServer } from '../src/net/directory-server.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
+/**
+ * New connections a second accepted from one IP address. libp2p's default of 5 refuses the 6th tab
+ * of one browser, or the 6th worker on one host, joining within a second; 50 still caps a flood.
+ */
+export const DEFAULT_INBOUND_PER_SECOND = 50
+
 export interface RelayNodeOptions {
   host: string
   port: number
   privateKey?: PrivateKey
-  /**
-   * New connections accepted per second from one IP address (libp2p's default: 5). Peers on one
-   * machine or behind one NAT share an address: tests and benches starting many peers at once raise it.
-   */
+  /** New connections accepted per second from one IP address (default DEFAULT_INBOUND_PER_SECOND). */
   inboundConnectionThreshold?: number
 }
 
@@ -32,7 +35,7 @@ export async function startRelayNode (options: RelayNodeOptions): Promise<RelayN
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: 4096, inboundConnectionThreshold: options.inboundConnectionThreshold },
+    connectionManager: { maxConnections: 4096, inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_PER_SECOND },
     services: {
       identify: identify(),
       ping: ping(),

@@ -4,7 +4,10 @@
  *  - direct WebRTC dial time between tabs
  *  - per-task overhead = round trip − in-worker inference, over ≥ 1,000 digit tasks tab → tab
  *  - the digit model's in-worker inference time vs onnxruntime-node in this same run (ratio)
- * Options: --tabs N (default 10), --tasks N (default 1000), --out FILE.
+ *  - batch jobs (scripts/bench-batch.ts): throughput to 4 Node workers, scheduler scaling,
+ *    lost-worker detection, verification overhead
+ * Options: --tabs N (default 10), --tasks N (default 1000), --batch-tasks N (default 10000),
+ * --kills N (default 3), --out FILE.
  */
 import '../src/node/polyfill.js'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -18,6 +21,7 @@ import { openTab, waitForDirectPeer } from '../src/node/page-driver.js'
 import { MODELS_DIR } from '../src/node/node-peer.js'
 import { DIGITS_INPUT } from '../src/models/digits.js'
 import { fmt, summarize } from './stats.js'
+import { benchBatch } from './bench-batch.js'
 import type { DigitTaskTiming } from '../src/browser/scripting.js'
 import '../src/browser/scripting.js'
 import type { Summary } from './stats.js'
@@ -26,11 +30,15 @@ const { values } = parseArgs({
   options: {
     tabs: { type: 'string', default: '10' },
     tasks: { type: 'string', default: '1000' },
+    'batch-tasks': { type: 'string', default: '10000' },
+    kills: { type: 'string', default: '3' },
     out: { type: 'string', default: `bench-results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
   }
 })
 const TABS = Number(values.tabs)
 const TASKS = Number(values.tasks)
+const BATCH_TASKS = Number(values['batch-tasks'])
+const KILLS = Number(values.kills)
 
 const results: Record<string, unknown> = {}
 const log = (label: string, text: string): void => { console.log(`${label.padEnd(34)} ${text}`) }
@@ -102,9 +110,14 @@ try {
   const ratio = inWorker.p50 / reference.threads1.p50
   log('in-worker / node (p50, 1 thread)', `${ratio.toFixed(2)}×`)
 
+  // 5. Batch jobs across Node peers (the tabs are closed first: they would only compete for the CPU).
+  await context.close()
+  console.log('\nBatch jobs (issue #3)')
+  const batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log })
+
   Object.assign(results, {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() },
-    command: `npm run bench -- --tabs ${TABS} --tasks ${TASKS}`,
+    command: `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`,
     readyMs: readyS,
     dialMs: dialS,
     roundTripMs: roundTrip,
@@ -114,7 +127,8 @@ try {
     inWorkerInferenceMs: inWorker,
     workerBackend: backend,
     nodeInferenceMs: reference,
-    inWorkerOverNodeRatio: ratio
+    inWorkerOverNodeRatio: ratio,
+    batch
   })
   await mkdir('bench-results', { recursive: true }).catch(() => {})
   await writeFile(values.out, JSON.stringify(results, null, 2))
@@ -123,3 +137,6 @@ try {
   await browser.close().catch(() => {})
   await server.stop()
 }
+// The batch section's Node peers load node-datachannel, whose native threads keep the event loop
+// alive after every peer has stopped.
+process.exit(0)

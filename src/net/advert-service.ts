@@ -61,14 +61,17 @@ export class AdvertService extends EventTarget {
     stream.send(lengthPrefixed(encodeAdvert(this.current)))
   }
 
-  private async subscribe (connection: Connection): Promise<void> {
+  private async subscribe (connection: Connection, attempt = 1): Promise<void> {
     if (connectionKind(connection) !== 'direct WebRTC') return
     const peerId = connection.remotePeer.toString()
     let stream: Stream
     try {
       stream = await connection.newStream(ADVERT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
     } catch {
-      return // the connection died or the peer does not speak adverts; tasks still work without
+      // Without its advert a connected worker would never get batch work: try again while the
+      // connection lives (a peer that does not speak adverts at all is only asked three times).
+      if (connection.status === 'open' && attempt < 3) setTimeout(() => { void this.subscribe(connection, attempt + 1) }, 1000 * attempt)
+      return
     }
     const reader = new LengthPrefixedReader(MAX_ADVERT_FRAME)
     stream.addEventListener('message', (evt) => {

@@ -33,6 +33,11 @@ export async function createPeer (options: PeerOptions = {}): Promise<Peer> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: options.allowPrivateAddresses === true ? { denyDialMultiaddr: () => false } : undefined,
+    // Every peer dialling us over WebRTC first reaches us through a relayed (signalling) connection
+    // whose remote address is the relay's: libp2p's default limit of 5 inbound connections a second
+    // per address would refuse the 6th peer that dials us within a second (a newcomer is dialled by
+    // every peer with a lower id at once).
+    connectionManager: { inboundConnectionThreshold: 100 },
     services: {
       identify: identify(),
       ping: ping()

@@ -106,8 +106,9 @@ describe('Reputation under the scheduler with one liar', () => {
     const [liar, ...honest] = result.peers
     expect(liar.liar).toBe(true)
     expect(liar.agreed).toBe(0)
-    expect(liar.disagreed).toBeGreaterThan(50)
-    expect(liar.score).toBeLessThan(0.01)
+    // Caught on its first votes, it is excluded from the job (scheduler excludeBelow), so it loses only a few.
+    expect(liar.disagreed).toBeGreaterThan(0)
+    expect(liar.score).toBeLessThan(0.3)
     expect(liar.trusted).toBe(false)
     for (const h of honest) {
       expect(h.liar).toBe(false)

@@ -1,0 +1,352 @@
+/**
+ * Batch-job figures for `npm run bench` (issue #3); also runs alone:
+ *   node --import tsx scripts/bench-batch.ts [--tasks 10000] [--kills 3] [--out FILE]
+ *
+ *  - throughput: one requester → 4 Node workers, digit tasks, replicas 1, over the real relay and
+ *    direct WebRTC, with the JobRunner and a FileJobStore exactly as `npm run submit` runs them;
+ *    4 in-process workers at two credit settings, then 4 worker processes (src/node/worker.ts);
+ *  - scheduler scaling: scripts/sim-scheduler.ts `simulate` with N = 8, 32, 64 one-slot peers;
+ *  - lost-worker detection: a worker process SIGKILLed mid-job → the requester re-queues its tasks;
+ *  - verification overhead: `liarSimulation`, adaptive policy, 10 % of the peers lying.
+ */
+import '../src/node/polyfill.js'
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { startRelayNode } from '../relay/relay-node.js'
+import { connectionKind } from '../src/net/connection-kind.js'
+import { startNodePeer } from '../src/node/node-peer.js'
+import { loadDigitDataset } from '../src/node/datasets.js'
+import { FileJobStore } from '../src/node/file-job-store.js'
+import { JobRunner } from '../src/net/job-runner.js'
+import { MemoryJobStore } from '../src/core/job-store.js'
+import { Reputation } from '../src/core/reputation.js'
+import { argmaxComparator } from '../src/core/compare.js'
+import { builtinModel, modelRef } from '../src/models/catalog.js'
+import { digitJobSource } from '../src/models/digit-job.js'
+import { DIGITS_OUTPUT_PROBS } from '../src/models/digits.js'
+import { liarSimulation, simulate } from './sim-scheduler.js'
+import { summarize } from './stats.js'
+import type { ChildProcess } from 'node:child_process'
+import type { RelayNode } from '../relay/relay-node.js'
+import type { NodePeer, NodePeerOptions } from '../src/node/node-peer.js'
+import type { JobMeta, JobStore } from '../src/core/job-store.js'
+import type { JobSource } from '../src/net/job-runner.js'
+import type { DigitDataset } from '../src/models/datasets.js'
+import type { Summary } from './stats.js'
+
+const WORKER_ENTRY = fileURLToPath(new URL('../src/node/worker.ts', import.meta.url))
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
+const DIGITS = builtinModel('digits')
+const SHA = modelRef(DIGITS).sha256
+
+export interface BatchBenchOptions {
+  /** Tasks per throughput run (default 10,000: the whole MNIST test set). */
+  tasks?: number
+  /** Worker processes killed for the detection figure (default 3). */
+  kills?: number
+  log?: (label: string, text: string) => void
+}
+
+type Log = (label: string, text: string) => void
+const defaultLog: Log = (label, text) => { console.log(`${label.padEnd(34)} ${text}`) }
+
+// ---------------------------------------------------------------- plumbing
+
+/** Rejects after `ms` naming what was awaited. */
+async function within<T> (promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`bench: timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)) }, ms)
+    })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+interface Net {
+  relay: RelayNode
+  addr: string
+  requester: NodePeer
+  stops: Array<() => Promise<unknown>>
+}
+
+async function startNet (client?: NodePeerOptions['client']): Promise<Net> {
+  // All peers dial from 127.0.0.1: lift the relay's 5-connections-a-second-per-address limit.
+  const relay = await startRelayNode({ host: '127.0.0.1', port: 0, inboundConnectionThreshold: 1000 })
+  const addr = relay.node.getMultiaddrs().find(a => a.toString().startsWith('/ip4/127.0.0.1/'))!.toString()
+  const requester = await startNodePeer({ relay: addr, work: false, client })
+  return { relay, addr, requester, stops: [async () => { await requester.stop() }] }
+}
+
+async function stopNet (net: Net): Promise<void> {
+  for (const stop of net.stops.splice(0).reverse()) await stop().catch(() => {})
+  await Promise.resolve().then(async () => { await net.relay.node.stop() }).catch(() => {})
+}
+
+async function startWorkers (net: Net, count: number, slots: number): Promise<string[]> {
+  const workers = await Promise.all(Array.from({ length: count }, async () => await startNodePeer({ relay: net.addr, queue: { slots } })))
+  for (const w of workers) net.stops.push(async () => { await w.stop() })
+  return workers.map(w => w.node.peerId.toString())
+}
+
+interface WorkerProcess { peerId: string, child: ChildProcess, exited: Promise<unknown> }
+
+/** Spawns src/node/worker.ts processes; resolves with their peer ids once each printed its joined line. */
+async function spawnWorkers (net: Net, count: number, slots: number): Promise<WorkerProcess[]> {
+  return await Promise.all(Array.from({ length: count }, async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY, '--relay', net.addr, '--slots', String(slots)], {
+      cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    const exited = new Promise(resolve => child.once('close', resolve))
+    net.stops.push(async () => {
+      if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
+      await within(exited, 5000, 'a worker process to exit').catch(() => { child.kill('SIGKILL') })
+    })
+    const lines = createInterface({ input: child.stdout! }) // keeps draining the pipe (two lines per task)
+    createInterface({ input: child.stderr! }).on('line', line => { console.error(`  worker: ${line}`) })
+    const peerId = await within(new Promise<string>((resolve, reject) => {
+      lines.on('line', line => { const m = line.match(/^worker (\S+) joined /); if (m != null) resolve(m[1]) })
+      void exited.then(() => { reject(new Error('a worker process exited before joining')) })
+    }), 60_000, 'a worker process to join')
+    return { peerId, child, exited }
+  }))
+}
+
+/** Resolves once the requester holds a ready digits advert from every peer in `ids`; returns their total credits. */
+async function waitForWorkers (requester: NodePeer, ids: string[]): Promise<number> {
+  const ready = (): boolean => ids.every(id => {
+    const a = requester.adverts.adverts.get(id)
+    return a != null && a.worker && !a.paused && a.models.includes(SHA)
+  })
+  let onAdvert!: () => void
+  try {
+    await within(new Promise<void>(resolve => {
+      onAdvert = () => { if (ready()) resolve() }
+      requester.adverts.addEventListener('advert', onAdvert)
+      onAdvert()
+    }), 90_000, () => `adverts from ${ids.length} workers (missing: ${ids.filter(id => requester.adverts.adverts.get(id) == null).map(id => {
+      const conns = requester.node.getConnections(peerIdFromString(id)).map(c => `${connectionKind(c)} ${c.status}`)
+      return `${id} [${conns.join(', ') || 'no connection'}; listed by the relay: ${requester.directory.peers.some(p => p.peerId === id)}]`
+    }).join('; ')})`)
+  } finally {
+    requester.adverts.removeEventListener('advert', onAdvert)
+  }
+  return ids.reduce((sum, id) => sum + requester.adverts.adverts.get(id)!.slots, 0)
+}
+
+function newMeta (dataset: DigitDataset, taskCount: number): JobMeta {
+  const now = Date.now()
+  return {
+    jobId: randomUUID(), modelId: DIGITS.id, model: modelRef(DIGITS), datasetId: dataset.id,
+    taskCount, replicas: 1, adaptive: false, state: 'queued', createdAt: now, updatedAt: now
+  }
+}
+
+async function newRunner (net: Net, store: JobStore, meta: JobMeta, source: JobSource): Promise<JobRunner> {
+  await store.putJob(meta)
+  return new JobRunner({
+    meta, source, tasks: net.requester.tasks, adverts: net.requester.adverts, store,
+    compare: argmaxComparator(DIGITS_OUTPUT_PROBS), reputation: new Reputation()
+  })
+}
+
+// ---------------------------------------------------------------- 1. throughput
+
+interface ThroughputRun {
+  workers: string
+  slotsPerWorker: number
+  /** Credits in flight: Σ advertised slots (queue slots + pipeline depth) over the workers. */
+  credits: number
+  tasks: number
+  seconds: number
+  tasksPerSec: number
+  /** CPU time of this process (requester, relay and any in-process workers) per task. */
+  cpuMsPerTask: number
+  state: string
+}
+
+async function throughput (dataset: DigitDataset, tasks: number, kind: 'in-process' | 'processes', slots: number): Promise<ThroughputRun> {
+  const net = await startNet()
+  const dir = await mkdtemp(join(tmpdir(), 'p2p-bench-batch-'))
+  try {
+    const ids = kind === 'in-process'
+      ? await startWorkers(net, 4, slots)
+      : (await spawnWorkers(net, 4, slots)).map(w => w.peerId)
+    const credits = await waitForWorkers(net.requester, ids)
+    const store = new FileJobStore(dir)
+    const source = digitJobSource(dataset)
+    // Warm-up: model sessions, JIT, task streams.
+    await (await newRunner(net, store, newMeta(dataset, 500), source)).run()
+    const runner = await newRunner(net, store, newMeta(dataset, tasks), source)
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const final = await within(runner.run(), 300_000, `the ${tasks}-task job`)
+    const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    return {
+      workers: `4 ${kind === 'in-process' ? 'in-process workers' : 'worker processes'}`,
+      slotsPerWorker: slots,
+      credits,
+      tasks,
+      seconds,
+      tasksPerSec: tasks / seconds,
+      cpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks,
+      state: final.state
+    }
+  } finally {
+    await stopNet(net)
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------- 3. lost-worker detection
+
+interface Detection { ms: number, via: 'peer-gone failure' | 'no-peer failure' | 'advert gone', inFlightAtKill: number }
+
+/**
+ * Worker processes join a long job next to 2 in-process workers; each in turn is SIGKILLed while
+ * the requester has tasks in flight on it, timed until the requester re-queues them: the first
+ * 'peer-gone'/'no-peer' failure of a task sent to it (JobRunner.dispatch → removeWorker), or its
+ * advert going away (connection closed → JobRunner removeWorker), whichever comes first.
+ */
+async function detection (dataset: DigitDataset, kills: number): Promise<Detection[]> {
+  const net = await startNet() // the requester's default heartbeats, as `npm run submit` uses
+  try {
+    const local = await startWorkers(net, 2, 1)
+    const doomed = await spawnWorkers(net, kills, 1)
+    await waitForWorkers(net.requester, [...local, ...doomed.map(d => d.peerId)])
+
+    const inFlight = new Map<string, number>()
+    let onLost: (peerId: string, via: Detection['via']) => void = () => {}
+    const tasks = net.requester.tasks
+    const run = tasks.run.bind(tasks)
+    tasks.run = async (peer, request, options) => {
+      const id = peer.toString()
+      inFlight.set(id, (inFlight.get(id) ?? 0) + 1)
+      try {
+        return await run(peer, request, options)
+      } catch (err) {
+        const code = (err as { code?: string }).code
+        if (code === 'peer-gone' || code === 'no-peer') onLost(id, `${code} failure`)
+        throw err
+      } finally {
+        inFlight.set(id, inFlight.get(id)! - 1)
+      }
+    }
+    net.requester.adverts.addEventListener('gone', (evt) => { onLost((evt as CustomEvent<{ peerId: string }>).detail.peerId, 'advert gone') })
+
+    // Long enough never to finish: tasks cycle over the dataset; the job is stopped at the end.
+    const digits = digitJobSource(dataset)
+    const source: JobSource = { task: (i) => digits.task(i % dataset.count) }
+    const runner = await newRunner(net, new MemoryJobStore(), newMeta(dataset, 10_000_000), source)
+    const running = runner.run()
+    const results: Detection[] = []
+    try {
+      for (const d of doomed) {
+        // Mid-job: it has done some work and has tasks in flight right now.
+        await within(new Promise<void>(resolve => {
+          const check = (): void => {
+            if ((runner.progress.perPeer[d.peerId] ?? 0) >= 50 && (inFlight.get(d.peerId) ?? 0) > 0) {
+              runner.removeEventListener('progress', check)
+              resolve()
+            }
+          }
+          runner.addEventListener('progress', check)
+        }), 60_000, `worker process ${d.peerId} to be busy`)
+        const detected = new Promise<Detection['via']>(resolve => {
+          onLost = (peerId, via) => { if (peerId === d.peerId) resolve(via) }
+        })
+        const inFlightAtKill = inFlight.get(d.peerId) ?? 0
+        const t0 = performance.now()
+        d.child.kill('SIGKILL')
+        const via = await within(detected, 60_000, `the requester to notice killed worker ${d.peerId}`)
+        results.push({ ms: performance.now() - t0, via, inFlightAtKill })
+        onLost = () => {}
+      }
+    } finally {
+      await runner.stop()
+      await running
+    }
+    return results
+  } finally {
+    await stopNet(net)
+  }
+}
+
+// ---------------------------------------------------------------- all of it
+
+export async function benchBatch (options: BatchBenchOptions = {}): Promise<Record<string, unknown>> {
+  const log = options.log ?? defaultLog
+  const tasks = options.tasks ?? 10_000
+  const kills = options.kills ?? 3
+  const dataset = await loadDigitDataset('mnist-test')
+  const out: Record<string, unknown> = { tasks, kills }
+
+  // 1. Throughput.
+  const runs: ThroughputRun[] = []
+  for (const [kind, slots] of [['in-process', 1], ['in-process', 8], ['processes', 1]] as const) {
+    const r = await throughput(dataset, tasks, kind, slots)
+    runs.push(r)
+    log(`throughput, ${r.workers}`, `${r.tasksPerSec.toFixed(0)} tasks/s (${r.tasks} tasks in ${r.seconds.toFixed(2)} s, ${r.credits} credits in flight = ${r.slotsPerWorker} slot(s) + 1 queued per worker; ${r.cpuMsPerTask.toFixed(2)} ms CPU/task in this process; ${r.state})`)
+  }
+  out.throughput = runs
+
+  // 2. Scheduler scaling (virtual clock).
+  const scaling = [8, 32, 64].map(n => {
+    const r = simulate({ workers: n, taskMs: 100, tasks: 10_000 })
+    return { workers: n, taskMs: 100, tasks: 10_000, efficiency: r.efficiency, makespanMs: r.makespanMs, idealMs: r.idealMs, speculative: r.speculative }
+  })
+  for (const s of scaling) {
+    log(`scheduler efficiency, N = ${s.workers}`, `${(s.efficiency * 100).toFixed(1)} % (10,000 fixed 100 ms tasks: makespan ${s.makespanMs.toFixed(0)} ms, ideal ${s.idealMs.toFixed(0)} ms)`)
+  }
+  out.scaling = scaling
+
+  // 3. Lost-worker detection.
+  if (kills > 0) {
+    const detections = await detection(dataset, kills)
+    const s: Summary = summarize(detections.map(d => d.ms))
+    const via = detections.map(d => d.via)
+    log('lost worker → tasks re-queued', `p50 ${(s.p50 / 1000).toFixed(2)} s, max ${(s.max / 1000).toFixed(2)} s over ${s.n} SIGKILLs (${detections.map(d => `${(d.ms / 1000).toFixed(2)} s via ${d.via}`).join('; ')})`)
+    out.detection = { summaryMs: s, kills: detections, via }
+  }
+
+  // 4. Verification overhead, adaptive policy, 10 % liars among 32 peers.
+  const verification = []
+  for (const lieProbability of [1, 0.1]) {
+    const reputation = new Reputation()
+    for (const phase of ['cold', 'warm'] as const) {
+      // 'warm': a second job keeps the reputation the first one earned (the requester stores it).
+      const r = liarSimulation({ workers: 32, liarFraction: 0.1, tasks: 10_000, adaptive: true, lieProbability, reputation })
+      verification.push({ lieProbability, phase, extraComputeFraction: r.extraComputeFraction, caughtFraction: r.caughtFraction, liesTold: r.liesTold, wrongDecisions: r.wrongDecisions, honestFlagged: r.honestFlagged, liars: r.liars })
+      log(`verification, ${lieProbability === 1 ? 'liars always lie' : 'liars lie 10 %'}, ${phase}`, `extra compute ${(r.extraComputeFraction * 100).toFixed(1)} %, caught ${(r.caughtFraction * 100).toFixed(1)} % of ${r.liesTold} lies, ${r.wrongDecisions} wrong decision(s), ${r.honestFlagged} honest peer(s) flagged`)
+    }
+  }
+  const fixed = liarSimulation({ workers: 32, liarFraction: 0.1, tasks: 10_000, adaptive: false, replicas: 2 })
+  log('verification, fixed replicas 2', `extra compute ${(fixed.extraComputeFraction * 100).toFixed(1)} %, caught ${(fixed.caughtFraction * 100).toFixed(1)} % of ${fixed.liesTold} lies (for comparison)`)
+  out.verification = { adaptive: verification, fixedReplicas2: { extraComputeFraction: fixed.extraComputeFraction, caughtFraction: fixed.caughtFraction, liesTold: fixed.liesTold } }
+  return out
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({
+    options: {
+      tasks: { type: 'string', default: '10000' },
+      kills: { type: 'string', default: '3' },
+      out: { type: 'string', default: `bench-results/bench-batch-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
+    }
+  })
+  console.log(`P2P AI Agents batch bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`)
+  const batch = await benchBatch({ tasks: Number(values.tasks), kills: Number(values.kills) })
+  await mkdir('bench-results', { recursive: true })
+  await writeFile(values.out, JSON.stringify({ command: `node --import tsx scripts/bench-batch.ts --tasks ${values.tasks} --kills ${values.kills}`, batch }, null, 2))
+  console.log(`\nwrote ${values.out}`)
+  process.exit(0)
+}
