@@ -57,8 +57,7 @@ export class TabPeer extends EventTarget {
   readyMs?: number
   /** Why the relay cannot be reached right now, if it cannot. */
   relayError?: string
-  readonly rtt = new Map<string, number>()
-  private rttTimer?: ReturnType<typeof setInterval>
+  private refreshTimer?: ReturnType<typeof setInterval>
   private nextPeer = 0
 
   constructor (config: TabConfig) {
@@ -106,7 +105,8 @@ export class TabPeer extends EventTarget {
     for (const m of BUILTIN_MODELS) {
       void worker.preload(modelRef(m), sampleInputs(m)).then(ok => { if (ok) this.advertiser.markCached(m.sha256) })
     }
-    this.rttTimer = setInterval(() => { void this.probeRtt() }, 2000)
+    // RTTs come from the directory client's connection health pings; show them as they change.
+    this.refreshTimer = setInterval(() => { this.changed() }, 2000)
     try {
       await this.directory.start()
     } catch (err) {
@@ -137,7 +137,7 @@ export class TabPeer extends EventTarget {
       return {
         peerId,
         connection: direct != null ? 'direct WebRTC' : conns.length > 0 ? connectionKind(conns[0]) : 'not connected',
-        rttMs: this.rtt.get(peerId),
+        rttMs: this.directory.rtt.get(peerId),
         advert: this.adverts.adverts.get(peerId)
       }
     })
@@ -204,21 +204,10 @@ export class TabPeer extends EventTarget {
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.rttTimer)
+    clearInterval(this.refreshTimer)
     this.directory?.stop()
     this.worker?.terminate()
     await this.node?.stop()
-  }
-
-  private async probeRtt (): Promise<void> {
-    await Promise.all(this.peers().filter(p => p.connection === 'direct WebRTC').map(async p => {
-      try {
-        this.rtt.set(p.peerId, await this.node.services.ping.ping(peerIdFromString(p.peerId), { signal: AbortSignal.timeout(2000) }))
-      } catch {
-        this.rtt.delete(p.peerId)
-      }
-    }))
-    this.changed()
   }
 
   private changed (): void {

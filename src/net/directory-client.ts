@@ -9,13 +9,16 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import { DIRECTORY_PROTOCOL, MAX_DIRECTORY_FRAME, decodeSnapshot, encodeRegister } from '../core/directory-codec.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../core/framing.js'
-import { directWebRTC, directWebRTCs } from './connection-kind.js'
+import { connectionKind, directWebRTC, directWebRTCs } from './connection-kind.js'
+import { pingConnection } from './liveness.js'
 import type { DirectoryPeer } from '../core/directory-codec.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Peer } from './peer.js'
 
 const log = logger('p2p-ai-agents:directory')
-const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+/** How often direct connections are pinged, and after how many missed pings one is dropped. */
+const HEALTH_INTERVAL_MS = 2000
+const HEALTH_MISSES = 2
 
 export type RelayStatus = 'connecting' | 'reserving' | 'ready' | 'disconnected'
 
@@ -44,6 +47,11 @@ export class DirectoryClient extends EventTarget {
   private readonly dialing = new Set<string>()
   /** How long each successful direct dial took, in ms (for the bench). */
   readonly dialTimes: number[] = []
+  /** Latest round-trip time per directly connected peer, ms. */
+  readonly rtt = new Map<string, number>()
+  /** Consecutive missed pings per connection id. */
+  private readonly misses = new Map<string, number>()
+  private healthTimer?: ReturnType<typeof setInterval>
 
   constructor (node: Peer, relay: string | Multiaddr, options: DirectoryClientOptions = {}) {
     super()
@@ -58,6 +66,10 @@ export class DirectoryClient extends EventTarget {
    */
   async start (): Promise<void> {
     this.stopped = false
+    // A connection can look open while nothing gets through (libp2p-webrtc sometimes hands one out
+    // already dead): ping each direct connection, drop the silent ones, and redial listed peers.
+    this.healthTimer ??= setInterval(() => { void this.checkHealth() }, HEALTH_INTERVAL_MS)
+    this.node.addEventListener('connection:close', (evt) => { this.onConnectionClosed(evt.detail.remotePeer.toString()) })
     try {
       await this.join()
     } catch (err) {
@@ -67,6 +79,8 @@ export class DirectoryClient extends EventTarget {
   }
 
   stop (): void {
+    clearInterval(this.healthTimer)
+    this.healthTimer = undefined
     this.stopped = true
   }
 
@@ -137,13 +151,43 @@ export class DirectoryClient extends EventTarget {
   private async verifyDirect (peerId: string): Promise<void> {
     await Promise.all(directWebRTCs(this.node.getConnections(peerIdFromString(peerId))).map(async c => {
       try {
-        const stream = await c.newStream(PING_PROTOCOL, { signal: AbortSignal.timeout(1500) })
-        await stream.close()
+        this.rtt.set(peerId, await pingConnection(c, 1500))
       } catch {
         log('closing dead connection to %s', peerId)
         c.abort(new Error('peer stopped answering'))
       }
     }))
+  }
+
+  private async checkHealth (): Promise<void> {
+    const direct = this.node.getConnections().filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')
+    await Promise.all(direct.map(async c => {
+      const peerId = c.remotePeer.toString()
+      try {
+        this.rtt.set(peerId, await pingConnection(c, HEALTH_INTERVAL_MS))
+        this.misses.delete(c.id)
+      } catch {
+        const missed = (this.misses.get(c.id) ?? 0) + 1
+        this.misses.set(c.id, missed)
+        if (missed >= HEALTH_MISSES && c.status === 'open') {
+          log('closing connection to %s: %d pings unanswered', peerId, missed)
+          c.abort(new Error(`peer stopped answering pings (${missed} missed)`))
+        }
+      }
+    }))
+    for (const id of this.misses.keys()) if (!direct.some(c => c.id === id)) this.misses.delete(id)
+  }
+
+  /** A direct connection closed: if the peer is still listed and it is ours to dial, dial again. */
+  private onConnectionClosed (peerId: string): void {
+    if (this.stopped) return
+    const id = peerIdFromString(peerId)
+    if (directWebRTC(this.node.getConnections(id)) != null) return
+    this.rtt.delete(peerId)
+    const entry = this.peers.find(p => p.peerId === peerId)
+    if (entry != null && this.options.autoDial && this.node.peerId.toString() < peerId) {
+      setTimeout(() => { void this.dialPeer(entry) }, 250)
+    }
   }
 
   /** Opens a direct WebRTC connection to a listed peer unless we already have one. */

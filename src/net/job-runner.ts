@@ -212,8 +212,11 @@ export class JobRunner extends EventTarget {
       this.scheduler.succeeded(a, result.outputs)
     } else {
       this.scheduler.failed(a, error!.code)
-      // Lost or unreachable: stop giving it work; a new connection brings a fresh advert.
-      if (a.peerId !== LOCAL_PEER && (error!.code === 'peer-gone' || error!.code === 'no-peer')) this.removeWorker(a.peerId)
+      // Gone for good (no direct connection left): stop giving it work; a new connection brings a
+      // fresh advert and so brings it back. A hiccup on a live connection only costs a retry.
+      if (a.peerId !== LOCAL_PEER && (error!.code === 'peer-gone' || error!.code === 'no-peer') && !this.o.tasks.hasDirect(peerIdFromString(a.peerId))) {
+        this.removeWorker(a.peerId)
+      }
     }
     this.pump()
     this.checkFinished()

@@ -57,6 +57,11 @@ export class TaskService {
     return await client.run(request)
   }
 
+  /** Whether we have an open direct WebRTC connection to `peer` right now. */
+  hasDirect (peer: PeerId): boolean {
+    return directWebRTCs(this.node.getConnections(peer)).length > 0
+  }
+
   /** Resolves once a direct WebRTC connection to `peer` is open, or after `ms` or an abort regardless. */
   private async waitForDirect (peer: PeerId, ms: number, signal?: AbortSignal): Promise<void> {
     if (directWebRTCs(this.node.getConnections(peer)).length > 0 || signal?.aborted === true) return

@@ -50,7 +50,8 @@ describe('batch jobs in the browser', () => {
     expect(exported.results.map(r => r.prediction)).toEqual(reference)
     // Tab C's share stopped when it closed; the others took its tasks.
     const workers = new Set(exported.results.flatMap(r => r.agreedBy))
-    expect(workers.has(b.peerId)).toBe(true)
+    const seen = await a.page.locator(`[data-testid=peer-row][data-peer-id="${b.peerId}"]`).textContent()
+    expect(workers.has(b.peerId), `tab B did none of the work; tab A lists it as: ${seen}`).toBe(true)
     await context.close()
   })
 
