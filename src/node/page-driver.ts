@@ -37,6 +37,11 @@ export async function waitForDirectPeer (page: Page, peerId: string, timeoutMs =
   await page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-connection="direct WebRTC"]`).waitFor({ timeout: timeoutMs })
 }
 
+/** Waits until `page` has `peerId`'s capability advert: it will get batch work. */
+export async function waitForWorker (page: Page, peerId: string, timeoutMs = 30_000): Promise<void> {
+  await page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-connection="direct WebRTC"][data-worker=yes]`).waitFor({ timeout: timeoutMs })
+}
+
 /** The 280×280 RGBA image that paintDigit puts on the pad: each MNIST pixel as a 10×10 block. */
 export function digitCanvasRGBA (pixels: Float32Array): Uint8ClampedArray {
   const rgba = new Uint8ClampedArray(PAD_SIZE * PAD_SIZE * 4)

@@ -1,7 +1,7 @@
 /** Batch jobs across real tabs: workers closing mid-job, and a requester reloading mid-job. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
-import { batchProgress, exportBatchJson, openTab, startBatch, waitBatchDone, waitBatchSummary, waitForDirectPeer, waitReady } from '../../src/node/page-driver.js'
+import { batchProgress, exportBatchJson, openTab, startBatch, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { loadDigitDataset } from '../../src/node/datasets.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
@@ -36,8 +36,8 @@ describe('batch jobs in the browser', () => {
     const a = await openTab(context, e2e.server.url)
     const b = await openTab(context, e2e.server.url)
     const c = await openTab(context, e2e.server.url)
-    await waitForDirectPeer(a.page, b.peerId)
-    await waitForDirectPeer(a.page, c.peerId)
+    await waitForWorker(a.page, b.peerId)
+    await waitForWorker(a.page, c.peerId)
     await startBatch(a.page, { replicas: 1, limit: N })
     await waitBatchDone(a.page, 500)
     await c.page.close()
@@ -60,7 +60,7 @@ describe('batch jobs in the browser', () => {
     const context = await e2e.browser.newContext()
     const a = await openTab(context, e2e.server.url)
     const b = await openTab(context, e2e.server.url)
-    await waitForDirectPeer(a.page, b.peerId)
+    await waitForWorker(a.page, b.peerId)
     await startBatch(a.page, { replicas: 2, limit: N })
     await waitBatchDone(a.page, 800)
     const before = await batchProgress(a.page)
@@ -91,8 +91,8 @@ describe('batch jobs in the browser', () => {
     const a = await openTab(context, e2e.server.url)
     const b = await openTab(context, e2e.server.url)
     const c = await openTab(context, e2e.server.url)
-    await waitForDirectPeer(a.page, b.peerId)
-    await waitForDirectPeer(a.page, c.peerId)
+    await waitForWorker(a.page, b.peerId)
+    await waitForWorker(a.page, c.peerId)
     await b.page.locator('[data-testid=pause-toggle]').click()
     await expect.poll(async () => await b.page.locator('[data-testid=pause-toggle]').getAttribute('aria-pressed')).toBe('true')
     // Tab A learns it from B's advert.
