@@ -7,6 +7,8 @@ import { MODELS_DIR } from '../../src/node/node-peer.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
 import { startE2E, stopE2E } from './helpers.js'
 import type { E2E } from './helpers.js'
+import type { BrowserContext } from 'playwright-core'
+import type { TabHandle } from '../../src/node/page-driver.js'
 
 let e2e: E2E
 
@@ -22,6 +24,17 @@ async function referencePredictions (n: number): Promise<number[]> {
   return out
 }
 
+/** Three tabs in one browser; tab A sees B and C as workers (their adverts reached it). */
+async function threeTabs (): Promise<{ context: BrowserContext, a: TabHandle, b: TabHandle, c: TabHandle }> {
+  const context = await e2e.browser.newContext()
+  const a = await openTab(context, e2e.server.url)
+  const b = await openTab(context, e2e.server.url)
+  const c = await openTab(context, e2e.server.url)
+  await waitForWorker(a.page, b.peerId)
+  await waitForWorker(a.page, c.peerId)
+  return { context, a, b, c }
+}
+
 function expectExactlyOnce (results: Array<{ index: number }>, n: number): void {
   expect(results.map(r => r.index)).toEqual(Array.from({ length: n }, (_, i) => i))
 }
@@ -32,12 +45,7 @@ describe('batch jobs in the browser', () => {
 
   it('completes with every task exactly once when a worker tab closes mid-job', async () => {
     const N = 3000
-    const context = await e2e.browser.newContext()
-    const a = await openTab(context, e2e.server.url)
-    const b = await openTab(context, e2e.server.url)
-    const c = await openTab(context, e2e.server.url)
-    await waitForWorker(a.page, b.peerId)
-    await waitForWorker(a.page, c.peerId)
+    const { context, a, b, c } = await threeTabs()
     await startBatch(a.page, { replicas: 1, limit: N })
     await waitBatchDone(a.page, 500)
     await c.page.close()
@@ -87,12 +95,7 @@ describe('batch jobs in the browser', () => {
 
   it('a paused volunteer finishes nothing new; the job runs on the others', async () => {
     const N = 600
-    const context = await e2e.browser.newContext()
-    const a = await openTab(context, e2e.server.url)
-    const b = await openTab(context, e2e.server.url)
-    const c = await openTab(context, e2e.server.url)
-    await waitForWorker(a.page, b.peerId)
-    await waitForWorker(a.page, c.peerId)
+    const { context, a, b, c } = await threeTabs()
     await b.page.locator('[data-testid=pause-toggle]').click()
     await expect.poll(async () => await b.page.locator('[data-testid=pause-toggle]').getAttribute('aria-pressed')).toBe('true')
     // Tab A learns it from B's advert.
