@@ -24,19 +24,7 @@ export interface WireTensor {
   data: Uint8Array
 }
 
-/** The typed array onnxruntime expects for each dtype (float16 as raw Uint16 bits, bool as bytes). */
-export type TypedArrayFor<D extends DTypeName> =
-  D extends 'float32' ? Float32Array :
-    D extends 'float64' ? Float64Array :
-      D extends 'float16' | 'uint16' ? Uint16Array :
-        D extends 'int8' ? Int8Array :
-          D extends 'int16' ? Int16Array :
-            D extends 'int32' ? Int32Array :
-              D extends 'int64' ? BigInt64Array :
-                D extends 'uint32' ? Uint32Array :
-                  D extends 'uint64' ? BigUint64Array :
-                    Uint8Array
-
+/** The typed arrays onnxruntime takes (float16 as raw Uint16 bits, bool as bytes). */
 export type AnyTypedArray =
   | Float32Array | Float64Array | Uint16Array | Int8Array | Int16Array | Int32Array
   | BigInt64Array | Uint8Array | Uint32Array | BigUint64Array

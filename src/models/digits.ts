@@ -9,7 +9,6 @@ export const DIGITS_OUTPUT_LOGITS = 'logits';
 export const DIGITS_OUTPUT_PROBS = 'probs';
 export const DIGITS_OUTPUTS = [DIGITS_OUTPUT_LOGITS, DIGITS_OUTPUT_PROBS] as const;
 export const DIGITS_SIZE = 28;
-export const DIGITS_CLASSES = 10;
 
 /** MNIST fits each digit's bounding box into 20×20 and centres it by mass in 28×28. */
 const FIT = 20;

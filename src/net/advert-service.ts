@@ -11,16 +11,12 @@ import { connectionKind } from './connection-kind.js'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Advert } from '../core/advert.js'
 
-export interface AdvertEvents {
-  advert: CustomEvent<{ peerId: string, advert: Advert }>
-  gone: CustomEvent<{ peerId: string }>
-}
-
 export class AdvertService extends EventTarget {
   /** The latest advert of each directly connected peer. */
   readonly adverts = new Map<string, Advert>()
   private readonly node: Libp2p
-  private current: Advert = NOT_A_WORKER
+  /** Builds our advert when it is sent: changes within `coalesceMs` cost one build and one encode. */
+  private source: () => Advert = () => NOT_A_WORKER
   private readonly subscribers = new Set<Stream>()
   private flushTimer?: ReturnType<typeof setTimeout>
   private readonly coalesceMs: number
@@ -35,30 +31,26 @@ export class AdvertService extends EventTarget {
     await this.node.handle(ADVERT_PROTOCOL, (stream) => {
       this.subscribers.add(stream)
       stream.addEventListener('close', () => { this.subscribers.delete(stream) })
-      this.write(stream)
+      if (stream.status === 'open') stream.send(this.frame())
     }, { runOnLimitedConnection: false, maxInboundStreams: 2 })
     this.node.addEventListener('connection:open', (evt) => { void this.subscribe(evt.detail) })
     this.node.addEventListener('connection:close', (evt) => { this.onClose(evt.detail) })
     for (const c of this.node.getConnections()) void this.subscribe(c)
   }
 
-  /** Sets what we advertise; subscribers get it within `coalesceMs`. */
-  publish (advert: Advert): void {
-    this.current = advert
+  /** Says what we advertise (called again whenever it changes); subscribers get it within `coalesceMs`. */
+  publish (source: () => Advert): void {
+    this.source = source
     if (this.flushTimer != null) return
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined
-      for (const s of this.subscribers) this.write(s)
+      const frame = this.frame()
+      for (const s of this.subscribers) if (s.status === 'open') s.send(frame)
     }, this.coalesceMs)
   }
 
-  get own (): Advert {
-    return this.current
-  }
-
-  private write (stream: Stream): void {
-    if (stream.status !== 'open') return
-    stream.send(lengthPrefixed(encodeAdvert(this.current)))
+  private frame (): Uint8Array {
+    return lengthPrefixed(encodeAdvert(this.source()))
   }
 
   private async subscribe (connection: Connection, attempt = 1): Promise<void> {

@@ -22,11 +22,6 @@ const HEALTH_MISSES = 2
 
 export type RelayStatus = 'connecting' | 'reserving' | 'ready' | 'disconnected'
 
-export interface DirectoryEvents {
-  status: CustomEvent<RelayStatus>
-  peers: CustomEvent<DirectoryPeer[]>
-}
-
 export interface DirectoryClientOptions {
   /** Dial peers we learn about (the lower peer id dials, so each pair connects once). */
   autoDial?: boolean

@@ -50,7 +50,7 @@ export class WorkerAdvertiser {
   }
 
   private publish (): void {
-    this.adverts.publish({
+    this.adverts.publish(() => ({
       worker: true,
       paused: this.queue.paused,
       backend: this.identity.backend,
@@ -60,6 +60,6 @@ export class WorkerAdvertiser {
       models: this.identity.models,
       cached: [...this.cached],
       speeds: this.speeds.toRecord()
-    })
+    }))
   }
 }

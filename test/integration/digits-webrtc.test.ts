@@ -109,7 +109,6 @@ describe('digits over direct WebRTC between two Node peers', () => {
       expect(t.inferenceMs).toBeGreaterThan(0)
       expect(t.totalMs).toBeGreaterThanOrEqual(t.inferenceMs)
       expect(t.totalMs).toBeGreaterThanOrEqual(t.queueMs + t.loadMs + t.inferenceMs - 1e-3)
-      expect(t.totalMs).toBeLessThan(10_000)
       expect(roundTripMs).toBeGreaterThanOrEqual(t.totalMs - 1e-3) // same clock: the requester's wait covers the worker's
     }
     // The model loads once; later tasks reuse the session.
