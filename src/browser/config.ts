@@ -1,9 +1,10 @@
 /** Where this tab finds its relay and how it runs: /config.json from the server, URL parameters override. */
-import type { BackendChoice } from '../runtime/inference-worker.js'
+/** auto: measure WASM (1 and N threads) and WebGPU per model; wasm: WASM only; webgpu: WebGPU only. */
+export type BackendSetting = 'auto' | 'wasm' | 'webgpu'
 
 export interface TabConfig {
   relay: string
-  backend: BackendChoice
+  backend: BackendSetting
   allowFallbackAdapter: boolean
   /** Allow dialling loopback/private addresses (LAN and tests). */
   allowPrivateAddresses: boolean
@@ -22,7 +23,7 @@ export async function loadConfig (): Promise<TabConfig> {
   }
   const relay = params.get('relay') ?? served.relay
   if (relay == null || relay === '') throw new Error('no relay address: serve the app with `npm start` or add ?relay=<multiaddr> to the URL')
-  const backend = (params.get('backend') ?? 'auto') as BackendChoice
+  const backend = (params.get('backend') ?? 'auto') as BackendSetting
   const ice = params.get('ice')
   return {
     relay,

@@ -12,9 +12,17 @@ import { WorkerAdvertiser } from '../net/worker-advertiser.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
 import { WorkQueue } from '../core/work-queue.js'
 import { TaskError, toTaskError } from '../core/errors.js'
-import { BUILTIN_MODELS, modelRef, sampleInputs } from '../models/catalog.js'
+import { BUILTIN_MODELS, builtinBySha, modelRef, sampleInputs } from '../models/catalog.js'
 import { startInferenceWorker } from '../runtime/worker-executor.js'
+import { backendLabel, findAdapter } from '../runtime/backends.js'
+import { BackendPicker } from '../core/backend-picker.js'
+import { ModelProvider } from '../core/model-store.js'
+import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer.js'
+import { hasModel } from '../core/advert.js'
+import { ModelService } from '../net/model-service.js'
+import { LOCAL_PEER } from '../net/job-runner.js'
 import { loadTabIdentity } from './identity.js'
+import { tabModelStore } from './cache-model-store.js'
 import type { TabConfig } from './config.js'
 import type { Peer } from '../net/peer.js'
 import type { ConnectionKind } from '../net/connection-kind.js'
@@ -23,6 +31,11 @@ import type { TaskRequest, TaskResult } from '../core/codec.js'
 import type { WorkEvent } from '../core/work-queue.js'
 import type { Advert } from '../core/advert.js'
 import type { InferenceWorker } from '../runtime/worker-executor.js'
+import type { BackendCandidate } from '../core/backend-picker.js'
+import type { ModelRef } from '../core/codec.js'
+import type { ModelEvent } from '../core/model-store.js'
+import type { BackendSpec } from '../runtime/backends.js'
+import type { ModelFetcher } from '../runtime/ort-runner.js'
 
 export interface PeerView {
   peerId: string
@@ -51,29 +64,71 @@ export class TabPeer extends EventTarget {
   queue!: WorkQueue
   adverts!: AdvertService
   advertiser!: WorkerAdvertiser
+  /** The first backend's worker (started with the tab; the others start on a model's first task). */
   worker!: InferenceWorker
+  /** Picks the fastest backend per model among this tab's candidates. */
+  picker!: BackendPicker
+  /** Why WebGPU is not among the candidates, if it is not. */
+  webgpuSkipped?: string
+  /** Built-in models, this tab's model cache (Cache Storage) and transfers from peers. */
+  readonly models: ModelProvider
+  modelService!: ModelService
   slot = 0
   /** Page open (navigation start) → first ready to work, in ms. */
   readyMs?: number
   /** Why the relay cannot be reached right now, if it cannot. */
   relayError?: string
   private refreshTimer?: ReturnType<typeof setInterval>
+  private readonly stopWorkers: Array<() => void> = []
   private nextPeer = 0
 
   constructor (config: TabConfig) {
     super()
     this.config = config
+    this.models = new ModelProvider({
+      store: tabModelStore(),
+      builtin: fetchBuiltin,
+      fetchFrom: async (peer, ref, onProgress) => await this.modelService.fetch(peer, ref, onProgress),
+      holders: (sha) => [...this.adverts.adverts].filter(([, a]) => a.models.includes(sha)).map(([peer]) => peer),
+      onEvent: (e) => {
+        if (e.type === 'cached') this.advertiser?.publish()
+        this.dispatchEvent(new CustomEvent<ModelEvent>('model', { detail: e }))
+      }
+    })
+  }
+
+  /** The backends this tab measures per model: WASM at 1 and N threads, WebGPU on a real adapter. */
+  private async backendSpecs (): Promise<BackendSpec[]> {
+    const gpu = this.config.backend !== 'wasm' ? await findAdapter(this.config.allowFallbackAdapter) : { reason: 'WASM asked for (?backend=wasm)' }
+    this.webgpuSkipped = gpu.adapter == null ? gpu.reason : undefined
+    if (this.config.backend === 'webgpu') {
+      if (gpu.adapter == null) throw new Error(`WebGPU requested but unavailable: ${gpu.reason}`)
+      return [{ backend: 'webgpu', threads: 1, adapter: gpu.name }]
+    }
+    const threads = self.crossOriginIsolated ? Math.max(1, this.config.threads) : 1
+    const specs: BackendSpec[] = [{ backend: 'wasm', threads }]
+    if (threads > 1) specs.push({ backend: 'wasm', threads: 1 })
+    if (gpu.adapter != null) specs.push({ backend: 'webgpu', threads: 1, adapter: gpu.name })
+    return specs
   }
 
   /** Joins the network; resolves when this tab is ready to work (dialable, listed, worker loaded). */
   async start (onEvent: (e: WorkEvent) => void): Promise<void> {
-    const modelUrls = Object.fromEntries(BUILTIN_MODELS.map(m => [m.sha256, new URL(`models/${m.file}`, location.href).href]))
-    const [identity, worker] = await Promise.all([
-      loadTabIdentity(),
-      startInferenceWorker({ backend: this.config.backend, allowFallbackAdapter: this.config.allowFallbackAdapter, threads: this.config.threads, modelUrls })
-    ])
+    // A task from this tab itself ('self') finds its model locally: there is no peer to ask.
+    const fetchModel: ModelFetcher = async (ref, from) => await this.models.get(ref, from === LOCAL_PEER ? undefined : from)
+    const start = async (spec: BackendSpec): Promise<InferenceWorker> =>
+      await startInferenceWorker({ backend: spec.backend, threads: spec.threads, allowFallbackAdapter: this.config.allowFallbackAdapter }, fetchModel)
+    const specs = await this.backendSpecs()
+    const [identity, worker] = await Promise.all([loadTabIdentity(), start(specs[0]), this.models.init()])
     this.slot = identity.slot
     this.worker = worker
+    const lazy = (spec: BackendSpec): BackendCandidate => {
+      let started: Promise<InferenceWorker> | undefined
+      const get = async (): Promise<InferenceWorker> => await (started ??= start(spec))
+      this.stopWorkers.push(() => { void started?.then(w => { w.terminate() }, () => {}) })
+      return { name: backendLabel(spec), execute: async (r, from) => await (await get()).execute(r, from), release: async (sha) => { await (await started)?.release(sha) } }
+    }
+    this.picker = new BackendPicker([worker, ...specs.slice(1).map(lazy)], { onChoice: () => { this.advertiser.publish(); this.changed() } })
     this.node = await createPeer({
       privateKey: identity.privateKey,
       iceServers: this.config.iceServers,
@@ -83,11 +138,16 @@ export class TabPeer extends EventTarget {
     this.adverts = new AdvertService(this.node)
     await this.adverts.start()
     this.adverts.addEventListener('advert', () => { this.changed() })
-    this.queue = new WorkQueue(worker.executor, { slots: 1, maxQueued: 64, onEvent: (e) => { this.advertiser.onWork(e); onEvent(e) } })
+    this.modelService = new ModelService(this.node, { maxModelBytes: DEFAULT_MAX_MODEL_BYTES })
+    await this.modelService.serve(async (sha) => await this.models.local(sha))
+    this.queue = new WorkQueue(this.picker, { slots: 1, maxQueued: 64, onEvent: (e) => { this.advertiser.onWork(e); onEvent(e) } })
+    const picker = this.picker
     this.advertiser = new WorkerAdvertiser(this.adverts, this.queue, {
-      backend: worker.info.backend,
+      backend: picker.names.join(' | '),
       threads: worker.info.threads,
-      models: BUILTIN_MODELS.map(m => m.sha256)
+      models: () => [...new Set([...BUILTIN_MODELS.map(m => m.sha256), ...this.models.cached])],
+      maxModelBytes: DEFAULT_MAX_MODEL_BYTES,
+      backends: () => Object.fromEntries([...picker.choices].map(([sha, c]) => [sha, c.backend]))
     })
     await this.tasks.serve(this.queue)
     for (const evt of ['connection:open', 'connection:close'] as const) {
@@ -151,7 +211,10 @@ export class TabPeer extends EventTarget {
       return { result, worker: 'self', roundTripMs: performance.now() - t0, networkMs: 0 }
     }
     if (target.kind === 'peer') return await this.runOn(target.peerId, request, true)
-    const candidates = this.peers().filter(p => p.connection === 'direct WebRTC').map(p => p.peerId)
+    // Peers that already have the model first: no transfer before the task runs.
+    const direct = this.peers().filter(p => p.connection === 'direct WebRTC')
+    const ready = (p: PeerView): boolean => p.advert != null && hasModel(p.advert, request.model.sha256)
+    const candidates = [...direct.filter(ready), ...direct.filter(p => !ready(p))].map(p => p.peerId)
     if (candidates.length === 0) throw new TaskError('no-peer', 'no peer is connected over direct WebRTC yet: open the app in another tab or device')
     let lastError: TaskError | undefined
     for (let i = 0; i < candidates.length; i++) {
@@ -203,14 +266,31 @@ export class TabPeer extends EventTarget {
     return this.queue?.paused ?? false
   }
 
+  /** Makes a model this tab's user brought (a dropped .onnx) runnable on peers: they fetch it from here. */
+  async addModel (bytes: Uint8Array, name: string): Promise<ModelRef> {
+    const sha256 = await this.models.add(bytes)
+    this.advertiser?.publish()
+    return { sha256, size: bytes.byteLength, name }
+  }
+
   async stop (): Promise<void> {
     clearInterval(this.refreshTimer)
     this.directory?.stop()
     this.worker?.terminate()
+    for (const stop of this.stopWorkers) stop()
     await this.node?.stop()
   }
 
   private changed (): void {
     this.dispatchEvent(new Event('change'))
   }
+}
+
+/** A built-in model's bytes from this app's server (public/models), by sha256. */
+async function fetchBuiltin (sha256: string): Promise<Uint8Array | undefined> {
+  const m = builtinBySha(sha256)
+  if (m == null) return undefined
+  const res = await fetch(new URL(`models/${m.file}`, location.href))
+  if (!res.ok) throw new Error(`GET models/${m.file}: ${res.status}`)
+  return new Uint8Array(await res.arrayBuffer())
 }

@@ -114,6 +114,118 @@ export namespace ModelSpeed {
   }
 }
 
+export interface ModelBackend {
+  sha256: string
+  backend: string
+}
+
+export namespace ModelBackend {
+  let _codec: Codec<ModelBackend>
+
+  export const codec = (): Codec<ModelBackend> => {
+    if (_codec == null) {
+      _codec = message<ModelBackend>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.sha256 != null && obj.sha256 !== '')) {
+          w.uint32(10)
+          w.string(obj.sha256)
+        }
+
+        if ((obj.backend != null && obj.backend !== '')) {
+          w.uint32(18)
+          w.string(obj.backend)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          sha256: '',
+          backend: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.sha256 = reader.string()
+              break
+            }
+            case 2: {
+              obj.backend = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.sha256`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.backend`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ModelBackendSha256FieldEvent {
+    field: '$.sha256'
+    value: string
+  }
+
+  export interface ModelBackendBackendFieldEvent {
+    field: '$.backend'
+    value: string
+  }
+
+  export function encode (obj: Partial<ModelBackend>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelBackend.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelBackend>): ModelBackend {
+    return decodeMessage(buf, ModelBackend.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelBackend>): Generator<ModelBackendSha256FieldEvent | ModelBackendBackendFieldEvent> {
+    return streamMessage(buf, ModelBackend.codec(), opts)
+  }
+}
+
 export interface Advert {
   worker: boolean
   paused: boolean
@@ -124,6 +236,8 @@ export interface Advert {
   models: string[]
   cached: string[]
   speeds: ModelSpeed[]
+  maxModelBytes: bigint
+  backends: ModelBackend[]
 }
 
 export namespace Advert {
@@ -187,6 +301,18 @@ export namespace Advert {
           }
         }
 
+        if ((obj.maxModelBytes != null && obj.maxModelBytes !== 0n)) {
+          w.uint32(80)
+          w.uint64(obj.maxModelBytes)
+        }
+
+        if (obj.backends != null && obj.backends.length > 0) {
+          for (const value of obj.backends) {
+            w.uint32(90)
+            ModelBackend.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -200,7 +326,9 @@ export namespace Advert {
           freeSlots: 0,
           models: [],
           cached: [],
-          speeds: []
+          speeds: [],
+          maxModelBytes: 0n,
+          backends: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -259,6 +387,20 @@ export namespace Advert {
               }))
               break
             }
+            case 10: {
+              obj.maxModelBytes = reader.uint64()
+              break
+            }
+            case 11: {
+              if (opts.limits?.backends != null && obj.backends.length === opts.limits.backends) {
+                throw new MaxLengthError('Decode error - repeated field "backends" had too many elements')
+              }
+
+              obj.backends.push(ModelBackend.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.backends$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -271,7 +413,8 @@ export namespace Advert {
         const obj = {
           models: 0,
           cached: 0,
-          speeds: 0
+          speeds: 0,
+          backends: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -370,6 +513,31 @@ export namespace Advert {
 
               break
             }
+            case 10: {
+              yield {
+                field: `${prefix}.maxModelBytes`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 11: {
+              if (opts.limits?.backends != null && obj.backends === opts.limits.backends) {
+                throw new MaxLengthError('Streaming decode error - repeated field "backends" had too many elements')
+              }
+
+              for (const evt of ModelBackend.codec().stream(reader, reader.uint32(), `${prefix}.backends[]`, {
+                limits: opts.limits?.backends$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.backends
+                }
+              }
+
+              obj.backends++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -436,6 +604,23 @@ export namespace Advert {
     index: number
   }
 
+  export interface AdvertMaxModelBytesFieldEvent {
+    field: '$.maxModelBytes'
+    value: bigint
+  }
+
+  export interface AdvertBackendsSha256FieldEvent {
+    field: '$.backends[].sha256'
+    value: string
+    index: number
+  }
+
+  export interface AdvertBackendsBackendFieldEvent {
+    field: '$.backends[].backend'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<Advert>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Advert.codec())
   }
@@ -444,7 +629,7 @@ export namespace Advert {
     return decodeMessage(buf, Advert.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Advert>): Generator<AdvertWorkerFieldEvent | AdvertPausedFieldEvent | AdvertBackendFieldEvent | AdvertThreadsFieldEvent | AdvertSlotsFieldEvent | AdvertFreeSlotsFieldEvent | AdvertModelsFieldEvent | AdvertCachedFieldEvent | AdvertSpeedsSha256FieldEvent | AdvertSpeedsMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Advert>): Generator<AdvertWorkerFieldEvent | AdvertPausedFieldEvent | AdvertBackendFieldEvent | AdvertThreadsFieldEvent | AdvertSlotsFieldEvent | AdvertFreeSlotsFieldEvent | AdvertModelsFieldEvent | AdvertCachedFieldEvent | AdvertSpeedsSha256FieldEvent | AdvertSpeedsMsFieldEvent | AdvertMaxModelBytesFieldEvent | AdvertBackendsSha256FieldEvent | AdvertBackendsBackendFieldEvent> {
     return streamMessage(buf, Advert.codec(), opts)
   }
 }

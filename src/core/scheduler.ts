@@ -4,8 +4,9 @@
  * reports each outcome (succeeded/failed); the scheduler decides when a task is final.
  *
  * Dispatch is demand-driven by credits: a worker holds at most `slots` of this job's assignments,
- * so faster workers come back for more sooner. Free credits are filled fastest worker first
- * (advertised msPerTask; unknown speeds last), each from, in order:
+ * so faster workers come back for more sooner. Free credits are filled workers that already have
+ * the model first (no transfer), then fastest first (advertised msPerTask; unknown speeds last),
+ * each from, in order:
  *   1. the re-queue deque: tasks that lost an assignment (failure, timeout, worker removed) and
  *      tasks still wanting replicas, front first;
  *   2. the cursor over never-dispatched task indices;
@@ -45,6 +46,8 @@ export interface SchedulerWorker {
   eligible: boolean
   /** Advertised/measured speed for this model (straggler detection and preference). */
   msPerTask?: number
+  /** Has the model's bytes already (a worker without them must fetch them first). */
+  hasModel?: boolean
 }
 
 /** `id` is unique per assignment. */
@@ -305,7 +308,7 @@ export class Scheduler {
   /** Adds or updates a worker (slots, eligibility, speed); also lifts a busy backoff. */
   setWorker (w: SchedulerWorker): void {
     const slots = Number.isFinite(w.slots) && w.slots > 0 ? Math.floor(w.slots) : 0
-    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask }
+    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask, hasModel: w.hasModel === true }
     let ws = this.workers.get(w.peerId)
     if (ws == null) {
       this.slotTotal += slots
@@ -317,11 +320,11 @@ export class Scheduler {
       const old = ws.w
       // Nothing new (an advert repeated): no onChange, so a handler that calls setWorker cannot
       // loop. A repeated advert lifts a busy backoff (as specified) but not a failing one.
-      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask
+      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && old.hasModel === worker.hasModel
       if (same && (!ws.backedOff || ws.backoffKind === 'failing')) return
       ws.w = worker
       this.slotTotal += slots - old.slots
-      if (old.msPerTask !== worker.msPerTask) this.sortWorkers()
+      if (old.msPerTask !== worker.msPerTask || old.hasModel !== worker.hasModel) this.sortWorkers()
     }
     this.liftBackoff(ws)
     this.notify()
@@ -717,6 +720,7 @@ export class Scheduler {
 
   private sortWorkers (): void {
     this.order.sort((x, y) => {
+      if (x.w.hasModel !== y.w.hasModel) return x.w.hasModel === true ? -1 : 1
       const a = speedOf(x)
       const b = speedOf(y)
       return a !== b ? (a < b ? -1 : 1) : x.seq - y.seq

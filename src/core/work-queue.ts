@@ -19,7 +19,8 @@ export interface ExecutionResult {
 
 /** Runs one task's model; the browser binds it to a Web Worker, Node to onnxruntime-node. */
 export interface Executor {
-  execute(request: TaskRequest): Promise<ExecutionResult>
+  /** `requester` is the peer that sent the task: the first place to fetch a missing model from. */
+  execute(request: TaskRequest, requester: string): Promise<ExecutionResult>
 }
 
 export type WorkState = 'queued' | 'running' | 'done' | 'failed'
@@ -151,7 +152,7 @@ export class WorkQueue {
     const startedAt = this.clock.now()
     this.emit(job, 'running')
     try {
-      const r = await this.executor.execute(job.request)
+      const r = await this.executor.execute(job.request, job.requester)
       const now = this.clock.now()
       this.finish(job, {
         outputs: r.outputs,

@@ -15,6 +15,7 @@ import type { Reputation } from '../core/reputation.js'
 import type { Clock } from '../core/clock.js'
 import type { TaskRequest, TaskResult } from '../core/codec.js'
 import type { WireTensor } from '../core/tensor.js'
+import { canRun, hasModel } from '../core/advert.js'
 import type { Advert } from '../core/advert.js'
 import type { AdvertService } from './advert-service.js'
 import type { TaskService } from './task-service.js'
@@ -119,7 +120,7 @@ export class JobRunner extends EventTarget {
     adverts.addEventListener('gone', onGone)
     this.listeners.push(() => { adverts.removeEventListener('advert', onAdvert) }, () => { adverts.removeEventListener('gone', onGone) })
     for (const [peerId, advert] of adverts.adverts) this.setWorker(peerId, advert)
-    if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true })
+    if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true, hasModel: true })
 
     const finished = new Promise<void>(resolve => { this.finish = resolve })
     this.pump()
@@ -167,8 +168,9 @@ export class JobRunner extends EventTarget {
     this.scheduler.setWorker({
       peerId,
       slots: Math.max(1, advert.slots),
-      eligible: advert.worker && !advert.paused && advert.models.includes(sha),
-      msPerTask: advert.speeds[sha]
+      eligible: canRun(advert, sha, this.meta.model.size),
+      msPerTask: advert.speeds[sha],
+      hasModel: hasModel(advert, sha)
     })
     this.pump()
   }

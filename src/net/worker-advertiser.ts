@@ -6,8 +6,12 @@ import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 export interface WorkerIdentity {
   backend: string
   threads: number
-  /** sha256 of every model this worker can load. */
-  models: string[]
+  /** sha256 of the models whose bytes this worker has; read at each publish (its cache grows). */
+  models: () => string[]
+  /** Largest model it fetches from requesters (0: only the models it has). */
+  maxModelBytes: number
+  /** sha256 → the backend measured fastest for it. */
+  backends?: () => Record<string, string>
 }
 
 /**
@@ -49,7 +53,8 @@ export class WorkerAdvertiser {
     this.publish()
   }
 
-  private publish (): void {
+  /** Re-advertises after something outside the queue changed (a model cached, a backend chosen). */
+  publish (): void {
     this.adverts.publish(() => ({
       worker: true,
       paused: this.queue.paused,
@@ -57,9 +62,11 @@ export class WorkerAdvertiser {
       threads: this.identity.threads,
       slots: this.queue.slots + PIPELINE_DEPTH,
       freeSlots: Math.max(0, this.queue.slots + PIPELINE_DEPTH - this.queue.running - this.queue.queued),
-      models: this.identity.models,
+      models: this.identity.models(),
       cached: [...this.cached],
-      speeds: this.speeds.toRecord()
+      speeds: this.speeds.toRecord(),
+      maxModelBytes: this.identity.maxModelBytes,
+      backends: this.identity.backends?.() ?? {}
     }))
   }
 }

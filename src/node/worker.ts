@@ -2,6 +2,7 @@
  * `npm run worker -- --relay <multiaddr>`: a headless Node worker on onnxruntime-node.
  *
  *   node --import tsx src/node/worker.ts --relay <multiaddr> [--key file] [--threads n] [--slots n]
+ *        [--model-cache dir] [--max-model-mb n]
  *
  * Joins the network through the relay (also read from RELAY_ADDR), serves tasks over direct
  * WebRTC and prints one line per task it starts and finishes. Output, one event per line:
@@ -10,6 +11,9 @@
  *   task <taskId> running: <model> for <requester>
  *   task <taskId> done: <model> for <requester> in <total> ms (queue …, load …, inference … ms)
  *   task <taskId> failed: <model> for <requester>: <code>: <message>
+ *   model <name> cached from <peer>: <bytes> bytes in <ms> ms      (a model fetched peer to peer)
+ *   model <name> rejected from <peer>: <code>: <message>
+ *   model <name> backend: <fastest> (<candidate> <median> ms, …)    (with --threads above 1)
  *
  * Exit status: 0 after SIGINT/SIGTERM, 1 when the relay cannot be reached (with a one-line
  * reason on stderr), 2 for bad arguments.
@@ -19,11 +23,15 @@ import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadOrCreateKey } from './key-file.js'
 import { startNodePeer } from './node-peer.js'
+import { FileModelStore } from './file-model-store.js'
+import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer.js'
+import { BUILTIN_MODELS } from '../models/catalog.js'
+import type { ModelEvent } from '../core/model-store.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { NodePeer } from './node-peer.js'
 import type { WorkEvent } from '../core/work-queue.js'
 
-const USAGE = 'usage: worker --relay <multiaddr> [--key file] [--threads n] [--slots n]  (env: RELAY_ADDR)'
+const USAGE = 'usage: worker --relay <multiaddr> [--key file] [--threads n] [--slots n] [--model-cache dir] [--max-model-mb n]  (env: RELAY_ADDR)'
 
 /** An error's message with its line breaks folded, so every failure prints as exactly one line. */
 function oneLine (err: unknown): string {
@@ -46,7 +54,7 @@ function positiveInt (value: string | undefined, name: string, fallback: number)
   return n
 }
 
-let values: { relay?: string, key?: string, threads?: string, slots?: string, help?: boolean }
+let values: { relay?: string, key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'max-model-mb'?: string, help?: boolean }
 try {
   values = parseArgs({
     options: {
@@ -54,6 +62,8 @@ try {
       key: { type: 'string' },
       threads: { type: 'string' },
       slots: { type: 'string' },
+      'model-cache': { type: 'string' },
+      'max-model-mb': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     }
   }).values
@@ -74,6 +84,7 @@ try {
 }
 const threads = positiveInt(values.threads, 'threads', 1)
 const slots = positiveInt(values.slots, 'slots', 1)
+const maxModelMb = positiveInt(values['max-model-mb'], 'max-model-mb', DEFAULT_MAX_MODEL_BYTES / 1024 / 1024)
 
 let peer: NodePeer | undefined
 let stopping = false
@@ -116,6 +127,12 @@ function logEvent (e: WorkEvent): void {
   }
 }
 
+function logModel (e: ModelEvent): void {
+  const name = e.ref.name || e.ref.sha256.slice(0, 12)
+  if (e.type === 'cached') console.log(`model ${name} cached from ${short(e.from)}: ${e.ref.size} bytes in ${e.ms} ms`)
+  if (e.type === 'rejected') console.log(`model ${name} rejected from ${short(e.from)}: ${e.error.code}: ${oneLine(e.error)}`)
+}
+
 let privateKey: PrivateKey | undefined
 if (values.key != null) {
   try {
@@ -126,7 +143,19 @@ if (values.key != null) {
 }
 
 try {
-  peer = await startNodePeer({ relay, privateKey, threads, queue: { slots, onEvent: logEvent } })
+  peer = await startNodePeer({
+    relay,
+    privateKey,
+    threads,
+    queue: { slots, onEvent: logEvent },
+    modelStore: values['model-cache'] != null ? new FileModelStore(values['model-cache']) : undefined,
+    maxModelBytes: maxModelMb * 1024 * 1024,
+    onModelEvent: logModel,
+    onBackendChoice: (sha, c) => {
+      const name = BUILTIN_MODELS.find(m => m.sha256 === sha)?.id ?? sha.slice(0, 12)
+      console.log(`model ${name} backend: ${c.backend} (${Object.entries(c.medians).map(([b, ms]) => `${b} ${ms.toFixed(2)} ms`).join(', ')})`)
+    }
+  })
 } catch (err) {
   exitWith(1, `cannot reach relay ${relay}: ${oneLine(err)}`)
 }
@@ -142,4 +171,4 @@ peer.directory.addEventListener('status', (evt) => {
   }
 })
 console.log(`worker ${peer.node.peerId.toString()} joined ${relay}`)
-console.log(`worker: serving with ${peer.runner?.backend ?? 'onnxruntime-node'}, ${threads} thread(s), ${slots} slot(s)`)
+console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, ${slots} slot(s), models up to ${maxModelMb} MB fetched from peers`)

@@ -16,8 +16,8 @@ export interface OrtModule {
   Tensor: new (type: DTypeName, data: ArrayBufferView, dims: readonly number[]) => Tensor
 }
 
-/** Gets a model's bytes by reference; throws if this peer cannot get it. */
-export type ModelFetcher = (ref: ModelRef) => Promise<Uint8Array>
+/** Gets a model's bytes by reference (`from`: the requester, which has it); throws if this peer cannot get it. */
+export type ModelFetcher = (ref: ModelRef, from?: string) => Promise<Uint8Array>
 
 export interface OrtRunnerOptions {
   backend: string
@@ -26,10 +26,10 @@ export interface OrtRunnerOptions {
 }
 
 /** Fetches a model and checks it hashes to what the requester asked for. */
-export async function fetchVerifiedModel (ref: ModelRef, fetchModel: ModelFetcher): Promise<Uint8Array> {
+export async function fetchVerifiedModel (ref: ModelRef, fetchModel: ModelFetcher, from?: string): Promise<Uint8Array> {
   let bytes: Uint8Array
   try {
-    bytes = await fetchModel(ref)
+    bytes = await fetchModel(ref, from)
   } catch (err) {
     if (err instanceof TaskError) throw err
     throw new TaskError('model-unavailable', `model ${ref.name || ref.sha256} is not available here: ${(err as Error).message}`)
@@ -70,9 +70,9 @@ export class OrtRunner {
     await this.session(ref, warmup)
   }
 
-  async execute (request: TaskRequest): Promise<ExecutionResult> {
+  async execute (request: TaskRequest, requester?: string): Promise<ExecutionResult> {
     const loadStart = performance.now()
-    const session = await this.session(request.model)
+    const session = await this.session(request.model, undefined, requester)
     const loadMs = performance.now() - loadStart
 
     const feeds: Record<string, Tensor> = {}
@@ -102,12 +102,19 @@ export class OrtRunner {
     return { outputs, loadMs, inferenceMs, backend: this.backend, threads: this.threads }
   }
 
+  /** Frees a model's session (e.g. on a backend that lost the per-model measurement). */
+  async release (sha256: string): Promise<void> {
+    const session = this.sessions.get(sha256)
+    this.sessions.delete(sha256)
+    await (await session?.catch(() => undefined))?.release()
+  }
+
   /** The cached session for a model; a warm-up run happens before it is handed out (runs must not overlap on WebGPU). */
-  private async session (ref: ModelRef, warmup?: WireTensor[]): Promise<InferenceSession> {
+  private async session (ref: ModelRef, warmup?: WireTensor[], from?: string): Promise<InferenceSession> {
     let session = this.sessions.get(ref.sha256)
     if (session == null) {
       session = (async () => {
-        const bytes = await fetchVerifiedModel(ref, this.fetchModel)
+        const bytes = await fetchVerifiedModel(ref, this.fetchModel, from)
         let created: InferenceSession
         try {
           created = await this.ort.InferenceSession.create(bytes, this.sessionOptions)

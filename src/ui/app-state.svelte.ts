@@ -87,9 +87,10 @@ class AppState {
       this.tab = tab
       tab.addEventListener('change', () => { this.refresh() })
       await tab.start(e => { this.onWork(e) })
-      this.backend = tab.worker.info.backend
+      // Every backend this tab measures per model, the one it starts with first.
+      this.backend = tab.picker.names.join(' | ')
       this.threads = tab.worker.info.threads
-      this.webgpuNote = tab.worker.info.webgpuSkipped != null ? `WebGPU not used: ${tab.worker.info.webgpuSkipped}` : ''
+      this.webgpuNote = tab.webgpuSkipped != null ? `WebGPU not used: ${tab.webgpuSkipped}` : ''
       this.slot = tab.slot
       this.refresh()
       this.batch = new BatchController(tab)

@@ -221,8 +221,8 @@ async function startWorkers (cleanup: Cleanup, relayAddr: string, count: number,
 /** An executor that runs the real model, then rotates the probs vector by one class: a wrong answer every time. */
 function lyingExecutor (inner: Executor, counter: { lies: number }): Executor {
   return {
-    execute: async (request) => {
-      const r = await inner.execute(request)
+    execute: async (request, requester) => {
+      const r = await inner.execute(request, requester)
       const outputs = r.outputs.map((t: WireTensor) => {
         if (t.name !== DIGITS_OUTPUT_PROBS) return t
         const probs = toTypedArray(t) as Float32Array

@@ -137,7 +137,7 @@ describe('digits over direct WebRTC between two Node peers', () => {
     expect(err.code).toBe('model-hash-mismatch')
     expect(err.message).toContain(modelRef(DIGITS).sha256)
     expect(err.message).toContain(tamperedSha)
-    expect(tampered.runner?.cachedModels).toEqual([]) // it never loaded the bad bytes
+    expect(tampered.runners.flatMap(r => r.cachedModels)).toEqual([]) // it never loaded the bad bytes
   })
 
   it('answers a wrong input shape with a readable error, and keeps working afterwards', async () => {

@@ -1,0 +1,111 @@
+/**
+ * Best backend per model: on a model's first task, each candidate (WASM 1 thread, WASM threads,
+ * WebGPU on a real adapter; for Node, onnxruntime-node at 1 and N threads) runs that task's
+ * inputs a few times; the fastest median wins and runs every later task of the model. Which
+ * backend is fastest differs by model: threads help big convolutional models and hurt tiny ones.
+ */
+import { toTaskError } from './errors.js'
+import type { TaskRequest } from './codec.js'
+import type { ExecutionResult, Executor } from './work-queue.js'
+
+export interface BackendCandidate extends Executor {
+  /** What this candidate is, as results and adverts name it (e.g. "wasm simd 1 thread"). */
+  name: string
+  /** Frees the model's session here once another candidate won it. */
+  release?(sha256: string): Promise<void>
+}
+
+export interface BackendChoice {
+  backend: string
+  /** Median in-worker ms per candidate that worked, by name. */
+  medians: Record<string, number>
+}
+
+export interface BackendPickerOptions {
+  /** Timed runs per candidate after its first (load + warm-up) run. */
+  trials?: number
+  onChoice?: (sha256: string, choice: BackendChoice) => void
+}
+
+export class BackendPicker implements Executor {
+  private readonly candidates: BackendCandidate[]
+  private readonly trials: number
+  private readonly onChoice?: (sha256: string, choice: BackendChoice) => void
+  private readonly chosen = new Map<string, BackendCandidate>()
+  private readonly measuring = new Map<string, Promise<BackendCandidate>>()
+  readonly choices = new Map<string, BackendChoice>()
+
+  constructor (candidates: BackendCandidate[], options: BackendPickerOptions = {}) {
+    if (candidates.length === 0) throw new Error('no backend candidates')
+    this.candidates = candidates
+    this.trials = options.trials ?? 3
+    this.onChoice = options.onChoice
+  }
+
+  get names (): string[] {
+    return this.candidates.map(c => c.name)
+  }
+
+  async execute (request: TaskRequest, requester: string): Promise<ExecutionResult> {
+    const sha = request.model.sha256
+    const chosen = this.chosen.get(sha) ?? (this.candidates.length === 1 ? this.candidates[0] : undefined)
+    if (chosen != null) return await chosen.execute(request, requester)
+    const pending = this.measuring.get(sha)
+    if (pending != null) return await (await pending).execute(request, requester)
+
+    let choose!: (c: BackendCandidate) => void
+    let fail!: (e: unknown) => void
+    const promise = new Promise<BackendCandidate>((resolve, reject) => { choose = resolve; fail = reject })
+    promise.catch(() => {})
+    this.measuring.set(sha, promise)
+    try {
+      const { winner, result } = await this.measure(request, requester)
+      this.chosen.set(sha, winner)
+      choose(winner)
+      return result
+    } catch (err) {
+      fail(err)
+      throw err
+    } finally {
+      this.measuring.delete(sha)
+    }
+  }
+
+  /** Runs the task on each candidate in turn; the result handed back is the winner's last run. */
+  private async measure (request: TaskRequest, requester: string): Promise<{ winner: BackendCandidate, result: ExecutionResult }> {
+    const t0 = performance.now()
+    const runs: Array<{ c: BackendCandidate, median: number, last: ExecutionResult }> = []
+    let firstError: unknown
+    for (const c of this.candidates) {
+      try {
+        await c.execute(request, requester) // model load and onnxruntime's slow first run
+        const times: number[] = []
+        let last!: ExecutionResult
+        for (let i = 0; i < this.trials; i++) {
+          last = await c.execute(request, requester)
+          times.push(last.inferenceMs)
+        }
+        runs.push({ c, median: median(times), last })
+      } catch (err) {
+        // Only a failure inside onnxruntime may be this backend's (an op WebGPU lacks); the model
+        // or the task being unusable is the same on every backend.
+        if (toTaskError(err).code !== 'inference-failed') throw err
+        firstError ??= err
+      }
+    }
+    if (runs.length === 0) throw toTaskError(firstError)
+    runs.sort((a, b) => a.median - b.median)
+    const best = runs[0]
+    for (const r of runs.slice(1)) void r.c.release?.(request.model.sha256).catch(() => {})
+    const choice = { backend: best.c.name, medians: Object.fromEntries(runs.map(r => [r.c.name, r.median])) }
+    this.choices.set(request.model.sha256, choice)
+    this.onChoice?.(request.model.sha256, choice)
+    // The measurement is this first task's load time, as a cold start a requester sees.
+    return { winner: best.c, result: { ...best.last, loadMs: performance.now() - t0 - best.last.inferenceMs } }
+  }
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[(s.length - 1) >> 1]
+}
