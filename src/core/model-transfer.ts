@@ -130,14 +130,15 @@ export class ModelDownload {
   private resolve!: (b: Uint8Array) => void
   private reject!: (e: TaskError) => void
 
+  /** Throws a model-unavailable TaskError at once for a model over the size cap: nothing is requested. */
   constructor (ref: ModelRef, options: ModelDownloadOptions = {}) {
     this.ref = ref
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES
+    if (ref.size > this.maxBytes) throw new TaskError('model-unavailable', `model ${label(ref)} is ${mb(ref.size)}, over this peer's ${mb(this.maxBytes)} limit`)
     this.onProgress = options.onProgress
     this.bytes = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject })
-    this.bytes.catch(() => {}) // settled before anyone awaits it when refused up front
+    this.bytes.catch(() => {}) // may settle (an early error frame) before the adapter awaits it
     this.request = lengthPrefixed(ModelRequest.encode({ sha256: ref.sha256, offset: 0n }))
-    if (ref.size > this.maxBytes) this.fail(new TaskError('model-unavailable', `model ${label(ref)} is ${mb(ref.size)}, over this peer's ${mb(this.maxBytes)} limit`))
   }
 
   receive (chunk: Uint8Array): void {

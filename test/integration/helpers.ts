@@ -8,6 +8,7 @@
  * which stops it all whatever the test did.
  */
 import '../../src/node/polyfill.js'
+import { MemoryModelStore } from '../../src/core/model-store.js'
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -109,9 +110,12 @@ export async function startRelay (cleanup: Cleanup, options: { port?: number, pr
   return { ...relay, addr: ma.toString(), port, stop }
 }
 
-/** Starts a Node peer (an onnxruntime-node worker unless `work: false`) joined through `relayAddr`. */
+/**
+ * Starts a Node peer (an onnxruntime-node worker unless `work: false`) joined through `relayAddr`.
+ * Its model cache is in memory (empty) unless the test passes one: tests never share .data/models.
+ */
 export async function startPeer (cleanup: Cleanup, relayAddr: string, options: Omit<NodePeerOptions, 'relay'> = {}): Promise<NodePeer> {
-  const peer = await startNodePeer({ relay: relayAddr, ...options })
+  const peer = await startNodePeer({ relay: relayAddr, modelStore: new MemoryModelStore(), ...options })
   cleanup.add(`peer ${peer.node.peerId.toString()}`, async () => { await peer.stop() })
   return peer
 }

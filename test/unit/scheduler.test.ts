@@ -130,6 +130,19 @@ describe('Scheduler: credit dispatch', () => {
     expect(s2.assign().map(a => a.peerId)).toEqual(['b'])
   })
 
+  it('prefers workers that already have the model (no transfer first), then speed; a cached model re-sorts', () => {
+    const { s } = manual({ taskCount: 2 })
+    s.setWorker({ peerId: 'fast-without', slots: 1, eligible: true, msPerTask: 10 })
+    s.setWorker({ peerId: 'slow-with', slots: 1, eligible: true, msPerTask: 300, hasModel: true })
+    s.setWorker({ peerId: 'unknown-with', slots: 1, eligible: true, hasModel: true })
+    expect(s.assign().map(a => a.peerId)).toEqual(['slow-with', 'unknown-with'])
+    const { s: s2 } = manual({ taskCount: 1 })
+    s2.setWorker({ peerId: 'a', slots: 1, eligible: true, msPerTask: 100 })
+    s2.setWorker({ peerId: 'b', slots: 1, eligible: true, msPerTask: 200 })
+    s2.setWorker({ peerId: 'b', slots: 1, eligible: true, msPerTask: 200, hasModel: true })
+    expect(s2.assign().map(a => a.peerId)).toEqual(['b'])
+  })
+
   it('is capability-aware: ineligible workers get nothing until they become eligible', () => {
     const { s } = manual({ taskCount: 10 })
     s.setWorker({ peerId: 'cannot', slots: 4, eligible: false, msPerTask: 1 })
