@@ -29,7 +29,7 @@ import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { digitJobSource, digitPredictions, summarizeDigits } from '../../src/models/digit-job.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
-import { Cleanup, DIGITS_MODEL_FILE, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, withTimeout } from './helpers.js'
+import { Cleanup, DIGITS_MODEL_FILE, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, withTimeout } from './helpers.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
 import type { JobProgress } from '../../src/net/job-runner.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
@@ -136,22 +136,6 @@ async function newJob (cleanup: Cleanup, requester: NodePeer, taskCount: number,
   return { runner, meta, store, reputation, dispatches }
 }
 
-/** Resolves once the requester holds a worker advert for `peerId` matching `predicate` (at once if it already does). */
-async function waitForAdvert (requester: NodePeer, peerId: string, predicate: (a: Advert) => boolean, what: string | (() => string), timeoutMs = MESH_MS): Promise<void> {
-  const ok = (): boolean => { const a = requester.adverts.adverts.get(peerId); return a != null && predicate(a) }
-  if (ok()) return
-  let onAdvert!: () => void
-  const seen = new Promise<void>(resolve => {
-    onAdvert = () => { if (ok()) resolve() }
-    requester.adverts.addEventListener('advert', onAdvert)
-  })
-  try {
-    await withTimeout(seen, timeoutMs, what)
-  } finally {
-    requester.adverts.removeEventListener('advert', onAdvert)
-  }
-}
-
 /** Resolves once the requester holds no advert from `peerId` (its direct connection closed). */
 async function waitForGone (requester: NodePeer, peerId: string, what: string, timeoutMs = 30_000): Promise<void> {
   if (!requester.adverts.adverts.has(peerId)) return
@@ -175,7 +159,7 @@ async function waitForWorkers (requester: NodePeer, peerIds: string[]): Promise<
       const connections = requester.node.getConnections(peerIdFromString(id)).map(c => `${connectionKind(c)} ${c.status}`).join(', ') || 'none'
       const listed = requester.directory.peers.some(p => p.peerId === id)
       return `worker ${id}'s advert (the requester has ${requester.adverts.adverts.size} advert(s) from ${peerIds.length} workers; its connections to this one: ${connections}; listed by the relay: ${listed})`
-    })
+    }, MESH_MS)
   }))
 }
 

@@ -26,6 +26,7 @@ import type { NodePeer, NodePeerOptions } from '../../src/node/node-peer.js'
 import type { DirectoryClient, RelayStatus } from '../../src/net/directory-client.js'
 import type { Peer } from '../../src/net/peer.js'
 import type { TaskRequest } from '../../src/core/codec.js'
+import type { Advert } from '../../src/core/advert.js'
 
 export { heldOutDigits } from '../../src/node/mnist.js'
 export type { Digit } from '../../src/node/mnist.js'
@@ -307,6 +308,22 @@ export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: st
   const joined = await worker.waitForLine(/^worker (\S+) joined (\S+)$/, { timeoutMs })
   if (joined[2] !== relayAddr) throw new Error(`worker joined ${joined[2]}, expected ${relayAddr}`)
   return { ...worker, peerId: joined[1] }
+}
+
+/** Resolves once the requester holds a worker advert for `peerId` matching `predicate` (at once if it already does). */
+export async function waitForAdvert (requester: NodePeer, peerId: string, predicate: (a: Advert) => boolean, what: string | (() => string), timeoutMs = WAIT_MS): Promise<void> {
+  const ok = (): boolean => { const a = requester.adverts.adverts.get(peerId); return a != null && predicate(a) }
+  if (ok()) return
+  let onAdvert!: () => void
+  const seen = new Promise<void>(resolve => {
+    onAdvert = () => { if (ok()) resolve() }
+    requester.adverts.addEventListener('advert', onAdvert)
+  })
+  try {
+    await withTimeout(seen, timeoutMs, what)
+  } finally {
+    requester.adverts.removeEventListener('advert', onAdvert)
+  }
 }
 
 // ---------------------------------------------------------------- MNIST digits
