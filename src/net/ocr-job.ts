@@ -75,7 +75,7 @@ function jobMeta (model: CatalogModel, label: string, taskCount: number, replica
 export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly string[], o: OcrBatchOptions): Promise<OcrPageResult[]> {
   const replicas = o.replicas ?? 1
   const maxSide = o.ocr?.maxSide
-  const batchSize = o.ocr?.batchSize ?? 6
+  const batchSize = o.ocr?.batchSize ?? 4
   const minScore = o.ocr?.minScore ?? 0.5
   // Detection and recognition outputs are floats from possibly different backends: compare within 1e-3.
   const compare = relativeComparator(1e-3)

@@ -3,18 +3,21 @@ import { TabPeer } from '../browser/tab-peer.js'
 import { loadConfig } from '../browser/config.js'
 import { toTaskError } from '../core/errors.js'
 import { fromTypedArray, toTypedArray } from '../core/tensor.js'
-import { builtinModel, modelRef } from '../models/catalog.js'
+import { builtinBySha, builtinModel, modelRef } from '../models/catalog.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS, preprocessDrawing } from '../models/digits.js'
 import type { PeerView, Target } from '../browser/tab-peer.js'
 import type { RelayStatus } from '../net/directory-client.js'
 import type { Timings } from '../core/codec.js'
 import type { WorkEvent } from '../core/work-queue.js'
+import type { ModelEvent } from '../core/model-store.js'
 import type { JobMeta } from '../core/job-store.js'
 import type { PeerRecord } from '../core/reputation.js'
 import type { JobProgress } from '../net/job-runner.js'
 import type { BatchOptions } from '../browser/batch.js'
 import type { DigitJobSummary, DigitPrediction } from '../models/digit-job.js'
 import { BatchController } from '../browser/batch.js'
+import { OcrState } from './ocr-state.svelte.js'
+import { ModelState } from './model-state.svelte.js'
 import { digitsToCsv, digitsToJson } from '../models/digit-job.js'
 
 export interface Submission {
@@ -37,6 +40,20 @@ export interface ServedTask {
   state: WorkEvent['state']
   timings?: Timings
   error?: string
+}
+
+/** A model this tab fetched from a peer (or tried to), as the work log shows it. */
+export interface ModelFetch {
+  sha256: string
+  name: string
+  from: string
+  size: number
+  state: 'fetching' | 'cached' | 'rejected'
+  received: number
+  ms?: number
+  error?: string
+  /** The backend this tab measured fastest for the model, once it has. */
+  backend?: string
 }
 
 const MAX_LOG = 50
@@ -72,6 +89,12 @@ class AppState {
   /** The tab's peer once started (for the scripting API). */
   tab?: TabPeer
   batch?: BatchController
+  readonly ocr = new OcrState(() => ({ tab: this.tab, reputation: this.batch?.reputation }))
+  readonly models = new ModelState(() => this.tab)
+  modelFetches = $state.raw<ModelFetch[]>([])
+  /** sha256 → the backend this tab measured fastest for it, and each candidate's median ms. */
+  backendChoices = $state.raw<Array<{ sha256: string, name: string, backend: string, medians: Record<string, number> }>>([])
+  private fetchTimer?: ReturnType<typeof setTimeout>
   private batchRows: DigitPrediction[] = []
   private progressTimer?: ReturnType<typeof setTimeout>
   /** Newest last; insertion order is arrival order. */
@@ -86,6 +109,7 @@ class AppState {
       const tab = new TabPeer(config)
       this.tab = tab
       tab.addEventListener('change', () => { this.refresh() })
+      tab.addEventListener('model', (evt) => { this.onModelEvent((evt as CustomEvent<ModelEvent>).detail) })
       await tab.start(e => { this.onWork(e) })
       // Every backend this tab measures per model, the one it starts with first.
       this.backend = tab.picker.names.join(' | ')
@@ -102,6 +126,27 @@ class AppState {
     } catch (err) {
       this.fatal = (err as Error).message
       this.relay = 'disconnected'
+    }
+  }
+
+  private onModelEvent (e: ModelEvent): void {
+    const key = (f: ModelFetch): boolean => f.sha256 === e.ref.sha256 && f.from === e.from && f.state === 'fetching'
+    let entry = this.modelFetches.find(key)
+    if (entry == null) {
+      entry = { sha256: e.ref.sha256, name: e.ref.name, from: e.from, size: e.ref.size, state: 'fetching', received: 0 }
+      this.modelFetches = [entry, ...this.modelFetches].slice(0, MAX_LOG)
+    }
+    const patch: Partial<ModelFetch> = e.type === 'transfer'
+      ? { received: e.progress.received }
+      : e.type === 'cached' ? { state: 'cached', received: e.ref.size, ms: e.ms } : { state: 'rejected', error: `${e.error.code}: ${e.error.message}` }
+    Object.assign(entry, patch)
+    // Transfer progress renders at most every 200 ms; the end of a transfer at once.
+    if (e.type !== 'transfer') {
+      clearTimeout(this.fetchTimer)
+      this.fetchTimer = undefined
+      this.modelFetches = [...this.modelFetches]
+    } else {
+      this.fetchTimer ??= setTimeout(() => { this.fetchTimer = undefined; this.modelFetches = [...this.modelFetches] }, PROGRESS_MS)
     }
   }
 
@@ -230,6 +275,9 @@ class AppState {
     this.readyMs = this.tab.readyMs
     this.relayError = this.tab.relayError ?? ''
     this.peers = this.tab.peers()
+    if (this.tab.picker != null && this.tab.picker.choices.size !== this.backendChoices.length) {
+      this.backendChoices = [...this.tab.picker.choices].map(([sha256, c]) => ({ sha256, name: builtinBySha(sha256)?.id ?? this.modelFetches.find(f => f.sha256 === sha256)?.name ?? sha256.slice(0, 12), ...c }))
+    }
   }
 }
 
