@@ -3,9 +3,36 @@
  * wants to drive a tab from devtools). It calls the same TabPeer the UI uses.
  */
 import { fromTypedArray, toTypedArray } from '../core/tensor.js'
+import { Reputation } from '../core/reputation.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
 import { DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../models/digits.js'
+import { runOcrBatch } from '../net/ocr-job.js'
+import { LOCAL_PEER } from '../net/job-runner.js'
+import { parseDictionary } from '../ocr/recognize.js'
+import { decodeImage } from './images.js'
 import type { TabPeer, Target } from './tab-peer.js'
+import type { DTypeName } from '../core/tensor.js'
+import type { BackendChoice } from '../core/backend-picker.js'
+
+/** A tensor as JSON can carry it: raw little-endian bytes as numbers. */
+export interface PlainTensor { name: string, dtype: DTypeName, dims: number[], bytes: number[] }
+
+export interface ModelRunTiming {
+  worker: string
+  backend: string
+  roundTripMs: number
+  queueMs: number
+  loadMs: number
+  inferenceMs: number
+  totalMs: number
+}
+
+export interface OcrRunSummary {
+  seconds: number
+  texts: string[]
+  /** Tasks per peer (detection and recognition jobs together). */
+  perPeer: Record<string, number>
+}
 
 export interface DigitTaskTiming {
   roundTripMs: number
@@ -25,6 +52,15 @@ export interface ScriptingApi {
   dialTimes(): number[]
   /** Runs the digit model on a 28×28 input `count` times, one after another, and returns each task's timings. */
   runDigits(pixels: number[], count: number, target: Target): Promise<DigitTaskTiming[]>
+  /**
+   * Runs a model `count` times one after another: a built-in by id, or model bytes this tab adds
+   * to its cache (peers fetch them from here). Returns each run's timings and the last outputs.
+   */
+  runModel(model: { builtin: string } | { bytes: number[], name: string }, inputs: PlainTensor[], count: number, target: Target): Promise<{ runs: ModelRunTiming[], outputs: PlainTensor[] }>
+  /** Reads the app's sample OCR pages (by file name, repeats allowed) through the batch machinery. */
+  ocrSamples(files: string[], options?: { replicas?: number, includeSelf?: boolean }): Promise<OcrRunSummary>
+  /** The backend this tab measured fastest per model sha256. */
+  backendChoices(): Record<string, BackendChoice>
 }
 
 declare global {
@@ -60,6 +96,47 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
         out.push({ roundTripMs: run.roundTripMs, networkMs: run.networkMs, ...run.result.timings, probs: probs != null ? Array.from(toTypedArray(probs) as Float32Array) : [] })
       }
       return out
-    }
+    },
+    async runModel (model, inputs, count, target) {
+      const tab = need()
+      const ref = 'builtin' in model ? modelRef(builtinModel(model.builtin)) : await tab.addModel(Uint8Array.from(model.bytes), model.name)
+      const wire = inputs.map(t => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: Uint8Array.from(t.bytes) }))
+      const runs: ModelRunTiming[] = []
+      let outputs: PlainTensor[] = []
+      for (let i = 0; i < count; i++) {
+        const run = await tab.run({ taskId: `script-${Date.now().toString(36)}-${++counter}`, jobId: 'script', model: ref, inputs: wire, timeoutMs: 120_000, outputNames: [] }, target)
+        runs.push({ worker: run.worker, backend: run.result.backend, roundTripMs: run.roundTripMs, ...run.result.timings })
+        outputs = run.result.outputs.map(o => ({ name: o.name, dtype: o.dtype, dims: o.dims, bytes: Array.from(o.data) }))
+      }
+      return { runs, outputs }
+    },
+    async ocrSamples (files, options = {}) {
+      const tab = need()
+      const get = async (path: string): Promise<Response> => {
+        const res = await fetch(new URL(path, location.href))
+        if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`)
+        return res
+      }
+      const dict = parseDictionary(await (await get('models/ocr-keys.txt')).text())
+      const pages = await Promise.all(files.map(async f => await decodeImage(await (await get(`samples/ocr/${f}`)).blob())))
+      const perPeer: Record<string, number> = {}
+      const t0 = performance.now()
+      const results = await runOcrBatch(pages, dict, {
+        tasks: tab.tasks,
+        adverts: tab.adverts,
+        reputation: new Reputation(),
+        replicas: options.replicas,
+        local: options.includeSelf === true ? { slots: 1, run: async (request) => await tab.queue.submit(request, LOCAL_PEER) } : undefined,
+        onProgress: (p) => { if (p.phase !== 'done') for (const [peer, n] of Object.entries(p.job.perPeer)) perPeer[`${p.phase}:${peer}`] = n }
+      })
+      const seconds = (performance.now() - t0) / 1000
+      const totals: Record<string, number> = {}
+      for (const [key, n] of Object.entries(perPeer)) {
+        const peer = key.slice(key.indexOf(':') + 1)
+        totals[peer] = (totals[peer] ?? 0) + n
+      }
+      return { seconds, texts: results.map(r => r.error ?? r.text), perPeer: totals }
+    },
+    backendChoices: () => Object.fromEntries(peer()?.picker?.choices ?? [])
   }
 }

@@ -28,6 +28,7 @@ export interface InputView {
 }
 
 export interface ModelRunView {
+  taskId: string
   outputs: WireTensor[]
   summaries: TensorSummary[]
   worker: string
@@ -139,8 +140,9 @@ export class ModelState {
     try {
       // Registered with this tab's model cache, so the worker can fetch it from here by sha256.
       this.ref ??= await tab.addModel(this.bytes, this.name)
+      const taskId = `model-${Date.now().toString(36)}-${++this.counter}`
       const run = await tab.run({
-        taskId: `model-${Date.now().toString(36)}-${++this.counter}`,
+        taskId,
         jobId: 'custom',
         model: this.ref,
         inputs: this.inputs.map(v => v.tensor!),
@@ -149,6 +151,7 @@ export class ModelState {
       }, target)
       const outputs = run.result.outputs
       this.run = {
+        taskId,
         outputs,
         summaries: outputs.map(summarizeTensor),
         worker: run.worker,
