@@ -13,6 +13,7 @@ import { decodeImage } from './images.js'
 import type { TabPeer, Target } from './tab-peer.js'
 import type { DTypeName } from '../core/tensor.js'
 import type { BackendChoice } from '../core/backend-picker.js'
+import type { ModelEvent } from '../core/model-store.js'
 
 /** A tensor as JSON can carry it: raw little-endian bytes as numbers. */
 export interface PlainTensor { name: string, dtype: DTypeName, dims: number[], bytes: number[] }
@@ -32,6 +33,17 @@ export interface OcrRunSummary {
   texts: string[]
   /** Tasks per peer (detection and recognition jobs together). */
   perPeer: Record<string, number>
+}
+
+/** A model this tab fetched from a peer, verified and cached. */
+export interface ModelFetchRecord {
+  sha256: string
+  name: string
+  /** Peer it came from. */
+  from: string
+  size: number
+  /** Transfer start → verified and cached, ms. */
+  ms: number
 }
 
 export interface DigitTaskTiming {
@@ -54,13 +66,16 @@ export interface ScriptingApi {
   runDigits(pixels: number[], count: number, target: Target): Promise<DigitTaskTiming[]>
   /**
    * Runs a model `count` times one after another: a built-in by id, or model bytes this tab adds
-   * to its cache (peers fetch them from here). Returns each run's timings and the last outputs.
+   * to its cache (peers fetch them from here; a Uint8Array saves the copy when called in the page).
+   * Returns each run's timings and the last outputs.
    */
-  runModel(model: { builtin: string } | { bytes: number[], name: string }, inputs: PlainTensor[], count: number, target: Target): Promise<{ runs: ModelRunTiming[], outputs: PlainTensor[] }>
+  runModel(model: { builtin: string } | { bytes: number[] | Uint8Array, name: string }, inputs: PlainTensor[], count: number, target: Target): Promise<{ runs: ModelRunTiming[], outputs: PlainTensor[] }>
   /** Reads the app's sample OCR pages (by file name, repeats allowed) through the batch machinery. */
   ocrSamples(files: string[], options?: { replicas?: number, includeSelf?: boolean }): Promise<OcrRunSummary>
   /** The backend this tab measured fastest per model sha256. */
   backendChoices(): Record<string, BackendChoice>
+  /** Models this tab fetched from peers since it opened, oldest first. */
+  modelFetches(): ModelFetchRecord[]
 }
 
 declare global {
@@ -74,6 +89,18 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
     return p
   }
   let counter = 0
+  // The tab is created once the page has its config: listen for its model fetches from then on
+  // (a fetch only happens for a task, after the tab is ready).
+  const fetches: ModelFetchRecord[] = []
+  const watch = setInterval(() => {
+    const tab = peer()
+    if (tab == null) return
+    clearInterval(watch)
+    tab.addEventListener('model', (evt) => {
+      const e = (evt as CustomEvent<ModelEvent>).detail
+      if (e.type === 'cached') fetches.push({ sha256: e.ref.sha256, name: e.ref.name, from: e.from, size: e.ref.size, ms: e.ms })
+    })
+  }, 20)
   return {
     peerId: () => peer()?.peerId ?? '',
     readyMs: () => peer()?.readyMs,
@@ -137,6 +164,7 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
       }
       return { seconds, texts: results.map(r => r.error ?? r.text), perPeer: totals }
     },
-    backendChoices: () => Object.fromEntries(peer()?.picker?.choices ?? [])
+    backendChoices: () => Object.fromEntries(peer()?.picker?.choices ?? []),
+    modelFetches: () => fetches.map(f => ({ ...f }))
   }
 }

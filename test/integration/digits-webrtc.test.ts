@@ -103,7 +103,7 @@ describe('digits over direct WebRTC between two Node peers', () => {
     expect(correct, `${correct}/20 held-out digits classified correctly`).toBeGreaterThanOrEqual(18)
 
     for (const { result, roundTripMs } of outcomes) {
-      expect(result.backend).toBe('onnxruntime-node (cpu)')
+      expect(result.backend).toBe('onnxruntime-node cpu 1 thread')
       expect(result.threads).toBe(1)
       const t = result.timings
       expect(t.inferenceMs).toBeGreaterThan(0)
