@@ -7,7 +7,9 @@
  *   on two workers, with progress, and reads every page.
  */
 import '../../src/node/polyfill.js'
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
@@ -20,7 +22,7 @@ import { parseDictionary } from '../../src/ocr/recognize.js'
 import { runOcrBatch } from '../../src/net/ocr-job.js'
 import { decodePng } from '../../src/node/png.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
-import { Cleanup, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
+import { Cleanup, REPO_ROOT, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { OcrBatchProgress } from '../../src/net/ocr-job.js'
 import type { RgbaImage } from '../../src/ocr/image.js'
 import type { TaskRequest } from '../../src/core/codec.js'
@@ -39,9 +41,11 @@ let requester: NodePeer
 let workers: NodePeer[]
 let samples: Array<Sample & { image: RgbaImage }>
 let dict: string[]
+let relayAddr: string
 
 beforeAll(async () => {
   const relay = await startRelay(cleanup)
+  relayAddr = relay.addr
   requester = await startPeer(cleanup, relay.addr, { work: false })
   workers = [await startPeer(cleanup, relay.addr), await startPeer(cleanup, relay.addr)]
   for (const w of workers) {
@@ -122,5 +126,13 @@ describe('OCR models over WebRTC', () => {
     // Both workers took part.
     const perPeer = progress.filter(p => p.phase !== 'done').reduce<Record<string, number>>((acc, p) => ({ ...acc, ...p.job.perPeer }), {})
     expect(Object.keys(perPeer).sort()).toEqual(workers.map(w => w.node.peerId.toString()).sort())
+  })
+
+  it('reads pages from the command line (`npm run ocr`), text on stdout', async () => {
+    const files = ['note.png', 'settings.png'].map(f => SAMPLES_DIR + f)
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/node/ocr.ts', '--relay', relayAddr, '--workers', '2', ...files], { cwd: REPO_ROOT, timeout: OCR_MS })
+    expect(stderr).toMatch(/2 page\(s\) in [\d.]+ s/)
+    const expected = ['note.png', 'settings.png'].map(f => `# ${SAMPLES_DIR + f}\n${samples.find(s => s.file === f)!.lines.join('\n')}`).join('\n')
+    expect(stdout.trim()).toBe(expected)
   })
 })
