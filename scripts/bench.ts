@@ -6,8 +6,10 @@
  *  - the digit model's in-worker inference time vs onnxruntime-node in this same run (ratio)
  *  - batch jobs (scripts/bench-batch.ts): throughput to 4 Node workers, scheduler scaling,
  *    lost-worker detection, verification overhead
+ *  - real models (scripts/bench-models.ts): in-worker vs onnxruntime-node per built-in model,
+ *    cold start vs warm, model transfer over WebRTC, OCR pages per minute with 1 and 2 worker tabs
  * Options: --tabs N (default 10), --tasks N (default 1000), --batch-tasks N (default 10000),
- * --kills N (default 3), --out FILE.
+ * --kills N (default 3), --models-only (skip everything before the real-model section), --out FILE.
  */
 import '../src/node/polyfill.js'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -22,6 +24,7 @@ import { MODELS_DIR } from '../src/node/node-peer.js'
 import { DIGITS_INPUT } from '../src/models/digits.js'
 import { fmt, summarize } from './stats.js'
 import { benchBatch } from './bench-batch.js'
+import { benchModels } from './bench-models.js'
 import type { DigitTaskTiming } from '../src/browser/scripting.js'
 import '../src/browser/scripting.js'
 import type { Summary } from './stats.js'
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '1000' },
     'batch-tasks': { type: 'string', default: '10000' },
     kills: { type: 'string', default: '3' },
+    'models-only': { type: 'boolean', default: false },
     out: { type: 'string', default: `bench-results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
   }
 })
@@ -39,6 +43,7 @@ const TABS = Number(values.tabs)
 const TASKS = Number(values.tasks)
 const BATCH_TASKS = Number(values['batch-tasks'])
 const KILLS = Number(values.kills)
+const MODELS_ONLY = values['models-only']
 
 const results: Record<string, unknown> = {}
 const log = (label: string, text: string): void => { console.log(`${label.padEnd(34)} ${text}`) }
@@ -46,7 +51,29 @@ const log = (label: string, text: string): void => { console.log(`${label.padEnd
 const server = await startAppServer()
 const browser = await launchChromium()
 try {
-  console.log(`P2P AI Agents bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Chromium ${browser.version()}\n`)
+  console.log(`P2P AI Agents bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Chromium ${browser.version()}`)
+  Object.assign(results, {
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() },
+    command: MODELS_ONLY ? 'npm run bench -- --models-only' : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
+  })
+  if (!MODELS_ONLY) await benchMvpAndBatch()
+  // 6. Real models, model transfer and OCR (issue #4).
+  results.models = await benchModels({ browser, url: server.url, log })
+
+  await mkdir('bench-results', { recursive: true }).catch(() => {})
+  await writeFile(values.out, JSON.stringify(results, null, 2))
+  console.log(`\nwrote ${values.out}`)
+} finally {
+  await browser.close().catch(() => {})
+  await server.stop()
+}
+// The batch section's Node peers load node-datachannel, whose native threads keep the event loop
+// alive after every peer has stopped.
+process.exit(0)
+
+/** Sections 1–5: the two-tab MVP (issue #2) and batch jobs (issue #3). */
+async function benchMvpAndBatch (): Promise<void> {
+  console.log('')
   const context = await browser.newContext()
 
   // One long-lived worker tab; every measured tab joins a network that already has a peer.
@@ -116,8 +143,6 @@ try {
   const batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log })
 
   Object.assign(results, {
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() },
-    command: `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`,
     readyMs: readyS,
     dialMs: dialS,
     roundTripMs: roundTrip,
@@ -130,13 +155,4 @@ try {
     inWorkerOverNodeRatio: ratio,
     batch
   })
-  await mkdir('bench-results', { recursive: true }).catch(() => {})
-  await writeFile(values.out, JSON.stringify(results, null, 2))
-  console.log(`\nwrote ${values.out}`)
-} finally {
-  await browser.close().catch(() => {})
-  await server.stop()
 }
-// The batch section's Node peers load node-datachannel, whose native threads keep the event loop
-// alive after every peer has stopped.
-process.exit(0)

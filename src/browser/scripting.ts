@@ -10,7 +10,7 @@ import { runOcrBatch } from '../net/ocr-job.js'
 import { LOCAL_PEER } from '../net/job-runner.js'
 import { parseDictionary } from '../ocr/recognize.js'
 import { decodeImage } from './images.js'
-import type { TabPeer, Target } from './tab-peer.js'
+import type { TabPeer, TaskRun, Target } from './tab-peer.js'
 import type { DTypeName } from '../core/tensor.js'
 import type { BackendChoice } from '../core/backend-picker.js'
 import type { ModelEvent } from '../core/model-store.js'
@@ -129,12 +129,13 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
       const ref = 'builtin' in model ? modelRef(builtinModel(model.builtin)) : await tab.addModel(Uint8Array.from(model.bytes), model.name)
       const wire = inputs.map(t => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: Uint8Array.from(t.bytes) }))
       const runs: ModelRunTiming[] = []
-      let outputs: PlainTensor[] = []
+      let last: TaskRun | undefined
       for (let i = 0; i < count; i++) {
-        const run = await tab.run({ taskId: `script-${Date.now().toString(36)}-${++counter}`, jobId: 'script', model: ref, inputs: wire, timeoutMs: 120_000, outputNames: [] }, target)
-        runs.push({ worker: run.worker, backend: run.result.backend, roundTripMs: run.roundTripMs, ...run.result.timings })
-        outputs = run.result.outputs.map(o => ({ name: o.name, dtype: o.dtype, dims: o.dims, bytes: Array.from(o.data) }))
+        last = await tab.run({ taskId: `script-${Date.now().toString(36)}-${++counter}`, jobId: 'script', model: ref, inputs: wire, timeoutMs: 120_000, outputNames: [] }, target)
+        runs.push({ worker: last.worker, backend: last.result.backend, roundTripMs: last.roundTripMs, ...last.result.timings })
       }
+      // Only the last run's outputs go back (an OCR output is megabytes as a number array).
+      const outputs = (last?.result.outputs ?? []).map(o => ({ name: o.name, dtype: o.dtype, dims: o.dims, bytes: Array.from(o.data) }))
       return { runs, outputs }
     },
     async ocrSamples (files, options = {}) {

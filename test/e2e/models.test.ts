@@ -80,6 +80,10 @@ describe('real models across tabs', () => {
     // Tab B ran the OCR models for tab A.
     await b.page.locator(`[data-testid=served-row][data-requester="${a.peerId}"][data-state=done]`, { hasText: 'ocr-det' }).first().waitFor()
     await b.page.locator(`[data-testid=served-row][data-requester="${a.peerId}"][data-state=done]`, { hasText: 'ocr-rec' }).first().waitFor()
+    if (process.env.UPDATE_SCREENSHOT === '1') {
+      await a.page.locator('[data-testid=ocr-page][data-name="receipt.png"]').scrollIntoViewIfNeeded()
+      await a.page.screenshot({ path: 'docs/screenshot-ocr.png' })
+    }
     // Export gives the same text.
     const download = a.page.waitForEvent('download')
     await a.page.locator('[data-testid=ocr-export-json]').click()
