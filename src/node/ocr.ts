@@ -13,6 +13,7 @@ import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startNodePeer, MODELS_DIR } from './node-peer.js'
 import { decodePng } from './png.js'
+import { waitForWorkers } from './cli-workers.js'
 import { ensureOcrModels } from './ocr-assets.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { Reputation } from '../core/reputation.js'
@@ -58,17 +59,7 @@ const dict = parseDictionary(await readFile(MODELS_DIR + 'ocr-keys.txt', 'utf8')
 
 const peer = await startNodePeer({ relay: values.relay, work: false })
   .catch((err: Error) => fail(`cannot reach the relay ${values.relay}: ${err.message.split('\n')[0]}`))
-const workerCount = (): number => [...peer.adverts.adverts.values()].filter(a => a.worker && !a.paused).length
-const minWorkers = Number(values.workers)
-if (workerCount() < minWorkers) {
-  console.error(`waiting for ${minWorkers} worker(s)…`)
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => { fail(`only ${workerCount()} worker(s) joined within ${values['wait-timeout']} s`) }, Number(values['wait-timeout']) * 1000)
-    const check = (): void => { if (workerCount() >= minWorkers) { clearTimeout(timer); peer.adverts.removeEventListener('advert', check); resolve() } }
-    peer.adverts.addEventListener('advert', check)
-    check()
-  })
-}
+await waitForWorkers(peer, Number(values.workers), Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
 
 const t0 = Date.now()
 let last = 0

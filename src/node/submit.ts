@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { startNodePeer } from './node-peer.js'
+import { waitForWorkers, workerCount } from './cli-workers.js'
 import { loadDigitDataset } from './datasets.js'
 import { FileJobStore } from './file-job-store.js'
 import { loadOrCreateKey } from './key-file.js'
@@ -75,16 +76,7 @@ const peer = await startNodePeer({ relay: values.relay, work: false, privateKey:
   .catch((err: Error) => fail(`cannot reach the relay ${values.relay}: ${err.message.split('\n')[0]}`))
 console.error(`submit ${peer.node.peerId.toString()} joined; job ${meta.jobId}: ${meta.taskCount} × ${meta.modelId} on ${meta.datasetId}, replicas ${meta.replicas}${meta.adaptive ? ' (adaptive)' : ''}`)
 
-const workerCount = (): number => [...peer.adverts.adverts.values()].filter(a => a.worker && !a.paused).length
-if (workerCount() < minWorkers && meta.state !== 'done') {
-  console.error(`waiting for ${minWorkers} worker(s)…`)
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => { fail(`only ${workerCount()} worker(s) joined within ${values['wait-timeout']} s`) }, Number(values['wait-timeout']) * 1000)
-    const check = (): void => { if (workerCount() >= minWorkers) { clearTimeout(timer); peer.adverts.removeEventListener('advert', check); resolve() } }
-    peer.adverts.addEventListener('advert', check)
-    check()
-  })
-}
+if (meta.state !== 'done') await waitForWorkers(peer, minWorkers, Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
 
 const reputation = new Reputation(await store.getReputation())
 const runner = new JobRunner({
@@ -108,7 +100,7 @@ function render (force = false): void {
   const frac = p.total > 0 ? p.done / p.total : 1
   const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░')
   const eta = Number.isFinite(p.etaSeconds) ? `${p.etaSeconds.toFixed(0)} s` : '—'
-  const line = `${bar} ${p.done}/${p.total} ${(frac * 100).toFixed(1)}%  ${p.tasksPerSec.toFixed(0)} tasks/s  ETA ${eta}  in flight ${p.inFlight}  workers ${workerCount()}  ${p.state}`
+  const line = `${bar} ${p.done}/${p.total} ${(frac * 100).toFixed(1)}%  ${p.tasksPerSec.toFixed(0)} tasks/s  ETA ${eta}  in flight ${p.inFlight}  workers ${workerCount(peer)}  ${p.state}`
   if (tty) process.stderr.write(`\r${line}\x1b[K`)
   else console.error(line)
 }

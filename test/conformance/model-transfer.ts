@@ -9,6 +9,7 @@ import { sha256Hex } from '../../src/core/hash.js'
 import { MODEL_CHUNK_BYTES } from '../../src/core/model-transfer.js'
 import type { ModelRef } from '../../src/core/codec.js'
 import type { ModelSource, TransferProgress } from '../../src/core/model-transfer.js'
+import { codeOf } from '../helpers/errors.js'
 
 export interface TransferHarness {
   fetch(ref: ModelRef, options?: { maxBytes?: number, onProgress?: (p: TransferProgress) => void }): Promise<Uint8Array>
@@ -31,16 +32,6 @@ function pseudoRandomBytes (n: number, seed: number): Uint8Array {
 
 async function refOf (bytes: Uint8Array, name = 'model.onnx'): Promise<ModelRef> {
   return { sha256: await sha256Hex(bytes), size: bytes.byteLength, name }
-}
-
-async function codeOf (p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(TaskError)
-    return (err as TaskError).code
-  }
-  throw new Error('expected a rejection')
 }
 
 export function modelTransferConformance (transport: string, factory: TransferHarnessFactory): void {

@@ -9,12 +9,12 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import * as ort from 'onnxruntime-node'
 import { openTab, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { sha256Hex } from '../../src/core/hash.js'
-import { DTYPES, fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
+import { DTYPES, fromTypedArray } from '../../src/core/tensor.js'
 import { dynamicAddMul, identityAllDtypes } from '../../src/models/test-models.js'
 import { startE2E, stopE2E } from './helpers.js'
+import { expectSameOutputs, referenceRun } from '../helpers/onnx-reference.js'
 import type { E2E } from './helpers.js'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { TabHandle } from '../../src/node/page-driver.js'
@@ -30,15 +30,6 @@ let b: TabHandle
 
 const plain = (t: WireTensor): PlainTensor => ({ name: t.name, dtype: t.dtype, dims: t.dims, bytes: Array.from(t.data) })
 const wire = (t: PlainTensor): WireTensor => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: Uint8Array.from(t.bytes) })
-
-async function reference (bytes: Uint8Array, inputs: WireTensor[]): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(bytes)
-  try {
-    return await session.run(Object.fromEntries(inputs.map(t => [t.name, new ort.Tensor(t.dtype, toTypedArray(t), t.dims)])))
-  } finally {
-    await session.release()
-  }
-}
 
 /** Rows of tab `page`'s "models fetched from peers" log for a model. */
 async function fetchRows (page: Page, sha256: string): Promise<string[]> {
@@ -179,13 +170,7 @@ describe('real models across tabs', () => {
       const { runs, outputs } = await a.page.evaluate(async ([bytes, name, inputs, peerId]) =>
         await window.p2pAgents.runModel({ bytes, name }, inputs, 1, { kind: 'peer', peerId }), [Array.from(c.bytes), c.name, c.inputs.map(plain), b.peerId] as const)
       expect(runs[0].worker).toBe(b.peerId)
-      const ref = await reference(c.bytes, c.inputs)
-      expect(outputs.map(o => o.name).sort()).toEqual(Object.keys(ref).sort())
-      for (const o of outputs.map(wire)) {
-        expect(o.dtype, o.name).toBe(ref[o.name].type)
-        expect(o.dims, o.name).toEqual([...ref[o.name].dims])
-        expect(toTypedArray(o), o.name).toEqual(ref[o.name].data)
-      }
+      expectSameOutputs(outputs.map(wire), await referenceRun(c.bytes, c.inputs))
     }
   })
 

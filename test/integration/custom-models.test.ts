@@ -9,7 +9,6 @@
  */
 import '../../src/node/polyfill.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import * as ort from 'onnxruntime-node'
 import { JobRunner } from '../../src/net/job-runner.js'
 import { MemoryJobStore } from '../../src/core/job-store.js'
 import { MemoryModelStore } from '../../src/core/model-store.js'
@@ -17,6 +16,7 @@ import { Reputation } from '../../src/core/reputation.js'
 import { relativeComparator } from '../../src/core/compare.js'
 import { DTYPES, fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { castChain, dynamicAddMul, identityAllDtypes } from '../../src/models/test-models.js'
+import { expectSameOutputs, referenceRun } from '../helpers/onnx-reference.js'
 import { Cleanup, rejectionOf, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout, WAIT_MS } from './helpers.js'
 import type { ModelRef, TaskRequest } from '../../src/core/codec.js'
 import type { ModelEvent } from '../../src/core/model-store.js'
@@ -46,26 +46,6 @@ function task (model: ModelRef, inputs: WireTensor[]): TaskRequest {
 async function runOn (peer: NodePeer, request: TaskRequest): Promise<WireTensor[]> {
   const outcome = await withTimeout(requester.tasks.run(peer.node.peerId, request), WAIT_MS, `task ${request.taskId}`)
   return outcome.result.outputs
-}
-
-/** onnxruntime-node on this process, as the reference. */
-async function reference (bytes: Uint8Array, inputs: WireTensor[]): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(bytes)
-  try {
-    return await session.run(Object.fromEntries(inputs.map(t => [t.name, new ort.Tensor(t.dtype, toTypedArray(t), t.dims)])))
-  } finally {
-    await session.release()
-  }
-}
-
-function expectSame (outputs: WireTensor[], ref: Record<string, ort.Tensor>): void {
-  expect(outputs.map(o => o.name).sort()).toEqual(Object.keys(ref).sort())
-  for (const o of outputs) {
-    const r = ref[o.name]
-    expect(o.dtype, o.name).toBe(r.type)
-    expect(o.dims, o.name).toEqual([...r.dims])
-    expect(toTypedArray(o), o.name).toEqual(r.data)
-  }
 }
 
 /** Values that probe each dtype's edges (int64 beyond 2^53, NaN/Inf, float16 bit patterns). */
@@ -104,7 +84,7 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
     for (const n of [1, 3]) {
       const inputs = DTYPES.map(d => edgeValues(d, n))
       const outputs = await runOn(worker, task(model, inputs))
-      expectSame(outputs, await reference(bytes, inputs))
+      expectSameOutputs(outputs, await referenceRun(bytes, inputs))
     }
     expect(worker.models.cached).toContain(model.sha256)
     expect(await worker.models.local(model.sha256)).toEqual(new Uint8Array(bytes))
@@ -122,7 +102,7 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
       const b = Float32Array.from({ length: batch * n }, (_, i) => 1 / (i + 1))
       const inputs = [fromTypedArray('a', 'float32', [batch, n], a), fromTypedArray('b', 'float32', [batch, n], b)]
       const outputs = await runOn(worker, task(model, inputs))
-      expectSame(outputs, await reference(bytes, inputs))
+      expectSameOutputs(outputs, await referenceRun(bytes, inputs))
       expect(toTypedArray(outputs.find(o => o.name === 'shape')!)).toEqual(BigInt64Array.from([BigInt(batch), BigInt(n)]))
     }
     expect(workerModelEvents.filter(e => e.ref.sha256 === model.sha256)).toHaveLength(1)
@@ -135,7 +115,7 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
       fromTypedArray('x', 'float32', [6], Float32Array.from([-2.7, -0.5, 0, 0.5, 1.0009765625, 65519])),
       fromTypedArray('u', 'uint8', [6], Uint8Array.from([0, 1, 127, 128, 254, 255]))
     ]
-    expectSame(await runOn(worker, task(model, inputs)), await reference(bytes, inputs))
+    expectSameOutputs(await runOn(worker, task(model, inputs)), await referenceRun(bytes, inputs))
   })
 
   it('rejects a corrupted transfer with model-hash-mismatch, caches nothing, and still works for good models', async () => {

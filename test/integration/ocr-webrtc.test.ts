@@ -22,6 +22,7 @@ import { parseDictionary } from '../../src/ocr/recognize.js'
 import { runOcrBatch } from '../../src/net/ocr-job.js'
 import { decodePng } from '../../src/node/png.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
+import { referenceRun } from '../helpers/onnx-reference.js'
 import { Cleanup, REPO_ROOT, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { OcrBatchProgress } from '../../src/net/ocr-job.js'
 import type { RgbaImage } from '../../src/ocr/image.js'
@@ -66,13 +67,7 @@ async function runRemote (worker: NodePeer, model: typeof DET, inputs: WireTenso
 }
 
 async function runLocal (model: typeof DET, inputs: WireTensor[]): Promise<ort.Tensor> {
-  const session = await ort.InferenceSession.create(MODELS_DIR + model.file)
-  try {
-    const out = await session.run(Object.fromEntries(inputs.map(t => [t.name, new ort.Tensor(t.dtype, toTypedArray(t), t.dims)])))
-    return out[session.outputNames[0]]
-  } finally {
-    await session.release()
-  }
+  return Object.values(await referenceRun(MODELS_DIR + model.file, inputs))[0]
 }
 
 function maxAbsDiff (remote: WireTensor, local: ort.Tensor): number {

@@ -1,9 +1,9 @@
 /** NumPy .npy reading and writing, against files as numpy 2.4 np.save writes them. */
 import { describe, expect, it } from 'vitest'
-import { TaskError } from '../../src/core/errors.js'
 import { DTYPES, DTYPE_BYTES, elementCount } from '../../src/core/tensor.js'
 import type { WireTensor } from '../../src/core/tensor.js'
 import { parseNpy, writeNpy } from '../../src/models/npy.js'
+import { failure } from '../helpers/errors.js'
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], b => parseInt(b, 16))
 
@@ -21,17 +21,6 @@ const F32_2x3 = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)
 const BOOL_SCALAR = npy(1, "{'descr': '|b1', 'fortran_order': False, 'shape': (), }", 62, '01')
 const F16_2 = npy(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", 60, '003e00c0')
 const U16_0x4 = npy(1, "{'descr': '<u2', 'fortran_order': False, 'shape': (0, 4), }", 58, '')
-
-/** `code: message` of the TaskError that `fn` throws. */
-function failure (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(TaskError)
-    return `${(err as TaskError).code}: ${(err as TaskError).message}`
-  }
-  throw new Error('expected an error')
-}
 
 describe('parseNpy', () => {
   it('reads the numpy fixtures', () => {

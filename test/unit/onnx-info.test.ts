@@ -8,6 +8,7 @@ import { TaskError } from '../../src/core/errors.js'
 import { readModelInfo } from '../../src/models/onnx-info.js'
 import type { ModelIo } from '../../src/models/onnx-info.js'
 import { castChain, dynamicAddMul, identityAllDtypes } from '../../src/models/test-models.js'
+import { failure } from '../helpers/errors.js'
 
 const { onnx } = onnxProto
 
@@ -79,17 +80,6 @@ async function ortMetadata (model: Uint8Array): Promise<{ inputs: unknown[], out
   } finally {
     await session.release()
   }
-}
-
-/** `code: message` of the TaskError that `fn` throws. */
-function failure (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    if (!(err instanceof TaskError)) throw err
-    return `${err.code}: ${err.message}`
-  }
-  throw new Error('expected an error')
 }
 
 describe('readModelInfo agrees with onnxruntime', () => {

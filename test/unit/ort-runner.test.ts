@@ -3,12 +3,12 @@ import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
 import { OrtRunner } from '../../src/runtime/ort-runner.js'
-import { TaskError } from '../../src/core/errors.js'
 import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import type { ModelFetcher, OrtModule } from '../../src/runtime/ort-runner.js'
 import type { TaskRequest } from '../../src/core/codec.js'
+import { codeOf } from '../helpers/errors.js'
 
 const model = builtinModel('digits')
 const realBytes = async (): Promise<Uint8Array> => new Uint8Array(await readFile(MODELS_DIR + model.file))
@@ -27,16 +27,6 @@ function request (overrides: Partial<TaskRequest> = {}): TaskRequest {
     outputNames: [],
     ...overrides
   }
-}
-
-async function codeOf (p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(TaskError)
-    return (err as TaskError).code
-  }
-  throw new Error('expected the task to fail')
 }
 
 describe('OrtRunner', () => {

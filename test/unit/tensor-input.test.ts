@@ -1,7 +1,6 @@
 /** User input (JSON, images, .npy) to wire tensors, and outputs back to JSON and summaries. */
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { TaskError } from '../../src/core/errors.js'
 import { DTYPES, DTYPE_BYTES, toTypedArray } from '../../src/core/tensor.js'
 import type { DTypeName, WireTensor } from '../../src/core/tensor.js'
 import type { TensorSpec } from '../../src/models/catalog.js'
@@ -14,20 +13,10 @@ import {
 import type { InputSpec, RgbaImage } from '../../src/models/tensor-input.js'
 import { float16Value, summarizeTensor, tensorToJson } from '../../src/models/tensor-output.js'
 import { dynamicAddMul } from '../../src/models/test-models.js'
+import { failure } from '../helpers/errors.js'
 
 const spec = (dtype: DTypeName, dims: Array<number | string> = ['?']): TensorSpec => ({ name: 'x', dtype, dims })
 const values = (t: WireTensor): unknown[] => [...toTypedArray(t)]
-
-/** `code: message` of the TaskError that `fn` throws. */
-function failure (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    if (!(err instanceof TaskError)) throw err
-    return `${err.code}: ${err.message}`
-  }
-  throw new Error('expected an error')
-}
 
 describe('tensorFromJson values', () => {
   it.each<[DTypeName, unknown[], unknown[]]>([
