@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
 import { lengthPrefixed } from '../../src/core/framing.js'
-import { ModelReply } from '../../src/core/model-messages.js'
-import { ModelDownload, ModelTransferServer } from '../../src/core/model-transfer.js'
+import { ModelReply, ModelRequest } from '../../src/core/model-messages.js'
+import { LengthPrefixedReader } from '../../src/core/framing.js'
+import { MODEL_CHUNK_BYTES, ModelDownload, ModelTransferServer } from '../../src/core/model-transfer.js'
 import { memoryChannelPair } from '../helpers/memory-channel.js'
 import { modelTransferConformance } from '../conformance/model-transfer.js'
 import type { TransferHarnessFactory } from '../conformance/model-transfer.js'
@@ -90,5 +91,38 @@ describe('model download against a misbehaving holder', () => {
     expect(busy.code).toBe('busy')
     const odd = await scripted(await refP, [{ error: { code: 'timeout', message: 'x' } }]).catch((e: unknown) => e) as TaskError
     expect(odd.code).toBe('model-unavailable')
+  })
+})
+
+describe('model transfer server', () => {
+  /** Every reply the server sends for one raw request. */
+  async function replies (request: ModelRequest, model: Uint8Array): Promise<ModelReply[]> {
+    const [client, server] = memoryChannelPair()
+    const s = new ModelTransferServer(server, async () => model)
+    server.onData(c => { s.receive(c) })
+    const reader = new LengthPrefixedReader(1 << 20)
+    const got: ModelReply[] = []
+    const closed = new Promise<void>(resolve => { client.onClose(() => { resolve() }) })
+    client.onData(c => { for (const body of reader.push(c)) got.push(ModelReply.decode(body)) })
+    client.send(lengthPrefixed(ModelRequest.encode(request)))
+    await closed
+    return got
+  }
+
+  it('resumes from an offset: the header gives the full size, chunks start at the offset', async () => {
+    const model = new Uint8Array(MODEL_CHUNK_BYTES + 500).map((_, i) => i % 253)
+    const sha256 = await sha256Hex(model)
+    const got = await replies({ sha256, offset: 1000n }, model)
+    expect(got[0].header?.size).toBe(BigInt(model.byteLength))
+    const rest = got.slice(1).map(r => r.chunk!)
+    expect(rest.every(c => c.byteLength <= MODEL_CHUNK_BYTES)).toBe(true)
+    expect(Uint8Array.from(rest.flatMap(c => [...c]))).toEqual(model.subarray(1000))
+  })
+
+  it('refuses an offset past the end', async () => {
+    const model = new Uint8Array(10)
+    const got = await replies({ sha256: await sha256Hex(model), offset: 11n }, model)
+    expect(got).toHaveLength(1)
+    expect(got[0].error?.code).toBe('bad-request')
   })
 })
