@@ -6,13 +6,19 @@
  * - generated models covering every dtype and dynamic shapes give onnxruntime-node's exact outputs;
  * - each tab measures its backends on a model's first use and keeps the fastest.
  */
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PNG } from 'pngjs'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openTab, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { sha256Hex } from '../../src/core/hash.js'
 import { DTYPES, fromTypedArray } from '../../src/core/tensor.js'
 import { dynamicAddMul, identityAllDtypes } from '../../src/models/test-models.js'
+import { writeNpy } from '../../src/models/npy.js'
+import { heldOutDigits } from '../../src/node/mnist.js'
+import { argmax } from '../../src/models/digits.js'
 import { startE2E, stopE2E } from './helpers.js'
 import { expectSameOutputs, referenceRun } from '../helpers/onnx-reference.js'
 import type { E2E } from './helpers.js'
@@ -140,6 +146,39 @@ describe('real models across tabs', () => {
     await a.page.locator('[data-testid=model-target]').selectOption(b.peerId)
     expect((await run()).sum.data).toEqual([1.5, 0, 13, 4.25, 5, 5])
     expect(await fetchRows(b.page, sha256)).toEqual([])
+
+    // An input from a NumPy .npy file instead of JSON.
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-npy-'))
+    await writeFile(join(dir, 'a.npy'), writeNpy(fromTypedArray('a', 'float32', [2, 3], Float32Array.from([10, 20, 30, 40, 50, 60]))))
+    await a.page.locator('[data-testid=model-input][data-name=a] [data-testid=model-input-file]').setInputFiles(join(dir, 'a.npy'))
+    await a.page.locator('[data-testid=model-input][data-name=a]', { hasText: 'float32 [2, 3]' }).waitFor()
+    expect((await run()).sum.data).toEqual([10.5, 18, 40, 40.25, 50, 59])
+  })
+
+  it('takes an image for an image-shaped input: a digit photo classified by a peer as onnxruntime-node does', async () => {
+    // The digit CNN as a dropped file: its input [1, 1, 28, 28] float32 is image-shaped.
+    const modelFile = PUBLIC + 'models/digits.onnx'
+    const digit = heldOutDigits().find(d => d.label === 7)!
+    const png = new PNG({ width: 28, height: 28 })
+    digit.pixels.forEach((v, i) => { png.data.set([Math.round(v * 255), Math.round(v * 255), Math.round(v * 255), 255], i * 4) })
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-img-'))
+    await writeFile(join(dir, 'seven.png'), PNG.sync.write(png))
+    await a.page.bringToFront()
+    await a.page.locator('[data-testid=model-file]').setInputFiles(modelFile)
+    await a.page.locator('[data-testid=model-info][data-name="digits.onnx"]').waitFor()
+    await a.page.locator('[data-testid=model-input] [data-testid=model-input-file]').setInputFiles(join(dir, 'seven.png'))
+    await a.page.locator('[data-testid=model-input]', { hasText: 'float32 [1, 1, 28, 28]' }).waitFor()
+    await a.page.locator('[data-testid=model-target]').selectOption(b.peerId)
+    await a.page.locator('[data-testid=model-run]:not([disabled])').click()
+    await a.page.locator('[data-testid=model-result]').or(a.page.locator('[data-testid=model-error]')).waitFor({ timeout: 60_000 })
+    expect(await a.page.locator('[data-testid=model-error]').allTextContents()).toEqual([])
+    // The same tensor (value / 255 of the 8-bit pixels) through onnxruntime-node.
+    const pixels = Float32Array.from(digit.pixels, v => Math.round(v * 255) / 255)
+    const ref = await referenceRun(modelFile, [fromTypedArray('input', 'float32', [1, 1, 28, 28], pixels)])
+    const expected = argmax(Array.from(Object.values(ref).at(-1)!.data as Float32Array))
+    const shown = a.page.locator('[data-testid=model-output]').last()
+    expect(await shown.textContent()).toContain(`argmax ${expected}`)
+    expect(expected).toBe(7)
   })
 
   it('gives exactly onnxruntime-node\'s outputs for every dtype and for dynamic shapes, in tab B\'s worker', async () => {
