@@ -9,7 +9,9 @@
  *  4. OCR pages per minute with 1 and 2 worker tabs, texts checked against the rendered ones.
  * `node --import tsx scripts/bench.ts --models-only` runs this part alone (after `npm run build`).
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { openTab, waitForDirectPeer, waitForWorker } from '../src/node/page-driver.js'
@@ -109,6 +111,68 @@ function maxAbsDiff (a: WireTensor, b: ort.Tensor): number {
   return d
 }
 
+interface CpuSnapshot { total: number, busy: number, mine: number }
+
+/**
+ * CPU ticks (all cores) of the whole machine and of this process's tree (the relay, Chromium and
+ * its tabs; reaped children count through cutime/cstime), from /proc; undefined off Linux.
+ */
+function cpuSnapshot (): CpuSnapshot | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const total = f.reduce((a, b) => a + b, 0)
+    const busy = total - f[3] - (f[4] ?? 0)
+    const procs = new Map<number, { ppid: number, ticks: number }>()
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number) // from field 3 (state)
+        procs.set(Number(name), { ppid: rest[1], ticks: rest[11] + rest[12] + rest[13] + rest[14] })
+      } catch {
+        // the process exited meanwhile
+      }
+    }
+    const children = new Map<number, number[]>()
+    for (const [pid, p] of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid])
+    let mine = 0
+    const stack = [process.pid]
+    while (stack.length > 0) {
+      const pid = stack.pop()!
+      mine += procs.get(pid)?.ticks ?? 0
+      stack.push(...(children.get(pid) ?? []))
+    }
+    return { total, busy, mine }
+  } catch {
+    return undefined
+  }
+}
+
+interface CpuShare {
+  /** Share of the whole machine (all cores) that was busy. */
+  busy: number
+  /** Share of the machine used by processes outside this bench (other users of a shared box). */
+  others: number
+}
+
+/** Starts measuring; the returned function gives the shares since then (undefined off Linux). */
+function cpuProbe (): () => CpuShare | undefined {
+  const a = cpuSnapshot()
+  return () => {
+    const b = cpuSnapshot()
+    if (a == null || b == null || b.total <= a.total) return undefined
+    const span = b.total - a.total
+    return { busy: (b.busy - a.busy) / span, others: Math.max(0, (b.busy - a.busy) - (b.mine - a.mine)) / span }
+  }
+}
+
+const pct = (x: number | undefined): string => x == null ? '?' : `${(x * 100).toFixed(0)} %`
+
+/** "wasm simd 1 thread (wasm simd 1 thread 130 ms, wasm simd 2 threads 320 ms)" */
+function choiceText (c: BackendChoice | undefined, digits = 0): string {
+  return c == null ? 'none' : `${c.backend} (${Object.entries(c.medians).map(([k, v]) => `${k} ${v.toFixed(digits)} ms`).join(', ')})`
+}
+
 interface NodeRef { threads1: Summary, threads2: Summary, output: ort.Tensor }
 
 /** The same model and input on onnxruntime-node at 1 and 2 intra-op threads, warm. */
@@ -171,6 +235,7 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     const coldSelf: Record<string, unknown> = {}
     for (const c of cases) {
       const model = builtinModel(c.id)
+      const probe = cpuProbe()
       // The model's first task on this tab: session creation + the per-model backend measurement.
       const cold = (await runIn(r.page, { builtin: c.id }, c.inputs, 1, { kind: 'self' })).runs[0]
       await runIn(r.page, { builtin: c.id }, c.inputs, 3, { kind: 'self' })
@@ -179,6 +244,7 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
       const selfRoundTrip = summarize(warm.runs.map(t => t.roundTripMs))
       const choice = (await r.page.evaluate(() => window.p2pAgents.backendChoices()))[model.sha256] as BackendChoice | undefined
       const ref = await nodeReference(model.file, c.inputs, c.runs, c.warmup)
+      const cpu = probe()
       const diff = maxAbsDiff(fromPage(warm.outputs[0]), ref.output)
       const ratio1 = inWorker.p50 / ref.threads1.p50
       const ratio2 = inWorker.p50 / ref.threads2.p50
@@ -188,7 +254,8 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
       log('  onnxruntime-node, 1 thread', fmt(ref.threads1, 'ms', digits))
       log('  onnxruntime-node, 2 threads', fmt(ref.threads2, 'ms', digits))
       log('  in-worker / node 1 / node 2 (p50)', `${ratio1.toFixed(2)}× / ${ratio2.toFixed(2)}×  (outputs differ by ≤ ${diff.toExponential(1)})`)
-      if (choice != null) log('  backend measurement (medians)', Object.entries(choice.medians).map(([k, v]) => `${k} ${v.toFixed(digits)} ms`).join(', ') + ` → ${choice.backend}`)
+      log('  backend chosen (medians measured)', choiceText(choice, digits))
+      if (cpu != null && cpu.others > 0.05) log('  (shared box) other processes used', `${pct(cpu.others)} of the machine's CPU meanwhile: figures may be inflated`)
       log('  cold first task on this tab', `load ${cold.loadMs.toFixed(0)} ms + inference ${cold.inferenceMs.toFixed(digits)} ms = ${cold.roundTripMs.toFixed(0)} ms round trip (warm: ${selfRoundTrip.p50.toFixed(digits)} ms)`)
       perModel[c.id] = {
         input: c.inputs[0].dims,
@@ -199,7 +266,8 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
         nodeInferenceMs: { threads1: ref.threads1, threads2: ref.threads2 },
         inWorkerOverNode1: ratio1,
         inWorkerOverNode2: ratio2,
-        maxAbsDiffVsNode: diff
+        maxAbsDiffVsNode: diff,
+        cpu
       }
       coldSelf[c.id] = { firstRoundTripMs: cold.roundTripMs, firstLoadMs: cold.loadMs, firstInferenceMs: cold.inferenceMs, warmRoundTripP50Ms: selfRoundTrip.p50 }
     }
@@ -210,6 +278,8 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     // to run the built-in det model (no transfer) and the rec model as a custom model (transfer).
     console.log(`\nCold start vs warm, tab R → fresh tab W (new profile), ${TRANSFERS} times`)
     const rounds: Array<Record<string, number>> = []
+    const roundChoices: Array<{ det?: BackendChoice, rec?: BackendChoice }> = []
+    const probe2 = cpuProbe()
     for (let i = 0; i < TRANSFERS; i++) {
       const ctx = await profile()
       const w = await open(ctx, o.url)
@@ -224,16 +294,25 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
       const fetched = fetches.find(f => f.name === custom.name)
       if (fetched == null) throw new Error(`tab W did not fetch ${custom.name} from a peer: ${JSON.stringify(fetches)}`)
       if (fetched.from !== r.peerId) throw new Error(`tab W fetched ${custom.name} from ${fetched.from}, not from tab R`)
+      const choices = await w.page.evaluate(() => window.p2pAgents.backendChoices())
+      roundChoices.push({ det: choices[builtinModel('ocr-det').sha256], rec: choices[fetched.sha256] })
+      log(`  W${i + 1}: backends chosen`, `det ${choiceText(choices[builtinModel('ocr-det').sha256])}; rec ${choiceText(choices[fetched.sha256])}`)
       const p50 = (xs: ModelRunTiming[], k: keyof ModelRunTiming): number => summarize(xs.map(x => x[k] as number)).p50
       rounds.push({
         detFirstRoundTripMs: detCold.roundTripMs,
         detFirstLoadMs: detCold.loadMs,
+        detFirstQueueMs: detCold.queueMs,
+        detFirstOutsideWorkerMs: detCold.roundTripMs - detCold.totalMs,
         detWarmRoundTripMs: p50(detWarm, 'roundTripMs'),
         detWarmInferenceMs: p50(detWarm, 'inferenceMs'),
+        detWarmOutsideWorkerMs: summarize(detWarm.map(x => x.roundTripMs - x.totalMs)).p50,
         recFirstRoundTripMs: recCold.roundTripMs,
         recFirstLoadMs: recCold.loadMs,
+        recFirstQueueMs: recCold.queueMs,
+        recFirstOutsideWorkerMs: recCold.roundTripMs - recCold.totalMs,
         recWarmRoundTripMs: p50(recWarm, 'roundTripMs'),
         recWarmInferenceMs: p50(recWarm, 'inferenceMs'),
+        recWarmOutsideWorkerMs: summarize(recWarm.map(x => x.roundTripMs - x.totalMs)).p50,
         transferMs: fetched.ms,
         transferBytes: fetched.size,
         transferMBps: fetched.size / 1e6 / (fetched.ms / 1000)
@@ -241,14 +320,16 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
       await ctx.close()
       contexts.splice(contexts.indexOf(ctx), 1)
     }
+    const cpu2 = probe2()
     const med = (k: string): Summary => summarize(rounds.map(x => x[k]))
     const cold = Object.fromEntries(Object.keys(rounds[0]).map(k => [k, med(k)]))
-    log('OCR det (built-in): first task', `${fmt(cold.detFirstRoundTripMs, 'ms', 0)}; load ${cold.detFirstLoadMs.p50.toFixed(0)} ms`)
-    log('  warm task (round trip)', `${cold.detWarmRoundTripMs.p50.toFixed(0)} ms, of which inference ${cold.detWarmInferenceMs.p50.toFixed(0)} ms → cold/warm ${(cold.detFirstRoundTripMs.p50 / cold.detWarmRoundTripMs.p50).toFixed(1)}×`)
-    log('OCR rec (custom, 10.8 MB): first', `${fmt(cold.recFirstRoundTripMs, 'ms', 0)}; load ${cold.recFirstLoadMs.p50.toFixed(0)} ms (transfer ${cold.transferMs.p50.toFixed(0)} ms)`)
-    log('  warm task (round trip)', `${cold.recWarmRoundTripMs.p50.toFixed(0)} ms, of which inference ${cold.recWarmInferenceMs.p50.toFixed(0)} ms → cold/warm ${(cold.recFirstRoundTripMs.p50 / cold.recWarmRoundTripMs.p50).toFixed(1)}×`)
+    log('OCR det (built-in): first task', `${fmt(cold.detFirstRoundTripMs, 'ms', 0)}; load ${cold.detFirstLoadMs.p50.toFixed(0)} ms, queue ${cold.detFirstQueueMs.p50.toFixed(0)} ms, outside W ${cold.detFirstOutsideWorkerMs.p50.toFixed(0)} ms`)
+    log('  warm task (round trip)', `${cold.detWarmRoundTripMs.p50.toFixed(0)} ms, of which inference ${cold.detWarmInferenceMs.p50.toFixed(0)} ms, outside W ${cold.detWarmOutsideWorkerMs.p50.toFixed(0)} ms → cold/warm ${(cold.detFirstRoundTripMs.p50 / cold.detWarmRoundTripMs.p50).toFixed(1)}×`)
+    log('OCR rec (custom, 10.8 MB): first', `${fmt(cold.recFirstRoundTripMs, 'ms', 0)}; load ${cold.recFirstLoadMs.p50.toFixed(0)} ms (transfer ${cold.transferMs.p50.toFixed(0)} ms), queue ${cold.recFirstQueueMs.p50.toFixed(0)} ms, outside W ${cold.recFirstOutsideWorkerMs.p50.toFixed(0)} ms`)
+    log('  warm task (round trip)', `${cold.recWarmRoundTripMs.p50.toFixed(0)} ms, of which inference ${cold.recWarmInferenceMs.p50.toFixed(0)} ms, outside W ${cold.recWarmOutsideWorkerMs.p50.toFixed(0)} ms → cold/warm ${(cold.recFirstRoundTripMs.p50 / cold.recWarmRoundTripMs.p50).toFixed(1)}×`)
     log('model transfer tab → tab (WebRTC)', `${fmt(cold.transferMBps, 'MB/s', 1)}; ${(rounds[0].transferBytes / 1e6).toFixed(1)} MB in p50 ${cold.transferMs.p50.toFixed(0)} ms`)
-    results.coldVsWarm = { rounds, summary: cold }
+    if (cpu2 != null && cpu2.others > 0.05) log('(shared box) other processes used', `${pct(cpu2.others)} of the machine's CPU meanwhile: figures may be inflated`)
+    results.coldVsWarm = { rounds, backendChoices: roundChoices, summary: cold, cpu: cpu2 }
 
     // 4. OCR throughput: tab R (not working itself) reads pages through 1, then 2 worker tabs.
     console.log('\nOCR pages per minute, requester tab R → worker tabs')
@@ -260,21 +341,28 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
       const peer: Target = { kind: 'peer', peerId: w.peerId }
       await runIn(r.page, { builtin: 'ocr-det' }, [det.tensor], 1, peer)
       await runIn(r.page, { builtin: 'ocr-rec' }, [batch.tensor], 1, peer)
+      const choices = await w.page.evaluate(() => window.p2pAgents.backendChoices())
+      log(`  W${workers.length}: backends chosen`, `det ${choiceText(choices[builtinModel('ocr-det').sha256])}; rec ${choiceText(choices[builtinModel('ocr-rec').sha256])}`)
     }
     const ocr: Record<string, unknown> = {}
+    const cores = cpus().length
     const workers: TabHandle[] = []
     for (const n of [1, 2]) {
       const w = await open(await profile(), o.url)
       workers.push(w)
       await warmUp(w)
       if (n === 1) await r.page.evaluate(async () => await window.p2pAgents.ocrSamples(['receipt.png']))
+      const probe4 = cpuProbe()
       const run = await r.page.evaluate(async (f) => await window.p2pAgents.ocrSamples(f), files)
+      const cpu = probe4()
+      // CPU the whole bench spent per page (both cores count): what a page costs on this box.
+      const cpuPerPage = cpu != null ? (cpu.busy - cpu.others) * cores * run.seconds / files.length : undefined
       const mismatches = run.texts.map((text, i) => ({ file: files[i], text })).filter(x => x.text !== expected.get(x.file))
       const perMinute = files.length / run.seconds * 60
       const perPeer = Object.fromEntries(workers.map((w, k) => [`W${k + 1}`, run.perPeer[w.peerId] ?? 0]))
-      log(`${n} worker tab${n > 1 ? 's' : ''}`, `${perMinute.toFixed(1)} pages/min (${files.length} pages in ${run.seconds.toFixed(2)} s; tasks ${Object.entries(perPeer).map(([k, v]) => `${k} ${v}`).join(', ')}; ${mismatches.length} text mismatches)`)
+      log(`${n} worker tab${n > 1 ? 's' : ''}`, `${perMinute.toFixed(1)} pages/min (${files.length} pages in ${run.seconds.toFixed(2)} s; tasks ${Object.entries(perPeer).map(([k, v]) => `${k} ${v}`).join(', ')}; CPU ${pct(cpu?.busy)} busy, others ${pct(cpu?.others)}, ${cpuPerPage?.toFixed(2) ?? '?'} core-s per page; ${mismatches.length} text mismatches)`)
       for (const m of mismatches) console.log(`    mismatch ${m.file}: ${JSON.stringify(m.text)}`)
-      ocr[`workers${n}`] = { pages: files.length, seconds: run.seconds, pagesPerMinute: perMinute, tasksPerWorker: perPeer, mismatches }
+      ocr[`workers${n}`] = { pages: files.length, seconds: run.seconds, pagesPerMinute: perMinute, tasksPerWorker: perPeer, cpu, cpuSecondsPerPage: cpuPerPage, mismatches }
     }
     const speedUp = (ocr.workers2 as { pagesPerMinute: number }).pagesPerMinute / (ocr.workers1 as { pagesPerMinute: number }).pagesPerMinute
     log('speed-up, 2 workers vs 1', `${speedUp.toFixed(2)}×`)
