@@ -3,6 +3,10 @@
  * WebGPU on a real adapter; for Node, onnxruntime-node at 1 and N threads) runs that task's
  * inputs a few times; the fastest median wins and runs every later task of the model. Which
  * backend is fastest differs by model: threads help big convolutional models and hurt tiny ones.
+ *
+ * The first runs of a fresh session are slow (allocation, kernel selection), so every candidate is
+ * warmed up before any is timed, and the timed runs go round-robin across candidates, so a burst
+ * of other load on the machine slows all of them alike rather than the one measured at that moment.
  */
 import { toTaskError } from './errors.js'
 import type { TaskRequest } from './codec.js'
@@ -22,13 +26,16 @@ export interface BackendChoice {
 }
 
 export interface BackendPickerOptions {
-  /** Timed runs per candidate after its first (load + warm-up) run. */
+  /** Untimed runs per candidate first (the first also loads the model). */
+  warmups?: number
+  /** Timed runs per candidate. */
   trials?: number
   onChoice?: (sha256: string, choice: BackendChoice) => void
 }
 
 export class BackendPicker implements Executor {
   private readonly candidates: BackendCandidate[]
+  private readonly warmups: number
   private readonly trials: number
   private readonly onChoice?: (sha256: string, choice: BackendChoice) => void
   private readonly chosen = new Map<string, BackendCandidate>()
@@ -38,6 +45,7 @@ export class BackendPicker implements Executor {
   constructor (candidates: BackendCandidate[], options: BackendPickerOptions = {}) {
     if (candidates.length === 0) throw new Error('no backend candidates')
     this.candidates = candidates
+    this.warmups = Math.max(1, options.warmups ?? 2)
     this.trials = options.trials ?? 3
     this.onChoice = options.onChoice
   }
@@ -71,32 +79,39 @@ export class BackendPicker implements Executor {
     }
   }
 
-  /** Runs the task on each candidate in turn; the result handed back is the winner's last run. */
+  /** Warms every candidate up, then times them round-robin; the result handed back is the winner's last run. */
   private async measure (request: TaskRequest, requester: string): Promise<{ winner: BackendCandidate, result: ExecutionResult }> {
     const t0 = performance.now()
-    const runs: Array<{ c: BackendCandidate, median: number, last: ExecutionResult }> = []
+    const live: Array<{ c: BackendCandidate, times: number[], last?: ExecutionResult }> = []
     let firstError: unknown
-    for (const c of this.candidates) {
+    // Only a failure inside onnxruntime may be this backend's (an op WebGPU lacks): such a
+    // candidate drops out. The model or the task being unusable is the same on every backend.
+    const attempt = async (c: BackendCandidate): Promise<ExecutionResult | undefined> => {
       try {
-        await c.execute(request, requester) // model load and onnxruntime's slow first run
-        const times: number[] = []
-        let last!: ExecutionResult
-        for (let i = 0; i < this.trials; i++) {
-          last = await c.execute(request, requester)
-          times.push(last.inferenceMs)
-        }
-        runs.push({ c, median: median(times), last })
+        return await c.execute(request, requester)
       } catch (err) {
-        // Only a failure inside onnxruntime may be this backend's (an op WebGPU lacks); the model
-        // or the task being unusable is the same on every backend.
         if (toTaskError(err).code !== 'inference-failed') throw err
         firstError ??= err
+        return undefined
       }
     }
+    for (const c of this.candidates) {
+      let ok = true
+      for (let i = 0; i < this.warmups && ok; i++) ok = await attempt(c) != null
+      if (ok) live.push({ c, times: [] })
+    }
+    for (let round = 0; round < this.trials; round++) {
+      for (const entry of [...live]) {
+        const r = await attempt(entry.c)
+        if (r == null) live.splice(live.indexOf(entry), 1)
+        else { entry.times.push(r.inferenceMs); entry.last = r }
+      }
+    }
+    const runs = live.filter(e => e.last != null).map(e => ({ c: e.c, median: median(e.times), last: e.last! }))
     if (runs.length === 0) throw toTaskError(firstError)
     runs.sort((a, b) => a.median - b.median)
     const best = runs[0]
-    for (const r of runs.slice(1)) void r.c.release?.(request.model.sha256).catch(() => {})
+    for (const c of this.candidates) if (c !== best.c) void c.release?.(request.model.sha256).catch(() => {})
     const choice = { backend: best.c.name, medians: Object.fromEntries(runs.map(r => [r.c.name, r.median])) }
     this.choices.set(request.model.sha256, choice)
     this.onChoice?.(request.model.sha256, choice)

@@ -10,13 +10,14 @@ function request (sha: string, taskId = 't'): TaskRequest {
 }
 
 /** A candidate whose inference time per model is given; counts its runs and releases. */
-function candidate (name: string, msByModel: Record<string, number | Error>) {
+function candidate (name: string, msByModel: Record<string, number | Error>, log: string[] = []) {
   const runs: string[] = []
   const released: string[] = []
   const c: BackendCandidate = {
     name,
     execute: async (r) => {
       runs.push(r.taskId)
+      log.push(name)
       const ms = msByModel[r.model.name]
       if (ms instanceof Error) throw ms
       return { outputs: [], loadMs: 0, inferenceMs: ms, backend: name, threads: 1 }
@@ -36,16 +37,23 @@ describe('BackendPicker', () => {
     expect((await p.execute(request('big'), 'r')).backend).toBe('wasm 2 threads')
     expect(choices).toEqual(['tiny:wasm 1 thread', 'big0:wasm 2 threads'])
     expect(p.choices.get(request('big').model.sha256)?.medians).toEqual({ 'wasm 2 threads': 33, 'wasm 1 thread': 60 })
-    // 1 warm-up + 3 timed runs per candidate per model.
-    expect(one.runs.length).toBe(8)
-    expect(two.runs.length).toBe(8)
+    // 2 warm-ups + 3 timed runs per candidate per model.
+    expect(one.runs.length).toBe(10)
+    expect(two.runs.length).toBe(10)
     // The losers free the model's session.
     expect(two.released).toEqual([request('tiny').model.sha256])
     expect(one.released).toEqual([request('big').model.sha256])
 
     await p.execute(request('big', 'later'), 'r')
     expect(two.runs.at(-1)).toBe('later')
-    expect(one.runs.length).toBe(8)
+    expect(one.runs.length).toBe(10)
+  })
+
+  it('warms every candidate up before timing any, then times them round-robin', async () => {
+    const log: string[] = []
+    const p = new BackendPicker([candidate('a', { m: 2 }, log).c, candidate('b', { m: 1 }, log).c], { warmups: 2, trials: 3 })
+    await p.execute(request('m'), 'r')
+    expect(log).toEqual(['a', 'a', 'b', 'b', 'a', 'b', 'a', 'b', 'a', 'b'])
   })
 
   it('skips a backend whose onnxruntime fails (an op WebGPU lacks) and uses the others', async () => {
@@ -71,8 +79,8 @@ describe('BackendPicker', () => {
     const p = new BackendPicker([a.c, b.c], { trials: 1 })
     const results = await Promise.all([p.execute(request('m', 'x'), 'r'), p.execute(request('m', 'y'), 'r')])
     expect(results.map(r => r.backend)).toEqual(['b', 'b'])
-    expect(a.runs).toEqual(['x', 'x'])
-    expect(b.runs).toEqual(['x', 'x', 'y'])
+    expect(a.runs).toEqual(['x', 'x', 'x'])
+    expect(b.runs).toEqual(['x', 'x', 'x', 'y'])
   })
 
   it('with one candidate, runs tasks straight through (nothing to measure)', async () => {
