@@ -12,6 +12,7 @@ import { relativeComparator } from '../core/compare.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
 import { detInput } from '../ocr/detect.js'
 import { assembleText, detectLines, readRecOutput, recognizeBatches } from '../ocr/pipeline.js'
+import { REC_OUTPUTS } from '../ocr/recognize.js'
 import type { JobMeta, StoredResult } from '../core/job-store.js'
 import type { Reputation } from '../core/reputation.js'
 import type { AdvertService } from './advert-service.js'
@@ -106,12 +107,12 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const texts: Array<{ text: string, score: number } | undefined> = new Array(crops.length)
   const recStore = new ReducingStore(r => {
     const batch = batches[r.index]
-    readRecOutput(r.outputs[0], dict).forEach((t, k) => { texts[batch.indices[k]] = t })
+    readRecOutput(r.outputs, dict).forEach((t, k) => { texts[batch.indices[k]] = t })
   })
   const rec = builtinModel('ocr-rec')
   const recMeta = jobMeta(rec, 'ocr-rec', batches.length, replicas)
   await recStore.putJob(recMeta)
-  const recRunner = new JobRunner({ ...common, meta: recMeta, store: recStore, source: { task: (j) => ({ inputs: [batches[j].tensor], outputNames: [] }) } })
+  const recRunner = new JobRunner({ ...common, meta: recMeta, store: recStore, source: { task: (j) => ({ inputs: [batches[j].tensor], outputNames: REC_OUTPUTS }) } })
   recRunner.addEventListener('progress', () => { o.onProgress?.({ phase: 'recognize', pages: pages.length, lines: lineCount, job: recRunner.progress }) })
   if (batches.length > 0) await recRunner.run()
   o.onProgress?.({ phase: 'done', pages: pages.length, lines: lineCount, job: recRunner.progress })

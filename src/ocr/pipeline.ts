@@ -9,14 +9,14 @@ import type { RgbaImage } from './image.js'
 import type { Quad } from './geometry.js'
 import { detBoxes, detInput } from './detect.js'
 import type { DetBoxOptions, DetInput } from './detect.js'
-import { ctcDecode, cropBox, recInput } from './recognize.js'
+import { ctcDecode, ctcDecodeBest, cropBox, recInput, REC_INDICES, REC_OUTPUTS, REC_SCORES, REC_SOFTMAX } from './recognize.js'
 import type { RecInputOptions, Recognized } from './recognize.js'
 import { readingOrder } from './layout.js'
 
 export type OcrModel = 'det' | 'rec'
 
-/** Runs one of the two models on its inputs and returns its outputs (the first is used). */
-export type RunModel = (model: OcrModel, inputs: WireTensor[]) => Promise<WireTensor[]>
+/** Runs one of the two models on its inputs and returns the outputs named (all when none are). */
+export type RunModel = (model: OcrModel, inputs: WireTensor[], outputNames: string[]) => Promise<WireTensor[]>
 
 export interface DetectedLine {
   box: Quad
@@ -92,9 +92,20 @@ export function recognizeBatches (crops: readonly RgbaImage[], batchSize: number
   return batches
 }
 
-/** Texts from the rec model's output, one per crop of its batch. */
-export function readRecOutput (output: WireTensor, dict: readonly string[]): Recognized[] {
-  return ctcDecode(floats(output, 'rec'), output.dims, dict)
+/**
+ * Texts from the rec model's outputs, one per crop of its batch: from the CTC head's
+ * ctc_indices/ctc_scores when present (what REC_OUTPUTS asks for), else from the softmax.
+ */
+export function readRecOutput (outputs: readonly WireTensor[], dict: readonly string[]): Recognized[] {
+  const indices = outputs.find(o => o.name === REC_INDICES)
+  const scores = outputs.find(o => o.name === REC_SCORES)
+  if (indices != null && scores != null) {
+    if (indices.dtype !== 'int64') throw new Error(`${REC_INDICES} is ${indices.dtype}, expected int64`)
+    if (indices.dims.join() !== scores.dims.join()) throw new Error(`${REC_INDICES} [${indices.dims.join(', ')}] and ${REC_SCORES} [${scores.dims.join(', ')}] differ`)
+    return ctcDecodeBest(toTypedArray(indices) as BigInt64Array, floats(scores, 'rec'), indices.dims, dict)
+  }
+  const softmax = outputs.find(o => o.name === REC_SOFTMAX) ?? first([...outputs], 'rec')
+  return ctcDecode(floats(softmax, 'rec'), softmax.dims, dict)
 }
 
 /** The page's text: rows top to bottom, each row's boxes left to right. */
@@ -106,11 +117,11 @@ export function assembleText (lines: readonly OcrLine[]): string {
 export async function ocrPage (img: RgbaImage, run: RunModel, dict: readonly string[], opts: OcrOptions = {}): Promise<OcrResult> {
   const { maxSide, batchSize = 4, minScore = 0.5 } = opts
   const det = detInput(img, { maxSide })
-  const detected = detectLines(img, det, first(await run('det', [det.tensor]), 'det'), opts.det)
+  const detected = detectLines(img, det, first(await run('det', [det.tensor], []), 'det'), opts.det)
   const texts: Recognized[] = new Array(detected.length)
   const batches = recognizeBatches(detected.map(d => d.crop), batchSize, opts.rec)
   await Promise.all(batches.map(async batch => {
-    const results = readRecOutput(first(await run('rec', [batch.tensor]), 'rec'), dict)
+    const results = readRecOutput(await run('rec', [batch.tensor], REC_OUTPUTS), dict)
     if (results.length !== batch.indices.length) throw new Error(`rec returned ${results.length} texts for ${batch.indices.length} lines`)
     batch.indices.forEach((at, k) => { texts[at] = results[k] })
   }))

@@ -17,8 +17,8 @@ import { Reputation } from '../../src/core/reputation.js'
 import { toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { detInput } from '../../src/ocr/detect.js'
-import { detectLines, ocrPage, recognizeBatches } from '../../src/ocr/pipeline.js'
-import { parseDictionary } from '../../src/ocr/recognize.js'
+import { detectLines, ocrPage, readRecOutput, recognizeBatches } from '../../src/ocr/pipeline.js'
+import { parseDictionary, REC_INDICES, REC_OUTPUTS, REC_SCORES, REC_SOFTMAX } from '../../src/ocr/recognize.js'
 import { runOcrBatch } from '../../src/net/ocr-job.js'
 import { decodePng } from '../../src/node/png.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
@@ -61,13 +61,13 @@ beforeAll(async () => {
 afterAll(async () => { await cleanup.run() })
 
 let n = 0
-async function runRemote (worker: NodePeer, model: typeof DET, inputs: WireTensor[]): Promise<WireTensor[]> {
-  const request: TaskRequest = { taskId: `ocr-${++n}`, jobId: 'ocr', model: modelRef(model), inputs, timeoutMs: 0, outputNames: [] }
+async function runRemote (worker: NodePeer, model: typeof DET, inputs: WireTensor[], outputNames: string[] = []): Promise<WireTensor[]> {
+  const request: TaskRequest = { taskId: `ocr-${++n}`, jobId: 'ocr', model: modelRef(model), inputs, timeoutMs: 0, outputNames }
   return (await withTimeout(requester.tasks.run(worker.node.peerId, request), OCR_MS, `OCR task ${request.taskId}`)).result.outputs
 }
 
-async function runLocal (model: typeof DET, inputs: WireTensor[]): Promise<ort.Tensor> {
-  return Object.values(await referenceRun(MODELS_DIR + model.file, inputs))[0]
+async function runLocal (model: typeof DET, inputs: WireTensor[], output: string): Promise<ort.Tensor> {
+  return (await referenceRun(MODELS_DIR + model.file, inputs))[output]
 }
 
 function maxAbsDiff (remote: WireTensor, local: ort.Tensor): number {
@@ -84,20 +84,30 @@ describe('OCR models over WebRTC', () => {
     const page = samples.find(s => s.file === 'receipt.png')!
     const det = detInput(page.image)
     const [detOut] = await runRemote(workers[0], DET, [det.tensor])
-    expect(maxAbsDiff(detOut, await runLocal(DET, [det.tensor]))).toBeLessThanOrEqual(1e-4)
+    expect(maxAbsDiff(detOut, await runLocal(DET, [det.tensor], detOut.name))).toBeLessThanOrEqual(1e-4)
 
     const lines = detectLines(page.image, det, detOut)
     // A receipt row is two boxes (item and price) on one line of text.
     expect(lines.length).toBeGreaterThanOrEqual(page.lines.length)
     const [batch] = recognizeBatches(lines.map(l => l.crop), 6)
-    const [recOut] = await runRemote(workers[1], REC, [batch.tensor])
-    expect(maxAbsDiff(recOut, await runLocal(REC, [batch.tensor]))).toBeLessThanOrEqual(1e-4)
+    // Every output, the CTC head's included: the softmax within 1e-4, the per-step classes exactly.
+    const recOut = await runRemote(workers[1], REC, [batch.tensor])
+    expect(recOut.map(o => o.name).sort()).toEqual([REC_INDICES, REC_SCORES, REC_SOFTMAX].sort())
+    for (const name of [REC_SOFTMAX, REC_SCORES]) {
+      expect(maxAbsDiff(recOut.find(o => o.name === name)!, await runLocal(REC, [batch.tensor], name)), name).toBeLessThanOrEqual(1e-4)
+    }
+    expect(toTypedArray(recOut.find(o => o.name === REC_INDICES)!)).toEqual((await runLocal(REC, [batch.tensor], REC_INDICES)).data)
+    // What a requester asks for in practice: the head only, a few KB instead of the softmax's MBs.
+    const head = await runRemote(workers[1], REC, [batch.tensor], REC_OUTPUTS)
+    expect(head.map(o => o.name)).toEqual(REC_OUTPUTS)
+    expect(head.reduce((sum, o) => sum + o.data.byteLength, 0)).toBeLessThan(recOut.find(o => o.name === REC_SOFTMAX)!.data.byteLength / 1000)
+    expect(readRecOutput(head, dict).map(r => r.text)).toEqual(readRecOutput([recOut.find(o => o.name === REC_SOFTMAX)!], dict).map(r => r.text))
   })
 
   it('reads a page through the network: the text the image was rendered from', async () => {
     const page = samples.find(s => s.file === 'document.png')!
     let next = 0
-    const result = await ocrPage(page.image, async (model, inputs) => await runRemote(workers[next++ % 2], model === 'det' ? DET : REC, inputs), dict)
+    const result = await ocrPage(page.image, async (model, inputs, outputNames) => await runRemote(workers[next++ % 2], model === 'det' ? DET : REC, inputs, outputNames), dict)
     expect(result.text.split('\n')).toEqual(page.lines)
   })
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
 import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
-import type { WireTensor } from '../../src/core/tensor.js'
+import type { DTypeName, WireTensor } from '../../src/core/tensor.js'
 import { ensureOcrModels } from '../../src/node/ocr-assets.js'
 import { decodePng } from '../../src/node/png.js'
 import { ocrPage } from '../../src/ocr/pipeline.js'
@@ -17,13 +17,14 @@ let sessions: Record<OcrModel, ort.InferenceSession>
 let dict: string[]
 const calls: Array<{ model: OcrModel, dims: number[] }> = []
 
-const run: RunModel = async (model, inputs) => {
+const run: RunModel = async (model, inputs, outputNames) => {
   const session = sessions[model]
   const feeds: Record<string, ort.Tensor> = {}
   for (const t of inputs) feeds[t.name] = new ort.Tensor('float32', toTypedArray(t) as Float32Array, t.dims)
   calls.push({ model, dims: inputs[0].dims })
-  const out = await session.run(feeds)
-  return session.outputNames.map((name): WireTensor => fromTypedArray(name, 'float32', [...out[name].dims], out[name].data as Float32Array))
+  const names = outputNames.length > 0 ? outputNames : session.outputNames
+  const out = await session.run(feeds, names)
+  return names.map((name): WireTensor => fromTypedArray(name, out[name].type as DTypeName, [...out[name].dims], out[name].data as never))
 }
 
 beforeAll(async () => {
