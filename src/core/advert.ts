@@ -27,12 +27,15 @@ export interface Advert {
 
 export const NOT_A_WORKER: Advert = { worker: false, paused: false, backend: '', threads: 0, slots: 0, freeSlots: 0, models: [], cached: [], speeds: {}, maxModelBytes: 0, backends: {} }
 
+/** Lists are cut to what a receiver accepts (the first entries win: put what matters most first). */
 export function encodeAdvert (a: Advert): Uint8Array {
   return AdvertMessage.encode({
     ...a,
-    speeds: Object.entries(a.speeds).map(([sha256, ms]) => ({ sha256, ms })),
+    models: a.models.slice(0, MAX_MODELS),
+    cached: a.cached.slice(0, MAX_MODELS),
+    speeds: Object.entries(a.speeds).slice(0, MAX_MODELS).map(([sha256, ms]) => ({ sha256, ms })),
     maxModelBytes: BigInt(a.maxModelBytes),
-    backends: Object.entries(a.backends).map(([sha256, backend]) => ({ sha256, backend }))
+    backends: Object.entries(a.backends).slice(0, MAX_MODELS).map(([sha256, backend]) => ({ sha256, backend }))
   })
 }
 

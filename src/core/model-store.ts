@@ -63,9 +63,9 @@ export class ModelProvider {
     for (const sha of await this.o.store.list()) this.known.add(sha)
   }
 
-  /** sha256 of the models in this peer's cache. */
+  /** sha256 of the models in this peer's cache, most recently added first. */
   get cached (): string[] {
-    return [...this.known]
+    return [...this.known].reverse()
   }
 
   /** Adds a model this peer brings (e.g. a file its user dropped); returns its sha256. */
