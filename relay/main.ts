@@ -92,3 +92,8 @@ async function shutdown (signal: string): Promise<void> {
 }
 process.on('SIGINT', () => { void shutdown('SIGINT') })
 process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+// Started by a tool (tests, bench, demo): stop when that process dies without stopping us first.
+if (process.env.P2P_EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid
+  setInterval(() => { if (process.ppid !== parent) void shutdown('parent gone') }, 1000).unref()
+}

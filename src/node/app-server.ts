@@ -35,7 +35,7 @@ export async function startAppServer (options: AppServerOptions = {}): Promise<A
     '--serve', ROOT + 'dist',
     '--key', options.keyFile ?? join(tmpdir(), `p2p-ai-agents-relay-${process.pid}-${Date.now()}.key`)
   ]
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, P2P_EXIT_WITH_PARENT: '1' } })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr.on('data', (d: Buffer) => { out += d.toString() })
