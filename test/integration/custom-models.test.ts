@@ -8,6 +8,11 @@
  * - a batch job's first tasks go to the worker that already has the model.
  */
 import '../../src/node/polyfill.js'
+import { execFile } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { JobRunner } from '../../src/net/job-runner.js'
 import { MemoryJobStore } from '../../src/core/job-store.js'
@@ -17,7 +22,7 @@ import { relativeComparator } from '../../src/core/compare.js'
 import { DTYPES, fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { castChain, dynamicAddMul, identityAllDtypes } from '../../src/models/test-models.js'
 import { expectSameOutputs, referenceRun } from '../helpers/onnx-reference.js'
-import { Cleanup, rejectionOf, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout, WAIT_MS } from './helpers.js'
+import { Cleanup, REPO_ROOT, rejectionOf, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout, WAIT_MS } from './helpers.js'
 import type { ModelRef, TaskRequest } from '../../src/core/codec.js'
 import type { ModelEvent } from '../../src/core/model-store.js'
 import type { DTypeName, WireTensor } from '../../src/core/tensor.js'
@@ -179,4 +184,37 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
     expect(runner.progress.perPeer).toEqual({ [worker.node.peerId.toString()]: 1 })
     expect(other.models.cached).toEqual([])
   })
+
+  it('runs your own model over a JSONL file of inputs from the command line (`npm run infer`)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-infer-'))
+    const model = join(dir, 'add-mul.onnx')
+    await writeFile(model, renamed(dynamicAddMul(), 'test-models', 'cli--models'))
+    const rows = [{ a: [[1, 2]], b: [[3, 4]] }, { a: [[0.5], [2]], b: [[1], [-2]] }, { a: { dims: [1, 3], data: [1, 1, 1] }, b: [[2, 2, 2]] }]
+    await writeFile(join(dir, 'inputs.jsonl'), rows.map(r => JSON.stringify(r)).join('\n') + '\n')
+    const { stdout, stderr } = await promisify(execFile)(process.execPath,
+      ['--import', 'tsx', 'src/node/infer.ts', '--relay', relayAddr, '--model', model, '--inputs', join(dir, 'inputs.jsonl')],
+      { cwd: REPO_ROOT, timeout: 60_000 })
+    expect(stderr).toMatch(/done: 3\/3/)
+    const out = stdout.trim().split('\n').map(l => JSON.parse(l) as { index: number, outputs: Array<{ name: string, dims: number[], data: unknown[] }> })
+    expect(out.map(o => o.index)).toEqual([0, 1, 2])
+    expect(out.map(o => o.outputs.find(t => t.name === 'sum'))).toEqual([
+      { name: 'sum', dtype: 'float32', dims: [1, 2], data: [4, 6] },
+      { name: 'sum', dtype: 'float32', dims: [2, 1], data: [1.5, 0] },
+      { name: 'sum', dtype: 'float32', dims: [1, 3], data: [3, 3, 3] }
+    ])
+    expect(out[1].outputs.find(t => t.name === 'shape')?.data).toEqual(['2', '1'])
+  })
+
+  it('stops before sending anything when an input line does not fit the model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-infer-'))
+    const model = join(dir, 'add-mul.onnx')
+    await writeFile(model, dynamicAddMul())
+    await writeFile(join(dir, 'inputs.jsonl'), '{"a": [[1]], "b": [[1]]}\n{"a": [1, 2], "b": [[1, 2]]}\n')
+    const err = await promisify(execFile)(process.execPath,
+      ['--import', 'tsx', 'src/node/infer.ts', '--relay', relayAddr, '--model', model, '--inputs', join(dir, 'inputs.jsonl')],
+      { cwd: REPO_ROOT, timeout: 60_000 }).catch((e: { code: number, stderr: string }) => e)
+    expect(err).toMatchObject({ code: 2 })
+    expect((err as { stderr: string }).stderr).toMatch(/inputs\.jsonl:2: input 'a': expected 2 dimensions/)
+  })
 })
+
