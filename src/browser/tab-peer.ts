@@ -23,6 +23,7 @@ import { ModelService } from '../net/model-service.js'
 import { LOCAL_PEER } from '../net/job-runner.js'
 import { loadTabIdentity } from './identity.js'
 import { tabModelStore } from './cache-model-store.js'
+import { rememberChoice, rememberedChoices } from './backend-memory.js'
 import type { TabConfig } from './config.js'
 import type { Peer } from '../net/peer.js'
 import type { ConnectionKind } from '../net/connection-kind.js'
@@ -128,7 +129,15 @@ export class TabPeer extends EventTarget {
       this.stopWorkers.push(() => { void started?.then(w => { w.terminate() }, () => {}) })
       return { name: backendLabel(spec), execute: async (r, from) => await (await get()).execute(r, from), release: async (sha) => { await (await started)?.release(sha) } }
     }
-    this.picker = new BackendPicker([worker, ...specs.slice(1).map(lazy)], { onChoice: () => { this.advertiser.publish(); this.changed() } })
+    this.picker = new BackendPicker([worker, ...specs.slice(1).map(lazy)], {
+      onChoice: (sha, choice) => {
+        rememberChoice(this.picker.names, sha, choice)
+        this.advertiser.publish()
+        this.changed()
+      }
+    })
+    // Models measured before a reload keep their backend: no second measurement.
+    this.picker.restore(rememberedChoices(this.picker.names))
     this.node = await createPeer({
       privateKey: identity.privateKey,
       iceServers: this.config.iceServers,

@@ -54,6 +54,19 @@ export class BackendPicker implements Executor {
     return this.candidates.map(c => c.name)
   }
 
+  /**
+   * Takes choices measured earlier (e.g. before a reload) for the same candidates: those models
+   * skip the measurement. A choice naming a backend this picker does not have is ignored.
+   */
+  restore (choices: Record<string, BackendChoice>): void {
+    for (const [sha, choice] of Object.entries(choices)) {
+      const c = this.candidates.find(c => c.name === choice.backend)
+      if (c == null || this.chosen.has(sha)) continue
+      this.chosen.set(sha, c)
+      this.choices.set(sha, choice)
+    }
+  }
+
   async execute (request: TaskRequest, requester: string): Promise<ExecutionResult> {
     const sha = request.model.sha256
     const chosen = this.chosen.get(sha) ?? (this.candidates.length === 1 ? this.candidates[0] : undefined)

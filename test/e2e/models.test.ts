@@ -139,8 +139,12 @@ describe('real models across tabs', () => {
     expect(await fetchRows(b.page, sha256)).toEqual(['cached'])
 
     // Even after a reload, tab B runs it from its cache.
+    const measured = (await b.page.evaluate(() => window.p2pAgents.backendChoices()))[sha256]
+    expect(measured).toBeDefined()
     await b.page.reload()
     await waitReady(b.page)
+    // …and keeps the backend it measured for it: no second measurement after the reload.
+    expect((await b.page.evaluate(() => window.p2pAgents.backendChoices()))[sha256]).toEqual(measured)
     await waitForWorker(a.page, b.peerId)
     await a.page.bringToFront()
     await a.page.locator('[data-testid=model-target]').selectOption(b.peerId)

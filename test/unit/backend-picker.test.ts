@@ -89,4 +89,20 @@ describe('BackendPicker', () => {
     await p.execute(request('m'), 'r')
     expect(only.runs).toEqual(['t'])
   })
+
+  it('takes earlier choices for the same backends and skips measuring those models', async () => {
+    const a = candidate('a', { m: 1, n: 1 })
+    const b = candidate('b', { m: 2, n: 2 })
+    const p = new BackendPicker([a.c, b.c])
+    p.restore({
+      [request('m').model.sha256]: { backend: 'b', medians: { a: 3, b: 1 } },
+      [request('n').model.sha256]: { backend: 'gone', medians: {} }
+    })
+    expect((await p.execute(request('m'), 'r')).backend).toBe('b')
+    expect(a.runs).toEqual([])
+    // A choice naming a backend this picker lacks is measured afresh.
+    expect((await p.execute(request('n'), 'r')).backend).toBe('a')
+    expect(a.runs.length).toBe(5)
+  })
 })
+
