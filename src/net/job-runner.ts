@@ -81,6 +81,8 @@ export class JobRunner extends EventTarget {
   private startedAt = 0
   private restored = 0
   private stopped = false
+  /** Set once every worker known at the start is registered: dispatching earlier would hand the first tasks to whoever was registered first, not to the best placed. */
+  private started = false
   private finish?: () => void
   private readonly listeners: Array<() => void> = []
 
@@ -123,6 +125,7 @@ export class JobRunner extends EventTarget {
     if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true, hasModel: true })
 
     const finished = new Promise<void>(resolve => { this.finish = resolve })
+    this.started = true
     this.pump()
     this.checkFinished()
     await finished
@@ -182,7 +185,7 @@ export class JobRunner extends EventTarget {
   }
 
   private pump (): void {
-    if (this.stopped || this.scheduler == null) return
+    if (this.stopped || !this.started) return
     for (const a of this.scheduler.assign()) void this.dispatch(a)
     this.changed()
   }

@@ -162,13 +162,18 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
   })
 
   it('sends a job\'s tasks to the worker that already has the model first', async () => {
-    const bytes = dynamicAddMul()
+    // A model no worker has run, so no advertised speed orders them: only having the model can.
+    const bytes = renamed(dynamicAddMul(), 'test-models', 'pref-models')
     const sha256 = await requester.models.add(bytes)
-    // `worker` cached this model in an earlier case; `other` has never seen it.
-    const other = await startPeer(cleanup, relayAddr)
-    await waitForDirect(requester.node, other.node)
-    await waitForAdvert(requester, other.node.peerId.toString(), a => a.worker, 'the new worker\'s advert')
-    await waitForAdvert(requester, worker.node.peerId.toString(), a => a.models.includes(sha256), 'the worker advertising the cached model')
+    // `holder` joins last (without the preference, earlier workers would come first) with the model in its cache.
+    const holderStore = new MemoryModelStore()
+    await holderStore.put(sha256, bytes)
+    const holder = await startPeer(cleanup, relayAddr, { modelStore: holderStore })
+    await waitForDirect(requester.node, holder.node)
+    await waitForAdvert(requester, holder.node.peerId.toString(), a => a.models.includes(sha256), 'the holder advertising the model')
+    const workers = [...requester.adverts.adverts].filter(([, a]) => a.worker && !a.paused && a.maxModelBytes >= bytes.byteLength)
+    expect(workers.length).toBeGreaterThan(1)
+    expect(workers.filter(([, a]) => a.models.includes(sha256)).map(([p]) => p)).toEqual([holder.node.peerId.toString()])
     const inputs = [fromTypedArray('a', 'float32', [1, 1], Float32Array.from([2])), fromTypedArray('b', 'float32', [1, 1], Float32Array.from([5]))]
     const runner = new JobRunner({
       meta: { jobId: 'prefer-cached', modelId: 'add-mul', model: { sha256, size: bytes.byteLength, name: 'add-mul.onnx' }, datasetId: 'inline', taskCount: 1, replicas: 1, adaptive: false, state: 'queued', createdAt: Date.now(), updatedAt: Date.now() },
@@ -181,8 +186,9 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
     })
     const final = await withTimeout(runner.run(), WAIT_MS, 'the one-task job')
     expect(final.state).toBe('done')
-    expect(runner.progress.perPeer).toEqual({ [worker.node.peerId.toString()]: 1 })
-    expect(other.models.cached).toEqual([])
+    expect(runner.progress.perPeer).toEqual({ [holder.node.peerId.toString()]: 1 })
+    // Nobody had to fetch it.
+    expect(worker.models.cached).not.toContain(sha256)
   })
 
   it('runs your own model over a JSONL file of inputs from the command line (`npm run infer`)', async () => {
