@@ -15,18 +15,7 @@ import { fromTypedArray } from '../src/core/tensor.js'
 import type { Assignment, Decision } from '../src/core/scheduler.js'
 import type { Clock } from '../src/core/clock.js'
 import type { WireTensor } from '../src/core/tensor.js'
-
-/** Seeded PRNG (mulberry32): same seed, same run. */
-export function seededRandom (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom } from '../src/core/random.js'
 
 interface Event { at: number, seq: number, id: number, fn: () => void }
 

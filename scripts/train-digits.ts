@@ -19,6 +19,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import onnxProto from 'onnx-proto';
 import { DIGITS_INPUT, DIGITS_OUTPUT_LOGITS, DIGITS_OUTPUT_PROBS, argmax } from '../src/models/digits.js';
 import { TEST_PER_CLASS, mnistClasses } from '../src/node/mnist.js';
+import { seededRandom as mulberry32 } from '../src/core/random.js';
 
 const { onnx } = onnxProto;
 
@@ -82,18 +83,6 @@ function loadMnist(): { train: Split; test: Split } {
 }
 
 // ---------------------------------------------------------------- PRNG
-
-/** mulberry32: small, fast, and identical on every JS engine (integer arithmetic only). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------- model
 

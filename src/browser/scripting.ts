@@ -147,7 +147,8 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
       }
       const dict = parseDictionary(await (await get('models/ocr-keys.txt')).text())
       const pages = await Promise.all(files.map(async f => await decodeImage(await (await get(`samples/ocr/${f}`)).blob())))
-      const perPeer: Record<string, number> = {}
+      // Contributions of each job (detection, recognition), summed per peer at the end.
+      const perJob: Partial<Record<'detect' | 'recognize', Record<string, number>>> = {}
       const t0 = performance.now()
       const results = await runOcrBatch(pages, dict, {
         tasks: tab.tasks,
@@ -155,15 +156,12 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
         reputation: new Reputation(),
         replicas: options.replicas,
         local: options.includeSelf === true ? { slots: 1, run: async (request) => await tab.queue.submit(request, LOCAL_PEER) } : undefined,
-        onProgress: (p) => { if (p.phase !== 'done') for (const [peer, n] of Object.entries(p.job.perPeer)) perPeer[`${p.phase}:${peer}`] = n }
+        onProgress: (p) => { if (p.phase !== 'done') perJob[p.phase] = p.job.perPeer }
       })
       const seconds = (performance.now() - t0) / 1000
-      const totals: Record<string, number> = {}
-      for (const [key, n] of Object.entries(perPeer)) {
-        const peer = key.slice(key.indexOf(':') + 1)
-        totals[peer] = (totals[peer] ?? 0) + n
-      }
-      return { seconds, texts: results.map(r => r.error ?? r.text), perPeer: totals }
+      const perPeer: Record<string, number> = {}
+      for (const counts of Object.values(perJob)) for (const [peer, n] of Object.entries(counts)) perPeer[peer] = (perPeer[peer] ?? 0) + n
+      return { seconds, texts: results.map(r => r.error ?? r.text), perPeer }
     },
     backendChoices: () => Object.fromEntries(peer()?.picker?.choices ?? []),
     modelFetches: () => fetches.map(f => ({ ...f }))

@@ -59,9 +59,9 @@ export function canRun (a: Advert, sha256: string, size: number): boolean {
   return a.worker && !a.paused && (a.models.includes(sha256) || a.maxModelBytes >= size)
 }
 
-/** Whether a peer can start this model's tasks without a transfer. */
+/** Whether a peer can start this model's tasks without a transfer (`cached` is a subset of `models`). */
 export function hasModel (a: Advert, sha256: string): boolean {
-  return a.models.includes(sha256) || a.cached.includes(sha256)
+  return a.models.includes(sha256)
 }
 
 /** Exponential moving average of inference time per model, for adverts. */

@@ -74,19 +74,15 @@ export class BackendPicker implements Executor {
     const pending = this.measuring.get(sha)
     if (pending != null) return await (await pending).execute(request, requester)
 
-    let choose!: (c: BackendCandidate) => void
-    let fail!: (e: unknown) => void
-    const promise = new Promise<BackendCandidate>((resolve, reject) => { choose = resolve; fail = reject })
-    promise.catch(() => {})
-    this.measuring.set(sha, promise)
+    // Other tasks of this model that arrive meanwhile wait for the winner rather than measure again.
+    const measured = this.measure(request, requester)
+    const winner = measured.then(m => m.winner)
+    winner.catch(() => {})
+    this.measuring.set(sha, winner)
     try {
-      const { winner, result } = await this.measure(request, requester)
-      this.chosen.set(sha, winner)
-      choose(winner)
-      return result
-    } catch (err) {
-      fail(err)
-      throw err
+      const m = await measured
+      this.chosen.set(sha, m.winner)
+      return m.result
     } finally {
       this.measuring.delete(sha)
     }

@@ -53,6 +53,8 @@ export class ModelProvider {
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
   /** sha256 of everything this peer holds, built-ins excluded; kept in step with the store. */
   private readonly known = new Set<string>()
+  /** Local models whose bytes hashed right once in this process: not hashed again per session. */
+  private readonly verified = new Set<string>()
 
   constructor (options: ModelProviderOptions) {
     this.o = options
@@ -97,8 +99,10 @@ export class ModelProvider {
   private async resolve (ref: ModelRef, from?: string): Promise<Uint8Array> {
     const local = await this.local(ref.sha256)
     if (local != null) {
-      const actual = await sha256Hex(local)
-      if (actual === ref.sha256) return local
+      if (this.verified.has(ref.sha256) || await sha256Hex(local) === ref.sha256) {
+        this.verified.add(ref.sha256)
+        return local
+      }
       // A damaged cache entry is refetched below rather than trusted.
       this.known.delete(ref.sha256)
     }
@@ -114,6 +118,7 @@ export class ModelProvider {
         const bytes = await fetchFrom(peer, ref, (progress) => { this.o.onEvent?.({ type: 'transfer', ref, from: peer, progress }) })
         await this.o.store.put(ref.sha256, bytes)
         this.known.add(ref.sha256)
+        this.verified.add(ref.sha256)
         this.o.onEvent?.({ type: 'cached', ref, from: peer, ms: Date.now() - t0 })
         return bytes
       } catch (err) {

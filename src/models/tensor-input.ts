@@ -8,6 +8,10 @@ import { DTYPE_BYTES, elementCount } from '../core/tensor.js'
 import type { DTypeName, WireTensor } from '../core/tensor.js'
 import type { TensorSpec } from './catalog.js'
 import { parseNpy } from './npy.js'
+import { axisTaps } from '../ocr/image.js'
+import type { RgbaImage } from '../ocr/image.js'
+
+export type { RgbaImage }
 
 /** A model input; `rankKnown: false` (a model that leaves the rank open) accepts any shape. */
 export type InputSpec = TensorSpec & { rankKnown?: boolean }
@@ -222,13 +226,6 @@ export function tensorFromNpy (spec: InputSpec, bytes: Uint8Array): WireTensor {
 
 // ---------------------------------------------------------------- images
 
-export interface RgbaImage {
-  width: number
-  height: number
-  /** width × height × 4 bytes, row by row, as in ImageData. */
-  data: ArrayLike<number>
-}
-
 export interface ImageLayout {
   layout: 'NCHW' | 'NHWC'
   channels: 1 | 3
@@ -279,9 +276,8 @@ export function tensorFromImage (spec: InputSpec, img: RgbaImage): WireTensor {
   const dims = layout.layout === 'NCHW' ? [1, C, H, W] : [1, H, W, C]
   checkDims(spec, dims)
 
-  // Source sample positions per output column and row (pixel centres aligned, edges clamped).
-  const cols = samples(W, w)
-  const rows = samples(H, h)
+  const cols = axisTaps(w, W)
+  const rows = axisTaps(h, H)
   const channel = (c: number) => (p: number): number => rgba[p + c]!
   // Integer weights keep gray pixels exact: (299 + 587 + 114) v / 1000 = v.
   const luma = (p: number): number => (299 * rgba[p]! + 587 * rgba[p + 1]! + 114 * rgba[p + 2]!) / 1000
@@ -292,9 +288,9 @@ export function tensorFromImage (spec: InputSpec, img: RgbaImage): WireTensor {
   const view = new DataView(data.buffer)
   const put = IMAGE_PUT[spec.dtype as ImageDType]
   for (let y = 0; y < H; y++) {
-    const { i0: y0, i1: y1, f: fy } = rows[y]!
+    const y0 = rows.i0[y]!; const y1 = rows.i1[y]!; const fy = rows.a[y]!
     for (let x = 0; x < W; x++) {
-      const { i0: x0, i1: x1, f: fx } = cols[x]!
+      const x0 = cols.i0[x]!; const x1 = cols.i1[x]!; const fx = cols.a[x]!
       const p00 = (y0 * w + x0) * 4; const p01 = (y0 * w + x1) * 4
       const p10 = (y1 * w + x0) * 4; const p11 = (y1 * w + x1) * 4
       for (let c = 0; c < C; c++) {
@@ -309,11 +305,3 @@ export function tensorFromImage (spec: InputSpec, img: RgbaImage): WireTensor {
   return { name: spec.name, dtype: spec.dtype, dims, data }
 }
 
-/** For each of `n` output positions: the two source positions of `m` to blend, and the weight of the second. */
-function samples (n: number, m: number): Array<{ i0: number, i1: number, f: number }> {
-  return Array.from({ length: n }, (_, i) => {
-    const s = Math.min(Math.max((i + 0.5) * m / n - 0.5, 0), m - 1)
-    const i0 = Math.floor(s)
-    return { i0, i1: Math.min(i0 + 1, m - 1), f: s - i0 }
-  })
-}

@@ -11,7 +11,7 @@ import { MemoryJobStore } from '../core/job-store.js'
 import { relativeComparator } from '../core/compare.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
 import { detInput } from '../ocr/detect.js'
-import { assembleText, detectLines, readRecOutput, recognizeBatches } from '../ocr/pipeline.js'
+import { detectLines, pageResult, readRecOutput, recognizeBatches } from '../ocr/pipeline.js'
 import { REC_OUTPUTS } from '../ocr/recognize.js'
 import type { JobMeta, StoredResult } from '../core/job-store.js'
 import type { Reputation } from '../core/reputation.js'
@@ -20,7 +20,8 @@ import type { TaskService } from './task-service.js'
 import type { JobProgress, LocalWorker } from './job-runner.js'
 import type { RgbaImage } from '../ocr/image.js'
 import type { DetInput } from '../ocr/detect.js'
-import type { DetectedLine, OcrLine, OcrOptions, OcrResult } from '../ocr/pipeline.js'
+import type { DetectedLine, OcrOptions, OcrResult } from '../ocr/pipeline.js'
+import type { Recognized } from '../ocr/recognize.js'
 import type { CatalogModel } from '../models/catalog.js'
 
 export interface OcrBatchOptions {
@@ -104,7 +105,7 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const crops: RgbaImage[] = []
   detected.forEach((lines, page) => lines?.forEach((l, line) => { owners.push({ page, line }); crops.push(l.crop) }))
   const batches = recognizeBatches(crops, batchSize, o.ocr?.rec)
-  const texts: Array<{ text: string, score: number } | undefined> = new Array(crops.length)
+  const texts: Array<Recognized | undefined> = new Array(crops.length)
   const recStore = new ReducingStore(r => {
     const batch = batches[r.index]
     readRecOutput(r.outputs, dict).forEach((t, k) => { texts[batch.indices[k]] = t })
@@ -117,15 +118,10 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   if (batches.length > 0) await recRunner.run()
   o.onProgress?.({ phase: 'done', pages: pages.length, lines: lineCount, job: recRunner.progress })
 
-  const perPage: OcrLine[][] = pages.map(() => [])
-  owners.forEach(({ page, line }, i) => {
-    const t = texts[i]
-    const text = t?.text.trim() ?? ''
-    if (t != null && t.score >= minScore && text !== '') perPage[page].push({ box: detected[page]![line].box, text, score: t.score })
-  })
-  return perPage.map((lines, page) => ({
-    lines,
-    text: assembleText(lines),
+  const perPage: Array<Array<Recognized | undefined>> = pages.map(() => [])
+  owners.forEach(({ page, line }, i) => { perPage[page][line] = texts[i] })
+  return pages.map((_, page) => ({
+    ...pageResult(detected[page] ?? [], perPage[page], minScore),
     error: detected[page] == null ? 'text detection failed on this page (no worker could run it)' : undefined
   }))
 }

@@ -78,8 +78,11 @@ export function resizeToPlanarBgr (
   }
 }
 
-/** Per destination index along one axis: the two source indices and the weight of the second. */
-function axisTaps (src: number, dst: number): { i0: Int32Array, i1: Int32Array, a: Float32Array } {
+/**
+ * Bilinear taps along one axis (pixel centres aligned, edges clamped): per destination index,
+ * the two source indices and the weight of the second.
+ */
+export function axisTaps (src: number, dst: number): { i0: Int32Array, i1: Int32Array, a: Float32Array } {
   const i0 = new Int32Array(dst)
   const i1 = new Int32Array(dst)
   const a = new Float32Array(dst)

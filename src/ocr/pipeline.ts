@@ -125,8 +125,16 @@ export async function ocrPage (img: RgbaImage, run: RunModel, dict: readonly str
     if (results.length !== batch.indices.length) throw new Error(`rec returned ${results.length} texts for ${batch.indices.length} lines`)
     batch.indices.forEach((at, k) => { texts[at] = results[k] })
   }))
-  const lines = detected
-    .map((d, i) => ({ box: d.box, text: texts[i].text.trim(), score: texts[i].score }))
-    .filter(l => l.score >= minScore && l.text !== '')
+  return pageResult(detected, texts, minScore)
+}
+
+/** A page's lines and text from its detected lines and their texts (same order); unread or doubtful lines are dropped. */
+export function pageResult (detected: readonly DetectedLine[], texts: ReadonlyArray<Recognized | undefined>, minScore: number): OcrResult {
+  const lines: OcrLine[] = []
+  detected.forEach((d, i) => {
+    const t = texts[i]
+    const text = t?.text.trim() ?? ''
+    if (t != null && t.score >= minScore && text !== '') lines.push({ box: d.box, text, score: t.score })
+  })
   return { lines, text: assembleText(lines) }
 }

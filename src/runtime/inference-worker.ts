@@ -22,8 +22,8 @@ export interface WorkerInit {
 }
 
 /** What the page answers when the worker asks for a model's bytes (errors as data: comlink drops an Error's code). */
-export type ModelReply = { bytes: Uint8Array } | { error: { code: TaskErrorCode, message: string } }
-export type PageModelFetcher = (ref: ModelRef, from?: string) => Promise<ModelReply>
+export type ModelBytesReply = { bytes: Uint8Array } | { error: { code: TaskErrorCode, message: string } }
+export type PageModelFetcher = (ref: ModelRef, from?: string) => Promise<ModelBytesReply>
 
 export interface WorkerInfo {
   backend: string

@@ -6,7 +6,7 @@ import type { BackendCandidate } from '../core/backend-picker.js'
 import type { ModelRef, TaskRequest } from '../core/codec.js'
 import type { WireTensor } from '../core/tensor.js'
 import type { ModelFetcher } from './ort-runner.js'
-import type { InferenceWorkerApi, ModelReply, WorkerInfo, WorkerInit } from './inference-worker.js'
+import type { InferenceWorkerApi, ModelBytesReply, WorkerInfo, WorkerInit } from './inference-worker.js'
 
 export interface InferenceWorker extends BackendCandidate {
   info: WorkerInfo
@@ -20,7 +20,7 @@ export interface InferenceWorker extends BackendCandidate {
 export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelFetcher): Promise<InferenceWorker> {
   const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: `p2p-inference-${init.backend}-${init.threads}` })
   const remote = Comlink.wrap<InferenceWorkerApi>(worker)
-  const pageFetch = async (ref: ModelRef, from?: string): Promise<ModelReply> => {
+  const pageFetch = async (ref: ModelRef, from?: string): Promise<ModelBytesReply> => {
     try {
       const bytes = await fetchModel(ref, from)
       // Copied, not transferred: concurrent loads of one model (one per backend) share these bytes.

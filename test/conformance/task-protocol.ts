@@ -17,6 +17,7 @@ import type { TaskErrorCode } from '../../src/core/errors.js'
 import type { DTypeName, WireTensor } from '../../src/core/tensor.js'
 import type { TaskOutcome } from '../../src/core/task-client.js'
 import type { ExecutionResult, Executor, WorkQueueOptions } from '../../src/core/work-queue.js'
+import { seededRandom as prng } from '../../src/core/random.js'
 
 export interface ProtocolHarness {
   /** Requester → worker through the real TaskClient. */
@@ -41,17 +42,6 @@ function deferred<T = void> (): Deferred<T> {
   let reject!: (err: unknown) => void
   const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
   return { promise, resolve, reject }
-}
-
-/** Small seeded PRNG so the suite needs nothing from any transport's helpers. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const MODEL = { sha256: 'c0ffee'.padEnd(64, '0'), size: 4096, name: 'echo.onnx' }

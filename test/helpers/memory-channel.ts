@@ -10,6 +10,7 @@
  *   traffic in both directions is silently dropped and neither side is told.
  */
 import type { FrameChannel } from '../../src/core/channel.js'
+import { seededRandom } from '../../src/core/random.js'
 
 export interface MemoryChannelOptions {
   /** Seed for splitting chunks into random pieces; omit to deliver each send whole. */
@@ -30,18 +31,6 @@ export interface MemoryEnd extends FrameChannel {
 }
 
 type Inbound = { kind: 'data', chunk: Uint8Array } | { kind: 'close', err?: Error }
-
-/** Seeded PRNG (mulberry32): returns floats in [0, 1). */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Resolves once every queued microtask (and those they queue) has run. Not a sleep: no time passes. */
 export async function flushMicrotasks (): Promise<void> {
