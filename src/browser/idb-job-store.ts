@@ -15,11 +15,7 @@
  * come back from the key range [jobId] … [jobId, []] already sorted by index. deleteJob removes the
  * meta and the results in one transaction.
  */
-import {
-  JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst,
-  isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult,
-  reputationProblem, storedResultProblem
-} from '../core/job-store.js'
+import { JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
 
 export const JOBS_DB_NAME = 'p2p-ai-agents-jobs'

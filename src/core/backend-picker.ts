@@ -9,7 +9,7 @@
  * of other load on the machine slows all of them alike rather than the one measured at that moment.
  */
 import { toTaskError } from './errors.js'
-import type { TaskRequest } from './codec.js'
+import type { TaskRequest } from './task-types.js'
 import type { ExecutionResult, Executor } from './work-queue.js'
 
 export interface BackendCandidate extends Executor {

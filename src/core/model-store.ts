@@ -6,8 +6,8 @@
  */
 import { TaskError, toTaskError } from './errors.js'
 import { sha256Hex } from './hash.js'
-import type { ModelRef } from './codec.js'
-import type { TransferProgress } from './model-transfer.js'
+import type { ModelRef } from './task-types.js'
+import type { TransferProgress } from './model-transfer/codec.js'
 
 /** A peer's persistent model cache (Cache Storage in tabs, files for Node peers). */
 export interface ModelStore {

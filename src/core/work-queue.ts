@@ -6,7 +6,7 @@
 import { TaskError, toTaskError } from './errors.js'
 import { systemClock } from './clock.js'
 import type { Clock } from './clock.js'
-import type { TaskRequest, TaskResult } from './codec.js'
+import type { TaskRequest, TaskResult } from './task-types.js'
 import type { WireTensor } from './tensor.js'
 
 export interface ExecutionResult {

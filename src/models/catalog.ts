@@ -6,7 +6,7 @@
 import digits from '../../public/models/digits.json'
 import ocrDet from '../../public/models/ocr-det.json'
 import ocrRec from '../../public/models/ocr-rec.json'
-import type { ModelRef } from '../core/codec.js'
+import type { ModelRef } from '../core/task-types.js'
 import { DTYPE_BYTES, elementCount } from '../core/tensor.js'
 import type { DTypeName, WireTensor } from '../core/tensor.js'
 

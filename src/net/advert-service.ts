@@ -5,11 +5,11 @@
  * what, how fast, and who is paused.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { ADVERT_PROTOCOL, MAX_ADVERT_FRAME, NOT_A_WORKER, decodeAdvert, encodeAdvert } from '../core/advert.js'
+import { ADVERT_PROTOCOL, MAX_ADVERT_FRAME, NOT_A_WORKER, decodeAdvert, encodeAdvert } from '../core/discovery/advert.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../core/framing.js'
 import { connectionKind } from './connection-kind.js'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-import type { Advert } from '../core/advert.js'
+import type { Advert } from '../core/discovery/advert.js'
 
 export class AdvertService extends EventTarget {
   /** The latest advert of each directly connected peer. */

@@ -3,13 +3,15 @@
  * and fetches a model from a given peer, one stream per transfer over a direct WebRTC connection.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { MODEL_PROTOCOL, ModelDownload, ModelTransferServer } from '../core/model-transfer.js'
+import { MODEL_PROTOCOL } from '../core/model-transfer/codec.js'
+import { ModelDownload } from '../core/model-transfer/client.js'
+import { ModelTransferServer } from '../core/model-transfer/server.js'
 import { TaskError } from '../core/errors.js'
 import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
 import type { Libp2p } from '@libp2p/interface'
-import type { ModelRef } from '../core/codec.js'
-import type { ModelSource, TransferProgress } from '../core/model-transfer.js'
+import type { ModelRef } from '../core/task-types.js'
+import type { ModelSource, TransferProgress } from '../core/model-transfer/codec.js'
 
 export interface ModelServiceOptions {
   /** Largest model this peer fetches. */

@@ -3,15 +3,15 @@
  * (one TaskClient) per direct WebRTC connection for sending tasks, so a task costs one frame each
  * way rather than a new data channel and protocol negotiation.
  */
-import { TASK_PROTOCOL } from '../core/codec.js'
-import { TaskClient } from '../core/task-client.js'
-import { TaskServer } from '../core/task-server.js'
+import { TASK_PROTOCOL } from '../core/task/codec.js'
+import { TaskClient } from '../core/task/client.js'
+import { TaskServer } from '../core/task/server.js'
 import { TaskError } from '../core/errors.js'
 import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
-import type { TaskRequest } from '../core/codec.js'
-import type { TaskClientOptions, TaskOutcome } from '../core/task-client.js'
+import type { TaskRequest } from '../core/task-types.js'
+import type { TaskClientOptions, TaskOutcome } from '../core/task/client.js'
 import type { WorkQueue } from '../core/work-queue.js'
 import type { ProtocolLimits } from '../core/limits.js'
 

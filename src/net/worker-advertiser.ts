@@ -1,5 +1,5 @@
 /** Keeps a worker's advert true: slots in use, models loaded, measured speed, paused or not. */
-import { SpeedTracker } from '../core/advert.js'
+import { SpeedTracker } from '../core/discovery/advert.js'
 import type { AdvertService } from './advert-service.js'
 import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 

@@ -21,11 +21,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import {
-  JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst,
-  isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem,
-  storedResultProblem
-} from '../core/job-store.js'
+import { JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
 

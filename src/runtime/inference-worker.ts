@@ -9,7 +9,7 @@ import { backendLabel, findAdapter } from './backends.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import type { OrtModule } from './ort-runner.js'
 import type { TaskErrorCode } from '../core/errors.js'
-import type { ModelRef, TaskRequest } from '../core/codec.js'
+import type { ModelRef, TaskRequest } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
 import type { ExecutionResult } from '../core/work-queue.js'
 

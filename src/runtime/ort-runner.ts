@@ -7,7 +7,7 @@ import { TaskError } from '../core/errors.js'
 import { sha256Hex } from '../core/hash.js'
 import { toTypedArray } from '../core/tensor.js'
 import type { InferenceSession, Tensor } from 'onnxruntime-common'
-import type { ModelRef, TaskRequest } from '../core/codec.js'
+import type { ModelRef, TaskRequest } from '../core/task-types.js'
 import type { ExecutionResult } from '../core/work-queue.js'
 import type { DTypeName, WireTensor } from '../core/tensor.js'
 

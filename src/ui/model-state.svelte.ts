@@ -8,10 +8,10 @@ import { imageLayout, tensorFromImage, tensorFromJson, tensorFromNpy } from '../
 import { summarizeTensor, tensorToJson, tensorToNpy } from '../models/tensor-output.js'
 import { decodeImage } from '../browser/images.js'
 import { toTaskError } from '../core/errors.js'
-import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer.js'
+import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import type { ModelInfo, SupportedIo } from '../models/onnx-info.js'
 import type { TensorSummary } from '../models/tensor-output.js'
-import type { ModelRef } from '../core/codec.js'
+import type { ModelRef } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
 import type { TabPeer, Target, TaskRun } from '../browser/tab-peer.js'
 

@@ -6,9 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
-import { MODEL_CHUNK_BYTES } from '../../src/core/model-transfer.js'
-import type { ModelRef } from '../../src/core/codec.js'
-import type { ModelSource, TransferProgress } from '../../src/core/model-transfer.js'
+import { MODEL_CHUNK_BYTES } from '../../src/core/model-transfer/codec.js'
+import type { ModelRef } from '../../src/core/task-types.js'
+import type { ModelSource, TransferProgress } from '../../src/core/model-transfer/codec.js'
 import { codeOf } from '../helpers/errors.js'
 
 export interface TransferHarness {

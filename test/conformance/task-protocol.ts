@@ -10,12 +10,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { TaskError } from '../../src/core/errors.js'
-import { encodeFrame } from '../../src/core/codec.js'
+import { encodeFrame } from '../../src/core/task/codec.js'
 import { DTYPES, DTYPE_BYTES, elementCount } from '../../src/core/tensor.js'
-import type { TaskRequest } from '../../src/core/codec.js'
+import type { TaskRequest } from '../../src/core/task-types.js'
 import type { TaskErrorCode } from '../../src/core/errors.js'
 import type { DTypeName, WireTensor } from '../../src/core/tensor.js'
-import type { TaskOutcome } from '../../src/core/task-client.js'
+import type { TaskOutcome } from '../../src/core/task/client.js'
 import type { ExecutionResult, Executor, WorkQueueOptions } from '../../src/core/work-queue.js'
 import { seededRandom as prng } from '../../src/core/random.js'
 

@@ -36,7 +36,7 @@ import type { NodePeer } from '../../src/node/node-peer.js'
 import type { Executor, WorkEvent } from '../../src/core/work-queue.js'
 import type { DigitDataset } from '../../src/models/datasets.js'
 import type { TaskErrorCode } from '../../src/core/errors.js'
-import type { Advert } from '../../src/core/advert.js'
+import type { Advert } from '../../src/core/discovery/advert.js'
 import type { WireTensor } from '../../src/core/tensor.js'
 
 const DIGITS = builtinModel('digits')

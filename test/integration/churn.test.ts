@@ -8,15 +8,12 @@ import '../../src/node/polyfill.js'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { TASK_PROTOCOL } from '../../src/core/codec.js'
+import { TASK_PROTOCOL } from '../../src/core/task/codec.js'
 import { toTypedArray } from '../../src/core/tensor.js'
 import { argmax } from '../../src/models/digits.js'
-import {
-  Cleanup, digitsTask, heldOutDigits, rejectionOf, spawnWorker, startPeer, startRelay, startWorkerProcess,
-  waitForDirect, waitForPeers, waitForStatus
-} from './helpers.js'
+import { Cleanup, digitsTask, heldOutDigits, rejectionOf, spawnWorker, startPeer, startRelay, startWorkerProcess, waitForDirect, waitForPeers, waitForStatus } from './helpers.js'
 import type { PrivateKey } from '@libp2p/interface'
-import type { TaskOutcome } from '../../src/core/task-client.js'
+import type { TaskOutcome } from '../../src/core/task/client.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
 
 const [DIGIT] = heldOutDigits() // a held-out "0"

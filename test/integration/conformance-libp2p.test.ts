@@ -9,7 +9,7 @@
  * churn.test.ts.
  */
 import '../../src/node/polyfill.js'
-import { FrameDecoder, TASK_PROTOCOL } from '../../src/core/codec.js'
+import { FrameDecoder, TASK_PROTOCOL } from '../../src/core/task/codec.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
 import { WorkQueue } from '../../src/core/work-queue.js'

@@ -3,7 +3,8 @@
  * Node peers with ModelService (one holding models, one fetching) over a direct WebRTC connection.
  */
 import '../../src/node/polyfill.js'
-import { MODEL_PROTOCOL, ModelDownload } from '../../src/core/model-transfer.js'
+import { MODEL_PROTOCOL } from '../../src/core/model-transfer/codec.js'
+import { ModelDownload } from '../../src/core/model-transfer/client.js'
 import { lengthPrefixed } from '../../src/core/framing.js'
 import { createPeer } from '../../src/net/peer.js'
 import { DirectoryClient } from '../../src/net/directory-client.js'

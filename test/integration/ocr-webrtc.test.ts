@@ -26,7 +26,7 @@ import { referenceRun } from '../helpers/onnx-reference.js'
 import { Cleanup, REPO_ROOT, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { OcrBatchProgress } from '../../src/net/ocr-job.js'
 import type { RgbaImage } from '../../src/ocr/image.js'
-import type { TaskRequest } from '../../src/core/codec.js'
+import type { TaskRequest } from '../../src/core/task-types.js'
 import type { WireTensor } from '../../src/core/tensor.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
 

@@ -1,8 +1,8 @@
 /** Capability adverts: what a worker tells requesters, and how requesters read it. */
 import { describe, expect, it } from 'vitest'
-import { canRun, decodeAdvert, encodeAdvert, hasModel, NOT_A_WORKER } from '../../src/core/advert.js'
+import { canRun, decodeAdvert, encodeAdvert, hasModel, NOT_A_WORKER } from '../../src/core/discovery/advert.js'
 import { failure } from '../helpers/errors.js'
-import type { Advert } from '../../src/core/advert.js'
+import type { Advert } from '../../src/core/discovery/advert.js'
 
 const sha = (n: number): string => n.toString(16).padStart(64, '0')
 

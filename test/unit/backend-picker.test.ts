@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { BackendPicker } from '../../src/core/backend-picker.js'
 import { TaskError } from '../../src/core/errors.js'
 import type { BackendCandidate } from '../../src/core/backend-picker.js'
-import type { TaskRequest } from '../../src/core/codec.js'
+import type { TaskRequest } from '../../src/core/task-types.js'
 
 function request (sha: string, taskId = 't'): TaskRequest {
   return { taskId, jobId: 'j', model: { sha256: sha.padEnd(64, '0'), size: 1, name: sha }, inputs: [], timeoutMs: 0, outputNames: [] }

@@ -2,11 +2,11 @@
  * Runs the shared task-protocol conformance suite over the in-memory transport, with chunks cut
  * into random small pieces so every frame is reassembled by the decoders.
  */
-import { FrameDecoder } from '../../src/core/codec.js'
+import { FrameDecoder } from '../../src/core/task/codec.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
-import { TaskClient } from '../../src/core/task-client.js'
-import { TaskServer } from '../../src/core/task-server.js'
+import { TaskClient } from '../../src/core/task/client.js'
+import { TaskServer } from '../../src/core/task/server.js'
 import { WorkQueue } from '../../src/core/work-queue.js'
 import { memoryChannelPair } from '../helpers/memory-channel.js'
 import { taskProtocolConformance } from '../conformance/task-protocol.js'

@@ -2,9 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import {
-  DATASETS, DIGIT_DATASET_HEADER_BYTES, DIGIT_PIXELS, datasetInfo, digitDatasetBytes, encodeDigitDataset, parseDigitDataset
-} from '../../src/models/datasets.js'
+import { DATASETS, DIGIT_DATASET_HEADER_BYTES, DIGIT_PIXELS, datasetInfo, digitDatasetBytes, encodeDigitDataset, parseDigitDataset } from '../../src/models/datasets.js'
 import { DATASETS_DIR, loadDigitDataset, mnistDatasetBytes } from '../../src/node/datasets.js'
 import { TEST_PER_CLASS, heldOutDigits, mnistClasses } from '../../src/node/mnist.js'
 import type { DigitDataset, DigitRecord } from '../../src/models/datasets.js'

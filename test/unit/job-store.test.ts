@@ -2,9 +2,7 @@ import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, truncate, writeFile 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import {
-  JOB_STATES, JOB_TRANSITIONS, JobStateError, MemoryJobStore, isTerminalState, nextState, transitionJob
-} from '../../src/core/job-store.js'
+import { JOB_STATES, JOB_TRANSITIONS, JobStateError, MemoryJobStore, isTerminalState, nextState, transitionJob } from '../../src/core/job-store.js'
 import { DTYPES, DTYPE_BYTES } from '../../src/core/tensor.js'
 import { FileJobStore } from '../../src/node/file-job-store.js'
 import type { JobMeta, JobState, JobStore, StoredResult } from '../../src/core/job-store.js'

@@ -4,7 +4,7 @@ import { MemoryModelStore, ModelProvider } from '../../src/core/model-store.js'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
 import type { ModelEvent, ModelProviderOptions } from '../../src/core/model-store.js'
-import type { ModelRef } from '../../src/core/codec.js'
+import type { ModelRef } from '../../src/core/task-types.js'
 
 const bytes = new Uint8Array(5000).map((_, i) => (i * 7) % 256)
 const refP = (async (): Promise<ModelRef> => ({ sha256: await sha256Hex(bytes), size: bytes.byteLength, name: 'm' }))()

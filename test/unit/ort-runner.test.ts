@@ -7,7 +7,7 @@ import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import type { ModelFetcher, OrtModule } from '../../src/runtime/ort-runner.js'
-import type { TaskRequest } from '../../src/core/codec.js'
+import type { TaskRequest } from '../../src/core/task-types.js'
 import { codeOf } from '../helpers/errors.js'
 
 const model = builtinModel('digits')

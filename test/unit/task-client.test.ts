@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { encodeFrame, FrameDecoder } from '../../src/core/codec.js'
+import { encodeFrame, FrameDecoder } from '../../src/core/task/codec.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
-import { TaskClient } from '../../src/core/task-client.js'
+import { TaskClient } from '../../src/core/task/client.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { flushMicrotasks, memoryChannelPair } from '../helpers/memory-channel.js'
-import type { FrameMessage, TaskRequest, TaskResult } from '../../src/core/codec.js'
-import type { TaskClientOptions, TaskOutcome } from '../../src/core/task-client.js'
+import type { FrameMessage } from '../../src/core/task/codec.js'
+import type { TaskRequest, TaskResult } from '../../src/core/task-types.js'
+import type { TaskClientOptions, TaskOutcome } from '../../src/core/task/client.js'
 import type { MemoryEnd } from '../helpers/memory-channel.js'
 
 /** The far end of the channel, played by the test: records frames, optionally answers pings. */

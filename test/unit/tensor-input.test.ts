@@ -7,9 +7,7 @@ import type { TensorSpec } from '../../src/models/catalog.js'
 import { writeNpy } from '../../src/models/npy.js'
 import { readModelInfo } from '../../src/models/onnx-info.js'
 import type { SupportedIo } from '../../src/models/onnx-info.js'
-import {
-  float16Bits, imageLayout, inputsFromJson, tensorFromImage, tensorFromJson, tensorFromNpy
-} from '../../src/models/tensor-input.js'
+import { float16Bits, imageLayout, inputsFromJson, tensorFromImage, tensorFromJson, tensorFromNpy } from '../../src/models/tensor-input.js'
 import type { InputSpec, RgbaImage } from '../../src/models/tensor-input.js'
 import { float16Value, summarizeTensor, tensorToJson } from '../../src/models/tensor-output.js'
 import { dynamicAddMul } from '../../src/models/test-models.js'

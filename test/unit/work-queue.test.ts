@@ -3,7 +3,7 @@ import { TaskError } from '../../src/core/errors.js'
 import { WorkQueue } from '../../src/core/work-queue.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { flushMicrotasks } from '../helpers/memory-channel.js'
-import type { TaskRequest, TaskResult } from '../../src/core/codec.js'
+import type { TaskRequest, TaskResult } from '../../src/core/task-types.js'
 import type { ExecutionResult, Executor, WorkEvent, WorkQueueOptions } from '../../src/core/work-queue.js'
 
 /** An executor whose tasks run until the test finishes or fails them. */

@@ -1,111 +1,19 @@
 /**
- * Model transfer protocol, pure: a worker that lacks a model fetches it by sha256 from a peer
- * that has it. Both ends are push-based sinks over a FrameChannel, like the task protocol.
- * The fetcher checks the announced size against the ModelRef and its cap before allocating,
- * rejects any byte beyond it, and accepts the bytes only if they hash to the sha256 it asked for.
+ * Fetching side of a model transfer. It checks the announced size against the ModelRef and its cap
+ * before allocating, rejects any byte beyond it, and accepts the bytes only if they hash to the
+ * sha256 it asked for.
  */
-import { ModelReply, ModelRequest } from './model-messages.js'
-import { lengthPrefixed, LengthPrefixedReader } from './framing.js'
-import { TaskError, toTaskError } from './errors.js'
-import { sha256Hex } from './hash.js'
-import type { FrameChannel } from './channel.js'
-import type { ModelRef } from './codec.js'
-import type { TaskErrorCode } from './errors.js'
+import { ModelReply, ModelRequest } from './pb/model.js'
+import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
+import { TaskError, toTaskError } from '../errors.js'
+import { sha256Hex } from '../hash.js'
+import { DEFAULT_MAX_MODEL_BYTES, MODEL_CHUNK_BYTES } from './codec.js'
+import type { ModelRef } from '../task-types.js'
+import type { TaskErrorCode } from '../errors.js'
+import type { TransferProgress } from './codec.js'
 
-export const MODEL_PROTOCOL = '/p2p-ai-agents/model/1.0.0'
-/** Bytes of model per chunk frame: small enough to interleave with task frames on a busy connection. */
-export const MODEL_CHUNK_BYTES = 64 * 1024
-/** Largest model a peer fetches or serves unless configured otherwise. */
-export const DEFAULT_MAX_MODEL_BYTES = 256 * 1024 * 1024
 const MAX_FRAME_BYTES = MODEL_CHUNK_BYTES + 1024
-const SHA256_HEX = /^[0-9a-f]{64}$/
 const ERROR_CODES = new Set<TaskErrorCode>(['model-unavailable', 'bad-request', 'busy'])
-
-/** Where a holder reads the models it serves; undefined when it does not have one. */
-export type ModelSource = (sha256: string) => Promise<Uint8Array | undefined>
-
-export interface TransferProgress {
-  received: number
-  size: number
-}
-
-/** Serves one transfer stream: reads a request, answers with the model or an error, closes. */
-export class ModelTransferServer {
-  private readonly channel: FrameChannel
-  private readonly source: ModelSource
-  private readonly reader = new LengthPrefixedReader(1024)
-  private done = false
-
-  constructor (channel: FrameChannel, source: ModelSource) {
-    this.channel = channel
-    this.source = source
-  }
-
-  receive (chunk: Uint8Array): void {
-    if (this.done) return
-    let bodies: Uint8Array[]
-    try {
-      bodies = this.reader.push(chunk)
-    } catch (err) {
-      void this.fail('bad-request', (err as Error).message)
-      return
-    }
-    if (bodies.length === 0) return
-    this.done = true
-    let request: ModelRequest
-    try {
-      request = ModelRequest.decode(bodies[0])
-    } catch (err) {
-      void this.fail('bad-request', `malformed model request: ${(err as Error).message}`)
-      return
-    }
-    void this.serve(request)
-  }
-
-  closed (): void {
-    this.done = true
-  }
-
-  private async serve (request: ModelRequest): Promise<void> {
-    if (!SHA256_HEX.test(request.sha256)) {
-      await this.fail('bad-request', 'sha256 must be 64 lowercase hex digits')
-      return
-    }
-    const bytes = await this.source(request.sha256).catch(() => undefined)
-    if (bytes == null) {
-      await this.fail('model-unavailable', `this peer does not have model ${request.sha256}`)
-      return
-    }
-    const offset = Number(request.offset)
-    if (offset > bytes.byteLength) {
-      await this.fail('bad-request', `offset ${offset} is past the model's ${bytes.byteLength} bytes`)
-      return
-    }
-    try {
-      await this.channel.send(reply({ header: { size: BigInt(bytes.byteLength) } }))
-      for (let at = offset; at < bytes.byteLength; at += MODEL_CHUNK_BYTES) {
-        await this.channel.send(reply({ chunk: bytes.subarray(at, at + MODEL_CHUNK_BYTES) as Uint8Array<ArrayBuffer> }))
-      }
-      this.channel.close()
-    } catch (err) {
-      this.channel.close(err as Error)
-    }
-  }
-
-  private async fail (code: TaskErrorCode, message: string): Promise<void> {
-    this.done = true
-    try {
-      await this.channel.send(reply({ error: { code, message } }))
-      this.channel.close()
-    } catch (err) {
-      this.channel.close(err as Error)
-    }
-  }
-}
-
-function reply (r: ModelReply): Uint8Array {
-  return lengthPrefixed(ModelReply.encode(r))
-}
 
 export interface ModelDownloadOptions {
   /** Largest model accepted; a bigger one is refused before any of it is buffered. */

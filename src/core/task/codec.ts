@@ -3,49 +3,18 @@
  * Sizes are checked before allocation: the length prefix before buffering a frame, repeated
  * field counts while decoding, and each tensor's byte length against its dtype and dims.
  */
-import { ErrorCode, Frame } from './messages.js'
-import { DTYPE_BYTES, elementCount, isDType } from './tensor.js'
-import { TaskError } from './errors.js'
-import { DEFAULT_LIMITS } from './limits.js'
-import { lengthPrefixed, LengthPrefixedReader } from './framing.js'
-import type { TaskErrorCode } from './errors.js'
-import type { ProtocolLimits } from './limits.js'
-import type { DTypeName, WireTensor } from './tensor.js'
-import type { DType, Tensor as PbTensor } from './messages.js'
+import { ErrorCode, Frame } from './pb/task.js'
+import { DTYPE_BYTES, elementCount, isDType } from '../tensor.js'
+import { TaskError } from '../errors.js'
+import { DEFAULT_LIMITS } from '../limits.js'
+import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
+import type { TaskErrorCode } from '../errors.js'
+import type { ProtocolLimits } from '../limits.js'
+import type { DTypeName, WireTensor } from '../tensor.js'
+import type { DType, Tensor as PbTensor } from './pb/task.js'
+import type { TaskRequest, TaskResult } from '../task-types.js'
 
 export const TASK_PROTOCOL = '/p2p-ai-agents/task/1.0.0'
-
-export interface ModelRef {
-  /** Lowercase hex sha256 of the ONNX bytes: the model's identity. */
-  sha256: string
-  size: number
-  name: string
-}
-
-export interface TaskRequest {
-  taskId: string
-  jobId: string
-  model: ModelRef
-  inputs: WireTensor[]
-  /** Deadline for the whole task on the worker; 0 means the worker's default. */
-  timeoutMs: number
-  /** Outputs wanted; empty means all. */
-  outputNames: string[]
-}
-
-export interface Timings {
-  queueMs: number
-  loadMs: number
-  inferenceMs: number
-  totalMs: number
-}
-
-export interface TaskResult {
-  outputs: WireTensor[]
-  timings: Timings
-  backend: string
-  threads: number
-}
 
 export type TaskResponse =
   | { taskId: string, ok: true, result: TaskResult }

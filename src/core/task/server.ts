@@ -4,13 +4,14 @@
  * A bad frame gets a stream-level error reply and closes this channel only.
  */
 import { encodeFrame, FrameDecoder } from './codec.js'
-import { toTaskError } from './errors.js'
-import { STREAM_ERROR_ID } from './channel.js'
-import { DEFAULT_LIMITS } from './limits.js'
-import type { FrameChannel } from './channel.js'
-import type { FrameMessage, TaskRequest, WireErrorCode } from './codec.js'
-import type { ProtocolLimits } from './limits.js'
-import type { WorkQueue } from './work-queue.js'
+import { toTaskError } from '../errors.js'
+import { STREAM_ERROR_ID } from '../channel.js'
+import { DEFAULT_LIMITS } from '../limits.js'
+import type { FrameChannel } from '../channel.js'
+import type { FrameMessage, WireErrorCode } from './codec.js'
+import type { TaskRequest } from '../task-types.js'
+import type { ProtocolLimits } from '../limits.js'
+import type { WorkQueue } from '../work-queue.js'
 
 export interface TaskServerOptions {
   /** Who is on the other end (peer id); used for fair queueing and the UI. */

@@ -1,6 +1,6 @@
 /** Capability adverts: what a worker can run, how fast, and how much room it has. */
-import { Advert as AdvertMessage } from './advert-messages.js'
-import { TaskError } from './errors.js'
+import { Advert as AdvertMessage } from './pb/advert.js'
+import { TaskError } from '../errors.js'
 
 export const ADVERT_PROTOCOL = '/p2p-ai-agents/advert/1.0.0'
 export const MAX_ADVERT_FRAME = 64 * 1024

@@ -3,14 +3,15 @@
  * requests, enforces deadlines, and declares the worker gone when heartbeats stop coming back.
  */
 import { encodeFrame, FrameDecoder } from './codec.js'
-import { TaskError, toTaskError } from './errors.js'
-import { STREAM_ERROR_ID } from './channel.js'
-import { DEFAULT_LIMITS } from './limits.js'
-import { systemClock } from './clock.js'
-import type { FrameChannel } from './channel.js'
-import type { Clock } from './clock.js'
-import type { FrameMessage, TaskRequest, TaskResult } from './codec.js'
-import type { ProtocolLimits } from './limits.js'
+import { TaskError, toTaskError } from '../errors.js'
+import { STREAM_ERROR_ID } from '../channel.js'
+import { DEFAULT_LIMITS } from '../limits.js'
+import { systemClock } from '../clock.js'
+import type { FrameChannel } from '../channel.js'
+import type { Clock } from '../clock.js'
+import type { FrameMessage } from './codec.js'
+import type { TaskRequest, TaskResult } from '../task-types.js'
+import type { ProtocolLimits } from '../limits.js'
 
 export interface TaskClientOptions {
   clock?: Clock

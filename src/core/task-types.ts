@@ -1,0 +1,34 @@
+/** What a task is, independent of any wire format: the model it runs, its inputs, its result. */
+import type { WireTensor } from './tensor.js'
+
+export interface ModelRef {
+  /** Lowercase hex sha256 of the ONNX bytes: the model's identity. */
+  sha256: string
+  size: number
+  name: string
+}
+
+export interface TaskRequest {
+  taskId: string
+  jobId: string
+  model: ModelRef
+  inputs: WireTensor[]
+  /** Deadline for the whole task on the worker; 0 means the worker's default. */
+  timeoutMs: number
+  /** Outputs wanted; empty means all. */
+  outputNames: string[]
+}
+
+export interface Timings {
+  queueMs: number
+  loadMs: number
+  inferenceMs: number
+  totalMs: number
+}
+
+export interface TaskResult {
+  outputs: WireTensor[]
+  timings: Timings
+  backend: string
+  threads: number
+}
