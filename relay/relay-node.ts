@@ -1,4 +1,8 @@
-/** The relay's libp2p node: WebSockets listener, circuit relay v2 server, identify, ping, directory. */
+/**
+ * The relay's libp2p node: WebSockets listener (wss with a certificate), circuit relay v2 server,
+ * identify, ping, and discovery (gossipsub backbone, advert table, sync for joining peers); linked
+ * to the other relays of the network.
+ */
 import { createLibp2p } from 'libp2p'
 import { webSockets } from '@libp2p/websockets'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
@@ -6,8 +10,19 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { DirectoryServer } from '../src/net/directory-server.js'
+import { Circuit, WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
+import { discoveryGossip } from '../src/net/gossip.js'
+import { discovery } from '../src/net/discovery-service.js'
+import { NOT_A_WORKER } from '../src/core/discovery/advert.js'
+import { RelayLinks } from './relay-links.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Discovery } from '../src/net/discovery-service.js'
+import type { PacerOptions } from '../src/core/discovery/pacer.js'
+import type { AdvertTableOptions } from '../src/core/discovery/table.js'
 
 /**
  * New connections a second accepted from one IP address. libp2p's default of 5 refuses the 6th tab
@@ -21,18 +36,38 @@ export interface RelayNodeOptions {
   privateKey?: PrivateKey
   /** New connections accepted per second from one IP address (default DEFAULT_INBOUND_PER_SECOND). */
   inboundConnectionThreshold?: number
+  /** Other relays to link to (multiaddrs with /p2p/<id>). */
+  bootstrap?: string[]
+  /** PEM certificate and key: listen on wss instead of ws. */
+  tls?: { cert: string, key: string }
+  discovery?: { table?: AdvertTableOptions, pacer?: PacerOptions }
+}
+
+export interface RelayServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  relay: unknown
+  pubsub: GossipSub
+  discovery: Discovery
 }
 
 export interface RelayNode {
-  node: Libp2p
-  directory: DirectoryServer
+  node: Libp2p<RelayServices>
+  links: RelayLinks
+  stop(): Promise<void>
+}
+
+/** A relay advertises the WebSocket addresses peers and other relays dial it on. */
+function relayDialable (addrs: Multiaddr[]): Multiaddr[] {
+  return addrs.filter(a => (WebSockets.matches(a) || WebSocketsSecure.matches(a)) && !Circuit.matches(a))
 }
 
 export async function startRelayNode (options: RelayNodeOptions): Promise<RelayNode> {
+  const secure = options.tls != null
   const node = await createLibp2p({
     privateKey: options.privateKey,
-    addresses: { listen: [`/ip4/${options.host}/tcp/${options.port}/ws`] },
-    transports: [webSockets()],
+    addresses: { listen: [`/ip4/${options.host}/tcp/${options.port}/${secure ? 'tls/ws' : 'ws'}`] },
+    transports: [webSockets(secure ? { https: { cert: options.tls!.cert, key: options.tls!.key } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: 4096, inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_PER_SECOND },
@@ -40,10 +75,20 @@ export async function startRelayNode (options: RelayNodeOptions): Promise<RelayN
       identify: identify(),
       ping: ping(),
       // Relayed circuits carry only WebRTC signalling, so the default data/time limits stay.
-      relay: circuitRelayServer({ reservations: { maxReservations: 4096 } })
+      relay: circuitRelayServer({ reservations: { maxReservations: 4096 } }),
+      pubsub: discoveryGossip('relay'),
+      discovery: discovery({ kind: 'relay', dialable: relayDialable, ...options.discovery })
     }
   })
-  const directory = new DirectoryServer()
-  await directory.start(node)
-  return { node, directory }
+  node.services.discovery.advertise(() => ({ ...NOT_A_WORKER, kind: 'relay' }))
+  const links = new RelayLinks(node)
+  links.start(options.bootstrap ?? [], node.services.discovery.table)
+  return {
+    node,
+    links,
+    stop: async () => {
+      links.stop()
+      await node.stop()
+    }
+  }
 }

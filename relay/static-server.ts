@@ -1,9 +1,11 @@
 /**
  * Serves the built app with the headers that make the page cross-origin isolated
  * (COOP same-origin + COEP require-corp), so onnxruntime-web can use WASM threads,
- * plus /config.json (the relay address as seen from the requesting host), /healthz and /metrics.
+ * plus /config.json (the relay addresses as seen from the requesting host, ICE servers), /healthz
+ * and /metrics. Over https when given a certificate.
  */
 import { createServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
@@ -30,30 +32,59 @@ export const ISOLATION_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin'
 } as const
 
+/** An RTCIceServer as the page passes it to RTCPeerConnection. */
+export interface IceServer {
+  urls: string
+  username?: string
+  credential?: string
+}
+
 export interface StaticServerOptions {
   root: string
   host: string
   port: number
   /** Relay address for a browser that reached us as `hostname`. */
   relayAddrFor: (hostname: string) => string
+  /** Other relays of the network (multiaddrs with /p2p/<id>), listed after ours in `relays`. */
+  otherRelays?: string[]
+  /** STUN/TURN servers for the page's WebRTC connections. */
+  iceServers?: IceServer[]
+  /** PEM certificate and key: serve https instead of http. */
+  tls?: { cert: string, key: string }
   metrics: () => Record<string, number>
+}
+
+/** What GET /config.json answers (read by src/browser/config.ts). */
+export interface ServedConfig {
+  /** This relay, under the host name the page was loaded from. */
+  relay: string
+  /** This relay first, then the other relays of the network. */
+  relays: string[]
+  iceServers: IceServer[]
 }
 
 export async function startStaticServer (options: StaticServerOptions): Promise<Server> {
   const root = resolve(options.root)
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: Error) => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' })
       res.end(`internal error: ${err.message}`)
     })
-  })
+  }
+  // An https.Server is an http.Server (a tls.Server underneath): callers use one API for both.
+  const server: Server = options.tls != null
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
+    : createServer(listener)
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v)
     if (url.pathname === '/config.json') {
       const hostname = (req.headers.host ?? 'localhost').replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
-      sendJson(res, { relay: options.relayAddrFor(hostname) })
+      const relay = options.relayAddrFor(hostname)
+      const others = (options.otherRelays ?? []).filter(a => a !== relay)
+      const body: ServedConfig = { relay, relays: [relay, ...new Set(others)], iceServers: options.iceServers ?? [] }
+      sendJson(res, body)
       return
     }
     if (url.pathname === '/healthz') { sendJson(res, { ok: true }); return }

@@ -104,7 +104,7 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
   return {
     peerId: () => peer()?.peerId ?? '',
     readyMs: () => peer()?.readyMs,
-    dialTimes: () => [...(peer()?.directory?.dialTimes ?? [])],
+    dialTimes: () => [...(peer()?.node?.services.connections.stats.dialTimes ?? [])],
     async runDigits (pixels, count, target) {
       const tab = need()
       const model = modelRef(builtinModel('digits'))

@@ -1,48 +1,44 @@
 /**
- * Everything a tab does as a peer, without UI: identity, libp2p node, relay/directory, the task
- * service (serving into the Web Worker, submitting to peers) and RTT probes. The UI reads its
- * snapshot and calls its intents.
+ * Everything a tab does as a peer, without UI: identity, the compute peer (relays, discovery, task
+ * and model protocols, worker half in Web Workers) and what the page shows of the network. The UI
+ * reads its snapshot and calls its intents.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createPeer } from '../net/peer.js'
-import { DirectoryClient } from '../net/directory-client.js'
-import { TaskService } from '../net/task-service.js'
-import { AdvertService } from '../net/advert-service.js'
-import { WorkerAdvertiser } from '../net/worker-advertiser.js'
+import { createComputePeer } from '../net/compute-peer.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
-import { WorkQueue } from '../core/work-queue.js'
+import { pingConnection } from '../net/rtt.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import { BUILTIN_MODELS, builtinBySha, builtinModel, modelRef, sampleInputs } from '../models/catalog.js'
 import { startInferenceWorker } from '../runtime/worker-executor.js'
 import { backendLabel, findAdapter } from '../runtime/backends.js'
-import { BackendPicker } from '../core/backend-picker.js'
-import { ModelProvider } from '../core/model-store.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
-import { hasModel } from '../core/discovery/advert.js'
-import { ModelService } from '../net/model-service.js'
+import { canRun, hasModel } from '../core/discovery/advert.js'
 import { LOCAL_PEER } from '../net/job-runner.js'
 import { loadTabIdentity } from './identity.js'
 import { tabModelStore } from './cache-model-store.js'
 import { rememberChoice, rememberedChoices } from './backend-memory.js'
 import type { TabConfig } from './config.js'
+import type { ComputePeer } from '../net/compute-peer.js'
 import type { Peer } from '../net/peer.js'
 import type { ConnectionKind } from '../net/connection-kind.js'
-import type { RelayStatus } from '../net/directory-client.js'
-import type { TaskRequest, TaskResult } from '../core/task-types.js'
-import type { WorkEvent } from '../core/work-queue.js'
+import type { RelayState, RelayView } from '../net/relays.js'
+import type { TaskRequest, TaskResult, ModelRef } from '../core/task-types.js'
+import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 import type { Advert } from '../core/discovery/advert.js'
+import type { AdvertTable } from '../core/discovery/table.js'
 import type { InferenceWorker } from '../runtime/worker-executor.js'
-import type { BackendCandidate } from '../core/backend-picker.js'
-import type { ModelRef } from '../core/task-types.js'
-import type { ModelEvent } from '../core/model-store.js'
+import type { BackendCandidate, BackendPicker } from '../core/backend-picker.js'
+import type { ModelEvent, ModelProvider } from '../core/model-store.js'
 import type { BackendSpec } from '../runtime/backends.js'
 import type { ModelFetcher } from '../runtime/ort-runner.js'
+import type { TaskProtocol } from '../net/task-service.js'
+import type { WorkerAdvertiser } from '../net/worker-advertiser.js'
 
 export interface PeerView {
   peerId: string
   connection: ConnectionKind | 'not connected'
   rttMs?: number
-  /** What it advertises over our direct connection: backend, slots, speed… */
+  /** Its latest advert from discovery: kind, backend, slots, speed… */
   advert?: Advert
 }
 
@@ -57,13 +53,17 @@ export interface TaskRun {
 /** Where a task should run. */
 export type Target = { kind: 'any' } | { kind: 'self' } | { kind: 'peer', peerId: string }
 
+/** How often the page refreshes round-trip times of its direct connections (display only). */
+const RTT_INTERVAL_MS = 5000
+
 export class TabPeer extends EventTarget {
   readonly config: TabConfig
+  peer!: ComputePeer
   node!: Peer
-  directory!: DirectoryClient
-  tasks!: TaskService
+  tasks!: TaskProtocol
   queue!: WorkQueue
-  adverts!: AdvertService
+  /** Every peer this tab heard advertise, newest advert each. */
+  adverts!: AdvertTable
   advertiser!: WorkerAdvertiser
   /** The first backend's worker (started with the tab; the others start on a model's first task). */
   worker!: InferenceWorker
@@ -72,30 +72,20 @@ export class TabPeer extends EventTarget {
   /** Why WebGPU is not among the candidates, if it is not. */
   webgpuSkipped?: string
   /** Built-in models, this tab's model cache (Cache Storage) and transfers from peers. */
-  readonly models: ModelProvider
-  modelService!: ModelService
+  models!: ModelProvider
   slot = 0
   /** Page open (navigation start) → first ready to work, in ms. */
   readyMs?: number
-  /** Why the relay cannot be reached right now, if it cannot. */
+  /** Why no relay can be reached right now, if none can. */
   relayError?: string
-  private refreshTimer?: ReturnType<typeof setInterval>
+  private readonly rtt = new Map<string, number>()
+  private rttTimer?: ReturnType<typeof setInterval>
   private readonly stopWorkers: Array<() => void> = []
   private nextPeer = 0
 
   constructor (config: TabConfig) {
     super()
     this.config = config
-    this.models = new ModelProvider({
-      store: tabModelStore(),
-      builtin: fetchBuiltin,
-      fetchFrom: async (peer, ref, onProgress) => await this.modelService.fetch(peer, ref, onProgress),
-      holders: (sha) => [...this.adverts.adverts].filter(([, a]) => a.models.includes(sha)).map(([peer]) => peer),
-      onEvent: (e) => {
-        if (e.type === 'cached') this.advertiser?.publish()
-        this.dispatchEvent(new CustomEvent<ModelEvent>('model', { detail: e }))
-      }
-    })
   }
 
   /** The backends this tab measures per model: WASM at 1 and N threads, WebGPU on a real adapter. */
@@ -113,75 +103,82 @@ export class TabPeer extends EventTarget {
     return specs
   }
 
-  /** Joins the network; resolves when this tab is ready to work (dialable, listed, worker loaded). */
+  /** Joins the network; resolves when this tab is ready to work (worker loaded, a relay holding our reservation). */
   async start (onEvent: (e: WorkEvent) => void): Promise<void> {
-    // A task from this tab itself ('self') finds its model locally: there is no peer to ask.
-    const fetchModel: ModelFetcher = async (ref, from) => await this.models.get(ref, from === LOCAL_PEER ? undefined : from)
-    const start = async (spec: BackendSpec): Promise<InferenceWorker> =>
-      await startInferenceWorker({ backend: spec.backend, threads: spec.threads, allowFallbackAdapter: this.config.allowFallbackAdapter }, fetchModel)
-    const specs = await this.backendSpecs()
-    const [identity, worker] = await Promise.all([loadTabIdentity(), start(specs[0]), this.models.init()])
+    const [specs, identity] = await Promise.all([this.backendSpecs(), loadTabIdentity()])
     this.slot = identity.slot
-    this.worker = worker
-    const lazy = (spec: BackendSpec): BackendCandidate => {
-      let started: Promise<InferenceWorker> | undefined
-      const get = async (): Promise<InferenceWorker> => await (started ??= start(spec))
-      this.stopWorkers.push(() => { void started?.then(w => { w.terminate() }, () => {}) })
-      return { name: backendLabel(spec), execute: async (r, from) => await (await get()).execute(r, from), release: async (sha) => { await (await started)?.release(sha) } }
-    }
-    this.picker = new BackendPicker([worker, ...specs.slice(1).map(lazy)], {
-      onChoice: (sha, choice) => {
-        rememberChoice(this.picker.names, sha, choice)
-        this.advertiser.publish()
-        this.changed()
+    this.peer = await createComputePeer({
+      kind: 'tab',
+      privateKey: identity.privateKey,
+      relays: this.config.relays,
+      iceServers: this.config.iceServers,
+      allowPrivateAddresses: this.config.allowPrivateAddresses,
+      modelStore: tabModelStore(),
+      builtin: fetchBuiltin,
+      maxModelBytes: DEFAULT_MAX_MODEL_BYTES,
+      onModelEvent: (e) => { this.dispatchEvent(new CustomEvent<ModelEvent>('model', { detail: e })) },
+      onWork: onEvent,
+      worker: async (models) => {
+        // A task from this tab itself ('self') finds its model locally: there is no peer to ask.
+        const fetchModel: ModelFetcher = async (ref, from) => await models.get(ref, from === LOCAL_PEER ? undefined : from)
+        const start = async (spec: BackendSpec): Promise<InferenceWorker> =>
+          await startInferenceWorker({ backend: spec.backend, threads: spec.threads, allowFallbackAdapter: this.config.allowFallbackAdapter }, fetchModel)
+        this.worker = await start(specs[0])
+        const lazy = (spec: BackendSpec): BackendCandidate => {
+          let started: Promise<InferenceWorker> | undefined
+          const get = async (): Promise<InferenceWorker> => await (started ??= start(spec))
+          this.stopWorkers.push(() => { void started?.then(w => { w.terminate() }, () => {}) })
+          return { name: backendLabel(spec), execute: async (r, from) => await (await get()).execute(r, from), release: async (sha) => { await (await started)?.release(sha) } }
+        }
+        const candidates = [this.worker, ...specs.slice(1).map(lazy)]
+        const names = candidates.map(c => c.name)
+        return {
+          candidates,
+          threads: this.worker.info.threads,
+          // Models measured before a reload keep their backend: no second measurement.
+          restore: rememberedChoices(names),
+          onChoice: (sha, choice, picker) => {
+            rememberChoice(picker.names, sha, choice)
+            this.changed()
+          },
+          queue: { slots: 1, maxQueued: 64 },
+          builtins: BUILTIN_MODELS.map(m => m.sha256)
+        }
       }
     })
-    // Models measured before a reload keep their backend: no second measurement.
-    this.picker.restore(rememberedChoices(this.picker.names))
-    this.node = await createPeer({
-      privateKey: identity.privateKey,
-      iceServers: this.config.iceServers,
-      allowPrivateAddresses: this.config.allowPrivateAddresses
-    })
-    this.tasks = new TaskService(this.node)
-    this.adverts = new AdvertService(this.node)
-    await this.adverts.start()
-    this.adverts.addEventListener('advert', () => { this.changed() })
-    this.modelService = new ModelService(this.node, { maxModelBytes: DEFAULT_MAX_MODEL_BYTES })
-    await this.modelService.serve(async (sha) => await this.models.local(sha))
-    this.queue = new WorkQueue(this.picker, { slots: 1, maxQueued: 64, onEvent: (e) => { this.advertiser.onWork(e); onEvent(e) } })
-    const picker = this.picker
-    this.advertiser = new WorkerAdvertiser(this.adverts, this.queue, {
-      backend: picker.names.join(' | '),
-      threads: worker.info.threads,
-      models: () => [...new Set([...BUILTIN_MODELS.map(m => m.sha256), ...this.models.cached])],
-      maxModelBytes: DEFAULT_MAX_MODEL_BYTES,
-      backends: () => Object.fromEntries([...picker.choices].map(([sha, c]) => [sha, c.backend]))
-    })
-    await this.tasks.serve(this.queue)
+    const { peer } = this
+    this.node = peer.node
+    this.tasks = peer.node.services.tasks
+    this.adverts = peer.node.services.discovery.table
+    this.models = peer.models
+    this.queue = peer.queue!
+    this.picker = peer.picker!
+    this.advertiser = peer.advertiser!
     for (const evt of ['connection:open', 'connection:close'] as const) {
       this.node.addEventListener(evt, () => { this.changed() })
     }
-    this.directory = new DirectoryClient(this.node, this.config.relay)
-    this.directory.addEventListener('status', () => {
-      if (this.directory.status === 'ready') {
+    this.node.addEventListener('connection:open', (evt) => {
+      if (connectionKind(evt.detail) === 'direct WebRTC') void this.measureRtt()
+    })
+    this.adverts.addEventListener('advert', () => { this.changed() })
+    this.adverts.addEventListener('gone', () => { this.changed() })
+    peer.relays.addEventListener('change', () => {
+      if (peer.relays.ready.length > 0) {
         this.relayError = undefined
         this.readyMs ??= performance.now()
       }
       this.changed()
     })
-    this.directory.addEventListener('peers', () => { this.changed() })
     // The digits model is tiny: load it now so the first digit runs at once. OCR models (15 MB)
     // load on their first task rather than in every tab that opens.
     const digits = builtinModel('digits')
-    void worker.preload(modelRef(digits), sampleInputs(digits)).then(ok => { if (ok) this.advertiser.markCached(digits.sha256) })
-    // RTTs come from the directory client's connection health pings; show them as they change.
-    this.refreshTimer = setInterval(() => { this.changed() }, 2000)
+    void this.worker.preload(modelRef(digits), sampleInputs(digits)).then(ok => { if (ok) this.advertiser.markCached(digits.sha256) }, () => {})
+    this.rttTimer = setInterval(() => { void this.measureRtt() }, RTT_INTERVAL_MS)
     try {
-      await this.directory.start()
+      await peer.join()
     } catch (err) {
-      // The directory client keeps retrying; the page says so meanwhile.
-      this.relayError = `cannot reach the relay at ${this.config.relay} (${(err as Error).message}); retrying`
+      // The relay set keeps retrying; the page says so meanwhile.
+      this.relayError = `cannot reach ${this.config.relays.length > 1 ? 'any relay' : `the relay at ${this.config.relays[0]}`} (${(err as Error).message}); retrying`
       this.changed()
     }
   }
@@ -190,16 +187,25 @@ export class TabPeer extends EventTarget {
     return this.node?.peerId.toString() ?? ''
   }
 
-  get relayStatus (): RelayStatus {
-    return this.directory?.status ?? 'connecting'
+  /** The best state among our relays: ready if any holds our reservation. */
+  get relayStatus (): RelayState {
+    const states = this.relays.map(r => r.state)
+    for (const s of ['ready', 'reserving', 'connecting'] as const) if (states.includes(s)) return s
+    return 'disconnected'
   }
 
-  /** Every peer we know of (listed by the relay or connected), with how we reach it. */
+  /** Every relay this tab knows and its state. */
+  get relays (): RelayView[] {
+    return this.peer?.relays.views ?? []
+  }
+
+  /** Every peer we know of (advertised or connected), with how we reach it. */
   peers (): PeerView[] {
     if (this.node == null) return []
-    const ids = new Set(this.directory.peers.map(p => p.peerId))
+    const ids = new Set([...this.adverts.values()].filter(e => e.advert.kind !== 'relay').map(e => e.peerId))
     for (const c of this.node.getConnections()) ids.add(c.remotePeer.toString())
-    ids.delete(this.directory.relayPeerId ?? '')
+    for (const r of this.relays) ids.delete(r.peerId)
+    for (const e of this.adverts.values()) if (e.advert.kind === 'relay') ids.delete(e.peerId)
     ids.delete(this.peerId)
     return [...ids].sort().map(peerId => {
       const conns = this.node.getConnections(peerIdFromString(peerId))
@@ -207,32 +213,42 @@ export class TabPeer extends EventTarget {
       return {
         peerId,
         connection: direct != null ? 'direct WebRTC' : conns.length > 0 ? connectionKind(conns[0]) : 'not connected',
-        rttMs: this.directory.rtt.get(peerId),
-        advert: this.adverts.adverts.get(peerId)
+        rttMs: direct != null ? this.rtt.get(peerId) : undefined,
+        advert: this.adverts.get(peerId)?.advert
       }
     })
   }
 
-  /** Runs one task where `target` says; 'any' tries direct peers in turn, skipping busy or gone ones. */
+  /**
+   * Runs one task where `target` says; 'any' tries workers in the scheduler's order (those that
+   * have the model first, then the fastest), dialling them as needed and skipping busy or gone ones.
+   */
   async run (request: TaskRequest, target: Target): Promise<TaskRun> {
     if (target.kind === 'self') {
       const t0 = performance.now()
       const result = await this.queue.submit(request, 'self')
       return { result, worker: 'self', roundTripMs: performance.now() - t0, networkMs: 0 }
     }
-    if (target.kind === 'peer') return await this.runOn(target.peerId, request, true)
-    // Peers that already have the model first: no transfer before the task runs.
-    const direct = this.peers().filter(p => p.connection === 'direct WebRTC')
-    const ready = (p: PeerView): boolean => p.advert != null && hasModel(p.advert, request.model.sha256)
-    const candidates = [...direct.filter(ready), ...direct.filter(p => !ready(p))].map(p => p.peerId)
-    if (candidates.length === 0) throw new TaskError('no-peer', 'no peer is connected over direct WebRTC yet: open the app in another tab or device')
+    if (target.kind === 'peer') return await this.runOn(target.peerId, request)
+    const sha = request.model.sha256
+    const able = [...this.adverts.values()].filter(e => canRun(e.advert, sha, request.model.size))
+    const speed = (a: Advert): number => a.speeds[sha] ?? Number.POSITIVE_INFINITY
+    const connected = (id: string): number => this.tasks.hasDirect(peerIdFromString(id)) ? 0 : 1
+    able.sort((x, y) => Number(hasModel(y.advert, sha)) - Number(hasModel(x.advert, sha)) || speed(x.advert) - speed(y.advert) || connected(x.peerId) - connected(y.peerId))
+    const candidates = able.map(e => e.peerId)
+    if (candidates.length === 0) {
+      throw new TaskError('no-peer', this.adverts.size === 0
+        ? 'no worker has advertised yet: open the app in another tab or device'
+        : 'no worker can run this model now (all paused, or none takes models this size)')
+    }
     let lastError: TaskError | undefined
-    for (let i = 0; i < candidates.length; i++) {
-      const peerId = candidates[(this.nextPeer + i) % candidates.length]
+    // Spread single tasks over equally placed workers rather than always the first.
+    const equal = candidates.filter((_, i) => i === 0 || (hasModel(able[i].advert, sha) === hasModel(able[0].advert, sha) && speed(able[i].advert) === speed(able[0].advert)))
+    const start = this.nextPeer++ % Math.max(1, equal.length)
+    const order = [...equal.slice(start), ...equal.slice(0, start), ...candidates.slice(equal.length)]
+    for (const peerId of order) {
       try {
-        const outcome = await this.runOn(peerId, request, false)
-        this.nextPeer = (this.nextPeer + i + 1) % candidates.length
-        return outcome
+        return await this.runOn(peerId, request)
       } catch (err) {
         lastError = toTaskError(err)
         if (!['busy', 'peer-gone', 'no-peer'].includes(lastError.code)) throw lastError
@@ -241,28 +257,15 @@ export class TabPeer extends EventTarget {
     throw lastError!
   }
 
-  /**
-   * Runs on one peer. With `retry`, a task lost with its connection is sent once more if the relay
-   * still lists the peer: the connection died (e.g. the tab reloaded), not the peer.
-   */
-  private async runOn (peerId: string, request: TaskRequest, retry: boolean): Promise<TaskRun> {
+  /** Runs on one peer (dialled if need be); a task lost with its connection is sent once more while the peer still advertises. */
+  private async runOn (peerId: string, request: TaskRequest): Promise<TaskRun> {
+    const id = peerIdFromString(peerId)
     try {
-      return { ...await this.tasks.run(peerIdFromString(peerId), request), worker: peerId }
+      return { ...await this.tasks.run(id, request), worker: peerId }
     } catch (err) {
       const e = toTaskError(err)
-      const listed = (): boolean => this.directory.peers.some(p => p.peerId === peerId)
-      if (!retry || !listed() || (e.code !== 'peer-gone' && e.code !== 'no-peer')) throw e
-      // Stop waiting for a new connection as soon as the relay says the peer left.
-      const gone = new AbortController()
-      const onPeers = (): void => { if (!listed()) gone.abort() }
-      this.directory.addEventListener('peers', onPeers)
-      try {
-        return { ...await this.tasks.run(peerIdFromString(peerId), request, { signal: gone.signal }), worker: peerId }
-      } catch (again) {
-        throw toTaskError(again).code === 'no-peer' ? e : again
-      } finally {
-        this.directory.removeEventListener('peers', onPeers)
-      }
+      if (e.code !== 'peer-gone' || this.adverts.get(peerId) == null) throw e
+      return { ...await this.tasks.run(id, request), worker: peerId }
     }
   }
 
@@ -284,11 +287,22 @@ export class TabPeer extends EventTarget {
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.refreshTimer)
-    this.directory?.stop()
+    clearInterval(this.rttTimer)
     this.worker?.terminate()
     for (const stop of this.stopWorkers) stop()
-    await this.node?.stop()
+    await this.peer?.stop()
+  }
+
+  private async measureRtt (): Promise<void> {
+    if (this.node == null) return
+    await Promise.all(this.node.getConnections().filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC').map(async c => {
+      try {
+        this.rtt.set(c.remotePeer.toString(), await pingConnection(c, 5000))
+      } catch {
+        // Display only: a late answer on a busy machine says nothing about the connection.
+      }
+    }))
+    this.changed()
   }
 
   private changed (): void {

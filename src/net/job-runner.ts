@@ -17,8 +17,8 @@ import type { Clock } from '../core/clock.js'
 import type { TaskRequest, TaskResult } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
 import type { Advert } from '../core/discovery/advert.js'
-import type { AdvertService } from './advert-service.js'
-import type { TaskService } from './task-service.js'
+import type { AdvertEvent, AdvertTable, GoneEvent } from '../core/discovery/table.js'
+import type { TaskProtocol } from './task-service.js'
 
 /** Where a job's task inputs come from (pre-processing happens here, on the requester). */
 export interface JobSource {
@@ -36,8 +36,14 @@ export const LOCAL_PEER = 'self'
 export interface JobRunnerOptions {
   meta: JobMeta
   source: JobSource
-  tasks: TaskService
-  adverts: AdvertService
+  tasks: TaskProtocol
+  /** Who can work: the discovery table. */
+  adverts: AdvertTable
+  /**
+   * Workers used at once (default: no limit). A requester that may hold only so many direct
+   * connections keeps the rest as standbys, taken on when an active worker leaves.
+   */
+  maxWorkers?: number
   store: JobStore
   compare: OutputComparator
   reputation: Reputation
@@ -85,6 +91,9 @@ export class JobRunner extends EventTarget {
   private started = false
   private finish?: () => void
   private readonly listeners: Array<() => void> = []
+  /** Workers given to the scheduler, and those waiting for room (see maxWorkers). */
+  private readonly active = new Set<string>()
+  private readonly standby = new Map<string, Advert>()
 
   constructor (options: JobRunnerOptions) {
     super()
@@ -114,14 +123,18 @@ export class JobRunner extends EventTarget {
 
     const { adverts } = this.o
     const onAdvert = (evt: Event): void => {
-      const { peerId, advert } = (evt as CustomEvent<{ peerId: string, advert: Advert }>).detail
+      const { peerId, advert } = (evt as CustomEvent<AdvertEvent>).detail
       this.setWorker(peerId, advert)
     }
-    const onGone = (evt: Event): void => { this.removeWorker((evt as CustomEvent<{ peerId: string }>).detail.peerId) }
+    const onGone = (evt: Event): void => { this.removeWorker((evt as CustomEvent<GoneEvent>).detail.peerId) }
     adverts.addEventListener('advert', onAdvert)
     adverts.addEventListener('gone', onGone)
     this.listeners.push(() => { adverts.removeEventListener('advert', onAdvert) }, () => { adverts.removeEventListener('gone', onGone) })
-    for (const [peerId, advert] of adverts.adverts) this.setWorker(peerId, advert)
+    // Best placed first (the model already there, then measured speed), so a capped job takes those.
+    const sha = this.meta.model.sha256
+    const known = [...adverts.values()].sort((a, b) =>
+      Number(hasModel(b.advert, sha)) - Number(hasModel(a.advert, sha)) || (a.advert.speeds[sha] ?? Infinity) - (b.advert.speeds[sha] ?? Infinity))
+    for (const e of known) this.setWorker(e.peerId, e.advert)
     if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true, hasModel: true })
 
     const finished = new Promise<void>(resolve => { this.finish = resolve })
@@ -167,6 +180,12 @@ export class JobRunner extends EventTarget {
   }
 
   private setWorker (peerId: string, advert: Advert): void {
+    if (!advert.worker) return
+    if (!this.active.has(peerId) && this.active.size >= (this.o.maxWorkers ?? Infinity)) {
+      this.standby.set(peerId, advert)
+      return
+    }
+    this.active.add(peerId)
     const sha = this.meta.model.sha256
     this.scheduler.setWorker({
       peerId,
@@ -179,8 +198,17 @@ export class JobRunner extends EventTarget {
   }
 
   private removeWorker (peerId: string): void {
+    this.standby.delete(peerId)
+    if (!this.active.delete(peerId)) return
     for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
     this.scheduler.removeWorker(peerId)
+    // Room for a standby: the best placed one takes it.
+    const sha = this.meta.model.sha256
+    const next = [...this.standby].sort(([, a], [, b]) => Number(hasModel(b, sha)) - Number(hasModel(a, sha)))[0]
+    if (next != null) {
+      this.standby.delete(next[0])
+      this.setWorker(next[0], next[1])
+    }
     this.pump()
   }
 

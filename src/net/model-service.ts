@@ -1,59 +1,81 @@
 /**
- * The model transfer protocol on libp2p: serves this peer's models to peers that ask by sha256,
- * and fetches a model from a given peer, one stream per transfer over a direct WebRTC connection.
+ * The model transfer protocol as a libp2p service: serves this peer's models to peers that ask by
+ * sha256, and fetches a model from a given peer, one stream per transfer over a direct WebRTC
+ * connection (the one that carried the task, or one dialled for it).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MODEL_PROTOCOL } from '../core/model-transfer/codec.js'
 import { ModelDownload } from '../core/model-transfer/client.js'
 import { ModelTransferServer } from '../core/model-transfer/server.js'
 import { TaskError } from '../core/errors.js'
-import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
-import type { Libp2p } from '@libp2p/interface'
+import type { ComponentLogger, Startable, Stream } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
 import type { ModelRef } from '../core/task-types.js'
 import type { ModelSource, TransferProgress } from '../core/model-transfer/codec.js'
+import type { DirectConnections } from './direct-connections.js'
 
-export interface ModelServiceOptions {
+export interface ModelTransferInit {
   /** Largest model this peer fetches. */
   maxModelBytes?: number
   /** Gives up on a transfer that makes no progress for this long (default 15 s). */
   stallMs?: number
+  /** Where the models this peer serves come from. */
+  source: ModelSource
 }
 
-export class ModelService {
-  private readonly node: Libp2p
-  private readonly options: ModelServiceOptions
+export interface ModelTransferComponents {
+  registrar: Registrar
+  logger: ComponentLogger
+  connections: DirectConnections
+}
 
-  constructor (node: Libp2p, options: ModelServiceOptions = {}) {
-    this.node = node
-    this.options = options
+export class ModelTransfer implements Startable {
+  private readonly components: ModelTransferComponents
+  private readonly init: ModelTransferInit
+  private started = false
+
+  constructor (components: ModelTransferComponents, init: ModelTransferInit) {
+    this.components = components
+    this.init = init
   }
 
-  /** Answers transfer requests from `source`. */
-  async serve (source: ModelSource): Promise<void> {
-    await this.node.handle(MODEL_PROTOCOL, (stream) => {
-      // eslint-disable-next-line prefer-const
-      let server: ModelTransferServer
-      const channel = streamChannel(stream, () => server)
-      server = new ModelTransferServer(channel, source)
-    }, { runOnLimitedConnection: false, maxInboundStreams: 4 })
+  readonly [Symbol.toStringTag] = 'p2p-ai-agents/model-transfer'
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(MODEL_PROTOCOL, this.serve, { runOnLimitedConnection: false, maxInboundStreams: 4 })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    await this.components.registrar.unhandle(MODEL_PROTOCOL)
+    this.started = false
   }
 
   /** Fetches `ref` from `peer`; resolves with bytes that hash to ref.sha256. */
   async fetch (peer: string, ref: ModelRef, onProgress?: (p: TransferProgress) => void): Promise<Uint8Array> {
-    const connection = directWebRTCs(this.node.getConnections(peerIdFromString(peer)))[0]
-    if (connection == null) throw new TaskError('model-unavailable', `no direct connection to ${peer} to fetch the model from`)
-    const stallMs = this.options.stallMs ?? 15_000
+    let connection
+    try {
+      connection = await this.components.connections.connect(peerIdFromString(peer))
+    } catch (err) {
+      throw new TaskError('model-unavailable', `no direct connection to ${peer} to fetch the model from: ${(err as Error).message}`)
+    }
+    const stallMs = this.init.stallMs ?? 15_000
     let timer: ReturnType<typeof setTimeout> | undefined
     let channel: ReturnType<typeof streamChannel> | undefined
     const download = new ModelDownload(ref, {
-      maxBytes: this.options.maxModelBytes,
+      maxBytes: this.init.maxModelBytes,
       onProgress: (p) => { arm(); onProgress?.(p) }
     })
     const arm = (): void => {
       clearTimeout(timer)
       timer = setTimeout(() => { download.closed(new Error(`no data for ${stallMs / 1000} s`)); channel?.close(new Error('stalled')) }, stallMs)
     }
+    const release = this.components.connections.use(connection)
     try {
       const stream = await connection.newStream(MODEL_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
       channel = streamChannel(stream, () => download)
@@ -67,6 +89,19 @@ export class ModelService {
       throw err
     } finally {
       clearTimeout(timer)
+      release()
     }
   }
+
+  private readonly serve = (stream: Stream): void => {
+    // eslint-disable-next-line prefer-const
+    let server: ModelTransferServer
+    const channel = streamChannel(stream, () => server)
+    server = new ModelTransferServer(channel, this.init.source)
+  }
+}
+
+/** The model transfer service factory; needs `connections` before it in the services map. */
+export function modelTransfer (init: ModelTransferInit): (components: ModelTransferComponents) => ModelTransfer {
+  return (components) => new ModelTransfer(components, init)
 }

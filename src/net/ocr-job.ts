@@ -15,8 +15,8 @@ import { detectLines, pageResult, readRecOutput, recognizeBatches } from '../ocr
 import { REC_OUTPUTS } from '../ocr/recognize.js'
 import type { JobMeta, StoredResult } from '../core/job-store.js'
 import type { Reputation } from '../core/reputation.js'
-import type { AdvertService } from './advert-service.js'
-import type { TaskService } from './task-service.js'
+import type { AdvertTable } from '../core/discovery/table.js'
+import type { TaskProtocol } from './task-service.js'
 import type { JobProgress, LocalWorker } from './job-runner.js'
 import type { RgbaImage } from '../ocr/image.js'
 import type { DetInput } from '../ocr/detect.js'
@@ -25,8 +25,8 @@ import type { Recognized } from '../ocr/recognize.js'
 import type { CatalogModel } from '../models/catalog.js'
 
 export interface OcrBatchOptions {
-  tasks: TaskService
-  adverts: AdvertService
+  tasks: TaskProtocol
+  adverts: AdvertTable
   reputation: Reputation
   local?: LocalWorker
   /** Results from distinct workers that must agree per task (1–3). */

@@ -1,9 +1,15 @@
-/** Keeps a worker's advert true: slots in use, models loaded, measured speed, paused or not. */
+/**
+ * Keeps a worker's advert true: slots, models held and loaded, measured speed and backend per
+ * model, paused or not. Only material changes ask for a publication (the pacer rate-limits them);
+ * free slots and small speed drifts ride along with the next one or the heartbeat, so a busy worker
+ * does not flood the network with every task it finishes.
+ */
 import { SpeedTracker } from '../core/discovery/advert.js'
-import type { AdvertService } from './advert-service.js'
+import type { Advert, PeerKind } from '../core/discovery/advert.js'
 import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 
 export interface WorkerIdentity {
+  kind: PeerKind
   backend: string
   threads: number
   /** sha256 of the models whose bytes this worker has; read at each publish (its cache grows). */
@@ -14,6 +20,12 @@ export interface WorkerIdentity {
   backends?: () => Record<string, string>
 }
 
+/** Where adverts go: the discovery service. */
+export interface AdvertSink {
+  advertise(source: () => Advert): void
+  changed(): void
+}
+
 /**
  * Credits advertised beyond the execution slots: one task waits queued on the worker so it never
  * idles for a network round trip between tasks.
@@ -21,17 +33,18 @@ export interface WorkerIdentity {
 export const PIPELINE_DEPTH = 1
 
 export class WorkerAdvertiser {
-  private readonly adverts: AdvertService
+  private readonly sink: AdvertSink
   private readonly queue: WorkQueue
   private readonly identity: WorkerIdentity
   private readonly speeds = new SpeedTracker()
   private readonly cached = new Set<string>()
+  private lastKey = ''
 
-  constructor (adverts: AdvertService, queue: WorkQueue, identity: WorkerIdentity) {
-    this.adverts = adverts
+  constructor (sink: AdvertSink, queue: WorkQueue, identity: WorkerIdentity) {
+    this.sink = sink
     this.queue = queue
     this.identity = identity
-    this.publish()
+    sink.advertise(() => this.advert())
   }
 
   /** Feed every WorkQueue event here. */
@@ -53,20 +66,36 @@ export class WorkerAdvertiser {
     this.publish()
   }
 
-  /** Re-advertises after something outside the queue changed (a model cached, a backend chosen). */
+  /** Re-advertises if something material changed (a model cached, a backend chosen, paused…). */
   publish (): void {
-    this.adverts.publish(() => ({
+    const key = materialKey(this.advert())
+    if (key === this.lastKey) return
+    this.lastKey = key
+    this.sink.changed()
+  }
+
+  advert (): Advert {
+    const slots = this.queue.slots + PIPELINE_DEPTH
+    return {
+      kind: this.identity.kind,
+      addrs: [],
       worker: true,
       paused: this.queue.paused,
       backend: this.identity.backend,
       threads: this.identity.threads,
-      slots: this.queue.slots + PIPELINE_DEPTH,
-      freeSlots: Math.max(0, this.queue.slots + PIPELINE_DEPTH - this.queue.running - this.queue.queued),
+      slots,
+      freeSlots: Math.max(0, slots - this.queue.running - this.queue.queued),
       models: this.identity.models(),
       cached: [...this.cached],
       speeds: this.speeds.toRecord(),
       maxModelBytes: this.identity.maxModelBytes,
       backends: this.identity.backends?.() ?? {}
-    }))
+    }
   }
+}
+
+/** What a requester decides on: everything but free slots, and speeds to within a factor of √2. */
+function materialKey (a: Advert): string {
+  const speeds = Object.entries(a.speeds).map(([sha, ms]) => `${sha}:${Math.round(2 * Math.log2(Math.max(ms, 0.001)))}`)
+  return JSON.stringify([a.paused, a.slots, a.models, a.cached, a.backends, speeds])
 }

@@ -3,7 +3,7 @@ import type { NodePeer } from './node-peer.js'
 
 /** Workers (not paused) whose adverts this peer holds. */
 export function workerCount (peer: NodePeer): number {
-  return [...peer.adverts.adverts.values()].filter(a => a.worker && !a.paused).length
+  return [...peer.discovery.table.values()].filter(e => e.advert.worker && !e.advert.paused).length
 }
 
 /** Resolves once `min` workers advertise; rejects after `timeoutS` seconds saying how many came. */
@@ -14,13 +14,13 @@ export async function waitForWorkers (peer: NodePeer, min: number, timeoutS: num
     const check = (): void => {
       if (workerCount(peer) < min) return
       clearTimeout(timer)
-      peer.adverts.removeEventListener('advert', check)
+      peer.discovery.table.removeEventListener('advert', check)
       resolve()
     }
     const timer = setTimeout(() => {
-      peer.adverts.removeEventListener('advert', check)
+      peer.discovery.table.removeEventListener('advert', check)
       reject(new Error(`only ${workerCount(peer)} worker(s) joined within ${timeoutS} s`))
     }, timeoutS * 1000)
-    peer.adverts.addEventListener('advert', check)
+    peer.discovery.table.addEventListener('advert', check)
   })
 }

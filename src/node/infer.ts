@@ -12,6 +12,7 @@ import './polyfill.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
+import { RELAY_OPTION, relayList } from './relay-args.js'
 import { randomUUID } from 'node:crypto'
 import { startNodePeer } from './node-peer.js'
 import { waitForWorkers } from './cli-workers.js'
@@ -31,7 +32,7 @@ const USAGE = `usage: infer --relay <multiaddr> --model <file.onnx> --inputs <in
 
 const { values } = parseArgs({
   options: {
-    relay: { type: 'string', default: process.env.RELAY_ADDR },
+    relay: RELAY_OPTION,
     model: { type: 'string' },
     inputs: { type: 'string' },
     out: { type: 'string' },
@@ -49,7 +50,13 @@ function fail (message: string, code = 1): never {
 }
 
 if (values.help) { console.log(USAGE); process.exit(0) }
-if (values.relay == null) fail(`--relay is required\n${USAGE}`, 2)
+let relays: string[] = []
+try {
+  relays = relayList(values.relay)
+} catch (err) {
+  fail(`${(err as Error).message}\n${USAGE}`, 2)
+}
+if (relays.length === 0) fail(`--relay is required\n${USAGE}`, 2)
 if (values.model == null || values.inputs == null) fail(`--model and --inputs are required\n${USAGE}`, 2)
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
@@ -75,8 +82,8 @@ const inputs: WireTensor[][] = lines.map((line, i) => {
   }
 })
 
-const peer = await startNodePeer({ relay: values.relay, work: false })
-  .catch((err: Error) => fail(`cannot reach the relay ${values.relay}: ${err.message.split('\n')[0]}`))
+const peer = await startNodePeer({ relays, work: false })
+  .catch((err: Error) => fail(`cannot reach the relay ${relays.join(', ')}: ${err.message.split('\n')[0]}`))
 const sha256 = await peer.models.add(bytes)
 await waitForWorkers(peer, Number(values.workers), Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
 
@@ -99,7 +106,7 @@ const runner = new JobRunner({
   meta,
   source: { task: (i) => ({ inputs: inputs[i], outputNames: [] }) },
   tasks: peer.tasks,
-  adverts: peer.adverts,
+  adverts: peer.discovery.table,
   store,
   compare: relativeComparator(Number(values.tolerance)),
   reputation: new Reputation()

@@ -11,6 +11,7 @@ import './polyfill.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
+import { RELAY_OPTION, relayList } from './relay-args.js'
 import { startNodePeer, MODELS_DIR } from './node-peer.js'
 import { decodePng } from './png.js'
 import { waitForWorkers } from './cli-workers.js'
@@ -26,7 +27,7 @@ const USAGE = `usage: ocr --relay <multiaddr> <page.png>... [--replicas 1-3] [--
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    relay: { type: 'string', default: process.env.RELAY_ADDR },
+    relay: RELAY_OPTION,
     replicas: { type: 'string', default: '1' },
     workers: { type: 'string', default: '1' },
     'wait-timeout': { type: 'string', default: '30' },
@@ -41,7 +42,13 @@ function fail (message: string, code = 1): never {
 }
 
 if (values.help) { console.log(USAGE); process.exit(0) }
-if (values.relay == null) fail(`--relay is required\n${USAGE}`, 2)
+let relays: string[] = []
+try {
+  relays = relayList(values.relay)
+} catch (err) {
+  fail(`${(err as Error).message}\n${USAGE}`, 2)
+}
+if (relays.length === 0) fail(`--relay is required\n${USAGE}`, 2)
 if (positionals.length === 0) fail(`no pages given\n${USAGE}`, 2)
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
@@ -57,15 +64,15 @@ for (const file of positionals) {
 ensureOcrModels()
 const dict = parseDictionary(await readFile(MODELS_DIR + 'ocr-keys.txt', 'utf8'))
 
-const peer = await startNodePeer({ relay: values.relay, work: false })
-  .catch((err: Error) => fail(`cannot reach the relay ${values.relay}: ${err.message.split('\n')[0]}`))
+const peer = await startNodePeer({ relays, work: false })
+  .catch((err: Error) => fail(`cannot reach the relay ${relays.join(', ')}: ${err.message.split('\n')[0]}`))
 await waitForWorkers(peer, Number(values.workers), Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
 
 const t0 = Date.now()
 let last = 0
 const results = await runOcrBatch(pages, dict, {
   tasks: peer.tasks,
-  adverts: peer.adverts,
+  adverts: peer.discovery.table,
   reputation: new Reputation(),
   replicas,
   onProgress: (p) => {

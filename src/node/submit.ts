@@ -7,6 +7,7 @@
 import './polyfill.js'
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
+import { RELAY_OPTION, relayList } from './relay-args.js'
 import { randomUUID } from 'node:crypto'
 import { startNodePeer } from './node-peer.js'
 import { waitForWorkers, workerCount } from './cli-workers.js'
@@ -22,13 +23,13 @@ import { DIGITS_OUTPUT_PROBS } from '../models/digits.js'
 import type { JobMeta } from '../core/job-store.js'
 import type { JobProgress } from '../net/job-runner.js'
 
-const USAGE = `usage: submit --relay <multiaddr> [--model digits] [--dataset mnist-test] [--replicas 1-3] [--adaptive]
+const USAGE = `usage: submit --relay <multiaddr>... [--model digits] [--dataset mnist-test] [--replicas 1-3] [--adaptive]
               [--limit N] [--workers N] [--out results.csv|results.json] [--resume <jobId>] [--store .data/jobs]
   env: RELAY_ADDR`
 
 const { values } = parseArgs({
   options: {
-    relay: { type: 'string', default: process.env.RELAY_ADDR },
+    relay: RELAY_OPTION,
     model: { type: 'string', default: 'digits' },
     dataset: { type: 'string', default: 'mnist-test' },
     replicas: { type: 'string', default: '1' },
@@ -50,7 +51,13 @@ function fail (message: string, code = 1): never {
 }
 
 if (values.help) { console.log(USAGE); process.exit(0) }
-if (values.relay == null) fail(`--relay is required\n${USAGE}`, 2)
+let relays: string[] = []
+try {
+  relays = relayList(values.relay)
+} catch (err) {
+  fail(`${(err as Error).message}\n${USAGE}`, 2)
+}
+if (relays.length === 0) fail(`--relay is required\n${USAGE}`, 2)
 if (values.model !== 'digits') fail(`unknown model "${values.model}" (available: digits)`, 2)
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
@@ -72,8 +79,8 @@ if (values.resume != null) {
   await store.putJob(meta)
 }
 
-const peer = await startNodePeer({ relay: values.relay, work: false, privateKey: await loadOrCreateKey(values.key) })
-  .catch((err: Error) => fail(`cannot reach the relay ${values.relay}: ${err.message.split('\n')[0]}`))
+const peer = await startNodePeer({ relays, work: false, privateKey: await loadOrCreateKey(values.key) })
+  .catch((err: Error) => fail(`cannot reach the relay ${relays.join(', ')}: ${err.message.split('\n')[0]}`))
 console.error(`submit ${peer.node.peerId.toString()} joined; job ${meta.jobId}: ${meta.taskCount} × ${meta.modelId} on ${meta.datasetId}, replicas ${meta.replicas}${meta.adaptive ? ' (adaptive)' : ''}`)
 
 if (meta.state !== 'done') await waitForWorkers(peer, minWorkers, Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
@@ -83,7 +90,7 @@ const runner = new JobRunner({
   meta,
   source: digitJobSource(dataset),
   tasks: peer.tasks,
-  adverts: peer.adverts,
+  adverts: peer.discovery.table,
   store,
   compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
   reputation

@@ -20,7 +20,7 @@
  */
 import './polyfill.js'
 import { parseArgs } from 'node:util'
-import { multiaddr } from '@multiformats/multiaddr'
+import { RELAY_OPTION, relayList } from './relay-args.js'
 import { loadOrCreateKey } from './key-file.js'
 import { startNodePeer } from './node-peer.js'
 import { FileModelStore } from './file-model-store.js'
@@ -31,7 +31,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { NodePeer } from './node-peer.js'
 import type { WorkEvent } from '../core/work-queue.js'
 
-const USAGE = 'usage: worker --relay <multiaddr> [--key file] [--threads n] [--slots n] [--model-cache dir] [--max-model-mb n]  (env: RELAY_ADDR)'
+const USAGE = 'usage: worker --relay <multiaddr>... [--key file] [--threads n] [--slots n] [--model-cache dir] [--max-model-mb n]  (env: RELAY_ADDR)'
 
 /** An error's message with its line breaks folded, so every failure prints as exactly one line. */
 function oneLine (err: unknown): string {
@@ -54,11 +54,11 @@ function positiveInt (value: string | undefined, name: string, fallback: number)
   return n
 }
 
-let values: { relay?: string, key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'max-model-mb'?: string, help?: boolean }
+let values: { relay?: string[], key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'max-model-mb'?: string, help?: boolean }
 try {
   values = parseArgs({
     options: {
-      relay: { type: 'string', default: process.env.RELAY_ADDR },
+      relay: RELAY_OPTION,
       key: { type: 'string' },
       threads: { type: 'string' },
       slots: { type: 'string' },
@@ -75,13 +75,13 @@ if (values.help === true) {
   process.exit(0)
 }
 
-const relay = values.relay?.trim() ?? ''
-if (relay === '') exitWith(2, `no relay given: pass --relay <multiaddr> or set RELAY_ADDR\n${USAGE}`)
+let relays: string[] = []
 try {
-  multiaddr(relay)
+  relays = relayList(values.relay)
 } catch (err) {
-  exitWith(1, `invalid relay address ${relay}: ${oneLine(err)}`)
+  exitWith(1, oneLine(err))
 }
+if (relays.length === 0) exitWith(2, `no relay given: pass --relay <multiaddr> (repeatable) or set RELAY_ADDR\n${USAGE}`)
 const threads = positiveInt(values.threads, 'threads', 1)
 const slots = positiveInt(values.slots, 'slots', 1)
 const maxModelMb = positiveInt(values['max-model-mb'], 'max-model-mb', DEFAULT_MAX_MODEL_BYTES / 1024 / 1024)
@@ -144,7 +144,7 @@ if (values.key != null) {
 
 try {
   peer = await startNodePeer({
-    relay,
+    relays,
     privateKey,
     threads,
     queue: { slots, onEvent: logEvent },
@@ -157,18 +157,20 @@ try {
     }
   })
 } catch (err) {
-  exitWith(1, `cannot reach relay ${relay}: ${oneLine(err)}`)
+  exitWith(1, `cannot reach relay ${relays.join(', ')}: ${oneLine(err)}`)
 }
-let lost = false
-peer.directory.addEventListener('status', (evt) => {
-  const status = (evt as CustomEvent<string>).detail
-  if (status === 'disconnected' && !lost) {
-    lost = true
-    console.log('worker: lost the relay, reconnecting (direct connections stay up)')
-  } else if (status === 'ready' && lost) {
-    lost = false
-    console.log(`worker: rejoined ${relay}`)
+const joinedPeer = peer
+const readyRelays = new Set(joinedPeer.relays.ready)
+joinedPeer.relays.addEventListener('change', () => {
+  for (const v of joinedPeer.relays.views) {
+    if (v.state === 'ready' && !readyRelays.has(v.peerId)) {
+      readyRelays.add(v.peerId)
+      console.log(`worker: joined ${v.addr}`)
+    } else if (v.state === 'disconnected' && readyRelays.delete(v.peerId)) {
+      console.log(`worker: lost the relay ${v.addr}, reconnecting (direct connections stay up)`)
+    }
   }
 })
-console.log(`worker ${peer.node.peerId.toString()} joined ${relay}`)
+const firstRelay = joinedPeer.relays.views.find(v => v.state === 'ready')?.addr ?? relays[0]
+console.log(`worker ${peer.node.peerId.toString()} joined ${firstRelay}`)
 console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, ${slots} slot(s), models up to ${maxModelMb} MB fetched from peers`)

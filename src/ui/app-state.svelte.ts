@@ -6,7 +6,7 @@ import { fromTypedArray, toTypedArray } from '../core/tensor.js'
 import { builtinBySha, builtinModel, modelRef } from '../models/catalog.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS, preprocessDrawing } from '../models/digits.js'
 import type { PeerView, Target } from '../browser/tab-peer.js'
-import type { RelayStatus } from '../net/directory-client.js'
+import type { RelayState, RelayView } from '../net/relays.js'
 import type { Timings } from '../core/task-types.js'
 import type { WorkEvent } from '../core/work-queue.js'
 import type { ModelEvent } from '../core/model-store.js'
@@ -71,8 +71,10 @@ export interface BatchView {
 class AppState {
   peerId = $state('')
   slot = $state(0)
-  relay = $state<RelayStatus>('connecting')
+  relay = $state<RelayState>('connecting')
   relayAddr = $state('')
+  /** Every relay this tab knows and its state. */
+  relays = $state.raw<RelayView[]>([])
   backend = $state('')
   threads = $state(0)
   isolated = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated
@@ -105,7 +107,7 @@ class AppState {
   async start (): Promise<void> {
     try {
       const config = await loadConfig()
-      this.relayAddr = config.relay
+      this.relayAddr = config.relays.join('\n')
       const tab = new TabPeer(config)
       this.tab = tab
       tab.addEventListener('change', () => { this.refresh() })
@@ -272,6 +274,7 @@ class AppState {
     if (this.tab == null) return
     this.peerId = this.tab.peerId
     this.relay = this.tab.relayStatus
+    this.relays = this.tab.relays
     this.readyMs = this.tab.readyMs
     this.relayError = this.tab.relayError ?? ''
     this.peers = this.tab.peers()

@@ -2,7 +2,7 @@
  * Shared helpers for the integration tests: a real relay on 127.0.0.1, real Node peers that
  * meet through it and talk over direct WebRTC, and `src/node/worker.ts` as a child process.
  *
- * Everything waits on events (libp2p `connection:open`, DirectoryClient `status`, child
+ * Everything waits on events (libp2p `connection:open`, relay state changes, adverts, child
  * process output lines) with a bounded timeout that fails with a message saying what was
  * awaited; nothing sleeps to synchronise. Everything started is registered with a Cleanup,
  * which stops it all whatever the test did.
@@ -23,7 +23,7 @@ import type { ChildProcess } from 'node:child_process'
 import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
 import type { RelayNode } from '../../relay/relay-node.js'
 import type { NodePeer, NodePeerOptions } from '../../src/node/node-peer.js'
-import type { DirectoryClient, RelayStatus } from '../../src/net/directory-client.js'
+import type { RelayState } from '../../src/net/relays.js'
 import type { Peer } from '../../src/net/peer.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
 import type { Advert } from '../../src/core/discovery/advert.js'
@@ -96,14 +96,13 @@ export interface TestRelay extends RelayNode {
   /** Dialable multiaddr, /p2p/<relay id> included. */
   addr: string
   port: number
-  stop(): Promise<void>
 }
 
-/** Starts the real relay in-process on 127.0.0.1 (port 0: the OS picks one). */
-export async function startRelay (cleanup: Cleanup, options: { port?: number, privateKey?: PrivateKey } = {}): Promise<TestRelay> {
+/** Starts the real relay in-process on 127.0.0.1 (port 0: the OS picks one), linked to `bootstrap` relays. */
+export async function startRelay (cleanup: Cleanup, options: { port?: number, privateKey?: PrivateKey, bootstrap?: string[] } = {}): Promise<TestRelay> {
   // Every test peer dials from 127.0.0.1: lift the relay's per-address limit of 5 new connections a second.
-  const relay = await startRelayNode({ host: '127.0.0.1', port: options.port ?? 0, privateKey: options.privateKey, inboundConnectionThreshold: 1000 })
-  const stop = async (): Promise<void> => { await relay.node.stop() }
+  const relay = await startRelayNode({ host: '127.0.0.1', port: options.port ?? 0, privateKey: options.privateKey, inboundConnectionThreshold: 1000, bootstrap: options.bootstrap })
+  const stop = async (): Promise<void> => { await relay.stop() }
   cleanup.add('relay', stop)
   const ma = relay.node.getMultiaddrs().find(a => a.toString().startsWith('/ip4/127.0.0.1/'))
   if (ma == null) throw new Error(`relay has no 127.0.0.1 address: ${relay.node.getMultiaddrs().join(', ')}`)
@@ -115,8 +114,8 @@ export async function startRelay (cleanup: Cleanup, options: { port?: number, pr
  * Starts a Node peer (an onnxruntime-node worker unless `work: false`) joined through `relayAddr`.
  * Its model cache is in memory (empty) unless the test passes one: tests never share .data/models.
  */
-export async function startPeer (cleanup: Cleanup, relayAddr: string, options: Omit<NodePeerOptions, 'relay'> = {}): Promise<NodePeer> {
-  const peer = await startNodePeer({ relay: relayAddr, modelStore: new MemoryModelStore(), ...options })
+export async function startPeer (cleanup: Cleanup, relayAddr: string | string[], options: Omit<NodePeerOptions, 'relays'> = {}): Promise<NodePeer> {
+  const peer = await startNodePeer({ relays: typeof relayAddr === 'string' ? [relayAddr] : relayAddr, modelStore: new MemoryModelStore(), ...options })
   cleanup.add(`peer ${peer.node.peerId.toString()}`, async () => { await peer.stop() })
   return peer
 }
@@ -162,9 +161,10 @@ async function carriesRoundTrip (connection: Connection, timeoutMs: number): Pro
 }
 
 /**
- * Waits until `a` has a working direct WebRTC connection to `b` and returns it: every open direct
- * connection (existing, or announced by libp2p's `connection:open`) is checked with a ping round
- * trip, and the first that answers wins. Fails after `timeoutMs` naming the connections `a` has.
+ * Dials `b` from `a` on demand (as a requester with work for it would) once `b`'s advert with an
+ * address has reached `a`, and waits until `a` has a working direct WebRTC connection to `b`: every
+ * open direct connection is checked with a ping round trip, and the first that answers wins. Fails
+ * after `timeoutMs` naming the connections `a` has.
  */
 export async function waitForDirect (a: Peer, b: Peer | PeerId | string, timeoutMs = WAIT_MS): Promise<Connection> {
   const remote = toPeerId(b)
@@ -172,52 +172,65 @@ export async function waitForDirect (a: Peer, b: Peer | PeerId | string, timeout
   const checked = new Set<string>()
   let wake = (): void => {}
   const onOpen = (evt: CustomEvent<Connection>): void => { if (evt.detail.remotePeer.equals(remote)) wake() }
+  const table = a.services.discovery.table
+  const onAdvert = (): void => { wake() }
   a.addEventListener('connection:open', onOpen)
+  table.addEventListener('advert', onAdvert)
+  let dialing: Promise<unknown> | undefined
   try {
     for (;;) {
-      // Armed before looking, so a connection that opens while we probe is not missed.
+      // Armed before looking, so a connection that opens (or an advert that arrives) while we probe is not missed.
       const opened = new Promise<void>(resolve => { wake = resolve })
-      for (const c of a.getConnections(remote).filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')) {
+      const direct = a.getConnections(remote).filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC')
+      for (const c of direct) {
         if (checked.has(c.id)) continue
         checked.add(c.id)
         if (await carriesRoundTrip(c, Math.max(1, Math.min(3000, deadline - Date.now())))) return c
       }
+      if (dialing == null && (table.get(remote.toString())?.advert.addrs.length ?? 0) > 0) {
+        dialing = a.services.connections.connect(remote).catch(() => {}).finally(() => { dialing = undefined; wake() })
+      }
       await withTimeout(opened, Math.max(1, deadline - Date.now()), () =>
-        `a working direct WebRTC connection from ${a.peerId.toString()} to ${remote.toString()} (its connections: ${describeConnections(a)})`)
+        `a working direct WebRTC connection from ${a.peerId.toString()} to ${remote.toString()} (its connections: ${describeConnections(a)}; advert known: ${table.get(remote.toString()) != null})`)
     }
   } finally {
     a.removeEventListener('connection:open', onOpen)
+    table.removeEventListener('advert', onAdvert)
   }
 }
 
-/** Resolves once `directory` reports `status` (at once if it already does). */
-export async function waitForStatus (directory: DirectoryClient, status: RelayStatus, timeoutMs = WAIT_MS): Promise<void> {
-  if (directory.status === status) return
-  let onStatus!: (evt: Event) => void
+/** Resolves once the relay `relayPeerId` is in `state` for `peer` (any of its relays when omitted). */
+export async function waitForRelayState (peer: NodePeer, state: RelayState, relayPeerId?: string, timeoutMs = WAIT_MS): Promise<void> {
+  const ok = (): boolean => peer.relays.views.some(v => v.state === state && (relayPeerId == null || v.peerId === relayPeerId))
+  if (ok()) return
+  let onChange!: () => void
   const reached = new Promise<void>(resolve => {
-    onStatus = (evt) => { if ((evt as CustomEvent<RelayStatus>).detail === status) resolve() }
-    directory.addEventListener('status', onStatus)
+    onChange = () => { if (ok()) resolve() }
+    peer.relays.addEventListener('change', onChange)
   })
   try {
-    await withTimeout(reached, timeoutMs, () => `relay status "${status}" (it is "${directory.status}")`)
+    await withTimeout(reached, timeoutMs, () => `relay state "${state}" (relays: ${peer.relays.views.map(v => `${v.peerId.slice(-6)} ${v.state}`).join(', ')})`)
   } finally {
-    directory.removeEventListener('status', onStatus)
+    peer.relays.removeEventListener('change', onChange)
   }
 }
 
-/** Resolves once `directory`'s peer list satisfies `predicate` (at once if it already does). */
-export async function waitForPeers (directory: DirectoryClient, predicate: (peerIds: string[]) => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-  const ids = (): string[] => directory.peers.map(p => p.peerId)
+/** Resolves once `peer`'s advert table satisfies `predicate` over the peer ids it holds (at once if it already does). */
+export async function waitForTable (peer: NodePeer, predicate: (peerIds: string[]) => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+  const table = peer.discovery.table
+  const ids = (): string[] => [...table.values()].map(e => e.peerId)
   if (predicate(ids())) return
-  let onPeers!: () => void
+  let onChange!: () => void
   const reached = new Promise<void>(resolve => {
-    onPeers = () => { if (predicate(ids())) resolve() }
-    directory.addEventListener('peers', onPeers)
+    onChange = () => { if (predicate(ids())) resolve() }
+    table.addEventListener('advert', onChange)
+    table.addEventListener('gone', onChange)
   })
   try {
     await withTimeout(reached, timeoutMs, what)
   } finally {
-    directory.removeEventListener('peers', onPeers)
+    table.removeEventListener('advert', onChange)
+    table.removeEventListener('gone', onChange)
   }
 }
 
@@ -312,17 +325,18 @@ export async function spawnWorker (cleanup: Cleanup, relayAddr: string, args: st
 
 /** Resolves once the requester holds a worker advert for `peerId` matching `predicate` (at once if it already does). */
 export async function waitForAdvert (requester: NodePeer, peerId: string, predicate: (a: Advert) => boolean, what: string | (() => string), timeoutMs = WAIT_MS): Promise<void> {
-  const ok = (): boolean => { const a = requester.adverts.adverts.get(peerId); return a != null && predicate(a) }
+  const table = requester.discovery.table
+  const ok = (): boolean => { const a = table.get(peerId)?.advert; return a != null && predicate(a) }
   if (ok()) return
   let onAdvert!: () => void
   const seen = new Promise<void>(resolve => {
     onAdvert = () => { if (ok()) resolve() }
-    requester.adverts.addEventListener('advert', onAdvert)
+    table.addEventListener('advert', onAdvert)
   })
   try {
     await withTimeout(seen, timeoutMs, what)
   } finally {
-    requester.adverts.removeEventListener('advert', onAdvert)
+    table.removeEventListener('advert', onAdvert)
   }
 }
 

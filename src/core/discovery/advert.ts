@@ -1,12 +1,11 @@
-/** Capability adverts: what a worker can run, how fast, and how much room it has. */
-import { Advert as AdvertMessage } from './pb/advert.js'
-import { TaskError } from '../errors.js'
+/** Capability adverts: what a peer can run, how fast, how much room it has, and where to dial it. */
 
-export const ADVERT_PROTOCOL = '/p2p-ai-agents/advert/1.0.0'
-export const MAX_ADVERT_FRAME = 64 * 1024
-const MAX_MODELS = 256
+export type PeerKind = 'tab' | 'node' | 'relay' | 'unknown'
 
 export interface Advert {
+  kind: PeerKind
+  /** Multiaddrs to dial it on, each ending in /p2p/<its peer id>. */
+  addrs: string[]
   worker: boolean
   paused: boolean
   backend: string
@@ -25,34 +24,7 @@ export interface Advert {
   backends: Record<string, string>
 }
 
-export const NOT_A_WORKER: Advert = { worker: false, paused: false, backend: '', threads: 0, slots: 0, freeSlots: 0, models: [], cached: [], speeds: {}, maxModelBytes: 0, backends: {} }
-
-/** Lists are cut to what a receiver accepts (the first entries win: put what matters most first). */
-export function encodeAdvert (a: Advert): Uint8Array {
-  return AdvertMessage.encode({
-    ...a,
-    models: a.models.slice(0, MAX_MODELS),
-    cached: a.cached.slice(0, MAX_MODELS),
-    speeds: Object.entries(a.speeds).slice(0, MAX_MODELS).map(([sha256, ms]) => ({ sha256, ms })),
-    maxModelBytes: BigInt(a.maxModelBytes),
-    backends: Object.entries(a.backends).slice(0, MAX_MODELS).map(([sha256, backend]) => ({ sha256, backend }))
-  })
-}
-
-export function decodeAdvert (bytes: Uint8Array): Advert {
-  let m: AdvertMessage
-  try {
-    m = AdvertMessage.decode(bytes, { limits: { models: MAX_MODELS, cached: MAX_MODELS, speeds: MAX_MODELS, backends: MAX_MODELS } })
-  } catch (err) {
-    throw new TaskError('bad-request', `malformed advert: ${(err as Error).message}`)
-  }
-  return {
-    ...m,
-    speeds: Object.fromEntries(m.speeds.map(s => [s.sha256, s.ms])),
-    maxModelBytes: Number(m.maxModelBytes),
-    backends: Object.fromEntries(m.backends.map(b => [b.sha256, b.backend]))
-  }
-}
+export const NOT_A_WORKER: Advert = { kind: 'unknown', addrs: [], worker: false, paused: false, backend: '', threads: 0, slots: 0, freeSlots: 0, models: [], cached: [], speeds: {}, maxModelBytes: 0, backends: {} }
 
 /** Whether a peer can take tasks of this model now (it has it, or fetches models that size). */
 export function canRun (a: Advert, sha256: string, size: number): boolean {

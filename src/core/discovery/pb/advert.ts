@@ -1,141 +1,42 @@
 import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export interface ModelSpeed {
-  sha256: string
+export interface ModelInfo {
+  sha256: Uint8Array<ArrayBuffer>
+  loaded: boolean
   ms: number
-}
-
-export namespace ModelSpeed {
-  let _codec: Codec<ModelSpeed>
-
-  export const codec = (): Codec<ModelSpeed> => {
-    if (_codec == null) {
-      _codec = message<ModelSpeed>((obj, w, opts = {}) => {
-        if (opts.lengthDelimited !== false) {
-          w.fork()
-        }
-
-        if ((obj.sha256 != null && obj.sha256 !== '')) {
-          w.uint32(10)
-          w.string(obj.sha256)
-        }
-
-        if ((obj.ms != null && obj.ms !== 0)) {
-          w.uint32(17)
-          w.double(obj.ms)
-        }
-
-        if (opts.lengthDelimited !== false) {
-          w.ldelim()
-        }
-      }, (reader, length, opts = {}) => {
-        const obj: any = {
-          sha256: '',
-          ms: 0
-        }
-
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              obj.sha256 = reader.string()
-              break
-            }
-            case 2: {
-              obj.ms = reader.double()
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-
-        return obj
-      }, function * (reader, length, prefix, opts = {}) {
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              yield {
-                field: `${prefix}.sha256`,
-                value: reader.string()
-              }
-              break
-            }
-            case 2: {
-              yield {
-                field: `${prefix}.ms`,
-                value: reader.double()
-              }
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-      })
-    }
-
-    return _codec
-  }
-
-  export interface ModelSpeedSha256FieldEvent {
-    field: '$.sha256'
-    value: string
-  }
-
-  export interface ModelSpeedMsFieldEvent {
-    field: '$.ms'
-    value: number
-  }
-
-  export function encode (obj: Partial<ModelSpeed>): Uint8Array<ArrayBuffer> {
-    return encodeMessage(obj, ModelSpeed.codec())
-  }
-
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelSpeed>): ModelSpeed {
-    return decodeMessage(buf, ModelSpeed.codec(), opts)
-  }
-
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelSpeed>): Generator<ModelSpeedSha256FieldEvent | ModelSpeedMsFieldEvent> {
-    return streamMessage(buf, ModelSpeed.codec(), opts)
-  }
-}
-
-export interface ModelBackend {
-  sha256: string
   backend: string
 }
 
-export namespace ModelBackend {
-  let _codec: Codec<ModelBackend>
+export namespace ModelInfo {
+  let _codec: Codec<ModelInfo>
 
-  export const codec = (): Codec<ModelBackend> => {
+  export const codec = (): Codec<ModelInfo> => {
     if (_codec == null) {
-      _codec = message<ModelBackend>((obj, w, opts = {}) => {
+      _codec = message<ModelInfo>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
 
-        if ((obj.sha256 != null && obj.sha256 !== '')) {
+        if ((obj.sha256 != null && obj.sha256.byteLength > 0)) {
           w.uint32(10)
-          w.string(obj.sha256)
+          w.bytes(obj.sha256)
+        }
+
+        if ((obj.loaded != null && obj.loaded !== false)) {
+          w.uint32(16)
+          w.bool(obj.loaded)
+        }
+
+        if ((obj.ms != null && obj.ms !== 0)) {
+          w.uint32(29)
+          w.float(obj.ms)
         }
 
         if ((obj.backend != null && obj.backend !== '')) {
-          w.uint32(18)
+          w.uint32(34)
           w.string(obj.backend)
         }
 
@@ -144,7 +45,9 @@ export namespace ModelBackend {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          sha256: '',
+          sha256: uint8ArrayAlloc(0),
+          loaded: false,
+          ms: 0,
           backend: ''
         }
 
@@ -155,10 +58,18 @@ export namespace ModelBackend {
 
           switch (tag >>> 3) {
             case 1: {
-              obj.sha256 = reader.string()
+              obj.sha256 = reader.bytes()
               break
             }
             case 2: {
+              obj.loaded = reader.bool()
+              break
+            }
+            case 3: {
+              obj.ms = reader.float()
+              break
+            }
+            case 4: {
               obj.backend = reader.string()
               break
             }
@@ -180,11 +91,25 @@ export namespace ModelBackend {
             case 1: {
               yield {
                 field: `${prefix}.sha256`,
-                value: reader.string()
+                value: reader.bytes()
               }
               break
             }
             case 2: {
+              yield {
+                field: `${prefix}.loaded`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.ms`,
+                value: reader.float()
+              }
+              break
+            }
+            case 4: {
               yield {
                 field: `${prefix}.backend`,
                 value: reader.string()
@@ -203,113 +128,125 @@ export namespace ModelBackend {
     return _codec
   }
 
-  export interface ModelBackendSha256FieldEvent {
+  export interface ModelInfoSha256FieldEvent {
     field: '$.sha256'
-    value: string
+    value: Uint8Array<ArrayBuffer>
   }
 
-  export interface ModelBackendBackendFieldEvent {
+  export interface ModelInfoLoadedFieldEvent {
+    field: '$.loaded'
+    value: boolean
+  }
+
+  export interface ModelInfoMsFieldEvent {
+    field: '$.ms'
+    value: number
+  }
+
+  export interface ModelInfoBackendFieldEvent {
     field: '$.backend'
     value: string
   }
 
-  export function encode (obj: Partial<ModelBackend>): Uint8Array<ArrayBuffer> {
-    return encodeMessage(obj, ModelBackend.codec())
+  export function encode (obj: Partial<ModelInfo>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, ModelInfo.codec())
   }
 
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelBackend>): ModelBackend {
-    return decodeMessage(buf, ModelBackend.codec(), opts)
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelInfo>): ModelInfo {
+    return decodeMessage(buf, ModelInfo.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelBackend>): Generator<ModelBackendSha256FieldEvent | ModelBackendBackendFieldEvent> {
-    return streamMessage(buf, ModelBackend.codec(), opts)
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ModelInfo>): Generator<ModelInfoSha256FieldEvent | ModelInfoLoadedFieldEvent | ModelInfoMsFieldEvent | ModelInfoBackendFieldEvent> {
+    return streamMessage(buf, ModelInfo.codec(), opts)
   }
 }
 
-export interface Advert {
+export interface AdvertBody {
+  seq: bigint
+  kind: number
+  addrs: Uint8Array<ArrayBuffer>[]
+  leaving: boolean
   worker: boolean
   paused: boolean
   backend: string
   threads: number
   slots: number
   freeSlots: number
-  models: string[]
-  cached: string[]
-  speeds: ModelSpeed[]
   maxModelBytes: bigint
-  backends: ModelBackend[]
+  models: ModelInfo[]
 }
 
-export namespace Advert {
-  let _codec: Codec<Advert>
+export namespace AdvertBody {
+  let _codec: Codec<AdvertBody>
 
-  export const codec = (): Codec<Advert> => {
+  export const codec = (): Codec<AdvertBody> => {
     if (_codec == null) {
-      _codec = message<Advert>((obj, w, opts = {}) => {
+      _codec = message<AdvertBody>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
 
-        if ((obj.worker != null && obj.worker !== false)) {
+        if ((obj.seq != null && obj.seq !== 0n)) {
           w.uint32(8)
+          w.uint64(obj.seq)
+        }
+
+        if ((obj.kind != null && obj.kind !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.kind)
+        }
+
+        if (obj.addrs != null && obj.addrs.length > 0) {
+          for (const value of obj.addrs) {
+            w.uint32(26)
+            w.bytes(value)
+          }
+        }
+
+        if ((obj.leaving != null && obj.leaving !== false)) {
+          w.uint32(32)
+          w.bool(obj.leaving)
+        }
+
+        if ((obj.worker != null && obj.worker !== false)) {
+          w.uint32(40)
           w.bool(obj.worker)
         }
 
         if ((obj.paused != null && obj.paused !== false)) {
-          w.uint32(16)
+          w.uint32(48)
           w.bool(obj.paused)
         }
 
         if ((obj.backend != null && obj.backend !== '')) {
-          w.uint32(26)
+          w.uint32(58)
           w.string(obj.backend)
         }
 
         if ((obj.threads != null && obj.threads !== 0)) {
-          w.uint32(32)
+          w.uint32(64)
           w.uint32(obj.threads)
         }
 
         if ((obj.slots != null && obj.slots !== 0)) {
-          w.uint32(40)
+          w.uint32(72)
           w.uint32(obj.slots)
         }
 
         if ((obj.freeSlots != null && obj.freeSlots !== 0)) {
-          w.uint32(48)
+          w.uint32(80)
           w.uint32(obj.freeSlots)
+        }
+
+        if ((obj.maxModelBytes != null && obj.maxModelBytes !== 0n)) {
+          w.uint32(88)
+          w.uint64(obj.maxModelBytes)
         }
 
         if (obj.models != null && obj.models.length > 0) {
           for (const value of obj.models) {
-            w.uint32(58)
-            w.string(value)
-          }
-        }
-
-        if (obj.cached != null && obj.cached.length > 0) {
-          for (const value of obj.cached) {
-            w.uint32(66)
-            w.string(value)
-          }
-        }
-
-        if (obj.speeds != null && obj.speeds.length > 0) {
-          for (const value of obj.speeds) {
-            w.uint32(74)
-            ModelSpeed.codec().encode(value, w)
-          }
-        }
-
-        if ((obj.maxModelBytes != null && obj.maxModelBytes !== 0n)) {
-          w.uint32(80)
-          w.uint64(obj.maxModelBytes)
-        }
-
-        if (obj.backends != null && obj.backends.length > 0) {
-          for (const value of obj.backends) {
-            w.uint32(90)
-            ModelBackend.codec().encode(value, w)
+            w.uint32(98)
+            ModelInfo.codec().encode(value, w)
           }
         }
 
@@ -318,17 +255,18 @@ export namespace Advert {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
+          seq: 0n,
+          kind: 0,
+          addrs: [],
+          leaving: false,
           worker: false,
           paused: false,
           backend: '',
           threads: 0,
           slots: 0,
           freeSlots: 0,
-          models: [],
-          cached: [],
-          speeds: [],
           maxModelBytes: 0n,
-          backends: []
+          models: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -338,66 +276,60 @@ export namespace Advert {
 
           switch (tag >>> 3) {
             case 1: {
-              obj.worker = reader.bool()
+              obj.seq = reader.uint64()
               break
             }
             case 2: {
-              obj.paused = reader.bool()
+              obj.kind = reader.uint32()
               break
             }
             case 3: {
-              obj.backend = reader.string()
+              if (opts.limits?.addrs != null && obj.addrs.length === opts.limits.addrs) {
+                throw new MaxLengthError('Decode error - repeated field "addrs" had too many elements')
+              }
+
+              obj.addrs.push(reader.bytes())
               break
             }
             case 4: {
-              obj.threads = reader.uint32()
+              obj.leaving = reader.bool()
               break
             }
             case 5: {
-              obj.slots = reader.uint32()
+              obj.worker = reader.bool()
               break
             }
             case 6: {
-              obj.freeSlots = reader.uint32()
+              obj.paused = reader.bool()
               break
             }
             case 7: {
+              obj.backend = reader.string()
+              break
+            }
+            case 8: {
+              obj.threads = reader.uint32()
+              break
+            }
+            case 9: {
+              obj.slots = reader.uint32()
+              break
+            }
+            case 10: {
+              obj.freeSlots = reader.uint32()
+              break
+            }
+            case 11: {
+              obj.maxModelBytes = reader.uint64()
+              break
+            }
+            case 12: {
               if (opts.limits?.models != null && obj.models.length === opts.limits.models) {
                 throw new MaxLengthError('Decode error - repeated field "models" had too many elements')
               }
 
-              obj.models.push(reader.string())
-              break
-            }
-            case 8: {
-              if (opts.limits?.cached != null && obj.cached.length === opts.limits.cached) {
-                throw new MaxLengthError('Decode error - repeated field "cached" had too many elements')
-              }
-
-              obj.cached.push(reader.string())
-              break
-            }
-            case 9: {
-              if (opts.limits?.speeds != null && obj.speeds.length === opts.limits.speeds) {
-                throw new MaxLengthError('Decode error - repeated field "speeds" had too many elements')
-              }
-
-              obj.speeds.push(ModelSpeed.codec().decode(reader, reader.uint32(), {
-                limits: opts.limits?.speeds$
-              }))
-              break
-            }
-            case 10: {
-              obj.maxModelBytes = reader.uint64()
-              break
-            }
-            case 11: {
-              if (opts.limits?.backends != null && obj.backends.length === opts.limits.backends) {
-                throw new MaxLengthError('Decode error - repeated field "backends" had too many elements')
-              }
-
-              obj.backends.push(ModelBackend.codec().decode(reader, reader.uint32(), {
-                limits: opts.limits?.backends$
+              obj.models.push(ModelInfo.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.models$
               }))
               break
             }
@@ -411,10 +343,8 @@ export namespace Advert {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          models: 0,
-          cached: 0,
-          speeds: 0,
-          backends: 0
+          addrs: 0,
+          models: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -425,116 +355,104 @@ export namespace Advert {
           switch (tag >>> 3) {
             case 1: {
               yield {
+                field: `${prefix}.seq`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.kind`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.addrs != null && obj.addrs === opts.limits.addrs) {
+                throw new MaxLengthError('Streaming decode error - repeated field "addrs" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.addrs[]`,
+                index: obj.addrs,
+                value: reader.bytes()
+              }
+
+              obj.addrs++
+
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.leaving`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 5: {
+              yield {
                 field: `${prefix}.worker`,
                 value: reader.bool()
               }
               break
             }
-            case 2: {
+            case 6: {
               yield {
                 field: `${prefix}.paused`,
                 value: reader.bool()
               }
               break
             }
-            case 3: {
+            case 7: {
               yield {
                 field: `${prefix}.backend`,
                 value: reader.string()
               }
               break
             }
-            case 4: {
+            case 8: {
               yield {
                 field: `${prefix}.threads`,
                 value: reader.uint32()
               }
               break
             }
-            case 5: {
+            case 9: {
               yield {
                 field: `${prefix}.slots`,
                 value: reader.uint32()
               }
               break
             }
-            case 6: {
+            case 10: {
               yield {
                 field: `${prefix}.freeSlots`,
                 value: reader.uint32()
               }
               break
             }
-            case 7: {
-              if (opts.limits?.models != null && obj.models === opts.limits.models) {
-                throw new MaxLengthError('Streaming decode error - repeated field "models" had too many elements')
-              }
-
-              yield {
-                field: `${prefix}.models[]`,
-                index: obj.models,
-                value: reader.string()
-              }
-
-              obj.models++
-
-              break
-            }
-            case 8: {
-              if (opts.limits?.cached != null && obj.cached === opts.limits.cached) {
-                throw new MaxLengthError('Streaming decode error - repeated field "cached" had too many elements')
-              }
-
-              yield {
-                field: `${prefix}.cached[]`,
-                index: obj.cached,
-                value: reader.string()
-              }
-
-              obj.cached++
-
-              break
-            }
-            case 9: {
-              if (opts.limits?.speeds != null && obj.speeds === opts.limits.speeds) {
-                throw new MaxLengthError('Streaming decode error - repeated field "speeds" had too many elements')
-              }
-
-              for (const evt of ModelSpeed.codec().stream(reader, reader.uint32(), `${prefix}.speeds[]`, {
-                limits: opts.limits?.speeds$
-              })) {
-                yield {
-                  ...evt,
-                  index: obj.speeds
-                }
-              }
-
-              obj.speeds++
-
-              break
-            }
-            case 10: {
+            case 11: {
               yield {
                 field: `${prefix}.maxModelBytes`,
                 value: reader.uint64()
               }
               break
             }
-            case 11: {
-              if (opts.limits?.backends != null && obj.backends === opts.limits.backends) {
-                throw new MaxLengthError('Streaming decode error - repeated field "backends" had too many elements')
+            case 12: {
+              if (opts.limits?.models != null && obj.models === opts.limits.models) {
+                throw new MaxLengthError('Streaming decode error - repeated field "models" had too many elements')
               }
 
-              for (const evt of ModelBackend.codec().stream(reader, reader.uint32(), `${prefix}.backends[]`, {
-                limits: opts.limits?.backends$
+              for (const evt of ModelInfo.codec().stream(reader, reader.uint32(), `${prefix}.models[]`, {
+                limits: opts.limits?.models$
               })) {
                 yield {
                   ...evt,
-                  index: obj.backends
+                  index: obj.models
                 }
               }
 
-              obj.backends++
+              obj.models++
 
               break
             }
@@ -550,86 +468,230 @@ export namespace Advert {
     return _codec
   }
 
-  export interface AdvertWorkerFieldEvent {
+  export interface AdvertBodySeqFieldEvent {
+    field: '$.seq'
+    value: bigint
+  }
+
+  export interface AdvertBodyKindFieldEvent {
+    field: '$.kind'
+    value: number
+  }
+
+  export interface AdvertBodyAddrsFieldEvent {
+    field: '$.addrs[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface AdvertBodyLeavingFieldEvent {
+    field: '$.leaving'
+    value: boolean
+  }
+
+  export interface AdvertBodyWorkerFieldEvent {
     field: '$.worker'
     value: boolean
   }
 
-  export interface AdvertPausedFieldEvent {
+  export interface AdvertBodyPausedFieldEvent {
     field: '$.paused'
     value: boolean
   }
 
-  export interface AdvertBackendFieldEvent {
+  export interface AdvertBodyBackendFieldEvent {
     field: '$.backend'
     value: string
   }
 
-  export interface AdvertThreadsFieldEvent {
+  export interface AdvertBodyThreadsFieldEvent {
     field: '$.threads'
     value: number
   }
 
-  export interface AdvertSlotsFieldEvent {
+  export interface AdvertBodySlotsFieldEvent {
     field: '$.slots'
     value: number
   }
 
-  export interface AdvertFreeSlotsFieldEvent {
+  export interface AdvertBodyFreeSlotsFieldEvent {
     field: '$.freeSlots'
     value: number
   }
 
-  export interface AdvertModelsFieldEvent {
-    field: '$.models[]'
-    index: number
-    value: string
-  }
-
-  export interface AdvertCachedFieldEvent {
-    field: '$.cached[]'
-    index: number
-    value: string
-  }
-
-  export interface AdvertSpeedsSha256FieldEvent {
-    field: '$.speeds[].sha256'
-    value: string
-    index: number
-  }
-
-  export interface AdvertSpeedsMsFieldEvent {
-    field: '$.speeds[].ms'
-    value: number
-    index: number
-  }
-
-  export interface AdvertMaxModelBytesFieldEvent {
+  export interface AdvertBodyMaxModelBytesFieldEvent {
     field: '$.maxModelBytes'
     value: bigint
   }
 
-  export interface AdvertBackendsSha256FieldEvent {
-    field: '$.backends[].sha256'
+  export interface AdvertBodyModelsSha256FieldEvent {
+    field: '$.models[].sha256'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface AdvertBodyModelsLoadedFieldEvent {
+    field: '$.models[].loaded'
+    value: boolean
+    index: number
+  }
+
+  export interface AdvertBodyModelsMsFieldEvent {
+    field: '$.models[].ms'
+    value: number
+    index: number
+  }
+
+  export interface AdvertBodyModelsBackendFieldEvent {
+    field: '$.models[].backend'
     value: string
     index: number
   }
 
-  export interface AdvertBackendsBackendFieldEvent {
-    field: '$.backends[].backend'
-    value: string
-    index: number
+  export function encode (obj: Partial<AdvertBody>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, AdvertBody.codec())
   }
 
-  export function encode (obj: Partial<Advert>): Uint8Array<ArrayBuffer> {
-    return encodeMessage(obj, Advert.codec())
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AdvertBody>): AdvertBody {
+    return decodeMessage(buf, AdvertBody.codec(), opts)
   }
 
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Advert>): Advert {
-    return decodeMessage(buf, Advert.codec(), opts)
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AdvertBody>): Generator<AdvertBodySeqFieldEvent | AdvertBodyKindFieldEvent | AdvertBodyAddrsFieldEvent | AdvertBodyLeavingFieldEvent | AdvertBodyWorkerFieldEvent | AdvertBodyPausedFieldEvent | AdvertBodyBackendFieldEvent | AdvertBodyThreadsFieldEvent | AdvertBodySlotsFieldEvent | AdvertBodyFreeSlotsFieldEvent | AdvertBodyMaxModelBytesFieldEvent | AdvertBodyModelsSha256FieldEvent | AdvertBodyModelsLoadedFieldEvent | AdvertBodyModelsMsFieldEvent | AdvertBodyModelsBackendFieldEvent> {
+    return streamMessage(buf, AdvertBody.codec(), opts)
+  }
+}
+
+export interface SignedAdvert {
+  publicKey: Uint8Array<ArrayBuffer>
+  body: Uint8Array<ArrayBuffer>
+  signature: Uint8Array<ArrayBuffer>
+}
+
+export namespace SignedAdvert {
+  let _codec: Codec<SignedAdvert>
+
+  export const codec = (): Codec<SignedAdvert> => {
+    if (_codec == null) {
+      _codec = message<SignedAdvert>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.publicKey != null && obj.publicKey.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.publicKey)
+        }
+
+        if ((obj.body != null && obj.body.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.body)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          publicKey: uint8ArrayAlloc(0),
+          body: uint8ArrayAlloc(0),
+          signature: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.publicKey = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.body = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.signature = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.publicKey`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.body`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Advert>): Generator<AdvertWorkerFieldEvent | AdvertPausedFieldEvent | AdvertBackendFieldEvent | AdvertThreadsFieldEvent | AdvertSlotsFieldEvent | AdvertFreeSlotsFieldEvent | AdvertModelsFieldEvent | AdvertCachedFieldEvent | AdvertSpeedsSha256FieldEvent | AdvertSpeedsMsFieldEvent | AdvertMaxModelBytesFieldEvent | AdvertBackendsSha256FieldEvent | AdvertBackendsBackendFieldEvent> {
-    return streamMessage(buf, Advert.codec(), opts)
+  export interface SignedAdvertPublicKeyFieldEvent {
+    field: '$.publicKey'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface SignedAdvertBodyFieldEvent {
+    field: '$.body'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface SignedAdvertSignatureFieldEvent {
+    field: '$.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<SignedAdvert>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SignedAdvert.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedAdvert>): SignedAdvert {
+    return decodeMessage(buf, SignedAdvert.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedAdvert>): Generator<SignedAdvertPublicKeyFieldEvent | SignedAdvertBodyFieldEvent | SignedAdvertSignatureFieldEvent> {
+    return streamMessage(buf, SignedAdvert.codec(), opts)
   }
 }

@@ -1,7 +1,10 @@
-/** Pings one specific connection (libp2p's ping service picks a connection itself, which may be another one). */
+/**
+ * Round-trip time over one specific connection, for display (libp2p's ping service picks a connection
+ * itself, which may be a relayed one). Never used to decide that a peer is gone.
+ */
 import type { Connection } from '@libp2p/interface'
 
-export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const PING_BYTES = 32
 
 /** Round-trip time in ms of a 32-byte echo over `connection`; rejects if none comes back in time. */

@@ -1,0 +1,28 @@
+/**
+ * gossipsub as discovery's transport. Adverts carry their own signature (see discovery-service),
+ * so gossipsub sends them unsigned and names each message by its hash. Relays are the backbone:
+ * their mesh takes every subscribed peer, so an advert reaches a relay's peers in one hop instead
+ * of waiting for lazy gossip.
+ */
+import { gossipsub } from '@libp2p/gossipsub'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { DISCOVERY_TOPIC, MAX_ADVERT_BYTES } from '../core/discovery/codec.js'
+import type { GossipSub, GossipSubComponents } from '@libp2p/gossipsub'
+
+export type GossipRole = 'peer' | 'relay'
+
+export function discoveryGossip (role: GossipRole): (components: GossipSubComponents) => GossipSub {
+  const relay = role === 'relay'
+  return gossipsub({
+    globalSignaturePolicy: 'StrictNoSign',
+    msgIdFn: (msg) => sha256(msg.data),
+    allowedTopics: [DISCOVERY_TOPIC],
+    allowPublishToZeroTopicPeers: true,
+    maxInboundDataLength: MAX_ADVERT_BYTES,
+    runOnLimitedConnection: false,
+    // Many tabs share one address behind a NAT (and every test peer is on 127.0.0.1): the
+    // per-address penalty would silence them all.
+    scoreParams: { IPColocationFactorWeight: 0 },
+    ...(relay ? { D: 64, Dlo: 8, Dhi: 4096, Dout: 2, Dscore: 4 } : {})
+  })
+}
