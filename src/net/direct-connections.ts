@@ -121,6 +121,11 @@ export class DirectConnections implements Startable {
     }
   }
 
+  /** `peer` is unreachable (a dial failed, or it went silent mid-task): stop offering it work until it advertises again. */
+  lost (peer: PeerId): void {
+    this.components.discovery.table.forget(peer.toString())
+  }
+
   /** Records that `connection` just carried something. */
   touch (connection: Connection): void {
     if (this.lastUsed.has(connection.id)) this.lastUsed.set(connection.id, Date.now())
@@ -140,6 +145,7 @@ export class DirectConnections implements Startable {
     } catch (err) {
       this.stats.dialFailures++
       this.log('dial to %p failed: %e', peer, err)
+      if (signal?.aborted !== true) this.lost(peer)
       throw new TaskError('peer-gone', `could not connect to ${peer.toString()}: ${(err as Error).message}`)
     }
   }

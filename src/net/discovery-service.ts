@@ -65,6 +65,8 @@ export class Discovery implements Startable {
   private readonly log: Logger
   private readonly pacer: PublishPacer
   private source?: () => Advert
+  /** Our last advert went to no peer (we published before any gossip peer subscribed). */
+  private reachedNobody = false
   /** Our own latest signed advert, served in sync answers too. */
   private latest?: Uint8Array
   private seq = 0
@@ -76,7 +78,11 @@ export class Discovery implements Startable {
     this.init = init
     this.log = components.logger.forComponent('p2p-ai-agents:discovery')
     this.table = new AdvertTable(init.table)
-    this.pacer = new PublishPacer(() => { this.publishNow(false).catch(err => { this.log.error('publishing our advert failed: %e', err) }) }, init.pacer)
+    this.pacer = new PublishPacer(() => {
+      const advert = this.advertNow(false)
+      if (advert == null) return false
+      this.publishNow(advert).catch(err => { this.log.error('publishing our advert failed: %e', err) })
+    }, init.pacer)
   }
 
   readonly [Symbol.toStringTag] = 'p2p-ai-agents/discovery'
@@ -104,7 +110,8 @@ export class Discovery implements Startable {
   /** Tells the network we are leaving while gossipsub can still carry it. */
   async beforeStop (): Promise<void> {
     this.pacer.stop()
-    if (this.source != null) await this.publishNow(true).catch(() => {})
+    const goodbye = this.advertNow(true)
+    if (goodbye != null) await this.publishNow(goodbye).catch(() => {})
   }
 
   async stop (): Promise<void> {
@@ -204,19 +211,25 @@ export class Discovery implements Startable {
     }
   }
 
-  private async publishNow (leaving: boolean): Promise<void> {
+  /** The advert body to publish now, or undefined when there is nothing to say yet. */
+  private advertNow (leaving: boolean): Uint8Array | undefined {
     const advert = this.source?.()
     if (advert == null || this.publicKey == null) return
     const own = this.components.addressManager.getAddresses()
     const addrs = (this.init.dialable ?? defaultDialable)(own)
-    // A worker nobody can dial yet publishes once a relay reservation gives it an address.
+    // A peer nobody can dial yet publishes once a relay reservation gives it an address.
     if (!leaving && addrs.length === 0) return
     this.seq = Math.max(this.seq + 1, Date.now())
-    const body = encodeAdvertBody({ seq: this.seq, leaving, advert }, addrs.map(a => a.bytes))
+    return encodeAdvertBody({ seq: this.seq, leaving, advert }, addrs.map(a => a.bytes))
+  }
+
+  private async publishNow (body: Uint8Array): Promise<void> {
+    if (this.publicKey == null) return
     const signature = await this.components.privateKey.sign(signingBytes(body))
     const signed = encodeSigned({ publicKey: this.publicKey, body, signature })
     this.latest = signed
-    await this.components.pubsub.publish(DISCOVERY_TOPIC, signed)
+    const { recipients } = await this.components.pubsub.publish(DISCOVERY_TOPIC, signed)
+    this.reachedNobody = recipients.length === 0
     this.stats.published++
     this.stats.publishedBytes += signed.byteLength
   }
@@ -235,7 +248,13 @@ export class Discovery implements Startable {
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
     // A peer that just joined our topic (a relay we reconnected to) has not heard our advert.
-    if (evt.detail.subscriptions.some(s => s.topic === DISCOVERY_TOPIC && s.subscribe)) this.pacer.changed()
+    if (!evt.detail.subscriptions.some(s => s.topic === DISCOVERY_TOPIC && s.subscribe)) return
+    if (this.reachedNobody) {
+      this.reachedNobody = false
+      this.pacer.retry()
+    } else {
+      this.pacer.changed()
+    }
   }
 
   private readonly onSelfUpdate = (): void => {

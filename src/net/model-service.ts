@@ -56,8 +56,8 @@ export class ModelTransfer implements Startable {
     this.started = false
   }
 
-  /** Fetches `ref` from `peer`; resolves with bytes that hash to ref.sha256. */
-  async fetch (peer: string, ref: ModelRef, onProgress?: (p: TransferProgress) => void): Promise<Uint8Array> {
+  /** Fetches `ref` from `peer`; resolves with bytes that hash to ref.sha256. `maxBytes` overrides the service's cap for this transfer. */
+  async fetch (peer: string, ref: ModelRef, onProgress?: (p: TransferProgress) => void, options: { maxBytes?: number } = {}): Promise<Uint8Array> {
     let connection
     try {
       connection = await this.components.connections.connect(peerIdFromString(peer))
@@ -68,7 +68,7 @@ export class ModelTransfer implements Startable {
     let timer: ReturnType<typeof setTimeout> | undefined
     let channel: ReturnType<typeof streamChannel> | undefined
     const download = new ModelDownload(ref, {
-      maxBytes: this.init.maxModelBytes,
+      maxBytes: options.maxBytes ?? this.init.maxModelBytes,
       onProgress: (p) => { arm(); onProgress?.(p) }
     })
     const arm = (): void => {

@@ -87,6 +87,13 @@ export class TaskProtocol implements Startable {
     const release = connections.use(connection)
     try {
       return await client.run(request)
+    } catch (err) {
+      // The worker went silent on this connection: it is dead even if libp2p has not noticed yet.
+      if (err instanceof TaskError && err.code === 'peer-gone') {
+        connection.abort(new Error(err.message))
+        connections.lost(peer)
+      }
+      throw err
     } finally {
       release()
     }

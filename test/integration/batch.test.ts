@@ -129,25 +129,26 @@ async function newJob (cleanup: Cleanup, requester: NodePeer, taskCount: number,
   const reputation = new Reputation()
   const dispatches = new Dispatches(requester.tasks)
   const runner = new JobRunner({
-    meta, source: digitJobSource(dataset), tasks: requester.tasks, adverts: requester.adverts, store,
+    meta, source: digitJobSource(dataset), tasks: requester.tasks, adverts: requester.discovery.table, store,
     compare: argmaxComparator(DIGITS_OUTPUT_PROBS), reputation
   })
   cleanup.add('stop the job runner', async () => { await runner.stop() })
   return { runner, meta, store, reputation, dispatches }
 }
 
-/** Resolves once the requester holds no advert from `peerId` (its direct connection closed). */
+/** Resolves once the requester holds no advert from `peerId` (it could not reach it, or it left). */
 async function waitForGone (requester: NodePeer, peerId: string, what: string, timeoutMs = 30_000): Promise<void> {
-  if (!requester.adverts.adverts.has(peerId)) return
+  const table = requester.discovery.table
+  if (table.get(peerId) == null) return
   let onGone!: () => void
   const gone = new Promise<void>(resolve => {
-    onGone = () => { if (!requester.adverts.adverts.has(peerId)) resolve() }
-    requester.adverts.addEventListener('gone', onGone)
+    onGone = () => { if (table.get(peerId) == null) resolve() }
+    table.addEventListener('gone', onGone)
   })
   try {
     await withTimeout(gone, timeoutMs, what)
   } finally {
-    requester.adverts.removeEventListener('gone', onGone)
+    table.removeEventListener('gone', onGone)
   }
 }
 
@@ -157,8 +158,7 @@ async function waitForWorkers (requester: NodePeer, peerIds: string[]): Promise<
   await Promise.all(peerIds.map(async id => {
     await waitForAdvert(requester, id, ready, () => {
       const connections = requester.node.getConnections(peerIdFromString(id)).map(c => `${connectionKind(c)} ${c.status}`).join(', ') || 'none'
-      const listed = requester.directory.peers.some(p => p.peerId === id)
-      return `worker ${id}'s advert (the requester has ${requester.adverts.adverts.size} advert(s) from ${peerIds.length} workers; its connections to this one: ${connections}; listed by the relay: ${listed})`
+      return `worker ${id}'s advert (the requester has ${requester.discovery.table.size} advert(s) from ${peerIds.length} workers; its connections to this one: ${connections})`
     }, MESH_MS)
   }))
 }
@@ -376,7 +376,7 @@ describe('batch jobs over the real network', () => {
     const job = await newJob(cleanup, requester, N, 1)
     // Checked at each send: has the requester got the paused advert by now?
     const late: string[] = []
-    job.dispatches.onSend = (peerId) => { if (peerId === pausedId && requester.adverts.adverts.get(pausedId)?.paused === true) late.push(peerId) }
+    job.dispatches.onSend = (peerId) => { if (peerId === pausedId && requester.discovery.table.get(pausedId)?.advert.paused === true) late.push(peerId) }
     const running = job.runner.run()
     running.catch(() => {})
     await waitForAdvert(requester, pausedId, a => a.paused, 'the paused worker\'s advert', JOB_MS)

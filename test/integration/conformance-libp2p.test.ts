@@ -1,6 +1,6 @@
 /**
  * The shared task-protocol conformance suite over the real stack: a relay on 127.0.0.1, a
- * requester Node peer (TaskService.run, short heartbeats) and a worker Node peer whose
+ * requester Node peer (the task service, short heartbeats) and a worker Node peer whose
  * WorkQueue runs the suite's executor, talking over a direct WebRTC connection.
  *
  * killWorker aborts the worker's connections without any task-level goodbye (no response, no
@@ -12,10 +12,6 @@ import '../../src/node/polyfill.js'
 import { FrameDecoder, TASK_PROTOCOL } from '../../src/core/task/codec.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
-import { WorkQueue } from '../../src/core/work-queue.js'
-import { createPeer } from '../../src/net/peer.js'
-import { DirectoryClient } from '../../src/net/directory-client.js'
-import { TaskService } from '../../src/net/task-service.js'
 import { directWebRTC } from '../../src/net/connection-kind.js'
 import { taskProtocolConformance } from '../conformance/task-protocol.js'
 import { Cleanup, FAST_HEARTBEAT, WAIT_MS, startPeer, startRelay, waitForDirect, withTimeout } from './helpers.js'
@@ -27,12 +23,8 @@ const factory: HarnessFactory = async (executor, queueOptions) => {
     const relay = await startRelay(cleanup)
 
     // The worker: the real libp2p stack serving the suite's executor (no onnxruntime).
-    const workerNode = await createPeer({ allowPrivateAddresses: true })
-    cleanup.add('worker node', async () => { await workerNode.stop() })
-    await new TaskService(workerNode).serve(new WorkQueue(executor, queueOptions))
-    const workerDirectory = new DirectoryClient(workerNode, relay.addr)
-    cleanup.add('worker directory', () => { workerDirectory.stop() })
-    await workerDirectory.start()
+    const worker = await startPeer(cleanup, relay.addr, { wrapExecutor: () => executor, queue: queueOptions })
+    const workerNode = worker.node
 
     const requester = await startPeer(cleanup, relay.addr, { work: false, client: FAST_HEARTBEAT })
     await waitForDirect(requester.node, workerNode)
@@ -72,7 +64,7 @@ const factory: HarnessFactory = async (executor, queueOptions) => {
 
       killWorker: async () => {
         for (const connection of workerNode.getConnections()) connection.abort(new Error('worker vanished'))
-        workerDirectory.stop()
+        worker.relays.stop()
         await workerNode.stop()
       },
 

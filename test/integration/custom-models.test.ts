@@ -171,7 +171,7 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
     const holder = await startPeer(cleanup, relayAddr, { modelStore: holderStore })
     await waitForDirect(requester.node, holder.node)
     await waitForAdvert(requester, holder.node.peerId.toString(), a => a.models.includes(sha256), 'the holder advertising the model')
-    const workers = [...requester.adverts.adverts].filter(([, a]) => a.worker && !a.paused && a.maxModelBytes >= bytes.byteLength)
+    const workers = [...requester.discovery.table.values()].map(e => [e.peerId, e.advert] as const).filter(([, a]) => a.worker && !a.paused && a.maxModelBytes >= bytes.byteLength)
     expect(workers.length).toBeGreaterThan(1)
     expect(workers.filter(([, a]) => a.models.includes(sha256)).map(([p]) => p)).toEqual([holder.node.peerId.toString()])
     const inputs = [fromTypedArray('a', 'float32', [1, 1], Float32Array.from([2])), fromTypedArray('b', 'float32', [1, 1], Float32Array.from([5]))]
@@ -179,7 +179,7 @@ describe('custom ONNX models over WebRTC, fetched peer to peer', () => {
       meta: { jobId: 'prefer-cached', modelId: 'add-mul', model: { sha256, size: bytes.byteLength, name: 'add-mul.onnx' }, datasetId: 'inline', taskCount: 1, replicas: 1, adaptive: false, state: 'queued', createdAt: Date.now(), updatedAt: Date.now() },
       source: { task: () => ({ inputs, outputNames: [] }) },
       tasks: requester.tasks,
-      adverts: requester.adverts,
+      adverts: requester.discovery.table,
       store: new MemoryJobStore(),
       compare: relativeComparator(),
       reputation: new Reputation()

@@ -15,6 +15,9 @@ import { fileURLToPath } from 'node:url'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startRelayNode } from '../../relay/relay-node.js'
 import { startNodePeer } from '../../src/node/node-peer.js'
+import { createPeer } from '../../src/net/peer.js'
+import { RelaySet } from '../../src/net/relays.js'
+import { NOT_A_WORKER } from '../../src/core/discovery/advert.js'
 import { connectionKind } from '../../src/net/connection-kind.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { DIGITS_INPUT } from '../../src/models/digits.js'
@@ -24,7 +27,7 @@ import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
 import type { RelayNode } from '../../relay/relay-node.js'
 import type { NodePeer, NodePeerOptions } from '../../src/node/node-peer.js'
 import type { RelayState } from '../../src/net/relays.js'
-import type { Peer } from '../../src/net/peer.js'
+import type { Peer, PeerOptions } from '../../src/net/peer.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
 import type { Advert } from '../../src/core/discovery/advert.js'
 
@@ -108,6 +111,20 @@ export async function startRelay (cleanup: Cleanup, options: { port?: number, pr
   if (ma == null) throw new Error(`relay has no 127.0.0.1 address: ${relay.node.getMultiaddrs().join(', ')}`)
   const port = Number(ma.getComponents().find(c => c.name === 'tcp')?.value)
   return { ...relay, addr: ma.toString(), port, stop }
+}
+
+/**
+ * Starts a bare libp2p peer of ours (every protocol service, no worker half) joined through
+ * `relayAddr`, advertising itself so others can dial it: for tests that drive one protocol alone.
+ */
+export async function startBarePeer (cleanup: Cleanup, relayAddr: string, name: string, options: Partial<PeerOptions> = {}): Promise<Peer> {
+  const node = await createPeer({ allowPrivateAddresses: true, discovery: { kind: 'node' }, models: { source: async () => undefined }, ...options })
+  cleanup.add(`${name} node`, async () => { await node.stop() })
+  node.services.discovery.advertise(() => ({ ...NOT_A_WORKER, kind: 'node' }))
+  const relays = new RelaySet(node, [relayAddr])
+  cleanup.add(`${name} relays`, () => { relays.stop() })
+  await relays.start()
+  return node
 }
 
 /**

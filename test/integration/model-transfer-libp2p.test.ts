@@ -1,44 +1,29 @@
 /**
  * The shared model transfer conformance suite over the real stack: a relay on 127.0.0.1 and two
- * Node peers with ModelService (one holding models, one fetching) over a direct WebRTC connection.
+ * Node peers with the model transfer service (one holding models, one fetching) over a direct WebRTC connection.
  */
 import '../../src/node/polyfill.js'
 import { MODEL_PROTOCOL } from '../../src/core/model-transfer/codec.js'
 import { ModelDownload } from '../../src/core/model-transfer/client.js'
 import { lengthPrefixed } from '../../src/core/framing.js'
-import { createPeer } from '../../src/net/peer.js'
-import { DirectoryClient } from '../../src/net/directory-client.js'
-import { ModelService } from '../../src/net/model-service.js'
 import { directWebRTC } from '../../src/net/connection-kind.js'
 import { streamChannel } from '../../src/net/stream-channel.js'
 import { modelTransferConformance } from '../conformance/model-transfer.js'
-import { Cleanup, WAIT_MS, startRelay, waitForDirect, withTimeout } from './helpers.js'
+import { Cleanup, WAIT_MS, startBarePeer, startRelay, waitForDirect, withTimeout } from './helpers.js'
 import type { TaskError } from '../../src/core/errors.js'
 import type { TransferHarnessFactory } from '../conformance/model-transfer.js'
-import type { Peer } from '../../src/net/peer.js'
-
-async function joined (cleanup: Cleanup, relayAddr: string, name: string): Promise<Peer> {
-  const node = await createPeer({ allowPrivateAddresses: true })
-  cleanup.add(`${name} node`, async () => { await node.stop() })
-  const directory = new DirectoryClient(node, relayAddr)
-  cleanup.add(`${name} directory`, () => { directory.stop() })
-  await directory.start()
-  return node
-}
 
 const factory: TransferHarnessFactory = async (source) => {
   const cleanup = new Cleanup()
   try {
     const relay = await startRelay(cleanup)
-    const holder = await joined(cleanup, relay.addr, 'holder')
-    await new ModelService(holder).serve(source)
-    const fetcher = await joined(cleanup, relay.addr, 'fetcher')
+    const holder = await startBarePeer(cleanup, relay.addr, 'holder', { models: { source } })
+    const fetcher = await startBarePeer(cleanup, relay.addr, 'fetcher')
     await waitForDirect(fetcher, holder)
     const holderId = holder.peerId.toString()
     return {
       fetch: async (ref, options) => {
-        const service = new ModelService(fetcher, { maxModelBytes: options?.maxBytes })
-        return await withTimeout(service.fetch(holderId, ref, options?.onProgress), WAIT_MS, 'the transfer')
+        return await withTimeout(fetcher.services.models.fetch(holderId, ref, options?.onProgress, { maxBytes: options?.maxBytes }), WAIT_MS, 'the transfer')
       },
       sendRaw: async (bytes) => {
         const connection = directWebRTC(fetcher.getConnections(holder.peerId))

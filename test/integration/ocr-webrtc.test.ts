@@ -115,7 +115,7 @@ describe('OCR models over WebRTC', () => {
     const progress: OcrBatchProgress[] = []
     const results = await withTimeout(runOcrBatch(samples.map(s => s.image), dict, {
       tasks: requester.tasks,
-      adverts: requester.adverts,
+      adverts: requester.discovery.table,
       reputation: new Reputation(),
       onProgress: p => progress.push(p)
     }), OCR_MS * 2, 'the OCR batch')

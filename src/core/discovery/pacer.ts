@@ -20,7 +20,8 @@ export const DEFAULT_HEARTBEAT_MS = 30_000
 export const DEFAULT_MIN_PUBLISH_INTERVAL_MS = 1000
 
 export class PublishPacer {
-  private readonly publish: () => void
+  /** Returns false when there was nothing to publish yet: that attempt does not count against the rate. */
+  private readonly publish: () => boolean | void
   private readonly clock: Clock
   private readonly minIntervalMs: number
   private readonly heartbeatMs: number
@@ -31,7 +32,7 @@ export class PublishPacer {
   private dueAt = Number.POSITIVE_INFINITY
   private running = false
 
-  constructor (publish: () => void, options: PacerOptions = {}) {
+  constructor (publish: () => boolean | void, options: PacerOptions = {}) {
     this.publish = publish
     this.clock = options.clock ?? systemClock
     this.minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_PUBLISH_INTERVAL_MS
@@ -57,6 +58,12 @@ export class PublishPacer {
     this.schedule(Math.max(this.clock.now(), this.lastAt + this.minIntervalMs))
   }
 
+  /** The last publication reached nobody (no peer was listening yet): publish again now, whatever the rate. */
+  retry (): void {
+    if (!this.running) return
+    this.schedule(this.clock.now())
+  }
+
   private schedule (at: number): void {
     if (this.timer != null && this.dueAt <= at) return
     this.cancel()
@@ -68,9 +75,10 @@ export class PublishPacer {
     this.timer = undefined
     this.dueAt = Number.POSITIVE_INFINITY
     if (!this.running) return
+    const previous = this.lastAt
     this.lastAt = this.clock.now()
     try {
-      this.publish()
+      if (this.publish() === false) this.lastAt = previous
     } finally {
       const spread = this.heartbeatMs * this.jitter * (2 * this.random() - 1)
       this.schedule(this.lastAt + Math.max(this.minIntervalMs, this.heartbeatMs + spread))

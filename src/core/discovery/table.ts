@@ -17,7 +17,7 @@ export interface TableEntry {
   heardAt: number
 }
 
-export type GoneReason = 'left' | 'expired' | 'evicted'
+export type GoneReason = 'left' | 'expired' | 'evicted' | 'unreachable'
 
 export interface AdvertEvent { peerId: string, advert: Advert, isNew: boolean }
 export interface GoneEvent { peerId: string, reason: GoneReason }
@@ -87,6 +87,11 @@ export class AdvertTable extends EventTarget {
     this.armSweep()
     this.dispatchEvent(new CustomEvent<AdvertEvent>('advert', { detail: { peerId, advert: envelope.advert, isNew: old == null } }))
     return 'accepted'
+  }
+
+  /** Forgets a peer we could not reach; its next advert (a newer one) brings it back. */
+  forget (peerId: string): void {
+    if (this.entries.has(peerId)) this.drop(peerId, 'unreachable')
   }
 
   /** Forgets every entry silent for longer than the TTL. */
