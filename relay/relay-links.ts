@@ -72,6 +72,8 @@ export class RelayLinks {
     link.dialing = true
     try {
       await this.node.dial(link.addrs, { signal: AbortSignal.timeout(10_000) })
+      // The dial may reuse a connection the other relay opened to us: no connection:open then.
+      link.connected = true
       link.retryDelay = 250
     } catch (err) {
       log('link to relay %s failed: %e', link.peerId, err)

@@ -16,13 +16,14 @@ import type { Discovery } from './discovery-service.js'
 
 export const DEFAULT_MAX_DIRECT = 32
 export const DEFAULT_IDLE_MS = 120_000
+const DIAL_ATTEMPTS = 3
 
 export interface DirectConnectionsInit {
   /** Most direct connections held at once (default 32). */
   maxDirect?: number
   /** A direct connection unused this long is closed (default 2 min). */
   idleMs?: number
-  /** Bound on one dial (default 15 s). */
+  /** Bound on dialling one peer, every try included (default 30 s). */
   dialTimeoutMs?: number
 }
 
@@ -59,7 +60,7 @@ export class DirectConnections implements Startable {
     this.components = components
     this.maxDirect = init.maxDirect ?? DEFAULT_MAX_DIRECT
     this.idleMs = init.idleMs ?? DEFAULT_IDLE_MS
-    this.dialTimeoutMs = init.dialTimeoutMs ?? 15_000
+    this.dialTimeoutMs = init.dialTimeoutMs ?? 30_000
     this.log = components.logger.forComponent('p2p-ai-agents:connections')
   }
 
@@ -131,23 +132,34 @@ export class DirectConnections implements Startable {
     if (this.lastUsed.has(connection.id)) this.lastUsed.set(connection.id, Date.now())
   }
 
+  /**
+   * Dials `peer` on its advertised WebRTC addresses. A WebRTC dial on a loaded machine sometimes
+   * fails once (ICE or DTLS giving up mid-way) and works at the next try: three tries, then the
+   * peer counts as unreachable.
+   */
   private async dial (peer: PeerId, signal?: AbortSignal): Promise<Connection> {
     const addrs = (this.components.discovery.addrsOf(peer.toString()) ?? []).map(a => multiaddr(a)).filter(a => WebRTC.matches(a))
     if (addrs.length === 0) throw new TaskError('no-peer', `no address to dial ${peer.toString()}: it has not advertised one`)
-    const timeout = AbortSignal.timeout(this.dialTimeoutMs)
-    const t0 = performance.now()
-    this.stats.dials++
-    try {
-      const connection = await this.components.connectionManager.openConnection(addrs, { signal: signal == null ? timeout : AbortSignal.any([signal, timeout]) })
-      if (connectionKind(connection) !== 'direct WebRTC') throw new Error(`got a ${connectionKind(connection)} connection, not direct WebRTC`)
-      this.stats.dialTimes.push(performance.now() - t0)
-      return connection
-    } catch (err) {
-      this.stats.dialFailures++
-      this.log('dial to %p failed: %e', peer, err)
-      if (signal?.aborted !== true) this.lost(peer)
-      throw new TaskError('peer-gone', `could not connect to ${peer.toString()}: ${(err as Error).message}`)
+    const deadline = AbortSignal.timeout(this.dialTimeoutMs)
+    const abort = signal == null ? deadline : AbortSignal.any([signal, deadline])
+    let lastError: unknown
+    for (let attempt = 1; attempt <= DIAL_ATTEMPTS && !abort.aborted; attempt++) {
+      const t0 = performance.now()
+      this.stats.dials++
+      try {
+        const connection = await this.components.connectionManager.openConnection(addrs, { signal: abort })
+        if (connectionKind(connection) !== 'direct WebRTC') throw new Error(`got a ${connectionKind(connection)} connection, not direct WebRTC`)
+        this.stats.dialTimes.push(performance.now() - t0)
+        return connection
+      } catch (err) {
+        lastError = err
+        this.stats.dialFailures++
+        this.log('dial %d to %p failed: %e', attempt, peer, err)
+        if (attempt < DIAL_ATTEMPTS && !abort.aborted) await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+      }
     }
+    if (signal?.aborted !== true) this.lost(peer)
+    throw new TaskError('peer-gone', `could not connect to ${peer.toString()}: ${(lastError as Error)?.message ?? 'gave up'}`)
   }
 
   private readonly onOpen = (evt: CustomEvent<Connection>): void => {

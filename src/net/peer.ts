@@ -63,7 +63,9 @@ export async function createPeer (options: PeerOptions): Promise<Peer> {
     // Every peer dialling us over WebRTC first reaches us through a relayed (signalling) connection
     // whose remote address is the relay's: libp2p's default limit of 5 inbound connections a second
     // per address would refuse the 6th requester that dials us within a second.
-    connectionManager: { inboundConnectionThreshold: 100 },
+    // A WebRTC dial is signalling through a relay, ICE and DTLS: on a loaded machine that can take
+    // longer than libp2p's 6 s per address, and the caller bounds the whole dial anyway.
+    connectionManager: { inboundConnectionThreshold: 100, addressDialTimeout: 15_000, dialTimeout: 30_000 },
     // Order matters: each service may use the ones before it.
     services: {
       identify: identify(),

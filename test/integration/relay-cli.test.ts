@@ -217,21 +217,30 @@ describe('relay command line', () => {
   })
 
   it('rejects bad values with one line and exit status 2', async () => {
-    for (const args of [
+    const cases = [
       ['--port', 'ninety'],
       ['--bootstrap', 'not-a-multiaddr'],
       ['--bootstrap', '/ip4/127.0.0.1/tcp/9090/ws'], // no /p2p/<id>
       ['--tls-cert', 'only-a-cert.pem'],
       ['--ice', 'http://not-ice']
-    ]) {
-      const { code, stderr } = await runToExit(args)
+    ]
+    const results = await Promise.all(cases.map(runToExit))
+    cases.forEach((args, i) => {
+      const { code, stderr } = results[i]
       expect(code, args.join(' ')).toBe(2)
       const lines = stderr.trim().split('\n')
       expect(lines, stderr).toHaveLength(2)
       expect(lines[0]).toMatch(/^relay: /)
       expect(lines[1]).toMatch(/^usage: relay /)
       expect(stderr).not.toMatch(STACK_LINE)
-    }
+    })
+    expect(results[2].stderr).toMatch(/no \/p2p\/<peer id>/)
+  })
+
+  it('prints the usage on --help and exits 0', async () => {
+    const { code, stdout } = await runToExit(['--help'])
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^usage: relay .*--bootstrap/)
   })
 
   it('gives relays started with --port 0 their own identities, kept in no file, and exits 0 on SIGTERM', async () => {
@@ -252,8 +261,9 @@ describe('relay command line', () => {
       '--ice', 'stun:stun.example.org:3478,turn:alice:s%3Acret@turn.example.org:3478?transport=tcp'
     ])
 
+    // The second dials the first; the first learns of the second from its advert and counts it too.
+    expect(await waitForLinks(second.url!, 1)).toBeGreaterThanOrEqual(1)
     expect(await waitForLinks(first.url!, 1)).toBeGreaterThanOrEqual(1)
-    await waitForLinks(second.url!, 1)
 
     const metrics = await getText(`${first.url!}/metrics`)
     for (const name of ['connections', 'discovery_peers', 'relay_links', 'discovery_adverts_received_total', 'discovery_adverts_published_total', 'discovery_adverts_rejected_total']) {
@@ -323,7 +333,8 @@ describe('relay command line', () => {
       const first = await startRelay(['--tls-cert', certFile, '--tls-key', keyFile, '--serve', appDir(), '--http-port', '0'])
       // The second relay verifies the first's certificate when it dials: self-signed here, so that
       // child process (only) runs with verification off.
-      await startRelay(['--bootstrap', first.addr], { NODE_TLS_REJECT_UNAUTHORIZED: '0' })
+      const second = await startRelay(['--bootstrap', first.addr, '--serve', appDir(), '--http-port', '0'], { NODE_TLS_REJECT_UNAUTHORIZED: '0' })
+      expect(await waitForLinks(second.url!, 1)).toBeGreaterThanOrEqual(1)
       expect(await waitForLinks(first.url!, 1)).toBeGreaterThanOrEqual(1)
     })
   })

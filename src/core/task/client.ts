@@ -60,7 +60,7 @@ export class TaskClient {
     this.clock = options.clock ?? systemClock
     this.decoder = new FrameDecoder(options.limits ?? DEFAULT_LIMITS)
     this.heartbeatMs = options.heartbeatMs ?? 1000
-    this.livenessMs = options.livenessMs ?? 4000
+    this.livenessMs = options.livenessMs ?? 10_000
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000
     this.graceMs = options.graceMs ?? 2000
     this.lastHeard = this.clock.now()
