@@ -1,5 +1,5 @@
 /** Drives the real app in Chromium the way a person would (demo, e2e tests, bench). */
-import type { BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext, Locator, Page } from 'playwright-core'
 
 export const PAD_SIZE = 280
 const SCALE = PAD_SIZE / 28
@@ -32,14 +32,35 @@ export async function waitReady (page: Page, timeoutMs = 30_000): Promise<string
   return (await page.locator('[data-testid=self-peer-id]').textContent())!.trim()
 }
 
-/** Waits until `page` lists `peerId` as connected over direct WebRTC. */
-export async function waitForDirectPeer (page: Page, peerId: string, timeoutMs = 30_000): Promise<void> {
-  await page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-connection="direct WebRTC"]`).waitFor({ timeout: timeoutMs })
+/** `page`'s row for `peerId` in its peer list. */
+export function peerRow (page: Page, peerId: string): Locator {
+  return page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"]`)
 }
 
-/** Waits until `page` has `peerId`'s capability advert: it will get batch work. */
+/**
+ * Waits until `page` lists `peerId` (from its advert, or a connection), optionally with a given
+ * connection ('not connected' until this tab sends work to it, then 'direct WebRTC').
+ */
+export async function waitForPeer (page: Page, peerId: string, options: { connection?: string, timeoutMs?: number } = {}): Promise<void> {
+  const row = options.connection == null ? peerRow(page, peerId) : page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-connection="${options.connection}"]`)
+  await row.waitFor({ timeout: options.timeoutMs ?? 30_000 })
+}
+
+/** Waits until `page` lists `peerId` as connected over direct WebRTC (a task went between them). */
+export async function waitForDirectPeer (page: Page, peerId: string, timeoutMs = 30_000): Promise<void> {
+  await waitForPeer(page, peerId, { connection: 'direct WebRTC', timeoutMs })
+}
+
+/** Waits until `page` has `peerId`'s capability advert as a worker: it can be chosen for tasks and gets batch work (dialled when work goes to it). */
 export async function waitForWorker (page: Page, peerId: string, timeoutMs = 30_000): Promise<void> {
-  await page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-connection="direct WebRTC"][data-worker=yes]`).waitFor({ timeout: timeoutMs })
+  await page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-worker=yes]`).waitFor({ timeout: timeoutMs })
+}
+
+/** Waits until `page` shows a round-trip time for `peerId` (measured over a direct connection) and returns it in ms. */
+export async function waitForRtt (page: Page, peerId: string, timeoutMs = 15_000): Promise<number> {
+  await page.waitForFunction((id) => /\d+(\.\d+)? ms/.test(document.querySelector(`[data-testid=peer-row][data-peer-id="${id}"] td:nth-child(3)`)?.textContent ?? ''), peerId, { timeout: timeoutMs, polling: 100 })
+  const text = (await peerRow(page, peerId).locator('td').nth(2).textContent()) ?? ''
+  return Number(/(\d+(?:\.\d+)?) ms/.exec(text)![1])
 }
 
 /** The 280×280 RGBA image that paintDigit puts on the pad: each MNIST pixel as a 10×10 block. */
