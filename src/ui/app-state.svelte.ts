@@ -1,6 +1,6 @@
 /** The page's reactive state (Svelte 5 runes) and the intents the components dispatch. */
 import { TabPeer } from '../browser/tab-peer.js'
-import { loadConfig } from '../browser/config.js'
+import { loadConfig, saveIceServers, savedIceServers } from '../browser/config.js'
 import { toTaskError } from '../core/errors.js'
 import { fromTypedArray, toTypedArray } from '../core/tensor.js'
 import { builtinBySha, builtinModel, modelRef } from '../models/catalog.js'
@@ -75,6 +75,8 @@ class AppState {
   relayAddr = $state('')
   /** Every relay this tab knows and its state. */
   relays = $state.raw<RelayView[]>([])
+  /** ICE servers set in the page (empty: those from the server's /config.json, or none). */
+  iceText = savedIceServers() ?? ''
   backend = $state('')
   threads = $state(0)
   isolated = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated
@@ -268,6 +270,17 @@ class AppState {
       this.servedTimer = undefined
       this.served = [...this.servedLog.values()].reverse()
     }, PROGRESS_MS)
+  }
+
+  /** Saves the page's ICE servers and reloads to apply them; returns an error to show, if any. */
+  saveIce (text: string): string {
+    try {
+      saveIceServers(text)
+    } catch (err) {
+      return (err as Error).message
+    }
+    location.reload()
+    return ''
   }
 
   private refresh (): void {
