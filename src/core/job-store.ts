@@ -126,6 +126,11 @@ export interface ReputationRecord {
 
 export type ReputationRecords = Record<string, ReputationRecord>
 
+/** Where a job's task inputs come from (pre-processing happens here, on the requester). */
+export interface JobSource {
+  task(index: number): { inputs: WireTensor[], outputNames: string[] }
+}
+
 export interface JobStore {
   putJob(meta: JobMeta): Promise<void>
   getJob(jobId: string): Promise<JobMeta | undefined>

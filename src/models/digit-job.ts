@@ -2,8 +2,7 @@
 import { fromTypedArray, toTypedArray } from '../core/tensor.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from './digits.js'
 import type { DigitDataset } from './datasets.js'
-import type { JobSource } from '../net/job-runner.js'
-import type { StoredResult } from '../core/job-store.js'
+import type { JobSource, StoredResult } from '../core/job-store.js'
 
 export function digitJobSource (dataset: DigitDataset): JobSource {
   return {

@@ -10,20 +10,14 @@ import { toTaskError } from '../core/errors.js'
 import { systemClock } from '../core/clock.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
 import type { Assignment, Decision } from '../core/scheduler.js'
-import type { JobMeta, JobState, JobStore, StoredResult } from '../core/job-store.js'
+import type { JobMeta, JobSource, JobState, JobStore, StoredResult } from '../core/job-store.js'
 import type { OutputComparator } from '../core/compare.js'
 import type { Reputation } from '../core/reputation.js'
 import type { Clock } from '../core/clock.js'
 import type { TaskRequest, TaskResult } from '../core/task-types.js'
-import type { WireTensor } from '../core/tensor.js'
 import type { Advert } from '../core/discovery/advert.js'
 import type { AdvertEvent, AdvertTable, GoneEvent } from '../core/discovery/table.js'
 import type { TaskProtocol } from './task-service.js'
-
-/** Where a job's task inputs come from (pre-processing happens here, on the requester). */
-export interface JobSource {
-  task(index: number): { inputs: WireTensor[], outputNames: string[] }
-}
 
 /** The requester's own worker, when it contributes to its own job. */
 export interface LocalWorker {
