@@ -12,7 +12,7 @@ import './polyfill.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
-import { RELAY_OPTION, relayList } from './relay-args.js'
+import { RELAY_OPTION, requiredRelays } from './relay-args.js'
 import { randomUUID } from 'node:crypto'
 import { startNodePeer } from './node-peer.js'
 import { waitForWorkers } from './cli-workers.js'
@@ -50,13 +50,7 @@ function fail (message: string, code = 1): never {
 }
 
 if (values.help) { console.log(USAGE); process.exit(0) }
-let relays: string[] = []
-try {
-  relays = relayList(values.relay)
-} catch (err) {
-  fail(`${(err as Error).message}\n${USAGE}`, 2)
-}
-if (relays.length === 0) fail(`--relay is required\n${USAGE}`, 2)
+const relays = requiredRelays(values.relay, (message) => fail(`${message}\n${USAGE}`, 2))
 if (values.model == null || values.inputs == null) fail(`--model and --inputs are required\n${USAGE}`, 2)
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
