@@ -14,6 +14,7 @@ import type { TabPeer, TaskRun, Target } from './tab-peer.js'
 import type { DTypeName } from '../core/tensor.js'
 import type { BackendChoice } from '../core/backend-picker.js'
 import type { ModelEvent } from '../core/model-store.js'
+import type { ConnectionStats } from '../net/direct-connections.js'
 
 /** A tensor as JSON can carry it: raw little-endian bytes as numbers. */
 export interface PlainTensor { name: string, dtype: DTypeName, dims: number[], bytes: number[] }
@@ -60,8 +61,10 @@ export interface ScriptingApi {
   peerId(): string
   /** Page open → ready to work, ms (undefined until ready). */
   readyMs(): number | undefined
-  /** Durations of the direct WebRTC dials this tab made, ms. */
+  /** Durations of the direct WebRTC dials this tab made (on demand, when it first sent a peer work), ms. */
   dialTimes(): number[]
+  /** This tab's direct-connection counters: dials made, dials failed, their durations, most held at once. */
+  connectionStats(): ConnectionStats | undefined
   /** Runs the digit model on a 28×28 input `count` times, one after another, and returns each task's timings. */
   runDigits(pixels: number[], count: number, target: Target): Promise<DigitTaskTiming[]>
   /**
@@ -105,6 +108,10 @@ export function scriptingApi (peer: () => TabPeer | undefined): ScriptingApi {
     peerId: () => peer()?.peerId ?? '',
     readyMs: () => peer()?.readyMs,
     dialTimes: () => [...(peer()?.node?.services.connections.stats.dialTimes ?? [])],
+    connectionStats: () => {
+      const stats = peer()?.node?.services.connections.stats
+      return stats == null ? undefined : { ...stats, dialTimes: [...stats.dialTimes] }
+    },
     async runDigits (pixels, count, target) {
       const tab = need()
       const model = modelRef(builtinModel('digits'))

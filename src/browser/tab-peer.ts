@@ -14,6 +14,7 @@ import { backendLabel, findAdapter } from '../runtime/backends.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
 import { LOCAL_PEER } from '../net/job-runner.js'
+import { compareWorkers } from '../core/scheduler.js'
 import { loadTabIdentity } from './identity.js'
 import { tabModelStore } from './cache-model-store.js'
 import { rememberChoice, rememberedChoices } from './backend-memory.js'
@@ -231,10 +232,10 @@ export class TabPeer extends EventTarget {
     }
     if (target.kind === 'peer') return await this.runOn(target.peerId, request)
     const sha = request.model.sha256
+    const placement = (a: Advert): { hasModel: boolean, msPerTask?: number } => ({ hasModel: hasModel(a, sha), msPerTask: a.speeds[sha] })
+    // The scheduler's own ordering: workers that have the model first, then the fastest.
     const able = [...this.adverts.values()].filter(e => canRun(e.advert, sha, request.model.size))
-    const speed = (a: Advert): number => a.speeds[sha] ?? Number.POSITIVE_INFINITY
-    const connected = (id: string): number => this.tasks.hasDirect(peerIdFromString(id)) ? 0 : 1
-    able.sort((x, y) => Number(hasModel(y.advert, sha)) - Number(hasModel(x.advert, sha)) || speed(x.advert) - speed(y.advert) || connected(x.peerId) - connected(y.peerId))
+      .sort((x, y) => compareWorkers(placement(x.advert), placement(y.advert)))
     const candidates = able.map(e => e.peerId)
     if (candidates.length === 0) {
       throw new TaskError('no-peer', this.adverts.size === 0
@@ -243,7 +244,7 @@ export class TabPeer extends EventTarget {
     }
     let lastError: TaskError | undefined
     // Spread single tasks over equally placed workers rather than always the first.
-    const equal = candidates.filter((_, i) => i === 0 || (hasModel(able[i].advert, sha) === hasModel(able[0].advert, sha) && speed(able[i].advert) === speed(able[0].advert)))
+    const equal = candidates.filter((_, i) => compareWorkers(placement(able[i].advert), placement(able[0].advert)) === 0)
     const start = this.nextPeer++ % Math.max(1, equal.length)
     const order = [...equal.slice(start), ...equal.slice(0, start), ...candidates.slice(equal.length)]
     for (const peerId of order) {

@@ -190,9 +190,21 @@ interface TaskRecord {
   failedOn?: string[]
 }
 
-function speedOf (ws: WorkerState): number {
-  const ms = ws.w.msPerTask
+function speedOf (w: Pick<SchedulerWorker, 'msPerTask'>): number {
+  const ms = w.msPerTask
   return ms !== undefined && ms > 0 && Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY
+}
+
+/**
+ * The order in which work goes to workers: those that have the model first (no transfer), then
+ * the fastest (unknown speeds last). Batches, single tasks from the page and a job's standbys all
+ * use it. Ties compare 0: callers break them (arrival order, round robin).
+ */
+export function compareWorkers (x: Pick<SchedulerWorker, 'hasModel' | 'msPerTask'>, y: Pick<SchedulerWorker, 'hasModel' | 'msPerTask'>): number {
+  if ((x.hasModel === true) !== (y.hasModel === true)) return x.hasModel === true ? -1 : 1
+  const a = speedOf(x)
+  const b = speedOf(y)
+  return a !== b ? (a < b ? -1 : 1) : 0
 }
 
 export class Scheduler {
@@ -567,7 +579,7 @@ export class Scheduler {
    * out; a slow worker's own figure keeps its normal tasks from being copied), whichever is known.
    */
   private stragglerLimit (f: Flight): number {
-    const own = speedOf(f.worker)
+    const own = speedOf(f.worker.w)
     const median = this.median()
     const ms = own !== Number.POSITIVE_INFINITY ? Math.max(own, median ?? 0) : median
     return ms !== undefined ? this.stragglerFactor * ms : Number.POSITIVE_INFINITY
@@ -719,12 +731,7 @@ export class Scheduler {
   // --- workers and timers ---
 
   private sortWorkers (): void {
-    this.order.sort((x, y) => {
-      if (x.w.hasModel !== y.w.hasModel) return x.w.hasModel === true ? -1 : 1
-      const a = speedOf(x)
-      const b = speedOf(y)
-      return a !== b ? (a < b ? -1 : 1) : x.seq - y.seq
-    })
+    this.order.sort((x, y) => compareWorkers(x.w, y.w) || x.seq - y.seq)
   }
 
   private backOff (ws: WorkerState, ms: number, kind: 'busy' | 'failing'): void {

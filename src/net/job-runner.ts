@@ -4,7 +4,7 @@
  * is persisted in batches, so a restarted requester resumes without recomputing anything).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { Scheduler } from '../core/scheduler.js'
+import { Scheduler, compareWorkers } from '../core/scheduler.js'
 import { nextState } from '../core/job-store.js'
 import { toTaskError } from '../core/errors.js'
 import { systemClock } from '../core/clock.js'
@@ -125,9 +125,7 @@ export class JobRunner extends EventTarget {
     adverts.addEventListener('gone', onGone)
     this.listeners.push(() => { adverts.removeEventListener('advert', onAdvert) }, () => { adverts.removeEventListener('gone', onGone) })
     // Best placed first (the model already there, then measured speed), so a capped job takes those.
-    const sha = this.meta.model.sha256
-    const known = [...adverts.values()].sort((a, b) =>
-      Number(hasModel(b.advert, sha)) - Number(hasModel(a.advert, sha)) || (a.advert.speeds[sha] ?? Infinity) - (b.advert.speeds[sha] ?? Infinity))
+    const known = [...adverts.values()].sort((a, b) => compareWorkers(this.placement(a.advert), this.placement(b.advert)))
     for (const e of known) this.setWorker(e.peerId, e.advert)
     if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true, hasModel: true })
 
@@ -173,6 +171,12 @@ export class JobRunner extends EventTarget {
     }
   }
 
+  /** What the scheduler's ordering reads from an advert, for this job's model. */
+  private placement (advert: Advert): { hasModel: boolean, msPerTask?: number } {
+    const sha = this.meta.model.sha256
+    return { hasModel: hasModel(advert, sha), msPerTask: advert.speeds[sha] }
+  }
+
   private setWorker (peerId: string, advert: Advert): void {
     if (!advert.worker) return
     if (!this.active.has(peerId) && this.active.size >= (this.o.maxWorkers ?? Infinity)) {
@@ -197,8 +201,7 @@ export class JobRunner extends EventTarget {
     for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
     this.scheduler.removeWorker(peerId)
     // Room for a standby: the best placed one takes it.
-    const sha = this.meta.model.sha256
-    const next = [...this.standby].sort(([, a], [, b]) => Number(hasModel(b, sha)) - Number(hasModel(a, sha)))[0]
+    const next = [...this.standby].sort(([, a], [, b]) => compareWorkers(this.placement(a), this.placement(b)))[0]
     if (next != null) {
       this.standby.delete(next[0])
       this.setWorker(next[0], next[1])
