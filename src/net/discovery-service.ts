@@ -17,7 +17,7 @@ import { AdvertTable } from '../core/discovery/table.js'
 import { PublishPacer } from '../core/discovery/pacer.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../core/framing.js'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { ComponentLogger, Libp2pEvents, Logger, PeerId, PrivateKey, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, PrivateKey, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Advert, PeerKind } from '../core/discovery/advert.js'
@@ -27,6 +27,10 @@ import type { PacerOptions } from '../core/discovery/pacer.js'
 /** Largest public key accepted in an advert: Ed25519 and secp256k1 fit, RSA (costly to verify) does not. */
 const MAX_PUBLIC_KEY_BYTES = 64
 const SYNC_TIMEOUT_MS = 10_000
+/** A peer gets one sync answer per this long (it asks once per relay it reaches). */
+const SYNC_COOLDOWN_MS = 5_000
+/** Peers remembered for the cooldown at once: a flood of new identities is refused beyond it. */
+const MAX_SYNC_CLIENTS = 4096
 
 export interface DiscoveryInit {
   kind: PeerKind
@@ -65,6 +69,8 @@ export class Discovery implements Startable {
   private readonly log: Logger
   private readonly pacer: PublishPacer
   private source?: () => Advert
+  /** When each peer last got a sync answer from us. */
+  private readonly syncedAt = new Map<string, number>()
   /** Our last advert went to no peer (we published before any gossip peer subscribed). */
   private reachedNobody = false
   /** Our own latest signed advert, served in sync answers too. */
@@ -234,7 +240,22 @@ export class Discovery implements Startable {
     this.stats.publishedBytes += signed.byteLength
   }
 
-  private readonly serveSync = (stream: Stream): void => {
+  private readonly serveSync = (stream: Stream, connection: Connection): void => {
+    // A whole table per request: one answer per peer per SYNC_COOLDOWN_MS, so asking in a loop amplifies nothing.
+    const now = Date.now()
+    const peer = connection.remotePeer.toString()
+    if (now - (this.syncedAt.get(peer) ?? Number.NEGATIVE_INFINITY) < SYNC_COOLDOWN_MS) {
+      stream.abort(new Error('discovery sync asked again too soon'))
+      return
+    }
+    if (this.syncedAt.size >= MAX_SYNC_CLIENTS) {
+      for (const [id, at] of this.syncedAt) if (now - at >= SYNC_COOLDOWN_MS) this.syncedAt.delete(id)
+    }
+    if (this.syncedAt.size >= MAX_SYNC_CLIENTS) {
+      stream.abort(new Error('too many discovery syncs at once'))
+      return
+    }
+    this.syncedAt.set(peer, now)
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
     const entries = [...this.table.values()].map(e => e.signed)
     if (this.latest != null) entries.push(this.latest)
