@@ -19,7 +19,7 @@ import type { BackendCandidate, BackendChoice } from '../core/backend-picker.js'
 import type { Executor, WorkEvent, WorkQueueOptions } from '../core/work-queue.js'
 import type { TaskClientOptions } from '../core/task/client.js'
 import type { PeerKind } from '../core/discovery/advert.js'
-import type { AdvertTableOptions } from '../core/discovery/table.js'
+import type { AdvertEvent, AdvertTableOptions } from '../core/discovery/table.js'
 import type { PacerOptions } from '../core/discovery/pacer.js'
 import type { DirectConnectionsInit } from './direct-connections.js'
 
@@ -138,10 +138,8 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
   })
   // Relays advertise themselves too: more to fall back on when ours go away.
   discovery.table.addEventListener('advert', (evt) => {
-    const { advert } = (evt as CustomEvent<{ advert: { kind: PeerKind, addrs: string[] } }>).detail
-    if (advert.kind === 'relay' && advert.addrs.length > 0) {
-      try { relays.add(advert.addrs[0]) } catch {}
-    }
+    const { advert } = (evt as CustomEvent<AdvertEvent>).detail
+    if (advert.kind === 'relay' && advert.addrs.length > 0) relays.learn(advert.addrs[0])
   })
 
   return {

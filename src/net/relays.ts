@@ -11,6 +11,8 @@ import type { Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const log = logger('p2p-ai-agents:relays')
+/** Relays learned from adverts kept as fallbacks, beyond those configured. */
+const MAX_LEARNED = 16
 
 export type RelayState = 'standby' | 'connecting' | 'reserving' | 'ready' | 'disconnected'
 
@@ -46,6 +48,8 @@ export class RelaySet extends EventTarget {
   private readonly maxActive: number
   private readonly reservationTimeoutMs: number
   private stopped = false
+  /** How many relays were given (the rest were learned from adverts). */
+  private readonly configured: number
 
   constructor (node: Libp2p, relays: Array<string | Multiaddr>, options: RelaySetOptions = {}) {
     super()
@@ -53,6 +57,20 @@ export class RelaySet extends EventTarget {
     this.maxActive = options.maxActive ?? 2
     this.reservationTimeoutMs = options.reservationTimeoutMs ?? 10_000
     for (const r of relays) this.add(r)
+    this.configured = this.entries.length
+  }
+
+  /**
+   * A relay heard advertising itself: kept to fall back on, up to MAX_LEARNED of them (anyone can
+   * claim to be a relay; a bogus one only costs a failed dial when ours are down).
+   */
+  learn (relay: string): void {
+    if (this.entries.length >= this.configured + MAX_LEARNED) return
+    try {
+      this.add(relay)
+    } catch (err) {
+      log('ignoring relay %s: %e', relay, err)
+    }
   }
 
   /** Adds a relay to fall back on (no effect if already known). */
