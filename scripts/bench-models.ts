@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { openTab, waitForDirectPeer, waitForWorker } from '../src/node/page-driver.js'
+import { openTab, waitForWorker } from '../src/node/page-driver.js'
 import { MODELS_DIR } from '../src/node/node-peer.js'
 import { decodePng } from '../src/node/png.js'
 import { heldOutDigits } from '../src/node/mnist.js'
@@ -283,7 +283,7 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     for (let i = 0; i < TRANSFERS; i++) {
       const ctx = await profile()
       const w = await open(ctx, o.url)
-      await waitForDirectPeer(r.page, w.peerId)
+      await waitForWorker(r.page, w.peerId)
       const peer: Target = { kind: 'peer', peerId: w.peerId }
       const detCold = (await runIn(r.page, { builtin: 'ocr-det' }, [det.tensor], 1, peer)).runs[0]
       const detWarm = (await runIn(r.page, { builtin: 'ocr-det' }, [det.tensor], 5, peer)).runs

@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: measures the two-tab MVP on real parts and prints + writes the figures.
  *  - page open → ready to work, over N fresh tabs (p50/p95)
- *  - direct WebRTC dial time between tabs
+ *  - direct WebRTC dial time between tabs: tabs dial on demand, so this is the dial a fresh tab
+ *    makes when it sends its first task to a peer it knows from its advert (and that first task's
+ *    round trip, dial included)
  *  - per-task overhead = round trip − in-worker inference, over ≥ 1,000 digit tasks tab → tab
  *  - the digit model's in-worker inference time vs onnxruntime-node in this same run (ratio)
  *  - batch jobs (scripts/bench-batch.ts): throughput to 4 Node workers, scheduler scaling,
@@ -9,7 +11,8 @@
  *  - real models (scripts/bench-models.ts): in-worker vs onnxruntime-node per built-in model,
  *    cold start vs warm, model transfer over WebRTC, OCR pages per minute with 1 and 2 worker tabs
  * Options: --tabs N (default 10), --tasks N (default 1000), --batch-tasks N (default 10000),
- * --kills N (default 3), --models-only (skip everything before the real-model section), --out FILE.
+ * --kills N (default 3), --models-only (skip everything before the real-model section),
+ * --mvp-only (only the two-tab sections: ready, dial, per-task overhead, in-worker vs Node), --out FILE.
  */
 import '../src/node/polyfill.js'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -19,7 +22,7 @@ import * as ort from 'onnxruntime-node'
 import { startAppServer } from '../src/node/app-server.js'
 import { launchChromium } from '../src/node/chromium.js'
 import { heldOutDigits } from '../src/node/mnist.js'
-import { openTab, waitForDirectPeer } from '../src/node/page-driver.js'
+import { openTab, waitForWorker } from '../src/node/page-driver.js'
 import { MODELS_DIR } from '../src/node/node-peer.js'
 import { DIGITS_INPUT } from '../src/models/digits.js'
 import { fmt, summarize } from './stats.js'
@@ -28,6 +31,7 @@ import { benchModels } from './bench-models.js'
 import type { DigitTaskTiming } from '../src/browser/scripting.js'
 import '../src/browser/scripting.js'
 import type { Summary } from './stats.js'
+import type { Page } from 'playwright-core'
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +40,7 @@ const { values } = parseArgs({
     'batch-tasks': { type: 'string', default: '10000' },
     kills: { type: 'string', default: '3' },
     'models-only': { type: 'boolean', default: false },
+    'mvp-only': { type: 'boolean', default: false },
     out: { type: 'string', default: `bench-results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
   }
 })
@@ -44,6 +49,7 @@ const TASKS = Number(values.tasks)
 const BATCH_TASKS = Number(values['batch-tasks'])
 const KILLS = Number(values.kills)
 const MODELS_ONLY = values['models-only']
+const MVP_ONLY = values['mvp-only']
 
 const results: Record<string, unknown> = {}
 const log = (label: string, text: string): void => { console.log(`${label.padEnd(34)} ${text}`) }
@@ -54,11 +60,15 @@ try {
   console.log(`P2P AI Agents bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Chromium ${browser.version()}`)
   Object.assign(results, {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() },
-    command: MODELS_ONLY ? 'npm run bench -- --models-only' : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
+    command: MODELS_ONLY
+      ? 'npm run bench -- --models-only'
+      : MVP_ONLY
+        ? `npm run bench -- --mvp-only --tabs ${TABS} --tasks ${TASKS}`
+        : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
   })
   if (!MODELS_ONLY) await benchMvpAndBatch()
   // 6. Real models, model transfer and OCR (issue #4).
-  results.models = await benchModels({ browser, url: server.url, log })
+  if (!MVP_ONLY) results.models = await benchModels({ browser, url: server.url, log })
 
   await mkdir('bench-results', { recursive: true }).catch(() => {})
   await writeFile(values.out, JSON.stringify(results, null, 2))
@@ -78,32 +88,44 @@ async function benchMvpAndBatch (): Promise<void> {
 
   // One long-lived worker tab; every measured tab joins a network that already has a peer.
   const b = await openTab(context, server.url)
-  await b.page.bringToFront()
+  const digit = heldOutDigits()[0]
+  const pixels = Array.from(digit.pixels)
+  const runOn = async (page: Page, peerId: string, count: number): Promise<DigitTaskTiming[]> => await page.evaluate(
+    async ([px, id, n]) => await window.p2pAgents.runDigits(px, n, { kind: 'peer', peerId: id }), [pixels, peerId, count] as const)
 
-  // 1. Page open → ready, and 2. direct dial time, over fresh tabs.
+  // 1. Page open → ready, and 2. the on-demand direct dial: each fresh tab learns of B from its
+  // advert, then sends B one task, which dials B (the dial time and that task's whole round trip).
   const ready: number[] = []
   const dials: number[] = []
+  const firstTask: number[] = []
+  let dialFailures = 0
   for (let i = 0; i < TABS; i++) {
     const t = await openTab(context, server.url)
     ready.push((await t.page.evaluate(() => window.p2pAgents.readyMs()))!)
-    await waitForDirectPeer(t.page, b.peerId)
-    dials.push(...await t.page.evaluate(() => window.p2pAgents.dialTimes()))
+    await waitForWorker(t.page, b.peerId)
+    // The first task's whole time as the page sees it: the dial, the task stream, the task.
+    firstTask.push(await t.page.evaluate(async ([px, id]) => {
+      const t0 = performance.now()
+      await window.p2pAgents.runDigits(px, 1, { kind: 'peer', peerId: id })
+      return performance.now() - t0
+    }, [pixels, b.peerId] as const))
+    const stats = await t.page.evaluate(() => window.p2pAgents.connectionStats())
+    dials.push(...(stats?.dialTimes ?? []))
+    dialFailures += stats?.dialFailures ?? 0
     await t.page.close()
   }
-  dials.push(...await b.page.evaluate(() => window.p2pAgents.dialTimes()))
   const readyS = summarize(ready)
   const dialS = summarize(dials)
+  const firstTaskS = summarize(firstTask)
   log('page open → ready to work', fmt(readyS, 'ms', 0))
-  log('direct WebRTC dial (tab ↔ tab)', fmt(dialS, 'ms', 0))
+  log('direct WebRTC dial, on demand', `${fmt(dialS, 'ms', 0)}${dialFailures > 0 ? ` (${dialFailures} failed dial${dialFailures > 1 ? 's' : ''} retried)` : ''}`)
+  log('first task to a new peer (+ dial)', fmt(firstTaskS, 'ms', 0))
 
   // 3. Per-task overhead, tab A → tab B, sequential tasks on a warm connection and session.
   const a = await openTab(context, server.url)
-  await waitForDirectPeer(a.page, b.peerId)
-  const digit = heldOutDigits()[0]
-  const pixels = Array.from(digit.pixels)
-  const run = async (count: number): Promise<DigitTaskTiming[]> => await a.page.evaluate(
-    async ([px, peerId, n]) => await window.p2pAgents.runDigits(px, n, { kind: 'peer', peerId }), [pixels, b.peerId, count] as const)
-  await run(20) // warm-up
+  await waitForWorker(a.page, b.peerId)
+  const run = async (count: number): Promise<DigitTaskTiming[]> => await runOn(a.page, b.peerId, count)
+  await run(20) // warm-up, and the dial
   const timings = await run(TASKS)
   const overhead = summarize(timings.map(t => t.roundTripMs - t.inferenceMs))
   const roundTrip = summarize(timings.map(t => t.roundTripMs))
@@ -139,12 +161,17 @@ async function benchMvpAndBatch (): Promise<void> {
 
   // 5. Batch jobs across Node peers (the tabs are closed first: they would only compete for the CPU).
   await context.close()
-  console.log('\nBatch jobs (issue #3)')
-  const batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log })
+  let batch: unknown
+  if (!MVP_ONLY) {
+    console.log('\nBatch jobs (issue #3)')
+    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log })
+  }
 
   Object.assign(results, {
     readyMs: readyS,
     dialMs: dialS,
+    dialFailures,
+    firstTaskWithDialMs: firstTaskS,
     roundTripMs: roundTrip,
     overheadMs: overhead,
     overheadNetworkMs: network,

@@ -80,6 +80,8 @@ export class TabPeer extends EventTarget {
   /** Why no relay can be reached right now, if none can. */
   relayError?: string
   private readonly rtt = new Map<string, number>()
+  /** Connections with an RTT probe in flight (one at a time each). */
+  private readonly probing = new Set<string>()
   private rttTimer?: ReturnType<typeof setInterval>
   private readonly stopWorkers: Array<() => void> = []
   private nextPeer = 0
@@ -175,6 +177,11 @@ export class TabPeer extends EventTarget {
     const digits = builtinModel('digits')
     void this.worker.preload(modelRef(digits), sampleInputs(digits)).then(ok => { if (ok) this.advertiser.markCached(digits.sha256) }, () => {})
     this.rttTimer = setInterval(() => { void this.measureRtt() }, RTT_INTERVAL_MS)
+    // Closing or reloading the tab: say goodbye (a leaving advert, connections closed) while the
+    // page still runs, so others stop counting on it at once instead of after a timeout.
+    addEventListener('pagehide', () => { this.stop().catch(() => {}) }, { once: true })
+    // Restored from the back/forward cache after that goodbye: start afresh.
+    addEventListener('pageshow', (evt) => { if (evt.persisted) location.reload() })
     try {
       await peer.join()
     } catch (err) {
@@ -296,11 +303,14 @@ export class TabPeer extends EventTarget {
 
   private async measureRtt (): Promise<void> {
     if (this.node == null) return
-    await Promise.all(this.node.getConnections().filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC').map(async c => {
+    await Promise.all(this.node.getConnections().filter(c => c.status === 'open' && connectionKind(c) === 'direct WebRTC' && !this.probing.has(c.id)).map(async c => {
+      this.probing.add(c.id)
       try {
         this.rtt.set(c.remotePeer.toString(), await pingConnection(c, 5000))
       } catch {
         // Display only: a late answer on a busy machine says nothing about the connection.
+      } finally {
+        this.probing.delete(c.id)
       }
     }))
     this.changed()

@@ -133,6 +133,17 @@ export async function batchProgress (page: Page): Promise<BatchProgressView> {
   })
 }
 
+/**
+ * Results per peer of the running batch, as its chart shows them: 'this tab' or the last 8
+ * characters of a peer id → results accepted from it.
+ */
+export async function batchContributions (page: Page): Promise<Record<string, number>> {
+  return await page.locator('[data-testid=batch-progress] [aria-label="results per peer"] > *').evaluateAll(rows => Object.fromEntries(rows.map(r => {
+    const cells = [...r.children].map(c => c.textContent?.trim() ?? '')
+    return [cells[0].replace(/^…/, ''), Number(cells.at(-1))]
+  })))
+}
+
 /** Waits until the batch has at least `done` results. */
 export async function waitBatchDone (page: Page, done: number, timeoutMs = 120_000): Promise<void> {
   await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-testid=batch-progress]')?.dataset.done ?? 0) >= n, done, { timeout: timeoutMs, polling: 100 })

@@ -1,7 +1,7 @@
 /** Batch jobs across real tabs: workers closing mid-job, and a requester reloading mid-job. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
-import { batchProgress, exportBatchJson, openTab, startBatch, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
+import { batchContributions, batchProgress, exportBatchJson, openTab, startBatch, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { loadDigitDataset } from '../../src/node/datasets.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
@@ -47,8 +47,11 @@ describe('batch jobs in the browser', () => {
     const N = 3000
     const { context, a, b, c } = await threeTabs()
     await startBatch(a.page, { replicas: 1, limit: N })
-    await waitBatchDone(a.page, 500)
+    // Workers are dialled when the job starts: close C once both B and C are contributing.
+    const share = async (tab: TabHandle): Promise<number> => (await batchContributions(a.page))[tab.peerId.slice(-8)] ?? 0
+    await expect.poll(async () => Math.min(await share(b), await share(c)), { timeout: 60_000, message: 'both worker tabs contribute to the batch' }).toBeGreaterThan(0)
     await c.page.close()
+    const bAtClose = await share(b)
     const summary = await waitBatchSummary(a.page)
     expect(summary.state).toBe('done')
     expect(summary.count).toBe(N)
@@ -60,6 +63,9 @@ describe('batch jobs in the browser', () => {
     const workers = new Set(exported.results.flatMap(r => r.agreedBy))
     const seen = await a.page.locator(`[data-testid=peer-row][data-peer-id="${b.peerId}"]`).textContent()
     expect(workers.has(b.peerId), `tab B did none of the work; tab A lists it as: ${seen}`).toBe(true)
+    expect(workers.has(c.peerId)).toBe(true)
+    // …and took over from C: its share grew after C closed.
+    expect(await share(b), 'tab B went on working after C closed').toBeGreaterThan(bAtClose)
     await context.close()
   })
 
@@ -94,7 +100,8 @@ describe('batch jobs in the browser', () => {
   })
 
   it('a paused volunteer finishes nothing new; the job runs on the others', async () => {
-    const N = 600
+    // Long enough for the other volunteer to be dialled and join in (workers are dialled when the job starts).
+    const N = 2000
     const { context, a, b, c } = await threeTabs()
     await b.page.locator('[data-testid=pause-toggle]').click()
     await expect.poll(async () => await b.page.locator('[data-testid=pause-toggle]').getAttribute('aria-pressed')).toBe('true')

@@ -1,4 +1,7 @@
-/** The relay is only a bootstrap: tabs keep working directly while it is down, and rejoin when it is back. */
+/**
+ * The relay is only a bootstrap: a direct connection made for work keeps carrying tasks while the
+ * relay is down, and every tab rejoins (same relay key and port) when it is back.
+ */
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startAppServer } from '../../src/node/app-server.js'
 import { launchChromium } from '../../src/node/chromium.js'
 import { heldOutDigits } from '../../src/node/mnist.js'
-import { openTab, paintDigit, submitDigit, waitForDirectPeer } from '../../src/node/page-driver.js'
+import { openTab, paintDigit, submitDigit, waitForDirectPeer, waitForWorker } from '../../src/node/page-driver.js'
 import type { AppServer } from '../../src/node/app-server.js'
 import type { Browser } from 'playwright-core'
 
@@ -34,6 +37,13 @@ describe('relay restart', () => {
     const context = await browser.newContext()
     const a = await openTab(context, server.url)
     const b = await openTab(context, server.url)
+    await waitForWorker(a.page, b.peerId)
+
+    // A first task dials tab B directly.
+    const digit = heldOutDigits()[4]
+    await paintDigit(a.page, digit.pixels)
+    const before = await submitDigit(a.page, b.peerId)
+    expect(before.status, before.error).toBe('done')
     await waitForDirectPeer(a.page, b.peerId)
 
     await server.stop()
@@ -41,21 +51,23 @@ describe('relay restart', () => {
     for (const tab of [a, b]) await tab.page.locator('[data-testid=relay-status]', { hasText: 'disconnected' }).waitFor()
 
     // No relay: the direct WebRTC connection still carries tasks.
-    await paintDigit(a.page, heldOutDigits()[4].pixels)
     const during = await submitDigit(a.page, b.peerId)
     expect(during.status, during.error).toBe('done')
     expect(during.worker).toBe(b.peerId)
+    expect(during.prediction).toBe(before.prediction)
 
     server = await startAppServer(options)
     for (const tab of [a, b]) await tab.page.locator('[data-testid=relay-status]', { hasText: 'ready' }).waitFor({ timeout: 30_000 })
 
-    // A tab that arrives after the restart finds both through the relay and connects directly.
+    // A tab that arrives after the restart learns of both from their adverts and dials one for work.
     const c = await openTab(context, server.url)
-    await waitForDirectPeer(c.page, a.peerId)
-    await waitForDirectPeer(c.page, b.peerId)
-    await paintDigit(c.page, heldOutDigits()[4].pixels)
+    await waitForWorker(c.page, a.peerId)
+    await waitForWorker(c.page, b.peerId)
+    await paintDigit(c.page, digit.pixels)
     const after = await submitDigit(c.page, a.peerId)
     expect(after.status, after.error).toBe('done')
+    expect(after.worker).toBe(a.peerId)
     expect(after.prediction).toBe(during.prediction)
+    await waitForDirectPeer(c.page, a.peerId)
   })
 })

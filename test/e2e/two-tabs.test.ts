@@ -1,8 +1,12 @@
-/** The two-tab MVP in real Chromium: real relay, real WebRTC between tabs, real onnxruntime-web in a Web Worker. */
+/**
+ * The two-tab MVP in real Chromium: real relay, real WebRTC between tabs, real onnxruntime-web in a
+ * Web Worker. Tabs learn of each other from adverts and connect directly only when one sends the
+ * other work.
+ */
 import { mkdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { heldOutDigits } from '../../src/node/mnist.js'
-import { openTab, paintDigit, readResult, submitDigit, waitForDirectPeer, waitReady } from '../../src/node/page-driver.js'
+import { openTab, paintDigit, peerRow, readResult, submitDigit, waitForDirectPeer, waitForPeer, waitForRtt, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { argmax } from '../../src/models/digits.js'
 import { referenceProbs, startE2E, stopE2E } from './helpers.js'
 import type { E2E } from './helpers.js'
@@ -30,13 +34,15 @@ describe('two tabs', () => {
 
   afterAll(async () => { await stopE2E(e2e) })
 
-  it('each tab is its own peer and sees the other over direct WebRTC with a round-trip time', async () => {
+  it('each tab is its own peer and lists the other from its advert, not connected until work goes to it', async () => {
     expect(a.peerId).toMatch(/^12D3KooW/)
     expect(b.peerId).not.toBe(a.peerId)
-    await waitForDirectPeer(a.page, b.peerId)
-    await waitForDirectPeer(b.page, a.peerId)
-    const rtt = a.page.locator(`[data-testid=peer-row][data-peer-id="${b.peerId}"] td`).nth(2)
-    await expect.poll(async () => await rtt.textContent(), { timeout: 15_000 }).toMatch(/\d+(\.\d+)? ms/)
+    // Opening a tab dials nobody: each knows the other only from its advert.
+    await waitForPeer(a.page, b.peerId, { connection: 'not connected' })
+    await waitForPeer(b.page, a.peerId, { connection: 'not connected' })
+    await waitForWorker(a.page, b.peerId)
+    await waitForWorker(b.page, a.peerId)
+    expect(await peerRow(a.page, b.peerId).locator('td').nth(2).textContent()).toBe('—')
     expect(await a.page.evaluate(() => crossOriginIsolated)).toBe(true)
   })
 
@@ -57,8 +63,10 @@ describe('two tabs', () => {
     expect(b.page.workers().map(w => w.url()).some(u => u.includes('inference-worker'))).toBe(true)
     // Tab B shows the task it ran and for whom.
     await b.page.locator(`[data-testid=served-row][data-requester="${a.peerId}"][data-state=done]`).first().waitFor()
-    // The task went over the direct connection: the peer row still says so.
-    expect(await a.page.locator(`[data-testid=peer-row][data-peer-id="${b.peerId}"]`).getAttribute('data-connection')).toBe('direct WebRTC')
+    // The task dialled tab B directly: both rows now say so, and tab A shows a round-trip time.
+    expect(await peerRow(a.page, b.peerId).getAttribute('data-connection')).toBe('direct WebRTC')
+    await waitForDirectPeer(b.page, a.peerId)
+    expect(await waitForRtt(a.page, b.peerId)).toBeGreaterThan(0)
     if (process.env.UPDATE_SCREENSHOT === '1') {
       await mkdir('docs', { recursive: true })
       await a.page.screenshot({ path: 'docs/screenshot.png' })
@@ -111,15 +119,21 @@ describe('two tabs', () => {
     }
   })
 
-  it('a reloaded tab keeps its peer id, and the tabs reconnect directly', async () => {
+  it('a reloaded tab keeps its peer id, and the tabs reconnect directly when work goes to it again', async () => {
+    await waitForDirectPeer(a.page, b.peerId)
     await b.page.reload()
     const again = await waitReady(b.page)
     expect(again).toBe(b.peerId)
     expect(again).not.toBe(a.peerId)
-    await waitForDirectPeer(a.page, b.peerId)
+    // Tab A notices the connection went with the old page (WebRTC finds out in ~8–16 s here), and
+    // still lists B from its advert.
+    await waitForPeer(a.page, b.peerId, { connection: 'not connected', timeoutMs: 45_000 })
+    await waitForWorker(a.page, b.peerId)
     await paintDigit(a.page, digits[1].pixels)
     const result = await submitDigit(a.page, b.peerId)
     expect(result.status, result.error).toBe('done')
+    expect(result.worker).toBe(b.peerId)
+    await waitForDirectPeer(a.page, b.peerId)
   })
 
   it('closing the worker tab while a task is in flight gives the requester a clear error, not a hang', async () => {
@@ -129,7 +143,7 @@ describe('two tabs', () => {
       const held: Array<() => void> = []
       await stalled.route('**/models/*.onnx', async (route) => { await new Promise<void>(resolve => held.push(resolve)); await route.abort() })
       const c = await openTab(stalled, e2e.server.url)
-      await waitForDirectPeer(a.page, c.peerId)
+      await waitForWorker(a.page, c.peerId)
       await paintDigit(a.page, digits[2].pixels)
       await a.page.locator('[data-testid=target-select]').selectOption(c.peerId)
       await a.page.locator('[data-testid=submit-digit]').click()
