@@ -23,6 +23,9 @@ import type { AdvertEvent, AdvertTableOptions } from '../core/discovery/table.js
 import type { PacerOptions } from '../core/discovery/pacer.js'
 import type { DirectConnectionsInit } from './direct-connections.js'
 
+/** How often a peer checks that its relays still carry its gossip. */
+const GOSSIP_CHECK_MS = 15_000
+
 /** How a platform runs tasks for others. */
 export interface WorkerSetup {
   /** Backends measured per model; the fastest runs its tasks. */
@@ -142,6 +145,16 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
     if (advert.kind === 'relay' && advert.addrs.length > 0) relays.learn(advert.addrs[0])
   })
 
+  // gossipsub drops a peer whose stream failed while the connection stays up, and never retries:
+  // a relay missing from gossip at two checks in a row gets a fresh connection (and a fresh sync).
+  let silent = new Set<string>()
+  const gossipWatch = setInterval(() => {
+    const gossiping = new Set(joined.services.pubsub.getPeers().map(p => p.toString()))
+    const missing = new Set(relays.ready.filter(id => !gossiping.has(id)))
+    for (const id of missing) if (silent.has(id)) relays.reconnect(id)
+    silent = missing
+  }, GOSSIP_CHECK_MS)
+
   return {
     node,
     relays,
@@ -151,6 +164,7 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
     advertiser,
     join: async () => { await relays.start() },
     stop: async () => {
+      clearInterval(gossipWatch)
       relays.stop()
       await joined.stop()
     }

@@ -6,10 +6,13 @@
  */
 import { gossipsub } from '@libp2p/gossipsub'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { DISCOVERY_TOPIC, MAX_ADVERT_BYTES } from '../core/discovery/codec.js'
+import { DISCOVERY_TOPIC } from '../core/discovery/codec.js'
 import type { GossipSub, GossipSubComponents } from '@libp2p/gossipsub'
 
 export type GossipRole = 'peer' | 'relay'
+
+/** Largest gossipsub RPC frame read from a peer: room for hundreds of adverts in one batch. */
+const MAX_RPC_BYTES = 1024 * 1024
 
 export function discoveryGossip (role: GossipRole): (components: GossipSubComponents) => GossipSub {
   const relay = role === 'relay'
@@ -18,7 +21,10 @@ export function discoveryGossip (role: GossipRole): (components: GossipSubCompon
     msgIdFn: (msg) => sha256(msg.data),
     allowedTopics: [DISCOVERY_TOPIC],
     allowPublishToZeroTopicPeers: true,
-    maxInboundDataLength: MAX_ADVERT_BYTES,
+    // This bounds a whole RPC frame (several adverts and control messages batched), not one
+    // message: a frame over it drops the peer from gossipsub while the connection stays up. Each
+    // advert is bounded to MAX_ADVERT_BYTES by the discovery validator.
+    maxInboundDataLength: MAX_RPC_BYTES,
     runOnLimitedConnection: false,
     // Many tabs share one address behind a NAT (and every test peer is on 127.0.0.1): the
     // per-address penalty would silence them all.

@@ -187,6 +187,13 @@ export class RelaySet extends EventTarget {
     e.retryDelay = Math.min(e.retryDelay * 2, 5000)
   }
 
+  /** Drops our connection to a relay that stopped working for us; it is redialled like a lost one. */
+  reconnect (peerId: string): void {
+    for (const c of this.node.getConnections().filter(c => c.remotePeer.toString() === peerId)) {
+      c.close().catch(() => { c.abort(new Error('closing a stuck relay connection failed')) })
+    }
+  }
+
   /** More relays ready than we need (a fallback came up, then the first one returned): let the last go. */
   private trim (): void {
     const ready = this.entries.filter(e => e.state === 'ready')
