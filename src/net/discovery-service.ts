@@ -257,7 +257,7 @@ export class Discovery implements Startable {
     }
     this.syncedAt.set(peer, now)
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
-    const entries = [...this.table.values()].map(e => e.signed)
+    const entries = [...this.table.all()].map(e => e.signed)
     if (this.latest != null) entries.push(this.latest)
     void (async () => {
       for (const signed of entries) {

@@ -24,7 +24,7 @@ import { digitJobSource } from '../../src/models/digit-job.js'
 import { DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
 import { NOT_A_WORKER } from '../../src/core/discovery/advert.js'
 import { DISCOVERY_TOPIC, encodeAdvertBody, encodeSigned, signingBytes } from '../../src/core/discovery/codec.js'
-import { Cleanup, FAST_HEARTBEAT, startBarePeer, startPeer, startRelay, waitForRelayState, waitForTable, withTimeout } from './helpers.js'
+import { Cleanup, FAST_HEARTBEAT, startBarePeer, startPeer, startRelay, waitForDirect, waitForRelayState, waitForTable, withTimeout } from './helpers.js'
 import type { JobMeta } from '../../src/core/job-store.js'
 import type { DigitDataset } from '../../src/models/datasets.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
@@ -101,6 +101,9 @@ describe('federation: three relays, one network', () => {
     const ids = workers.map(w => w.node.peerId.toString())
     await waitForTable(requester, have => ids.every(id => have.includes(id)), 'the requester on relay 1 to learn of every worker')
     for (const w of workers) expect(w.relays.ready.length, 'each worker holds two relays').toBe(2)
+    // Dial them all first (as the job would), so a slow WebRTC handshake on a loaded machine
+    // cannot let the job finish on the workers that happened to connect first.
+    await Promise.all(workers.map(async w => await waitForDirect(requester.node, w.node, 60_000)))
 
     const N = 6000
     const job = await digitJob(cleanup, requester, N)

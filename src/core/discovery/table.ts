@@ -36,16 +36,22 @@ export interface AdvertTableOptions {
 }
 
 export const DEFAULT_ADVERT_TTL_MS = 95_000
+const FIRST_BACKOFF_MS = 5_000
+const MAX_BACKOFF_MS = 60_000
 
 export class AdvertTable extends EventTarget {
   private readonly entries = new Map<string, TableEntry>()
   /** Last sequence number of peers that left or expired, so a late older copy does not bring them back. */
   private readonly departed = new Map<string, number>()
+  /** Peers we could not reach, with when their advert is offered again and the next back-off. */
+  private readonly suspended = new Map<string, { until: number, backoffMs: number, timer: unknown }>()
   private readonly clock: Clock
   private readonly ttlMs: number
   private readonly maxEntries: number
   private readonly minIntervalMs: number
   private sweepTimer?: unknown
+  /** Back-off for a peer's next suspension, grown while it keeps being unreachable. */
+  private readonly nextBackoff = new Map<string, number>()
 
   constructor (options: AdvertTableOptions = {}) {
     super()
@@ -59,11 +65,18 @@ export class AdvertTable extends EventTarget {
     return this.entries.size
   }
 
+  /** A peer's entry, unless it is suspended as unreachable. */
   get (peerId: string): TableEntry | undefined {
-    return this.entries.get(peerId)
+    return this.suspended.has(peerId) ? undefined : this.entries.get(peerId)
   }
 
-  values (): IterableIterator<TableEntry> {
+  /** Every entry not suspended as unreachable. */
+  * values (): IterableIterator<TableEntry> {
+    for (const e of this.entries.values()) if (!this.suspended.has(e.peerId)) yield e
+  }
+
+  /** Every entry, suspended ones included: what a sync answer passes on. */
+  all (): IterableIterator<TableEntry> {
     return this.entries.values()
   }
 
@@ -79,19 +92,47 @@ export class AdvertTable extends EventTarget {
       return 'left'
     }
     if (old != null && now - old.heardAt < this.minIntervalMs) return 'too-soon'
+    // News from a suspended peer: it is back now, with a fresh back-off.
+    const wasSuspended = this.unsuspend(peerId)
     if (old == null && this.entries.size >= this.maxEntries) this.evictOldest()
     // Re-inserting keeps the map in order of last heard, oldest first.
     this.departed.delete(peerId)
     this.entries.delete(peerId)
     this.entries.set(peerId, { peerId, seq: envelope.seq, advert: envelope.advert, signed, heardAt: now })
     this.armSweep()
-    this.dispatchEvent(new CustomEvent<AdvertEvent>('advert', { detail: { peerId, advert: envelope.advert, isNew: old == null } }))
+    this.dispatchEvent(new CustomEvent<AdvertEvent>('advert', { detail: { peerId, advert: envelope.advert, isNew: old == null || wasSuspended } }))
     return 'accepted'
   }
 
-  /** Forgets a peer we could not reach; its next advert (a newer one) brings it back. */
+  /**
+   * A peer we could not reach (a dial failed, or it went silent mid-task): 'gone' now, offered
+   * again after a back-off (5 s, doubling to a minute while it stays unreachable) or at once when
+   * it publishes a newer advert. A loaded machine that failed one dial loses the peer for seconds,
+   * not for a heartbeat; a dead one costs a dial per back-off until its advert expires.
+   */
   forget (peerId: string): void {
-    if (this.entries.has(peerId)) this.drop(peerId, 'unreachable')
+    if (!this.entries.has(peerId) || this.suspended.has(peerId)) return
+    const backoffMs = this.nextBackoff.get(peerId) ?? FIRST_BACKOFF_MS
+    this.nextBackoff.delete(peerId)
+    const timer = this.clock.setTimeout(() => {
+      const entry = this.entries.get(peerId)
+      this.suspended.delete(peerId)
+      if (entry == null) return
+      this.nextBackoff.set(peerId, Math.min(backoffMs * 2, MAX_BACKOFF_MS))
+      this.dispatchEvent(new CustomEvent<AdvertEvent>('advert', { detail: { peerId, advert: entry.advert, isNew: true } }))
+    }, backoffMs)
+    this.suspended.set(peerId, { until: this.clock.now() + backoffMs, backoffMs, timer })
+    this.dispatchEvent(new CustomEvent<GoneEvent>('gone', { detail: { peerId, reason: 'unreachable' } }))
+  }
+
+  /** Lifts a suspension; true if there was one. */
+  private unsuspend (peerId: string): boolean {
+    const s = this.suspended.get(peerId)
+    this.nextBackoff.delete(peerId)
+    if (s == null) return false
+    this.clock.clearTimeout(s.timer)
+    this.suspended.delete(peerId)
+    return true
   }
 
   /** Forgets every entry silent for longer than the TTL. */
@@ -106,6 +147,7 @@ export class AdvertTable extends EventTarget {
   stop (): void {
     if (this.sweepTimer != null) this.clock.clearTimeout(this.sweepTimer)
     this.sweepTimer = undefined
+    for (const id of [...this.suspended.keys()]) this.unsuspend(id)
   }
 
   private evictOldest (): void {
@@ -122,7 +164,10 @@ export class AdvertTable extends EventTarget {
   private drop (peerId: string, reason: GoneReason): void {
     const entry = this.entries.get(peerId)
     if (entry != null) this.remember(peerId, entry.seq)
+    const wasSuspended = this.unsuspend(peerId)
     this.entries.delete(peerId)
+    // A suspended peer already said 'gone'.
+    if (wasSuspended) return
     this.dispatchEvent(new CustomEvent<GoneEvent>('gone', { detail: { peerId, reason } }))
   }
 
