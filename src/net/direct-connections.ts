@@ -12,11 +12,17 @@ import { TaskError } from '../core/errors.js'
 import { connectionKind, directWebRTCs } from './connection-kind.js'
 import type { ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Discovery } from './discovery-service.js'
 
 export const DEFAULT_MAX_DIRECT = 32
 export const DEFAULT_IDLE_MS = 120_000
 const DIAL_ATTEMPTS = 3
+/**
+ * WebRTC dials in flight at once. Each is an SDP/ICE exchange plus DTLS and SCTP handshakes that
+ * cost CPU: fifty at once on a small machine all time out together, four at a time all succeed.
+ */
+const PARALLEL_DIALS = 4
 
 export interface DirectConnectionsInit {
   /** Most direct connections held at once (default 32). */
@@ -53,6 +59,9 @@ export class DirectConnections implements Startable {
   private readonly lastUsed = new Map<string, number>()
   private readonly busy = new Map<string, number>()
   private readonly dialing = new Map<string, Promise<Connection>>()
+  /** Dials waiting for one of the PARALLEL_DIALS places, and how many are taken. */
+  private readonly dialQueue: Array<() => void> = []
+  private dialsInFlight = 0
   private sweepTimer?: ReturnType<typeof setInterval>
   private started = false
 
@@ -140,6 +149,39 @@ export class DirectConnections implements Startable {
   private async dial (peer: PeerId, signal?: AbortSignal): Promise<Connection> {
     const addrs = (this.components.discovery.addrsOf(peer.toString()) ?? []).map(a => multiaddr(a)).filter(a => WebRTC.matches(a))
     if (addrs.length === 0) throw new TaskError('no-peer', `no address to dial ${peer.toString()}: it has not advertised one`)
+    await this.dialPlace(signal)
+    try {
+      return await this.dialNow(peer, addrs, signal)
+    } finally {
+      this.dialsInFlight--
+      this.dialQueue.shift()?.()
+    }
+  }
+
+  /** Waits for a place among the dials in flight. */
+  private async dialPlace (signal?: AbortSignal): Promise<void> {
+    if (this.dialsInFlight < PARALLEL_DIALS) {
+      this.dialsInFlight++
+      return
+    }
+    await new Promise<void>((resolve, reject) => {
+      const take = (): void => {
+        signal?.removeEventListener('abort', onAbort)
+        this.dialsInFlight++
+        resolve()
+      }
+      const onAbort = (): void => {
+        const i = this.dialQueue.indexOf(take)
+        if (i >= 0) this.dialQueue.splice(i, 1)
+        reject(new TaskError('peer-gone', 'gave up waiting to dial'))
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.dialQueue.push(take)
+    })
+  }
+
+  private async dialNow (peer: PeerId, addrs: Multiaddr[], signal?: AbortSignal): Promise<Connection> {
+    // The time bound starts when the dial does, not while it waits for a place.
     const deadline = AbortSignal.timeout(this.dialTimeoutMs)
     const abort = signal == null ? deadline : AbortSignal.any([signal, deadline])
     let lastError: unknown
