@@ -37,7 +37,7 @@ import type { ChildProcess } from 'node:child_process'
 import type { RelayNode } from '../relay/relay-node.js'
 import type { NodePeer, NodePeerOptions } from '../src/node/node-peer.js'
 import type { JobMeta, JobStore } from '../src/core/job-store.js'
-import type { JobSource } from '../src/net/job-runner.js'
+import type { JobSource } from '../src/core/job-store.js'
 import type { DigitDataset } from '../src/models/datasets.js'
 import type { Summary } from './stats.js'
 
@@ -82,7 +82,7 @@ async function startNet (client?: NodePeerOptions['client']): Promise<Net> {
   // All peers dial from 127.0.0.1: lift the relay's 5-connections-a-second-per-address limit.
   const relay = await startRelayNode({ host: '127.0.0.1', port: 0, inboundConnectionThreshold: 1000 })
   const addr = relay.node.getMultiaddrs().find(a => a.toString().startsWith('/ip4/127.0.0.1/'))!.toString()
-  const requester = await startNodePeer({ relay: addr, work: false, client })
+  const requester = await startNodePeer({ relays: [addr], work: false, client })
   return { relay, addr, requester, stops: [async () => { await requester.stop() }] }
 }
 
@@ -92,7 +92,7 @@ async function stopNet (net: Net): Promise<void> {
 }
 
 async function startWorkers (net: Net, count: number, slots: number): Promise<string[]> {
-  const workers = await Promise.all(Array.from({ length: count }, async () => await startNodePeer({ relay: net.addr, queue: { slots } })))
+  const workers = await Promise.all(Array.from({ length: count }, async () => await startNodePeer({ relays: [net.addr], queue: { slots } })))
   for (const w of workers) net.stops.push(async () => { await w.stop() })
   return workers.map(w => w.node.peerId.toString())
 }
@@ -122,24 +122,25 @@ async function spawnWorkers (net: Net, count: number, slots: number): Promise<Wo
 
 /** Resolves once the requester holds a ready digits advert from every peer in `ids`; returns their total credits. */
 async function waitForWorkers (requester: NodePeer, ids: string[]): Promise<number> {
+  const table = requester.discovery.table
   const ready = (): boolean => ids.every(id => {
-    const a = requester.adverts.adverts.get(id)
+    const a = table.get(id)?.advert
     return a != null && a.worker && !a.paused && a.models.includes(SHA)
   })
   let onAdvert!: () => void
   try {
     await within(new Promise<void>(resolve => {
       onAdvert = () => { if (ready()) resolve() }
-      requester.adverts.addEventListener('advert', onAdvert)
+      table.addEventListener('advert', onAdvert)
       onAdvert()
-    }), 90_000, () => `adverts from ${ids.length} workers (missing: ${ids.filter(id => requester.adverts.adverts.get(id) == null).map(id => {
+    }), 90_000, () => `adverts from ${ids.length} workers (missing: ${ids.filter(id => table.get(id) == null).map(id => {
       const conns = requester.node.getConnections(peerIdFromString(id)).map(c => `${connectionKind(c)} ${c.status}`)
-      return `${id} [${conns.join(', ') || 'no connection'}; listed by the relay: ${requester.directory.peers.some(p => p.peerId === id)}]`
-    }).join('; ')})`)
+      return `${id} [${conns.join(', ') || 'no connection'}]`
+    }).join('; ')}; the requester holds ${table.size} advert(s) and relay(s) ${requester.relays.ready.join(', ') || 'none'})`)
   } finally {
-    requester.adverts.removeEventListener('advert', onAdvert)
+    table.removeEventListener('advert', onAdvert)
   }
-  return ids.reduce((sum, id) => sum + requester.adverts.adverts.get(id)!.slots, 0)
+  return ids.reduce((sum, id) => sum + table.get(id)!.advert.slots, 0)
 }
 
 function newMeta (dataset: DigitDataset, taskCount: number): JobMeta {
@@ -153,7 +154,7 @@ function newMeta (dataset: DigitDataset, taskCount: number): JobMeta {
 async function newRunner (net: Net, store: JobStore, meta: JobMeta, source: JobSource): Promise<JobRunner> {
   await store.putJob(meta)
   return new JobRunner({
-    meta, source, tasks: net.requester.tasks, adverts: net.requester.adverts, store,
+    meta, source, tasks: net.requester.tasks, adverts: net.requester.discovery.table, store,
     compare: argmaxComparator(DIGITS_OUTPUT_PROBS), reputation: new Reputation()
   })
 }
@@ -241,7 +242,7 @@ async function detection (dataset: DigitDataset, kills: number): Promise<Detecti
         inFlight.set(id, inFlight.get(id)! - 1)
       }
     }
-    net.requester.adverts.addEventListener('gone', (evt) => { onLost((evt as CustomEvent<{ peerId: string }>).detail.peerId, 'advert gone') })
+    net.requester.discovery.table.addEventListener('gone', (evt) => { onLost((evt as CustomEvent<{ peerId: string }>).detail.peerId, 'advert gone') })
 
     // Long enough never to finish: tasks cycle over the dataset; the job is stopped at the end.
     const digits = digitJobSource(dataset)
