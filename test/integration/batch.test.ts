@@ -29,7 +29,7 @@ import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { digitJobSource, digitPredictions, summarizeDigits } from '../../src/models/digit-job.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
-import { Cleanup, DIGITS_MODEL_FILE, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, withTimeout } from './helpers.js'
+import { Cleanup, DIGITS_MODEL_FILE, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
 import type { JobProgress } from '../../src/net/job-runner.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
@@ -152,7 +152,11 @@ async function waitForGone (requester: NodePeer, peerId: string, what: string, t
   }
 }
 
-/** Resolves once every worker in `peerIds` has advertised that it can run the digits model. */
+/**
+ * Resolves once every worker in `peerIds` has advertised that it can run the digits model and the
+ * requester has dialled it: connections are on demand, and on a loaded machine a job could
+ * otherwise finish on the workers whose WebRTC handshake happened to complete first.
+ */
 async function waitForWorkers (requester: NodePeer, peerIds: string[]): Promise<void> {
   const ready = (a: Advert): boolean => a.worker && !a.paused && a.models.includes(SHA)
   await Promise.all(peerIds.map(async id => {
@@ -160,6 +164,7 @@ async function waitForWorkers (requester: NodePeer, peerIds: string[]): Promise<
       const connections = requester.node.getConnections(peerIdFromString(id)).map(c => `${connectionKind(c)} ${c.status}`).join(', ') || 'none'
       return `worker ${id}'s advert (the requester has ${requester.discovery.table.size} advert(s) from ${peerIds.length} workers; its connections to this one: ${connections})`
     }, MESH_MS)
+    await waitForDirect(requester.node, id, MESH_MS)
   }))
 }
 
