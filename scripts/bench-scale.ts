@@ -6,10 +6,15 @@
  *     [--heartbeat-ms N] [--out FILE]
  *
  * Starts `--relays` relays as child processes (`relay/main.ts`, linked: relay 2.. bootstrap to relay
- * 1, and every relay's links are checked), then `--peers` Node peers (startNodePeer, `work: true`,
- * one slot, in-memory model stores) spread evenly over the relays (peer i holds relay i mod R and
- * the next one) and over `--processes` peer-host child processes (scripts/scale-host.ts), plus one
- * probe process holding an observer per relay (holding that relay only) and a requester. Measures:
+ * 1, and every relay's links are checked), then up to `--peers` Node peers (startNodePeer,
+ * `work: true`, one slot, in-memory model stores) spread evenly over the relays (peer i holds relay
+ * i mod R and the next one) and over `--processes` peer-host child processes
+ * (scripts/scale-host.ts), `--step` at a time. After each step the network must still be healthy
+ * (every peer joined and holds a relay, no host's event loop stalls past 1 s at p99, the machine
+ * under 60 % busy with this bench and anything else running): the first step that is not is taken
+ * back, the limit it hit is printed, and the run goes on with the largest network that fitted.
+ * Plus one probe process holding an observer per relay (holding that relay only) and a requester.
+ * Measures:
  *
  *  a. advert visibility: `--late` workers started after the network is up; startNodePeer() call →
  *     their advert in the table of an observer on a relay the worker does not hold (same process,
@@ -25,6 +30,8 @@
  *
  * Prints measurements only (no assertions), writes JSON to bench-results/, exits 0, and stops
  * everything it started (also on SIGINT/SIGTERM; the children exit when this process dies).
+ * Debugging: SCALE_RELAY_DEBUG=<libp2p debug namespaces> logs the relays to .tmp/scale-relay-N.log;
+ * SCALE_HOST_PROF=<dir> writes a V8 CPU profile of each host process there.
  */
 import { fork, spawn, execSync } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
