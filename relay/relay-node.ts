@@ -70,12 +70,15 @@ export async function startRelayNode (options: RelayNodeOptions): Promise<RelayN
     transports: [webSockets(secure ? { https: { cert: options.tls!.cert, key: options.tls!.key } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: 4096, inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_PER_SECOND },
+    // Up to 64 handshakes at once (libp2p's 10 let a few stalled clients lock everyone out).
+    connectionManager: { maxConnections: 4096, maxIncomingPendingConnections: 64, inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_PER_SECOND },
     services: {
       identify: identify(),
       ping: ping(),
       // Relayed circuits carry only WebRTC signalling, so the default data/time limits stay.
-      relay: circuitRelayServer({ reservations: { maxReservations: 4096 } }),
+      // A requester dialling many workers through this relay opens one hop stream per dial:
+      // libp2p's default of 32 per connection capped it at 32 workers per relay.
+      relay: circuitRelayServer({ reservations: { maxReservations: 4096 }, maxInboundHopStreams: 256 }),
       pubsub: discoveryGossip('relay'),
       discovery: discovery({ kind: 'relay', dialable: relayDialable, ...options.discovery })
     }

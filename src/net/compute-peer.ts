@@ -12,6 +12,7 @@ import { ModelProvider } from '../core/model-store.js'
 import { createPeer } from './peer.js'
 import { RelaySet } from './relays.js'
 import { WorkerAdvertiser } from './worker-advertiser.js'
+import { DISCOVERY_TOPIC } from '../core/discovery/codec.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Peer } from './peer.js'
 import type { ModelEvent, ModelStore } from '../core/model-store.js'
@@ -146,10 +147,11 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
   })
 
   // gossipsub drops a peer whose stream failed while the connection stays up, and never retries:
-  // a relay missing from gossip at two checks in a row gets a fresh connection (and a fresh sync).
+  // a relay not among our topic's subscribers at two checks in a row gets a fresh connection (and
+  // a fresh sync).
   let silent = new Set<string>()
   const gossipWatch = setInterval(() => {
-    const gossiping = new Set(joined.services.pubsub.getPeers().map(p => p.toString()))
+    const gossiping = new Set(joined.services.pubsub.getSubscribers(DISCOVERY_TOPIC).map(p => p.toString()))
     const missing = new Set(relays.ready.filter(id => !gossiping.has(id)))
     for (const id of missing) if (silent.has(id)) relays.reconnect(id)
     silent = missing

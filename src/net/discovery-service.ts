@@ -155,6 +155,8 @@ export class Discovery implements Startable {
   async sync (peer: PeerId): Promise<number> {
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
     const stream = await this.components.connectionManager.openStream(peer, DISCOVERY_SYNC_PROTOCOL, { signal })
+    // We send nothing: close our writing end now, so the stream closes once the relay has written.
+    stream.close({ signal }).catch(() => {})
     const reader = new LengthPrefixedReader(MAX_ADVERT_BYTES)
     const maxEntries = this.init.table?.maxEntries ?? 10_000
     let seen = 0

@@ -93,6 +93,8 @@ describe('churn', () => {
     // A peer joining now learns of the worker from the restarted relay and dials it directly.
     const newcomer = await startPeer(cleanup, restarted.addr, { work: false })
     await waitForTable(newcomer, ids => ids.includes(worker.node.peerId.toString()), 'the newcomer to learn of the worker')
+    // It learnt it from the relay's table (one sync answer), not from a heartbeat 30 s away.
+    await expect.poll(() => newcomer.discovery.stats.synced, { timeout: 20_000 }).toBeGreaterThan(0)
     const fromNewcomer = await newcomer.tasks.run(worker.node.peerId, digitsTask('newcomer', DIGIT.pixels))
     expect(predicted(fromNewcomer)).toBe(DIGIT.label)
 
