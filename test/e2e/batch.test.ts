@@ -1,7 +1,7 @@
 /** Batch jobs across real tabs: workers closing mid-job, and a requester reloading mid-job. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
-import { batchContributions, batchProgress, exportBatchJson, openTab, startBatch, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
+import { batchContributions, batchProgress, exportBatchJson, openTab, startBatch, submitDigit, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { loadDigitDataset } from '../../src/node/datasets.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
@@ -46,8 +46,11 @@ describe('batch jobs in the browser', () => {
   it('completes with every task exactly once when a worker tab closes mid-job', async () => {
     const N = 3000
     const { context, a, b, c } = await threeTabs()
+    // Connections are on demand: a task to each first, so a slow WebRTC handshake on a loaded
+    // machine cannot let the job run on one worker before the other is dialled.
+    for (const w of [b, c]) await submitDigit(a.page, w.peerId)
     await startBatch(a.page, { replicas: 1, limit: N })
-    // Workers are dialled when the job starts: close C once both B and C are contributing.
+    // Close C once both B and C are contributing.
     const share = async (tab: TabHandle): Promise<number> => (await batchContributions(a.page))[tab.peerId.slice(-8)] ?? 0
     await expect.poll(async () => Math.min(await share(b), await share(c)), { timeout: 60_000, message: 'both worker tabs contribute to the batch' }).toBeGreaterThan(0)
     await c.page.close()
