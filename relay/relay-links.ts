@@ -64,7 +64,7 @@ export class RelayLinks {
     if (this.links.size >= MAX_LINKS) return
     const link: Link = { peerId, addrs, connected: false, retryDelay: 250, dialing: false }
     this.links.set(peerId, link)
-    void this.dial(link)
+    this.dial(link).catch(err => { log('link to relay %s: %e', link.peerId, err) })
   }
 
   private async dial (link: Link): Promise<void> {
@@ -86,7 +86,7 @@ export class RelayLinks {
   private retry (link: Link): void {
     if (this.stopped) return
     clearTimeout(link.timer)
-    link.timer = setTimeout(() => { void this.dial(link) }, link.retryDelay)
+    link.timer = setTimeout(() => { this.dial(link).catch(err => { log('link to relay %s: %e', link.peerId, err) }) }, link.retryDelay)
     link.retryDelay = Math.min(link.retryDelay * 2, 10_000)
   }
 

@@ -134,7 +134,7 @@ export class RelaySet extends EventTarget {
       if (!e.active) {
         e.active = true
         missing--
-        void this.connect(e)
+        this.connect(e).catch(err => { log('relay %s: %e', e.addr.toString(), err) })
       }
     }
   }
@@ -183,7 +183,7 @@ export class RelaySet extends EventTarget {
   private lost (e: Entry, error: string): void {
     this.set(e, 'disconnected', error)
     this.fill()
-    e.timer = setTimeout(() => { void this.connect(e) }, e.retryDelay)
+    e.timer = setTimeout(() => { this.connect(e).catch(err => { log('relay %s: %e', e.addr.toString(), err) }) }, e.retryDelay)
     e.retryDelay = Math.min(e.retryDelay * 2, 5000)
   }
 
