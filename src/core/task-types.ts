@@ -26,9 +26,20 @@ export interface Timings {
   totalMs: number
 }
 
+/** What a worker adds to a result so it can be held to it: see core/receipt.ts. */
+export interface ReceiptProof {
+  /** Wall-clock ms since the Unix epoch (the worker's clock). */
+  startedAt: number
+  endedAt: number
+  /** Ed25519 signature over the receipt's canonical bytes, 64 bytes. */
+  signature: Uint8Array
+}
+
 export interface TaskResult {
   outputs: WireTensor[]
   timings: Timings
   backend: string
   threads: number
+  /** Absent only from peers that do not sign (a requester refuses such results). */
+  receipt?: ReceiptProof
 }

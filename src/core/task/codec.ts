@@ -11,8 +11,8 @@ import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
 import type { TaskErrorCode } from '../errors.js'
 import type { ProtocolLimits } from '../limits.js'
 import type { DTypeName, WireTensor } from '../tensor.js'
-import type { DType, Tensor as PbTensor } from './pb/task.js'
-import type { TaskRequest, TaskResult } from '../task-types.js'
+import type { DType, Receipt as PbReceipt, Tensor as PbTensor } from './pb/task.js'
+import type { ReceiptProof, TaskRequest, TaskResult } from '../task-types.js'
 
 export const TASK_PROTOCOL = '/p2p-ai-agents/task/1.0.0'
 
@@ -42,6 +42,7 @@ const WIRE_TO_ERROR = new Map<ErrorCode, WireErrorCode>(
 )
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
+const SIGNATURE_BYTES = 64
 
 function bad (message: string): TaskError {
   return new TaskError('bad-request', message)
@@ -84,6 +85,20 @@ function validateTensors (list: Array<{ name: string, dtype: string, dims: numbe
   })
 }
 
+function toWireReceipt (r: ReceiptProof | undefined): PbReceipt | undefined {
+  if (r == null) return undefined
+  return { startedAt: BigInt(r.startedAt), endedAt: BigInt(r.endedAt), signature: r.signature as Uint8Array<ArrayBuffer> }
+}
+
+function fromWireReceipt (r: PbReceipt | undefined): ReceiptProof | undefined {
+  if (r == null) return undefined
+  if (r.signature.byteLength !== SIGNATURE_BYTES) throw bad(`receipt signature has ${r.signature.byteLength} bytes, not ${SIGNATURE_BYTES}`)
+  const startedAt = Number(r.startedAt)
+  const endedAt = Number(r.endedAt)
+  if (!Number.isSafeInteger(startedAt) || !Number.isSafeInteger(endedAt)) throw bad('receipt times are out of range')
+  return { startedAt, endedAt, signature: r.signature }
+}
+
 /** Encodes one frame, length prefix included. */
 export function encodeFrame (msg: FrameMessage): Uint8Array {
   const frame: Frame = {}
@@ -103,7 +118,7 @@ export function encodeFrame (msg: FrameMessage): Uint8Array {
     case 'response': {
       const r = msg.response
       frame.response = r.ok
-        ? { taskId: r.taskId, result: { outputs: r.result.outputs.map(toWireTensor), timings: r.result.timings, backend: r.result.backend, threads: r.result.threads } }
+        ? { taskId: r.taskId, result: { outputs: r.result.outputs.map(toWireTensor), timings: r.result.timings, backend: r.result.backend, threads: r.result.threads, receipt: toWireReceipt(r.result.receipt) } }
         : { taskId: r.taskId, error: { code: ERROR_TO_WIRE[r.error.code], message: r.error.message } }
       break
     }
@@ -161,13 +176,14 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
       return { type: 'response', response: { taskId: r.taskId, ok: false, error: { code, message: r.error.message } } }
     }
     const result = r.result!
+    checkId(result.backend, 'backend', limits, true)
     const t = result.timings ?? { queueMs: 0, loadMs: 0, inferenceMs: 0, totalMs: 0 }
     return {
       type: 'response',
       response: {
         taskId: r.taskId,
         ok: true,
-        result: { outputs: validateTensors(result.outputs, limits), timings: t, backend: result.backend, threads: result.threads }
+        result: { outputs: validateTensors(result.outputs, limits), timings: t, backend: result.backend, threads: result.threads, receipt: fromWireReceipt(result.receipt) }
       }
     }
   }

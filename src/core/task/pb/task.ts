@@ -784,11 +784,147 @@ export namespace Timings {
   }
 }
 
+export interface Receipt {
+  startedAt: bigint
+  endedAt: bigint
+  signature: Uint8Array<ArrayBuffer>
+}
+
+export namespace Receipt {
+  let _codec: Codec<Receipt>
+
+  export const codec = (): Codec<Receipt> => {
+    if (_codec == null) {
+      _codec = message<Receipt>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.startedAt != null && obj.startedAt !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.startedAt)
+        }
+
+        if ((obj.endedAt != null && obj.endedAt !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.endedAt)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          startedAt: 0n,
+          endedAt: 0n,
+          signature: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.startedAt = reader.uint64()
+              break
+            }
+            case 2: {
+              obj.endedAt = reader.uint64()
+              break
+            }
+            case 3: {
+              obj.signature = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.startedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.endedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ReceiptStartedAtFieldEvent {
+    field: '$.startedAt'
+    value: bigint
+  }
+
+  export interface ReceiptEndedAtFieldEvent {
+    field: '$.endedAt'
+    value: bigint
+  }
+
+  export interface ReceiptSignatureFieldEvent {
+    field: '$.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<Receipt>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Receipt.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Receipt>): Receipt {
+    return decodeMessage(buf, Receipt.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Receipt>): Generator<ReceiptStartedAtFieldEvent | ReceiptEndedAtFieldEvent | ReceiptSignatureFieldEvent> {
+    return streamMessage(buf, Receipt.codec(), opts)
+  }
+}
+
 export interface TaskResult {
   outputs: Tensor[]
   timings?: Timings
   backend: string
   threads: number
+  receipt?: Receipt
 }
 
 export namespace TaskResult {
@@ -821,6 +957,11 @@ export namespace TaskResult {
         if ((obj.threads != null && obj.threads !== 0)) {
           w.uint32(32)
           w.uint32(obj.threads)
+        }
+
+        if (obj.receipt != null) {
+          w.uint32(42)
+          Receipt.codec().encode(obj.receipt, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -861,6 +1002,12 @@ export namespace TaskResult {
             }
             case 4: {
               obj.threads = reader.uint32()
+              break
+            }
+            case 5: {
+              obj.receipt = Receipt.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.receipt
+              })
               break
             }
             default: {
@@ -919,6 +1066,13 @@ export namespace TaskResult {
                 field: `${prefix}.threads`,
                 value: reader.uint32()
               }
+              break
+            }
+            case 5: {
+              yield * Receipt.codec().stream(reader, reader.uint32(), `${prefix}.receipt`, {
+                limits: opts.limits?.receipt
+              })
+
               break
             }
             default: {
@@ -987,6 +1141,21 @@ export namespace TaskResult {
     value: number
   }
 
+  export interface TaskResultReceiptStartedAtFieldEvent {
+    field: '$.receipt.startedAt'
+    value: bigint
+  }
+
+  export interface TaskResultReceiptEndedAtFieldEvent {
+    field: '$.receipt.endedAt'
+    value: bigint
+  }
+
+  export interface TaskResultReceiptSignatureFieldEvent {
+    field: '$.receipt.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<TaskResult>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, TaskResult.codec())
   }
@@ -995,7 +1164,7 @@ export namespace TaskResult {
     return decodeMessage(buf, TaskResult.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResult>): Generator<TaskResultOutputsNameFieldEvent | TaskResultOutputsDtypeFieldEvent | TaskResultOutputsDimsFieldEvent | TaskResultOutputsDataFieldEvent | TaskResultTimingsQueueMsFieldEvent | TaskResultTimingsLoadMsFieldEvent | TaskResultTimingsInferenceMsFieldEvent | TaskResultTimingsTotalMsFieldEvent | TaskResultBackendFieldEvent | TaskResultThreadsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResult>): Generator<TaskResultOutputsNameFieldEvent | TaskResultOutputsDtypeFieldEvent | TaskResultOutputsDimsFieldEvent | TaskResultOutputsDataFieldEvent | TaskResultTimingsQueueMsFieldEvent | TaskResultTimingsLoadMsFieldEvent | TaskResultTimingsInferenceMsFieldEvent | TaskResultTimingsTotalMsFieldEvent | TaskResultBackendFieldEvent | TaskResultThreadsFieldEvent | TaskResultReceiptStartedAtFieldEvent | TaskResultReceiptEndedAtFieldEvent | TaskResultReceiptSignatureFieldEvent> {
     return streamMessage(buf, TaskResult.codec(), opts)
   }
 }
@@ -1306,6 +1475,21 @@ export namespace TaskResponse {
     value: number
   }
 
+  export interface TaskResponseResultReceiptStartedAtFieldEvent {
+    field: '$.result.receipt.startedAt'
+    value: bigint
+  }
+
+  export interface TaskResponseResultReceiptEndedAtFieldEvent {
+    field: '$.result.receipt.endedAt'
+    value: bigint
+  }
+
+  export interface TaskResponseResultReceiptSignatureFieldEvent {
+    field: '$.result.receipt.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export interface TaskResponseErrorCodeFieldEvent {
     field: '$.error.code'
     value: ErrorCode
@@ -1324,7 +1508,7 @@ export namespace TaskResponse {
     return decodeMessage(buf, TaskResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResponse>): Generator<TaskResponseTaskIdFieldEvent | TaskResponseResultOutputsNameFieldEvent | TaskResponseResultOutputsDtypeFieldEvent | TaskResponseResultOutputsDimsFieldEvent | TaskResponseResultOutputsDataFieldEvent | TaskResponseResultTimingsQueueMsFieldEvent | TaskResponseResultTimingsLoadMsFieldEvent | TaskResponseResultTimingsInferenceMsFieldEvent | TaskResponseResultTimingsTotalMsFieldEvent | TaskResponseResultBackendFieldEvent | TaskResponseResultThreadsFieldEvent | TaskResponseErrorCodeFieldEvent | TaskResponseErrorMessageFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResponse>): Generator<TaskResponseTaskIdFieldEvent | TaskResponseResultOutputsNameFieldEvent | TaskResponseResultOutputsDtypeFieldEvent | TaskResponseResultOutputsDimsFieldEvent | TaskResponseResultOutputsDataFieldEvent | TaskResponseResultTimingsQueueMsFieldEvent | TaskResponseResultTimingsLoadMsFieldEvent | TaskResponseResultTimingsInferenceMsFieldEvent | TaskResponseResultTimingsTotalMsFieldEvent | TaskResponseResultBackendFieldEvent | TaskResponseResultThreadsFieldEvent | TaskResponseResultReceiptStartedAtFieldEvent | TaskResponseResultReceiptEndedAtFieldEvent | TaskResponseResultReceiptSignatureFieldEvent | TaskResponseErrorCodeFieldEvent | TaskResponseErrorMessageFieldEvent> {
     return streamMessage(buf, TaskResponse.codec(), opts)
   }
 }
@@ -1773,6 +1957,21 @@ export namespace Frame {
     value: number
   }
 
+  export interface FrameResponseResultReceiptStartedAtFieldEvent {
+    field: '$.response.result.receipt.startedAt'
+    value: bigint
+  }
+
+  export interface FrameResponseResultReceiptEndedAtFieldEvent {
+    field: '$.response.result.receipt.endedAt'
+    value: bigint
+  }
+
+  export interface FrameResponseResultReceiptSignatureFieldEvent {
+    field: '$.response.result.receipt.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export interface FrameResponseErrorCodeFieldEvent {
     field: '$.response.error.code'
     value: ErrorCode
@@ -1806,7 +2005,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameRequestTaskIdFieldEvent | FrameRequestJobIdFieldEvent | FrameRequestModelSha256FieldEvent | FrameRequestModelSizeFieldEvent | FrameRequestModelNameFieldEvent | FrameRequestInputsNameFieldEvent | FrameRequestInputsDtypeFieldEvent | FrameRequestInputsDimsFieldEvent | FrameRequestInputsDataFieldEvent | FrameRequestTimeoutMsFieldEvent | FrameRequestOutputNamesFieldEvent | FrameResponseTaskIdFieldEvent | FrameResponseResultOutputsNameFieldEvent | FrameResponseResultOutputsDtypeFieldEvent | FrameResponseResultOutputsDimsFieldEvent | FrameResponseResultOutputsDataFieldEvent | FrameResponseResultTimingsQueueMsFieldEvent | FrameResponseResultTimingsLoadMsFieldEvent | FrameResponseResultTimingsInferenceMsFieldEvent | FrameResponseResultTimingsTotalMsFieldEvent | FrameResponseResultBackendFieldEvent | FrameResponseResultThreadsFieldEvent | FrameResponseErrorCodeFieldEvent | FrameResponseErrorMessageFieldEvent | FramePingNonceFieldEvent | FramePongNonceFieldEvent | FrameCancelTaskIdFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameRequestTaskIdFieldEvent | FrameRequestJobIdFieldEvent | FrameRequestModelSha256FieldEvent | FrameRequestModelSizeFieldEvent | FrameRequestModelNameFieldEvent | FrameRequestInputsNameFieldEvent | FrameRequestInputsDtypeFieldEvent | FrameRequestInputsDimsFieldEvent | FrameRequestInputsDataFieldEvent | FrameRequestTimeoutMsFieldEvent | FrameRequestOutputNamesFieldEvent | FrameResponseTaskIdFieldEvent | FrameResponseResultOutputsNameFieldEvent | FrameResponseResultOutputsDtypeFieldEvent | FrameResponseResultOutputsDimsFieldEvent | FrameResponseResultOutputsDataFieldEvent | FrameResponseResultTimingsQueueMsFieldEvent | FrameResponseResultTimingsLoadMsFieldEvent | FrameResponseResultTimingsInferenceMsFieldEvent | FrameResponseResultTimingsTotalMsFieldEvent | FrameResponseResultBackendFieldEvent | FrameResponseResultThreadsFieldEvent | FrameResponseResultReceiptStartedAtFieldEvent | FrameResponseResultReceiptEndedAtFieldEvent | FrameResponseResultReceiptSignatureFieldEvent | FrameResponseErrorCodeFieldEvent | FrameResponseErrorMessageFieldEvent | FramePingNonceFieldEvent | FramePongNonceFieldEvent | FrameCancelTaskIdFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }
