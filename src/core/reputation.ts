@@ -20,6 +20,9 @@
  * disagreed, else 0 (conservative: the peer re-earns its clean run).
  */
 
+/** Disagreements one conviction counts as: a worker needs about 4 × 25 = 100 agreements per conviction to win its score back. */
+const CONVICTION_WEIGHT = 25
+
 export interface PeerRecord {
   agreed: number
   disagreed: number
@@ -101,6 +104,17 @@ export class Reputation {
   disagree (peerId: string, now: number): void {
     const r = this.get(peerId)
     r.disagreed++
+    r.streak = 0
+    r.lastSeen = now
+  }
+
+  /**
+   * The requester caught it lying by recomputing a task itself: proof, not a vote. It counts as
+   * CONVICTION_WEIGHT disagreements, enough to keep it untrusted and excluded for a long time.
+   */
+  convict (peerId: string, now: number): void {
+    const r = this.get(peerId)
+    r.disagreed += CONVICTION_WEIGHT
     r.streak = 0
     r.lastSeen = now
   }

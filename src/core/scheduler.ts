@@ -5,14 +5,26 @@
  *
  * Dispatch is demand-driven by credits: a worker holds at most `slots` of this job's assignments,
  * so faster workers come back for more sooner. Free credits are filled workers that already have
- * the model first (no transfer), then fastest first (advertised msPerTask; unknown speeds last),
- * each from, in order:
+ * the model first (no transfer), then fastest first (unknown speeds last), each from, in order:
  *   1. the re-queue deque: tasks that lost an assignment (failure, timeout, worker removed) and
  *      tasks still wanting replicas, front first;
  *   2. the cursor over never-dispatched task indices;
  *   3. once every worker has had its regular work: tasks this worker itself failed before, only
  *      when no other eligible worker (busy or not) could take them instead;
  *   4. a speculative copy of a straggler, when nothing else is left for this worker.
+ *
+ * Speed is what this requester measured (each worker's completed assignments, an exponential
+ * average), seeded by `msPerTask` from an earlier measurement; never what a worker claims, since a
+ * liar would claim to be fastest to get the most work.
+ *
+ * Independence: workers that share a diversity group (same host, same /24 or /48, same relay:
+ * see core/diversity.ts) count as one. Replicas of a task never go to two workers of one group,
+ * and agreeing results from one group are one vote, so cheap identities on one machine cannot
+ * outvote an honest worker.
+ *
+ * Conviction: when the requester catches a worker lying (its own recomputation disagrees with a
+ * decided result: a spot check), `convict()` discards every vote that worker cast in this job,
+ * decided tasks included: those tasks are re-opened and recomputed by others (`onRevoke`).
  *
  * Verification: a task is final when `need` results from distinct workers agree under the
  * comparator (need = replicas; with `adaptive`, 1 for a trusted peer's unchecked result). When
@@ -44,8 +56,13 @@ export interface SchedulerWorker {
   slots: number
   /** Can run this job's model and is not paused. */
   eligible: boolean
-  /** Advertised/measured speed for this model (straggler detection and preference). */
+  /**
+   * This requester's own earlier measurement for this model (ms per task), used until this job has
+   * measured the worker itself. Never a figure the worker advertised.
+   */
   msPerTask?: number
+  /** Diversity groups (core/diversity.ts): workers sharing one are not independent witnesses. */
+  groups?: readonly string[]
   /** Has the model's bytes already (a worker without them must fetch them first). */
   hasModel?: boolean
 }
@@ -53,7 +70,14 @@ export interface SchedulerWorker {
 /** `id` is unique per assignment. */
 export interface Assignment { id: number, taskIndex: number, peerId: string, speculative: boolean }
 
-export interface Decision { taskIndex: number, outputs: WireTensor[], agreedBy: string[], crossChecked: boolean }
+export interface Decision {
+  taskIndex: number
+  outputs: WireTensor[]
+  agreedBy: string[]
+  crossChecked: boolean
+  /** Decided by the requester's own computation (a spot check that caught a lie), not by votes. */
+  byRequester?: boolean
+}
 
 export interface SchedulerProgress {
   /** taskCount. */
@@ -100,8 +124,11 @@ export interface SchedulerOptions {
   taskTimeoutMs?: number
   /** Failures of one task before the job gives up on it (default 5, at most 255). */
   maxAttempts?: number
-  /** Task indices already final (resuming a job): never dispatched again. */
-  done?: Iterable<number>
+  /**
+   * Tasks already final (resuming a job): never dispatched again. With its voters, a restored task
+   * is re-opened if one of them is convicted later.
+   */
+  done?: Iterable<number | { index: number, agreedBy: string[], crossChecked?: boolean }>
   /** Addition: copy stragglers near the end of the job (default true). */
   speculate?: boolean
   /** Addition: an assignment is a straggler once it runs this many times its typical time (default 2). */
@@ -118,8 +145,12 @@ export interface SchedulerOptions {
    * Its later results would all need checking anyway; excluding it keeps verification cheap.
    */
   excludeBelow?: number
-  /** Addition: a result that fails this check counts as an 'inference-failed' failure instead of a vote. */
-  validate?: (outputs: WireTensor[]) => boolean
+  /**
+   * A result must pass this check (the model's declared outputs: names, dtypes, shapes) to count.
+   * It returns why a result is malformed; such a result is a lie, not a vote: the worker's
+   * reputation takes a disagreement and the task fails there with 'inference-failed'.
+   */
+  validate?: (outputs: WireTensor[]) => string | undefined
 }
 
 export type TaskFailure = 'max-attempts' | 'no-majority'
@@ -158,6 +189,8 @@ const EPS = 1e-6
 interface WorkerState {
   w: SchedulerWorker
   seq: number
+  /** This job's measurement (exponential average of completed assignments, ms). */
+  measured?: number
   inFlight: number
   /** Counted failures since its last success. */
   failStreak: number
@@ -190,6 +223,9 @@ interface TaskRecord {
   failedOn?: string[]
 }
 
+/** Weight of the newest duration in a worker's measured speed. */
+const SPEED_ALPHA = 0.2
+
 function speedOf (w: Pick<SchedulerWorker, 'msPerTask'>): number {
   const ms = w.msPerTask
   return ms !== undefined && ms > 0 && Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY
@@ -205,6 +241,16 @@ export function compareWorkers (x: Pick<SchedulerWorker, 'hasModel' | 'msPerTask
   const a = speedOf(x)
   const b = speedOf(y)
   return a !== b ? (a < b ? -1 : 1) : 0
+}
+
+/** A worker as the ordering sees it: its measured speed once this job has one. */
+function placed (ws: WorkerState): Pick<SchedulerWorker, 'hasModel' | 'msPerTask'> {
+  return { hasModel: ws.w.hasModel, msPerTask: ws.measured ?? ws.w.msPerTask }
+}
+
+function sameGroups (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a == null || b == null) return a === b
+  return a.length === b.length && a.every((g, i) => g === b[i])
 }
 
 export class Scheduler {
@@ -229,6 +275,12 @@ export class Scheduler {
   onCancel?: (a: Assignment) => void
   /** Addition: an assignment ran past taskTimeoutMs and was failed with 'timeout'. */
   onTimeout?: (a: Assignment) => void
+  /** A worker gets no more of this job's tasks: it lost votes until its score fell too low, or was convicted. */
+  onExclude?: (peerId: string, reason: 'low-reputation' | 'convicted') => void
+  /** Decided tasks re-opened because a convicted worker's vote was part of their decision. */
+  onRevoke?: (taskIndices: number[], convicted: string) => void
+  /** A result failed `validate`: why, and whose it was. */
+  onMalformed?: (a: Assignment, reason: string) => void
 
   private readonly total: number
   private readonly replicas: number
@@ -242,7 +294,7 @@ export class Scheduler {
   private readonly speculateEnabled: boolean
   private readonly stragglerFactor: number
   private readonly busyBackoffMs: number
-  private readonly validate?: (outputs: WireTensor[]) => boolean
+  private readonly validate?: (outputs: WireTensor[]) => string | undefined
 
   private readonly state: Uint8Array
   private readonly attempts: Uint8Array
@@ -255,6 +307,12 @@ export class Scheduler {
   private readonly workers = new Map<string, WorkerState>()
   /** Workers caught often enough to get no more of this job's tasks. */
   private readonly excluded = new Set<string>()
+  /** Workers caught lying by the requester itself: none of their votes count. */
+  private readonly convicted = new Set<string>()
+  /** Diversity groups of every worker seen in this job (kept after removal: its votes stay). */
+  private readonly groupsOf = new Map<string, readonly string[]>()
+  /** Voters of the decisions made in this job (and restored ones given with voters), for conviction. */
+  private readonly decidedBy = new Map<number, { voters: string[], crossChecked: boolean }>()
   private readonly excludeBelow: number
   /** Workers fastest first. */
   private order: WorkerState[] = []
@@ -308,19 +366,24 @@ export class Scheduler {
     this.validate = options.validate
     this.state = new Uint8Array(taskCount)
     this.attempts = new Uint8Array(taskCount)
-    for (const i of options.done ?? []) {
+    for (const d of options.done ?? []) {
+      const i = typeof d === 'number' ? d : d.index
       if (!Number.isInteger(i) || i < 0 || i >= taskCount) throw new RangeError(`done index ${i} is out of range 0..${taskCount - 1}`)
       if (this.state[i] === DONE) continue
       this.state[i] = DONE
       this.doneCount++
       this.resumedCount++
+      if (typeof d !== 'number') this.decidedBy.set(i, { voters: [...d.agreedBy], crossChecked: d.crossChecked ?? d.agreedBy.length >= 2 })
     }
   }
 
   /** Adds or updates a worker (slots, eligibility, speed); also lifts a busy backoff. */
   setWorker (w: SchedulerWorker): void {
     const slots = Number.isFinite(w.slots) && w.slots > 0 ? Math.floor(w.slots) : 0
-    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask, hasModel: w.hasModel === true }
+    const groups = w.groups != null && w.groups.length > 0 ? [...w.groups] : undefined
+    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask, hasModel: w.hasModel === true, groups }
+    if (groups != null) this.groupsOf.set(w.peerId, groups)
+    else this.groupsOf.delete(w.peerId)
     let ws = this.workers.get(w.peerId)
     if (ws == null) {
       this.slotTotal += slots
@@ -332,7 +395,7 @@ export class Scheduler {
       const old = ws.w
       // Nothing new (an advert repeated): no onChange, so a handler that calls setWorker cannot
       // loop. A repeated advert lifts a busy backoff (as specified) but not a failing one.
-      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && old.hasModel === worker.hasModel
+      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && old.hasModel === worker.hasModel && sameGroups(old.groups, groups)
       if (same && (!ws.backedOff || ws.backoffKind === 'failing')) return
       ws.w = worker
       this.slotTotal += slots - old.slots
@@ -388,7 +451,10 @@ export class Scheduler {
     const t = f.a.taskIndex
     let rec = this.records.get(t)
     this.replicasRunCount++
-    if (rec != null && this.validate != null && !this.validate(outputs)) {
+    const malformed = this.validate?.(outputs)
+    if (malformed !== undefined) {
+      this.onMalformed?.(f.a, malformed)
+      this.penalize(f.a.peerId)
       this.fail(f, 'inference-failed')
       this.notify()
       return undefined
@@ -396,7 +462,9 @@ export class Scheduler {
     this.removeFlight(f)
     this.liftBackoff(f.worker)
     f.worker.failStreak = 0
-    this.recordDuration(this.clock.now() - f.start)
+    const ms = this.clock.now() - f.start
+    this.recordDuration(ms)
+    this.measure(f.worker, ms)
     rec = this.records.get(t)
     if (rec == null) { this.notify(); return undefined } // already final: dropped
     // A solo (unchecked) task only takes a trusted peer's word: a result from anyone else (a
@@ -410,7 +478,7 @@ export class Scheduler {
     group.peers.push(f.a.peerId)
     rec.results++
     let decision: Decision | undefined
-    if (group.peers.length >= rec.need) {
+    if (this.independent(group.peers) >= rec.need) {
       decision = this.decide(t, rec, group)
     } else if (this.largestGroup(rec) + (this.cap(rec) - rec.results) < rec.need) {
       this.failTask(t, rec, 'no-majority')
@@ -450,9 +518,89 @@ export class Scheduler {
     return this.doneCount + this.failedCount === this.total
   }
 
-  /** Workers excluded from this job for losing votes (see `excludeBelow`). */
+  /** Workers excluded from this job for losing votes (see `excludeBelow`) or convicted. */
   get excludedWorkers (): string[] {
     return [...this.excluded]
+  }
+
+  /** Workers convicted in this job. */
+  get convictedWorkers (): string[] {
+    return [...this.convicted]
+  }
+
+  /**
+   * The requester caught `peerId` lying (its own computation of a task disagreed with a result
+   * the worker vouched for). The worker gets nothing more, its reputation is ruined, and every
+   * vote it cast in this job is discarded: undecided tasks lose its results and assignments,
+   * decided tasks it helped decide are re-opened (onRevoke) and recomputed by other workers.
+   * Returns the re-opened task indices.
+   */
+  convict (peerId: string): number[] {
+    if (this.convicted.has(peerId)) return []
+    this.convicted.add(peerId)
+    this.excluded.add(peerId)
+    this.reputation.convict(peerId, this.clock.now())
+    this.onExclude?.(peerId, 'convicted')
+    const affected = new Set<number>()
+    for (const f of [...this.flights.values()]) {
+      if (f.a.peerId !== peerId) continue
+      this.removeFlight(f)
+      this.onCancel?.(f.a)
+      affected.add(f.a.taskIndex)
+    }
+    for (const [t, rec] of this.records) {
+      for (const g of rec.groups) {
+        const i = g.peers.indexOf(peerId)
+        if (i < 0) continue
+        g.peers.splice(i, 1)
+        rec.results--
+        affected.add(t)
+      }
+      rec.groups = rec.groups.filter(g => g.peers.length > 0)
+    }
+    const revoked: number[] = []
+    for (const [t, d] of this.decidedBy) {
+      if (!d.voters.includes(peerId)) continue
+      this.decidedBy.delete(t)
+      this.state[t] = ACTIVE
+      this.doneCount--
+      if (d.crossChecked) this.crossCheckedCount--
+      this.records.set(t, { need: 0, results: 0, groups: [], flights: [] })
+      revoked.push(t)
+      affected.add(t)
+    }
+    const requeue: number[] = []
+    for (const t of affected) {
+      const rec = this.records.get(t)
+      if (rec == null) continue
+      if (rec.flights.length === 0 && rec.results === 0) rec.need = 0
+      if (this.wanting(rec)) requeue.push(t)
+    }
+    this.requeueFront(requeue.sort((x, y) => x - y))
+    if (revoked.length > 0) this.onRevoke?.(revoked, peerId)
+    this.notify()
+    return revoked
+  }
+
+  /**
+   * Decides a task with the requester's own outputs (it recomputed the task and trusts itself
+   * over any worker). Returns the Decision, or undefined when the task is already done.
+   */
+  settle (taskIndex: number, outputs: WireTensor[]): Decision | undefined {
+    const state = this.state[taskIndex] & STATE
+    if (this.taskState(taskIndex) === 'done') return undefined
+    const rec = this.records.get(taskIndex) ?? { need: 1, results: 0, groups: [], flights: [] }
+    if (state === FAILED) {
+      this.failedCount--
+      this.failedList.splice(this.failedList.indexOf(taskIndex), 1)
+    }
+    this.finalize(taskIndex, rec, DONE)
+    this.doneCount++
+    const decision: Decision = { taskIndex, outputs, agreedBy: [], crossChecked: false, byRequester: true }
+    for (const a of rec.flights) this.onCancel?.(a)
+    this.onDecision?.(decision)
+    this.notify()
+    return decision
   }
 
   /** Tasks given up (after maxAttempts, or with no majority), ascending. */
@@ -661,9 +809,10 @@ export class Scheduler {
       for (const p of winner.peers) this.reputation.agree(p, now)
       for (const p of losers) {
         this.reputation.disagree(p, now)
-        if (this.reputation.score(p) < this.excludeBelow) this.excluded.add(p)
+        this.excludeIfLow(p)
       }
     }
+    this.decidedBy.set(t, { voters: [...winner.peers], crossChecked })
     if (losers.length > 0) this.disagreementCount++
     const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked }
     for (const a of rec.flights) this.onCancel?.(a)
@@ -690,14 +839,44 @@ export class Scheduler {
 
   // --- verification helpers ---
 
+  /** The task is already with this worker, or with one it is not independent of. */
   private holds (rec: TaskRecord, peer: string): boolean {
-    return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
+    if (this.groupsOf.size === 0) return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
+    return rec.flights.some(a => this.related(a.peerId, peer)) || rec.groups.some(g => g.peers.some(p => this.related(p, peer)))
   }
 
   private largestGroup (rec: TaskRecord): number {
     let max = 0
-    for (const g of rec.groups) if (g.peers.length > max) max = g.peers.length
+    for (const g of rec.groups) max = Math.max(max, this.independent(g.peers))
     return max
+  }
+
+  /** Two workers are one witness: the same peer, or sharing a diversity group. */
+  private related (x: string, y: string): boolean {
+    if (x === y) return true
+    const gx = this.groupsOf.get(x)
+    const gy = this.groupsOf.get(y)
+    return gx != null && gy != null && gx.some(g => gy.includes(g))
+  }
+
+  /** Independent witnesses among agreeing peers: each counts unless related to one counted before it. */
+  private independent (peers: string[]): number {
+    if (peers.length <= 1 || this.groupsOf.size === 0) return peers.length
+    const counted: string[] = []
+    for (const p of peers) if (!counted.some(c => this.related(c, p))) counted.push(p)
+    return counted.length
+  }
+
+  /** A malformed result: as bad as a lost vote. */
+  private penalize (peerId: string): void {
+    this.reputation.disagree(peerId, this.clock.now())
+    this.excludeIfLow(peerId)
+  }
+
+  private excludeIfLow (peerId: string): void {
+    if (this.excluded.has(peerId) || this.reputation.score(peerId) >= this.excludeBelow) return
+    this.excluded.add(peerId)
+    this.onExclude?.(peerId, 'low-reputation')
   }
 
   /** Most results a task may collect: need + 2. */
@@ -731,7 +910,16 @@ export class Scheduler {
   // --- workers and timers ---
 
   private sortWorkers (): void {
-    this.order.sort((x, y) => compareWorkers(x.w, y.w) || x.seq - y.seq)
+    this.order.sort((x, y) => compareWorkers(placed(x), placed(y)) || x.seq - y.seq)
+  }
+
+  /** Folds a completed assignment's duration into the worker's measured speed; re-sorts when its place changes. */
+  private measure (ws: WorkerState, ms: number): void {
+    ws.measured = ws.measured === undefined ? ms : ws.measured + SPEED_ALPHA * (ms - ws.measured)
+    const i = this.order.indexOf(ws)
+    const before = this.order[i - 1]
+    const after = this.order[i + 1]
+    if ((before != null && compareWorkers(placed(before), placed(ws)) > 0) || (after != null && compareWorkers(placed(ws), placed(after)) > 0)) this.sortWorkers()
   }
 
   private backOff (ws: WorkerState, ms: number, kind: 'busy' | 'failing'): void {

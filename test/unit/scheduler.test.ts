@@ -554,13 +554,20 @@ describe('Scheduler: replication and quorum', () => {
     expect(s.succeeded(y, probs(1, 0.6))?.agreedBy).toEqual(['a', 'b'])
   })
 
-  it('treats a result that fails `validate` as a failure, not a vote', () => {
-    const { s } = manual({ taskCount: 1, validate: o => o.length === 1 })
+  it('treats a result that fails `validate` as a lie: no vote, a disagreement, and a new peer is excluded', () => {
+    const { s, reputation } = manual({ taskCount: 1, validate: o => o.length === 1 ? undefined : 'wrong output count' })
+    const malformed: string[] = []
+    s.onMalformed = (a, reason) => { malformed.push(`${a.peerId}: ${reason}`) }
     s.setWorker({ peerId: 'a', slots: 1, eligible: true })
-    const [a] = s.assign()
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true })
+    const [a] = s.assign().filter(x => x.peerId === 'a')
     expect(s.succeeded(a, [])).toBeUndefined()
+    expect(malformed).toEqual(['a: wrong output count'])
+    expect(reputation.record('a').disagreed).toBe(1)
+    expect(s.excludedWorkers).toEqual(['a'])
     expect(s.taskState(0)).toBe('active')
     const [b] = s.assign()
+    expect(b.peerId).toBe('b')
     expect(s.succeeded(b, out(0))?.taskIndex).toBe(0)
   })
 })
