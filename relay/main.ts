@@ -21,14 +21,17 @@ import { WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import type { PrivateKey } from '@libp2p/interface'
 import { loadOrCreateKey } from '../src/node/key-file.js'
 import { DEFAULT_INBOUND_PER_SECOND, startRelayNode } from './relay-node.js'
+import { DEFAULT_CONNECTIONS_PER_ADDRESS, DEFAULT_PENDING_PER_ADDRESS } from './admission.js'
 import { startStaticServer } from './static-server.js'
 import type { IceServer } from './static-server.js'
 
 const USAGE = 'usage: relay [--host 0.0.0.0] [--port 9090] [--key .data/relay-<port>.key] [--bootstrap <multiaddr>]... ' +
   '[--tls-cert cert.pem --tls-key key.pem] [--ice stun:host:3478,turn:user:pass@host:3478] [--max-joins-per-ip 50] ' +
+  '[--max-handshakes-per-ip 32] [--max-conns-per-ip 256] ' +
   '[--serve dist --http-port 8080]'
 const ENV_HELP = '  env: RELAY_HOST, RELAY_PORT, RELAY_KEY, RELAY_BOOTSTRAP (comma-separated), RELAY_TLS_CERT, RELAY_TLS_KEY, ' +
-  'RELAY_ICE, RELAY_MAX_JOINS_PER_IP, APP_DIR, HTTP_PORT\n' +
+  'RELAY_ICE, RELAY_MAX_JOINS_PER_IP, RELAY_MAX_HANDSHAKES_PER_IP, RELAY_MAX_CONNS_PER_IP, APP_DIR, HTTP_PORT\n' +
+  '  per IP address (an IPv6 /64): new connections a second, handshakes in progress, connections held (loopback exempt)\n' +
   '  identity: --key/RELAY_KEY, else .data/relay-<port>.key, else (with --port 0) a fresh key for this run only'
 
 /** A bad command line: one line saying what, the usage line, exit status 2. Never a stack trace. */
@@ -133,6 +136,8 @@ try {
       'tls-key': { type: 'string', default: env('RELAY_TLS_KEY') },
       ice: { type: 'string', default: env('RELAY_ICE') },
       'max-joins-per-ip': { type: 'string', default: env('RELAY_MAX_JOINS_PER_IP') ?? String(DEFAULT_INBOUND_PER_SECOND) },
+      'max-handshakes-per-ip': { type: 'string', default: env('RELAY_MAX_HANDSHAKES_PER_IP') ?? String(DEFAULT_PENDING_PER_ADDRESS) },
+      'max-conns-per-ip': { type: 'string', default: env('RELAY_MAX_CONNS_PER_IP') ?? String(DEFAULT_CONNECTIONS_PER_ADDRESS) },
       help: { type: 'boolean', short: 'h', default: false }
     }
   })
@@ -150,6 +155,10 @@ if (!isIPv4(values.host)) usageError(`--host must be an IPv4 address (0.0.0.0 fo
 const port = intArg('port', values.port, 0, 65535)
 const httpPort = intArg('http-port', values['http-port'], 0, 65535)
 const maxJoins = intArg('max-joins-per-ip', values['max-joins-per-ip'], 1, 1_000_000)
+const admission = {
+  pendingPerAddress: intArg('max-handshakes-per-ip', values['max-handshakes-per-ip'], 1, 1_000_000),
+  connectionsPerAddress: intArg('max-conns-per-ip', values['max-conns-per-ip'], 1, 1_000_000)
+}
 // --bootstrap replaces RELAY_BOOTSTRAP (like every flag replaces its variable).
 const bootstrap = [...new Set(splitList(values.bootstrap ?? [env('RELAY_BOOTSTRAP')]).map(checkBootstrap))]
 const iceServers = splitList([values.ice]).map(parseIce)
@@ -187,7 +196,7 @@ if (values.serve != null && !existsSync(values.serve)) {
 
 let relay: Awaited<ReturnType<typeof startRelayNode>>
 try {
-  relay = await startRelayNode({ host: values.host, port, privateKey: await relayKey(), inboundConnectionThreshold: maxJoins, bootstrap, tls })
+  relay = await startRelayNode({ host: values.host, port, privateKey: await relayKey(), inboundConnectionThreshold: maxJoins, admission, bootstrap, tls })
 } catch (err) {
   console.error(`relay: cannot start: ${oneLine(err)}`)
   process.exit(1)
@@ -238,7 +247,8 @@ if (values.serve != null) {
         relay_links: relay.links.connected.length,
         discovery_adverts_received_total: discovery.stats.received,
         discovery_adverts_published_total: discovery.stats.published,
-        discovery_adverts_rejected_total: discovery.stats.rejected
+        discovery_adverts_rejected_total: discovery.stats.rejected,
+        relay_connections_refused_per_address_total: relay.admission.refused
       })
     })
   } catch (err) {

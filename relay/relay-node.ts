@@ -15,6 +15,8 @@ import { discoveryGossip } from '../src/net/gossip.js'
 import { discovery } from '../src/net/discovery-service.js'
 import { NOT_A_WORKER } from '../src/core/discovery/advert.js'
 import { RelayLinks } from './relay-links.js'
+import { AddressAdmission } from './admission.js'
+import type { AdmissionLimits } from './admission.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
@@ -29,6 +31,13 @@ import type { AdvertTableOptions } from '../src/core/discovery/table.js'
  * of one browser, or the 6th worker on one host, joining within a second; 50 still caps a flood.
  */
 export const DEFAULT_INBOUND_PER_SECOND = 50
+/**
+ * How long an inbound connection may take to finish its handshake (Noise and yamux: a few round
+ * trips). libp2p's 10 s let each silent socket hold a handshake slot twice as long.
+ */
+export const INBOUND_HANDSHAKE_TIMEOUT_MS = 5_000
+/** Handshakes in progress for the whole relay; each address gets its own share (see admission.ts). */
+const MAX_PENDING_HANDSHAKES = 256
 
 export interface RelayNodeOptions {
   host: string
@@ -36,6 +45,8 @@ export interface RelayNodeOptions {
   privateKey?: PrivateKey
   /** New connections accepted per second from one IP address (default DEFAULT_INBOUND_PER_SECOND). */
   inboundConnectionThreshold?: number
+  /** Per-address caps on handshakes in progress and on connections held (admission.ts has the defaults). */
+  admission?: AdmissionLimits
   /** Other relays to link to (multiaddrs with /p2p/<id>). */
   bootstrap?: string[]
   /** PEM certificate and key: listen on wss instead of ws. */
@@ -54,6 +65,7 @@ export interface RelayServices extends Record<string, unknown> {
 export interface RelayNode {
   node: Libp2p<RelayServices>
   links: RelayLinks
+  admission: AddressAdmission
   stop(): Promise<void>
 }
 
@@ -64,14 +76,25 @@ function relayDialable (addrs: Multiaddr[]): Multiaddr[] {
 
 export async function startRelayNode (options: RelayNodeOptions): Promise<RelayNode> {
   const secure = options.tls != null
+  const admission = new AddressAdmission(options.admission)
+  // A socket that opens TCP and never finishes its HTTP upgrade request holds no handshake slot,
+  // but is dropped after this long instead of Node's 60 s.
+  const http = { headersTimeout: INBOUND_HANDSHAKE_TIMEOUT_MS, requestTimeout: INBOUND_HANDSHAKE_TIMEOUT_MS }
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: [`/ip4/${options.host}/tcp/${options.port}/${secure ? 'tls/ws' : 'ws'}`] },
-    transports: [webSockets(secure ? { https: { cert: options.tls!.cert, key: options.tls!.key } } : {})],
+    transports: [webSockets(secure ? { https: { ...http, cert: options.tls!.cert, key: options.tls!.key } } : { http })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    // Up to 64 handshakes at once (libp2p's 10 let a few stalled clients lock everyone out).
-    connectionManager: { maxConnections: 4096, maxIncomingPendingConnections: 64, inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_PER_SECOND },
+    // libp2p's 10 handshakes at once, each up to 10 s, let a dozen silent sockets lock everyone out:
+    // a larger pool, a shorter handshake, and a per-address share of it (the gater).
+    connectionManager: {
+      maxConnections: 4096,
+      maxIncomingPendingConnections: MAX_PENDING_HANDSHAKES,
+      inboundUpgradeTimeout: INBOUND_HANDSHAKE_TIMEOUT_MS,
+      inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_PER_SECOND
+    },
+    connectionGater: admission.gater(),
     services: {
       identify: identify(),
       ping: ping(),
@@ -89,6 +112,7 @@ export async function startRelayNode (options: RelayNodeOptions): Promise<RelayN
   return {
     node,
     links,
+    admission,
     stop: async () => {
       links.stop()
       await node.stop()
