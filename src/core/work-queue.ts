@@ -1,13 +1,27 @@
 /**
- * Worker-side admission: at most `slots` tasks run at once, at most `maxQueued` wait, and
- * waiting tasks are served round-robin across requesters so one requester cannot starve others.
- * Anything beyond that is answered `busy` at once rather than queued without bound.
+ * Worker-side admission: at most `slots` tasks run at once and at most `maxQueued` wait, shared
+ * fairly among the requesters that have work here, and waiting tasks are served round-robin
+ * across requesters. Anything beyond that is answered `busy` at once rather than queued without
+ * bound.
+ *
+ * Fair shares: while there is room anyone is admitted (a lone requester may use the whole
+ * worker). Once every place (slots + queue) is taken, a requester holding less than its share
+ * (places ÷ requesters with work here, the newcomer included) is still admitted, and the newest
+ * waiting task of whoever holds the most above its share is answered `busy` to make room. So no
+ * requester can make another's first tasks `busy`, and the memory held stays bounded.
+ *
+ * Deadlines: a task's deadline (its `timeoutMs`, at most `maxTimeoutMs`) covers waiting and
+ * running. A running task past it frees its slot at once and its executor is told to stop
+ * (AbortSignal): the slot never stays held by work nobody will accept.
  */
 import { TaskError, toTaskError } from './errors.js'
 import { systemClock } from './clock.js'
 import type { Clock } from './clock.js'
 import type { TaskRequest, TaskResult } from './task-types.js'
 import type { WireTensor } from './tensor.js'
+
+/** Largest deadline a task may ask for; longer ones are clamped to it (a slot is never held for longer). */
+export const MAX_TIMEOUT_MS = 10 * 60_000
 
 export interface ExecutionResult {
   outputs: WireTensor[]
@@ -19,8 +33,12 @@ export interface ExecutionResult {
 
 /** Runs one task's model; the browser binds it to a Web Worker, Node to onnxruntime-node. */
 export interface Executor {
-  /** `requester` is the peer that sent the task: the first place to fetch a missing model from. */
-  execute(request: TaskRequest, requester: string): Promise<ExecutionResult>
+  /**
+   * `requester` is the peer that sent the task: the first place to fetch a missing model from.
+   * `signal` aborts when the task's deadline passes: stop the work (its slot is already given to
+   * the next task) and reject with `signal.reason`.
+   */
+  execute(request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult>
 }
 
 export type WorkState = 'queued' | 'running' | 'done' | 'failed'
@@ -35,13 +53,29 @@ export interface WorkEvent {
   state: WorkState
   error?: TaskError
   result?: TaskResult
+  /** Wall-clock ms since the epoch the task started running (on 'running', and on 'done'/'failed' of a task that ran). */
+  startedAt?: number
+  /** Wall-clock ms since the epoch the task ended (on 'done', and on 'failed' of a task that ran). */
+  endedAt?: number
+}
+
+/** A result as the queue hands it back: with when it ran by the worker's wall clock (what a receipt states). */
+export interface WorkResult extends TaskResult {
+  /** Wall-clock ms since the epoch. */
+  startedAt: number
+  endedAt: number
 }
 
 export interface WorkQueueOptions {
   slots?: number
   maxQueued?: number
+  /** Deadline of a task that asks for none (0). */
   defaultTimeoutMs?: number
+  /** Deadlines asked above this are clamped to it (default MAX_TIMEOUT_MS). */
+  maxTimeoutMs?: number
   clock?: Clock
+  /** Wall clock for `startedAt`/`endedAt` (default Date.now). */
+  wallClock?: () => number
   onEvent?: (event: WorkEvent) => void
 }
 
@@ -50,19 +84,25 @@ interface Job {
   requester: string
   receivedAt: number
   deadline: unknown
-  resolve: (r: TaskResult) => void
+  resolve: (r: WorkResult) => void
   reject: (e: TaskError) => void
   settled: boolean
+  /** Set while it holds a slot. */
+  run?: { controller: AbortController, startedAt: number, wallStartedAt: number }
 }
 
 export class WorkQueue {
   private readonly executor: Executor
   private readonly clock: Clock
+  private readonly wallClock: () => number
   private readonly maxQueued: number
   private readonly defaultTimeoutMs: number
+  private readonly maxTimeoutMs: number
   private readonly onEvent: (event: WorkEvent) => void
   /** Waiting jobs per requester; Map order is the round-robin order. */
   private readonly waiting = new Map<string, Job[]>()
+  /** Running jobs per requester. */
+  private readonly runningBy = new Map<string, number>()
   private queuedCount = 0
   private runningCount = 0
   slots: number
@@ -72,9 +112,11 @@ export class WorkQueue {
   constructor (executor: Executor, options: WorkQueueOptions = {}) {
     this.executor = executor
     this.clock = options.clock ?? systemClock
+    this.wallClock = options.wallClock ?? Date.now
     this.slots = options.slots ?? 1
     this.maxQueued = options.maxQueued ?? 32
-    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000
+    this.maxTimeoutMs = options.maxTimeoutMs ?? MAX_TIMEOUT_MS
+    this.defaultTimeoutMs = Math.min(options.defaultTimeoutMs ?? 60_000, this.maxTimeoutMs)
     this.onEvent = options.onEvent ?? (() => {})
   }
 
@@ -87,18 +129,22 @@ export class WorkQueue {
   }
 
   /** Admits a task or throws `busy`; resolves with its result once run. */
-  async submit (request: TaskRequest, requester: string): Promise<TaskResult> {
+  async submit (request: TaskRequest, requester: string): Promise<WorkResult> {
     if (this.paused) throw new TaskError('busy', 'this worker is paused by its volunteer')
-    // A free slot always admits (the task starts at once); only a full worker with a full queue is busy.
-    if (this.runningCount >= this.slots && this.queuedCount >= this.maxQueued) {
-      throw new TaskError('busy', `worker queue is full (${this.queuedCount} waiting, ${this.runningCount} running)`)
-    }
-    const timeoutMs = request.timeoutMs > 0 ? request.timeoutMs : this.defaultTimeoutMs
-    return await new Promise<TaskResult>((resolve, reject) => {
+    this.admit(requester)
+    const asked = request.timeoutMs > 0 ? request.timeoutMs : this.defaultTimeoutMs
+    const timeoutMs = Math.min(asked, this.maxTimeoutMs)
+    const capped = asked > timeoutMs ? ` (asked ${asked} ms; this worker allows at most ${this.maxTimeoutMs} ms)` : ''
+    return await new Promise<WorkResult>((resolve, reject) => {
       const job: Job = { request, requester, receivedAt: this.clock.now(), deadline: undefined, resolve, reject, settled: false }
       job.deadline = this.clock.setTimeout(() => {
         this.dequeue(job)
-        this.finish(job, new TaskError('timeout', `task did not finish within ${timeoutMs} ms on the worker`))
+        const err = new TaskError('timeout', `task did not finish within ${timeoutMs} ms on the worker${capped}`)
+        // The slot is free for the next task now; the executor is told to stop what it runs.
+        const startedAt = job.run?.wallStartedAt
+        this.releaseSlot(job)?.abort(err)
+        this.finish(job, err, startedAt)
+        this.pump()
       }, timeoutMs)
       const list = this.waiting.get(requester) ?? []
       list.push(job)
@@ -116,6 +162,34 @@ export class WorkQueue {
     this.dequeue(job)
     this.finish(job, new TaskError('timeout', 'cancelled by the requester'))
     return true
+  }
+
+  /** Tasks a requester has here, waiting or running. */
+  private held (requester: string): number {
+    return (this.waiting.get(requester)?.length ?? 0) + (this.runningBy.get(requester) ?? 0)
+  }
+
+  /** Throws `busy` unless `requester` may add a task; makes room by dropping another's excess if it must. */
+  private admit (requester: string): void {
+    const places = this.slots + this.maxQueued
+    if (this.runningCount + this.queuedCount < places) return
+    const active = new Set([...this.waiting.keys(), ...this.runningBy.keys(), requester])
+    const share = Math.max(1, Math.floor(places / active.size))
+    const full = `worker queue is full (${this.queuedCount} waiting, ${this.runningCount} running)`
+    if (this.held(requester) >= share) {
+      throw new TaskError('busy', `${full}; ${active.size} requesters share it, ${share} place(s) each`)
+    }
+    // Whoever holds the most above its share gives up its newest waiting task.
+    let victim: Job[] | undefined
+    let most = share
+    for (const [other, list] of this.waiting) {
+      const n = this.held(other)
+      if (other !== requester && n > most) { most = n; victim = list }
+    }
+    if (victim == null) throw new TaskError('busy', full)
+    const job = victim[victim.length - 1]
+    this.dequeue(job)
+    this.finish(job, new TaskError('busy', `dropped from a full worker queue to make room for another requester (${share} place(s) each)`))
   }
 
   private dequeue (job: Job): void {
@@ -147,37 +221,53 @@ export class WorkQueue {
     }
   }
 
+  /** Gives a running job's slot back (once); returns its abort controller if it held one. */
+  private releaseSlot (job: Job): AbortController | undefined {
+    const run = job.run
+    if (run == null) return undefined
+    job.run = undefined
+    this.runningCount--
+    const n = (this.runningBy.get(job.requester) ?? 1) - 1
+    if (n > 0) this.runningBy.set(job.requester, n)
+    else this.runningBy.delete(job.requester)
+    return run.controller
+  }
+
   private async start (job: Job): Promise<void> {
+    const run = { controller: new AbortController(), startedAt: this.clock.now(), wallStartedAt: this.wallClock() }
+    job.run = run
     this.runningCount++
-    const startedAt = this.clock.now()
-    this.emit(job, 'running')
+    this.runningBy.set(job.requester, (this.runningBy.get(job.requester) ?? 0) + 1)
+    this.emit(job, 'running', { startedAt: run.wallStartedAt })
     try {
-      const r = await this.executor.execute(job.request, job.requester)
+      const r = await this.executor.execute(job.request, job.requester, run.controller.signal)
       const now = this.clock.now()
       this.finish(job, {
         outputs: r.outputs,
         backend: r.backend,
         threads: r.threads,
-        timings: { queueMs: startedAt - job.receivedAt, loadMs: r.loadMs, inferenceMs: r.inferenceMs, totalMs: now - job.receivedAt }
-      })
+        timings: { queueMs: run.startedAt - job.receivedAt, loadMs: r.loadMs, inferenceMs: r.inferenceMs, totalMs: now - job.receivedAt },
+        startedAt: run.wallStartedAt,
+        endedAt: this.wallClock()
+      }, run.wallStartedAt)
     } catch (err) {
-      this.finish(job, toTaskError(err, 'inference-failed'))
+      this.finish(job, toTaskError(err, 'inference-failed'), run.wallStartedAt)
     } finally {
-      this.runningCount--
-      this.pump()
+      // Already given back if the deadline passed while it ran.
+      if (this.releaseSlot(job) != null) this.pump()
     }
   }
 
-  private finish (job: Job, outcome: TaskResult | TaskError): void {
+  private finish (job: Job, outcome: WorkResult | TaskError, startedAt?: number): void {
     if (job.settled) return
     job.settled = true
     this.clock.clearTimeout(job.deadline)
     if (outcome instanceof TaskError) {
       job.reject(outcome)
-      this.emit(job, 'failed', { error: outcome })
+      this.emit(job, 'failed', { error: outcome, ...(startedAt != null ? { startedAt, endedAt: this.wallClock() } : {}) })
     } else {
       job.resolve(outcome)
-      this.emit(job, 'done', { result: outcome })
+      this.emit(job, 'done', { result: outcome, startedAt: outcome.startedAt, endedAt: outcome.endedAt })
     }
   }
 

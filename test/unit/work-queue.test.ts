@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { TaskError } from '../../src/core/errors.js'
-import { WorkQueue } from '../../src/core/work-queue.js'
+import { MAX_TIMEOUT_MS, WorkQueue } from '../../src/core/work-queue.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { flushMicrotasks } from '../helpers/memory-channel.js'
 import type { TaskRequest, TaskResult } from '../../src/core/task-types.js'
@@ -12,8 +12,12 @@ class ControlledExecutor implements Executor {
   readonly started: string[] = []
   private readonly running = new Map<string, { resolve: (r: ExecutionResult) => void, reject: (e: unknown) => void }>()
 
-  async execute (request: TaskRequest): Promise<ExecutionResult> {
+  /** The abort signal each task was started with. */
+  readonly signals = new Map<string, AbortSignal>()
+
+  async execute (request: TaskRequest, _requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
     this.started.push(request.taskId)
+    if (signal != null) this.signals.set(request.taskId, signal)
     return await new Promise((resolve, reject) => { this.running.set(request.taskId, { resolve, reject }) })
   }
 
@@ -45,7 +49,8 @@ function setup (options: WorkQueueOptions = {}) {
   const clock = new FakeClock()
   const executor = new ControlledExecutor()
   const events: WorkEvent[] = []
-  const queue = new WorkQueue(executor, { clock, onEvent: e => events.push(e), ...options })
+  let wall = 1_700_000_000_000
+  const queue = new WorkQueue(executor, { clock, wallClock: () => wall + clock.now(), onEvent: e => events.push(e), ...options })
   const outcomes = new Map<string, Outcome>()
   /** Submits without awaiting; the outcome lands in `outcomes`. */
   function submit (taskId: string, requester = 'peer-A', timeoutMs = 0): void {
@@ -56,7 +61,7 @@ function setup (options: WorkQueueOptions = {}) {
       (e: unknown) => { outcome.error = e as TaskError }
     )
   }
-  return { clock, executor, events, queue, outcomes, submit }
+  return { clock, executor, events, queue, outcomes, submit, wall }
 }
 
 describe('WorkQueue admission', () => {
@@ -78,7 +83,7 @@ describe('WorkQueue admission', () => {
   it('answers busy once every slot is taken and the waiting room is full', async () => {
     const { executor, queue, submit, outcomes } = setup({ slots: 1, maxQueued: 2 })
     for (const id of ['run', 'wait1', 'wait2']) submit(id)
-    await expect(queue.submit(request('extra'), 'peer-B')).rejects.toMatchObject({ code: 'busy', message: expect.stringMatching(/full \(2 waiting, 1 running\)/) })
+    await expect(queue.submit(request('extra'), 'peer-A')).rejects.toMatchObject({ code: 'busy', message: expect.stringMatching(/full \(2 waiting, 1 running\)/) })
 
     await executor.finish('run')
     expect(outcomes.get('run')?.result).toBeDefined()
@@ -208,5 +213,120 @@ describe('WorkQueue deadlines and cancellation', () => {
     clock.advance(100)
     await flushMicrotasks()
     expect(events.filter(e => e.taskId === 'doomed').map(e => e.state)).toEqual(['queued', 'failed'])
+  })
+})
+
+describe('WorkQueue fair shares between requesters', () => {
+  it('admits a newcomer\'s first task while another requester fills every place, dropping that one\'s newest waiting task', async () => {
+    // The attack: one requester queues as much as the worker takes, with the longest deadline.
+    const { executor, queue, submit, outcomes } = setup({ slots: 1, maxQueued: 32 })
+    for (let i = 0; i < 33; i++) submit(`A${i}`, 'peer-A', 2 ** 31 - 1)
+    await flushMicrotasks()
+    expect(queue.running + queue.queued).toBe(33)
+    await expect(queue.submit(request('A-extra'), 'peer-A')).rejects.toMatchObject({ code: 'busy' })
+
+    submit('B0', 'peer-B')
+    await flushMicrotasks()
+    expect(outcomes.get('B0')).toEqual({}) // admitted, waiting
+    expect(outcomes.get('A32')?.error).toMatchObject({ code: 'busy', message: expect.stringMatching(/make room for another requester/) })
+    expect(queue.running + queue.queued).toBe(33) // the bound holds
+
+    // B is served within one round, ahead of A's backlog.
+    await executor.finish('A0')
+    await executor.finish('A1')
+    expect(executor.started).toEqual(['A0', 'A1', 'B0'])
+  })
+
+  it('lets each requester hold its share of a full worker, and no more', async () => {
+    const { queue, submit, outcomes } = setup({ slots: 2, maxQueued: 4 })
+    for (let i = 0; i < 6; i++) submit(`A${i}`, 'peer-A')
+    await flushMicrotasks()
+    for (let i = 0; i < 3; i++) submit(`B${i}`, 'peer-B')
+    await flushMicrotasks()
+    // 6 places, 2 requesters: 3 each. A gave up its three newest waiting tasks.
+    expect(['B0', 'B1', 'B2'].map(id => outcomes.get(id)?.error)).toEqual([undefined, undefined, undefined])
+    expect(['A3', 'A4', 'A5'].map(id => outcomes.get(id)?.error?.code)).toEqual(['busy', 'busy', 'busy'])
+    await expect(queue.submit(request('B3'), 'peer-B')).rejects.toMatchObject({ code: 'busy', message: expect.stringMatching(/2 requesters share it, 3 place\(s\) each/) })
+    await expect(queue.submit(request('A6'), 'peer-A')).rejects.toMatchObject({ code: 'busy' })
+
+    // A third requester gets in too: 2 places each now.
+    submit('C0', 'peer-C')
+    await flushMicrotasks()
+    expect(outcomes.get('C0')?.error).toBeUndefined()
+    expect(queue.running + queue.queued).toBe(6)
+  })
+
+  it('never drops a running task to make room: with no waiting room a full worker is busy for everyone', async () => {
+    const { queue, submit, outcomes } = setup({ slots: 2, maxQueued: 0 })
+    submit('A0', 'peer-A')
+    submit('A1', 'peer-A')
+    await flushMicrotasks()
+    await expect(queue.submit(request('B0'), 'peer-B')).rejects.toMatchObject({ code: 'busy' })
+    expect(outcomes.get('A0')).toEqual({})
+    expect(outcomes.get('A1')).toEqual({})
+  })
+})
+
+describe('WorkQueue deadline cap', () => {
+  it('clamps a deadline above the maximum to it, and says so when the task times out', async () => {
+    const { clock, submit, outcomes } = setup({ maxTimeoutMs: 60_000 })
+    submit('greedy', 'peer-A', 2 ** 31 - 1)
+    await flushMicrotasks()
+    clock.advance(59_999)
+    await flushMicrotasks()
+    expect(outcomes.get('greedy')).toEqual({})
+    clock.advance(1)
+    await flushMicrotasks()
+    expect(outcomes.get('greedy')?.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/within 60000 ms .*asked 2147483647 ms.*at most 60000 ms/) })
+  })
+
+  it('has a documented maximum of ten minutes by default', async () => {
+    expect(MAX_TIMEOUT_MS).toBe(600_000)
+    const { clock, submit, outcomes } = setup()
+    submit('greedy', 'peer-A', 2 ** 31 - 1)
+    await flushMicrotasks()
+    clock.advance(MAX_TIMEOUT_MS)
+    await flushMicrotasks()
+    expect(outcomes.get('greedy')?.error?.code).toBe('timeout')
+  })
+})
+
+describe('WorkQueue deadlines stop running work', () => {
+  it('frees the slot at the deadline, aborts the running execution, and starts the next task at once', async () => {
+    const { clock, executor, queue, submit, outcomes } = setup({ slots: 1 })
+    submit('slow', 'peer-A', 1000)
+    submit('next', 'peer-B', 5000)
+    await flushMicrotasks()
+    const signal = executor.signals.get('slow')!
+    expect(signal.aborted).toBe(false)
+
+    clock.advance(1000)
+    await flushMicrotasks()
+    expect(outcomes.get('slow')?.error?.code).toBe('timeout')
+    expect(signal.aborted).toBe(true)
+    expect(signal.reason).toMatchObject({ code: 'timeout' })
+    // The executor has not given up yet, but the slot already went to the next task.
+    expect(executor.started).toEqual(['slow', 'next'])
+    expect(queue.running).toBe(1)
+
+    // When the aborted execution finally ends it does not free a second slot.
+    await executor.fail('slow', signal.reason)
+    expect(queue.running).toBe(1)
+    submit('third', 'peer-A')
+    await flushMicrotasks()
+    expect(executor.started).toEqual(['slow', 'next'])
+    await executor.finish('next')
+    expect(executor.started).toEqual(['slow', 'next', 'third'])
+  })
+
+  it('reports when a task ran by the wall clock, on its result and its events', async () => {
+    const { clock, executor, events, submit, outcomes, wall } = setup({ slots: 1 })
+    submit('t')
+    await flushMicrotasks()
+    clock.advance(250)
+    await executor.finish('t')
+    expect(outcomes.get('t')?.result).toMatchObject({ startedAt: wall, endedAt: wall + 250 })
+    expect(events.find(e => e.state === 'running')?.startedAt).toBe(wall)
+    expect(events.find(e => e.state === 'done')).toMatchObject({ startedAt: wall, endedAt: wall + 250 })
   })
 })
