@@ -7,7 +7,7 @@ import { ModelReply, ModelRequest } from './pb/model.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
 import { TaskError, toTaskError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
-import { DEFAULT_MAX_MODEL_BYTES, MODEL_CHUNK_BYTES } from './codec.js'
+import { decodeModelReply, DEFAULT_MAX_MODEL_BYTES, MODEL_CHUNK_BYTES } from './codec.js'
 import type { ModelRef } from '../task-types.js'
 import type { TaskErrorCode } from '../errors.js'
 import type { TransferProgress } from './codec.js'
@@ -53,7 +53,7 @@ export class ModelDownload {
     if (this.settled) return
     try {
       for (const body of this.reader.push(chunk)) {
-        this.handle(ModelReply.decode(body))
+        this.handle(decodeModelReply(body))
         if (this.settled) return
       }
     } catch (err) {

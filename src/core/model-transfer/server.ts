@@ -1,9 +1,9 @@
 /** Holder side of a model transfer: reads one request, answers with the model (in chunks) or an error. */
-import { ModelReply, ModelRequest } from './pb/model.js'
+import { ModelReply } from './pb/model.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
-import { MODEL_CHUNK_BYTES, SHA256_HEX } from './codec.js'
+import { decodeModelRequest, MODEL_CHUNK_BYTES } from './codec.js'
 import type { FrameChannel } from '../channel.js'
-import type { ModelSource } from './codec.js'
+import type { CheckedModelRequest, ModelSource } from './codec.js'
 import type { TaskErrorCode } from '../errors.js'
 
 /** Serves one transfer stream: reads a request, answers with the model or an error, closes. */
@@ -29,11 +29,11 @@ export class ModelTransferServer {
     }
     if (bodies.length === 0) return
     this.done = true
-    let request: ModelRequest
+    let request: CheckedModelRequest
     try {
-      request = ModelRequest.decode(bodies[0])
+      request = decodeModelRequest(bodies[0])
     } catch (err) {
-      void this.fail('bad-request', `malformed model request: ${(err as Error).message}`)
+      void this.fail('bad-request', (err as Error).message)
       return
     }
     void this.serve(request)
@@ -43,17 +43,13 @@ export class ModelTransferServer {
     this.done = true
   }
 
-  private async serve (request: ModelRequest): Promise<void> {
-    if (!SHA256_HEX.test(request.sha256)) {
-      await this.fail('bad-request', 'sha256 must be 64 lowercase hex digits')
-      return
-    }
+  private async serve (request: CheckedModelRequest): Promise<void> {
     const bytes = await this.source(request.sha256).catch(() => undefined)
     if (bytes == null) {
       await this.fail('model-unavailable', `this peer does not have model ${request.sha256}`)
       return
     }
-    const offset = Number(request.offset)
+    const offset = request.offset
     if (offset > bytes.byteLength) {
       await this.fail('bad-request', `offset ${offset} is past the model's ${bytes.byteLength} bytes`)
       return

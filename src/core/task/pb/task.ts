@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, ParseError, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -106,6 +106,29 @@ export namespace Tensor {
               break
             }
             case 3: {
+              // proto3 writers pack repeated scalars by default; parsers must accept both forms
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+
+                if (packedEnd > end) {
+                  throw new ParseError('Decode error - packed field "dims" reaches past its message')
+                }
+
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
+                    throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
+                  }
+
+                  obj.dims.push(reader.uint32())
+                }
+
+                if (reader.pos !== packedEnd) {
+                  throw new ParseError('Decode error - packed field "dims" overruns its length')
+                }
+
+                break
+              }
+
               if (opts.limits?.dims != null && obj.dims.length === opts.limits.dims) {
                 throw new MaxLengthError('Decode error - repeated field "dims" had too many elements')
               }
@@ -151,6 +174,35 @@ export namespace Tensor {
               break
             }
             case 3: {
+              // proto3 writers pack repeated scalars by default; parsers must accept both forms
+              if ((tag & 7) === 2) {
+                const packedEnd = reader.uint32() + reader.pos
+
+                if (packedEnd > end) {
+                  throw new ParseError('Decode error - packed field "dims" reaches past its message')
+                }
+
+                while (reader.pos < packedEnd) {
+                  if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
+                    throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
+                  }
+
+                  yield {
+                    field: `${prefix}.dims[]`,
+                    index: obj.dims,
+                    value: reader.uint32()
+                  }
+
+                  obj.dims++
+                }
+
+                if (reader.pos !== packedEnd) {
+                  throw new ParseError('Decode error - packed field "dims" overruns its length')
+                }
+
+                break
+              }
+
               if (opts.limits?.dims != null && obj.dims === opts.limits.dims) {
                 throw new MaxLengthError('Streaming decode error - repeated field "dims" had too many elements')
               }
