@@ -2,28 +2,31 @@
  * JobStore on IndexedDB, so a requester tab that reloads can resume its job. Same semantics as
  * MemoryJobStore (src/core/job-store.ts); metas and results are validated by the same functions.
  *
- * Database 'p2p-ai-agents-jobs' (separate from the identity keys' database), version 1:
+ * Database 'p2p-ai-agents-jobs' (separate from the identity keys' database), version 2:
  *   jobs        key path 'jobId'             JobMeta
  *   results     key path ['jobId', 'index']  { jobId, index, outputs, agreedBy, crossChecked }, the
  *                                            tensors' data as Uint8Array (structured clone), each
  *                                            copied into its own buffer so a view never drags a
  *                                            larger buffer along
  *   reputation  out-of-line key 'peers'      the whole reputation record set
+ *   audit       out-of-line key [jobId, n]   the job's audit log lines (core/audit.ts), n = 0, 1, …
+ *                                            (added in version 2)
  *
  * putResults checks that the job exists and writes the whole batch in one readwrite transaction
  * (all or nothing). Array keys sort element by element, numbers numerically, so one job's results
  * come back from the key range [jobId] … [jobId, []] already sorted by index. deleteJob removes the
  * meta and the results in one transaction.
  */
-import { JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
+import { JobStateError, checkAuditLines, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
 
 export const JOBS_DB_NAME = 'p2p-ai-agents-jobs'
-const DB_VERSION = 1
+const DB_VERSION = 2
 const JOBS = 'jobs'
 const RESULTS = 'results'
 const REPUTATION = 'reputation'
 const REPUTATION_KEY = 'peers'
+const AUDIT = 'audit'
 
 interface ResultRow extends StoredResult {
   jobId: string
@@ -37,6 +40,7 @@ function openDb (name: string): Promise<IDBDatabase> {
       if (!db.objectStoreNames.contains(JOBS)) db.createObjectStore(JOBS, { keyPath: 'jobId' })
       if (!db.objectStoreNames.contains(RESULTS)) db.createObjectStore(RESULTS, { keyPath: ['jobId', 'index'] })
       if (!db.objectStoreNames.contains(REPUTATION)) db.createObjectStore(REPUTATION)
+      if (!db.objectStoreNames.contains(AUDIT)) db.createObjectStore(AUDIT)
     }
     req.onsuccess = () => {
       const db = req.result
@@ -131,11 +135,55 @@ export class IdbJobStore implements JobStore {
     return values.map(toResult)
   }
 
+  async deleteResults (jobId: string, indices: number[]): Promise<void> {
+    if (!isValidJobId(jobId) || indices.length === 0) return
+    await this.transact([RESULTS], 'readwrite', tx => {
+      const store = tx.objectStore(RESULTS)
+      for (const i of indices) store.delete([jobId, i])
+    })
+  }
+
+  async appendAudit (jobId: string, lines: string[]): Promise<void> {
+    if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    const checked = checkAuditLines(lines)
+    let failure: unknown
+    await this.transact([JOBS, AUDIT], 'readwrite', tx => {
+      const job = tx.objectStore(JOBS).get(jobId)
+      job.onsuccess = () => {
+        if (job.result === undefined) {
+          failure = new JobStateError('unknown-job', `no job ${jobId}`)
+          tx.abort()
+          return
+        }
+        // The next line number follows the job's last key (same transaction: no other writer between).
+        const last = tx.objectStore(AUDIT).openKeyCursor(jobRange(jobId), 'prev')
+        last.onsuccess = () => {
+          const key = last.result?.key as [string, number] | undefined
+          const next = key == null ? 0 : key[1] + 1
+          const store = tx.objectStore(AUDIT)
+          checked.forEach((line, i) => { store.put(line, [jobId, next + i]) })
+        }
+      }
+    }).catch((err: unknown) => { throw failure ?? err })
+  }
+
+  async getAudit (jobId: string): Promise<string[]> {
+    if (!isValidJobId(jobId)) return []
+    let values: unknown[] = []
+    await this.transact([AUDIT], 'readonly', tx => {
+      const req = tx.objectStore(AUDIT).getAll(jobRange(jobId))
+      req.onsuccess = () => { values = req.result }
+    })
+    if (!values.every(v => typeof v === 'string')) throw corrupt('audit', 'a line is not text')
+    return values as string[]
+  }
+
   async deleteJob (jobId: string): Promise<void> {
     if (!isValidJobId(jobId)) return
-    await this.transact([JOBS, RESULTS], 'readwrite', tx => {
+    await this.transact([JOBS, RESULTS, AUDIT], 'readwrite', tx => {
       tx.objectStore(JOBS).delete(jobId)
       tx.objectStore(RESULTS).delete(jobRange(jobId))
+      tx.objectStore(AUDIT).delete(jobRange(jobId))
     })
   }
 

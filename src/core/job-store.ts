@@ -18,7 +18,11 @@
  *     in the batch winning.
  *   - getResults is sorted by index; getJob / getResults of an unknown job give undefined / [].
  *   - listJobs is newest first: createdAt descending, ties by jobId ascending.
- *   - deleteJob removes the meta and all results; deleting an unknown job does nothing.
+ *   - deleteResults removes results (a worker convicted of lying voted for them: they are computed
+ *     again); unknown indices and unknown jobs are ignored.
+ *   - appendAudit appends lines to the job's audit log (core/audit.ts) in order; each line is one
+ *     line of text (no newline). getAudit gives them back in order; [] for an unknown job.
+ *   - deleteJob removes the meta, all results and the audit log; deleting an unknown job does nothing.
  *   - putReputation replaces the whole record set (it does not merge); getReputation gives {} when
  *     nothing was stored.
  *   - A store whose persisted data cannot be read back throws JobStateError 'corrupt-store'.
@@ -140,6 +144,9 @@ export interface JobStore {
   putResults(jobId: string, results: StoredResult[]): Promise<void>
   /** Sorted by index. */
   getResults(jobId: string): Promise<StoredResult[]>
+  deleteResults(jobId: string, indices: number[]): Promise<void>
+  appendAudit(jobId: string, lines: string[]): Promise<void>
+  getAudit(jobId: string): Promise<string[]>
   deleteJob(jobId: string): Promise<void>
   getReputation(): Promise<ReputationRecords>
   putReputation(records: ReputationRecords): Promise<void>
@@ -317,6 +324,14 @@ export function checkReputation (records: ReputationRecords): ReputationRecords 
 }
 
 /** Newest first: createdAt descending, ties by jobId ascending. */
+/** Audit lines are single lines of text (JSON objects, see core/audit.ts). */
+export function checkAuditLines (lines: string[]): string[] {
+  for (const line of lines) {
+    if (typeof line !== 'string' || line.length === 0 || line.includes('\n') || line.includes('\r')) throw new TypeError('an audit line must be a non-empty single line of text')
+  }
+  return [...lines]
+}
+
 export function compareJobsNewestFirst (a: JobMeta, b: JobMeta): number {
   if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt
   return a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0
@@ -328,6 +343,7 @@ export function compareJobsNewestFirst (a: JobMeta, b: JobMeta): number {
 export class MemoryJobStore implements JobStore {
   private readonly jobs = new Map<string, JobMeta>()
   private readonly results = new Map<string, Map<number, StoredResult>>()
+  private readonly audit = new Map<string, string[]>()
   private reputation: ReputationRecords = {}
 
   async putJob (meta: JobMeta): Promise<void> {
@@ -359,9 +375,27 @@ export class MemoryJobStore implements JobStore {
     return [...stored.values()].sort((a, b) => a.index - b.index).map(normalizeStoredResult)
   }
 
+  async deleteResults (jobId: string, indices: number[]): Promise<void> {
+    const stored = this.results.get(jobId)
+    for (const i of indices) stored?.delete(i)
+  }
+
+  async appendAudit (jobId: string, lines: string[]): Promise<void> {
+    if (!this.jobs.has(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    const checked = checkAuditLines(lines)
+    let log = this.audit.get(jobId)
+    if (log == null) this.audit.set(jobId, log = [])
+    log.push(...checked)
+  }
+
+  async getAudit (jobId: string): Promise<string[]> {
+    return [...(this.audit.get(jobId) ?? [])]
+  }
+
   async deleteJob (jobId: string): Promise<void> {
     this.jobs.delete(jobId)
     this.results.delete(jobId)
+    this.audit.delete(jobId)
   }
 
   async getReputation (): Promise<ReputationRecords> {

@@ -4,7 +4,9 @@
  *   <dir>/<jobId>/meta.json       the JobMeta, replaced atomically (temp file, fsync, rename)
  *   <dir>/<jobId>/results.jsonl   append-only, one StoredResult per line, tensor data as base64:
  *                                 {"index":3,"outputs":[{"name":"probs","dtype":"float32","dims":[1,10],
- *                                  "data":"<base64>"}],"agreedBy":["12D3Koo…"],"crossChecked":true}
+ *                                  "data":"<base64>"}],"agreedBy":["12D3Koo…"],"crossChecked":true},
+ *                                 or {"index":3,"revoked":true} undoing the result before it
+ *   <dir>/<jobId>/audit.jsonl     the job's audit log (core/audit.ts), appended line by line
  *   <dir>/reputation.json         the reputation records, replaced atomically
  *
  * A batch of results is one append (then fsync). A result counts once its line's newline is on
@@ -21,7 +23,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { JobStateError, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
+import { JobStateError, checkAuditLines, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
 
@@ -29,6 +31,7 @@ export const DEFAULT_JOBS_DIR = '.data/jobs'
 
 const META = 'meta.json'
 const RESULTS = 'results.jsonl'
+const AUDIT = 'audit.jsonl'
 const REPUTATION = 'reputation.json'
 const NEWLINE = 0x0a
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
@@ -95,14 +98,19 @@ function encodeResultLine (r: StoredResult): string {
   }) + '\n'
 }
 
-/** Parses one complete line; returns a problem description instead when it is not a valid result. */
-function decodeResultLine (line: string): StoredResult | string {
+/** A revoked result: the line that undoes the result stored before it at this index. */
+interface Revocation { index: number, revoked: true }
+
+/** Parses one complete line; returns a problem description instead when it is not a valid result or revocation. */
+function decodeResultLine (line: string): StoredResult | Revocation | string {
   let value: unknown
   try {
     value = JSON.parse(line)
   } catch (err) {
     return `not JSON (${(err as Error).message})`
   }
+  const v = value as Partial<Revocation> | null
+  if (v?.revoked === true && Number.isSafeInteger(v.index)) return { index: v.index!, revoked: true }
   const outputs = (value as { outputs?: unknown })?.outputs
   if (Array.isArray(outputs)) {
     for (const t of outputs as Array<{ data?: unknown }>) {
@@ -150,20 +158,7 @@ export class FileJobStore implements JobStore {
 
   async putResults (jobId: string, results: StoredResult[]): Promise<void> {
     if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
-    await this.locked(jobId, async () => {
-      const meta = await this.readMeta(jobId)
-      if (meta == null) throw new JobStateError('unknown-job', `no job ${jobId}`)
-      const batch = checkStoredResults(results, meta.taskCount)
-      if (batch.length === 0) return
-      const fh = await open(join(this.jobDir(jobId), RESULTS), 'a+')
-      try {
-        await dropPartialLine(fh)
-        await fh.appendFile(batch.map(encodeResultLine).join(''))
-        await fh.datasync()
-      } finally {
-        await fh.close()
-      }
-    })
+    await this.appendLines(jobId, RESULTS, meta => checkStoredResults(results, meta.taskCount).map(encodeResultLine))
   }
 
   async getResults (jobId: string): Promise<StoredResult[]> {
@@ -178,11 +173,35 @@ export class FileJobStore implements JobStore {
       for (let end = bytes.indexOf(NEWLINE); end >= 0; end = bytes.indexOf(NEWLINE, start), line++) {
         const r = decodeResultLine(bytes.toString('utf8', start, end))
         if (typeof r === 'string') throw new JobStateError('corrupt-store', `${path} line ${line}: ${r}`)
-        byIndex.set(r.index, r)
+        if ('revoked' in r) byIndex.delete(r.index)
+        else byIndex.set(r.index, r)
         start = end + 1
       }
       // Anything after the last newline is a line cut short by a crash: not a result yet.
       return [...byIndex.values()].sort((a, b) => a.index - b.index)
+    })
+  }
+
+  async deleteResults (jobId: string, indices: number[]): Promise<void> {
+    if (!isValidJobId(jobId) || indices.length === 0 || await this.readMeta(jobId) == null) return
+    await this.appendLines(jobId, RESULTS, () => indices.map(index => JSON.stringify({ index, revoked: true }) + '\n'))
+  }
+
+  async appendAudit (jobId: string, lines: string[]): Promise<void> {
+    if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    const checked = checkAuditLines(lines)
+    if (checked.length === 0) return
+    await this.appendLines(jobId, AUDIT, () => checked.map(l => l + '\n'))
+  }
+
+  async getAudit (jobId: string): Promise<string[]> {
+    if (!isValidJobId(jobId)) return []
+    return await this.locked(jobId, async () => {
+      const bytes = await readIfExists(join(this.jobDir(jobId), AUDIT))
+      if (bytes == null) return []
+      const text = bytes.toString('utf8')
+      // A last line without its newline was cut short by a crash: not part of the log.
+      return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1)
     })
   }
 
@@ -217,6 +236,27 @@ export class FileJobStore implements JobStore {
     await this.locked(REPUTATION_LOCK, async () => {
       await mkdir(this.dir, { recursive: true })
       await writeAtomic(join(this.dir, REPUTATION), JSON.stringify(r) + '\n')
+    })
+  }
+
+  /**
+   * Appends whole lines (made from the job's meta) to one of its files, after cutting any line a
+   * crash left unfinished.
+   */
+  private async appendLines (jobId: string, file: string, lines: (meta: JobMeta) => string[]): Promise<void> {
+    await this.locked(jobId, async () => {
+      const meta = await this.readMeta(jobId)
+      if (meta == null) throw new JobStateError('unknown-job', `no job ${jobId}`)
+      const text = lines(meta).join('')
+      if (text === '') return
+      const fh = await open(join(this.jobDir(jobId), file), 'a+')
+      try {
+        await dropPartialLine(fh)
+        await fh.appendFile(text)
+        await fh.datasync()
+      } finally {
+        await fh.close()
+      }
     })
   }
 

@@ -113,6 +113,35 @@ describe.each(IMPLEMENTATIONS)('%s', (_name, create) => {
     await store.deleteJob('nope') // no-op
   })
 
+  it('deletes revoked results until they are put again, across a reopen', async () => {
+    const { store, reopen } = await create()
+    await store.putJob(meta('job-r', { taskCount: 5 }))
+    await store.putResults('job-r', [0, 1, 2, 3].map(i => result(i)))
+    await store.deleteResults('job-r', [1, 3, 4])
+    expect((await store.getResults('job-r')).map(r => r.index)).toEqual([0, 2])
+    expect((await reopen().getResults('job-r')).map(r => r.index)).toEqual([0, 2])
+    await store.putResults('job-r', [result(3, { agreedBy: ['self'] })])
+    const again = await reopen().getResults('job-r')
+    expect(again.map(r => r.index)).toEqual([0, 2, 3])
+    expect(again[2].agreedBy).toEqual(['self'])
+    await store.deleteResults('nope', [1]) // unknown job: nothing
+  })
+
+  it('appends audit lines in order, across a reopen, and deletes them with the job', async () => {
+    const { store, reopen } = await create()
+    expect(await store.getAudit('job-a')).toEqual([])
+    await expectCode(store.appendAudit('job-a', ['{"seq":0}']), 'unknown-job')
+    await store.putJob(meta('job-a'))
+    await store.appendAudit('job-a', ['{"seq":0}', '{"seq":1}'])
+    await store.appendAudit('job-a', ['{"seq":2}'])
+    await store.appendAudit('job-a', [])
+    expect(await reopen().getAudit('job-a')).toEqual(['{"seq":0}', '{"seq":1}', '{"seq":2}'])
+    await expect(store.appendAudit('job-a', ['two\nlines'])).rejects.toThrow(TypeError)
+    expect(await store.getAudit('job-a')).toHaveLength(3)
+    await store.deleteJob('job-a')
+    expect(await reopen().getAudit('job-a')).toEqual([])
+  })
+
   it('round-trips a meta, dropping unknown fields, and replaces it on put', async () => {
     const { store } = await create()
     const m = meta('job-1', { error: 'oops', stats: { tasksDone: 3, meanMs: 12.5 } })
