@@ -145,12 +145,6 @@ export interface SchedulerOptions {
    * Its later results would all need checking anyway; excluding it keeps verification cheap.
    */
   excludeBelow?: number
-  /**
-   * A result must pass this check (the model's declared outputs: names, dtypes, shapes) to count.
-   * It returns why a result is malformed; such a result is a lie, not a vote: the worker's
-   * reputation takes a disagreement and the task fails there with 'inference-failed'.
-   */
-  validate?: (outputs: WireTensor[]) => string | undefined
 }
 
 export type TaskFailure = 'max-attempts' | 'no-majority'
@@ -279,7 +273,7 @@ export class Scheduler {
   onExclude?: (peerId: string, reason: 'low-reputation' | 'convicted') => void
   /** Decided tasks re-opened because a convicted worker's vote was part of their decision. */
   onRevoke?: (taskIndices: number[], convicted: string) => void
-  /** A result failed `validate`: why, and whose it was. */
+  /** A result was malformed (see malformed()): why, and whose it was. */
   onMalformed?: (a: Assignment, reason: string) => void
 
   private readonly total: number
@@ -294,7 +288,6 @@ export class Scheduler {
   private readonly speculateEnabled: boolean
   private readonly stragglerFactor: number
   private readonly busyBackoffMs: number
-  private readonly validate?: (outputs: WireTensor[]) => string | undefined
 
   private readonly state: Uint8Array
   private readonly attempts: Uint8Array
@@ -363,7 +356,6 @@ export class Scheduler {
     this.stragglerFactor = options.stragglerFactor ?? 2
     this.busyBackoffMs = options.busyBackoffMs ?? 2000
     this.excludeBelow = options.excludeBelow ?? 0.3
-    this.validate = options.validate
     this.state = new Uint8Array(taskCount)
     this.attempts = new Uint8Array(taskCount)
     for (const d of options.done ?? []) {
@@ -451,14 +443,6 @@ export class Scheduler {
     const t = f.a.taskIndex
     let rec = this.records.get(t)
     this.replicasRunCount++
-    const malformed = this.validate?.(outputs)
-    if (malformed !== undefined) {
-      this.onMalformed?.(f.a, malformed)
-      this.penalize(f.a.peerId)
-      this.fail(f, 'inference-failed')
-      this.notify()
-      return undefined
-    }
     this.removeFlight(f)
     this.liftBackoff(f.worker)
     f.worker.failStreak = 0
@@ -487,6 +471,21 @@ export class Scheduler {
     }
     this.notify()
     return decision
+  }
+
+  /**
+   * Reports a result that is not a well-formed answer (core/output-check.ts): a lie, not a vote.
+   * The worker's reputation takes a disagreement (a new peer is excluded at once) and the task
+   * fails there with 'inference-failed'.
+   */
+  malformed (a: Assignment, reason: string): void {
+    const f = this.flight(a)
+    if (f == null) return
+    this.replicasRunCount++
+    this.onMalformed?.(f.a, reason)
+    this.penalize(f.a.peerId)
+    this.fail(f, 'inference-failed')
+    this.notify()
   }
 
   /** Reports a failure: the task is re-queued (unless given up); 'busy' also backs the worker off. */

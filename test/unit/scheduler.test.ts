@@ -554,14 +554,14 @@ describe('Scheduler: replication and quorum', () => {
     expect(s.succeeded(y, probs(1, 0.6))?.agreedBy).toEqual(['a', 'b'])
   })
 
-  it('treats a result that fails `validate` as a lie: no vote, a disagreement, and a new peer is excluded', () => {
-    const { s, reputation } = manual({ taskCount: 1, validate: o => o.length === 1 ? undefined : 'wrong output count' })
+  it('treats a malformed result as a lie: no vote, a disagreement, and a new peer is excluded', () => {
+    const { s, reputation } = manual({ taskCount: 1 })
     const malformed: string[] = []
     s.onMalformed = (a, reason) => { malformed.push(`${a.peerId}: ${reason}`) }
     s.setWorker({ peerId: 'a', slots: 1, eligible: true })
     s.setWorker({ peerId: 'b', slots: 1, eligible: true })
     const [a] = s.assign().filter(x => x.peerId === 'a')
-    expect(s.succeeded(a, [])).toBeUndefined()
+    s.malformed(a, 'wrong output count')
     expect(malformed).toEqual(['a: wrong output count'])
     expect(reputation.record('a').disagreed).toBe(1)
     expect(s.excludedWorkers).toEqual(['a'])
