@@ -2,6 +2,12 @@
  * Runs one batch job over the network: binds the pure Scheduler to capability adverts (who can
  * work, with how many credits), the task protocol (dispatch), and a JobStore (every decided task
  * is persisted in batches, so a restarted requester resumes without recomputing anything).
+ *
+ * Verification around the scheduler's votes: every result is checked against the model's declared
+ * outputs before it counts; workers are told apart by where their direct connection comes from
+ * (core/diversity.ts); and a fraction of decided tasks is recomputed by the requester itself (spot
+ * checks): a mismatch convicts every worker that vouched for the result, which discards all their
+ * votes in the job and recomputes what they decided.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Scheduler, compareWorkers } from '../core/scheduler.js'
@@ -9,6 +15,8 @@ import { nextState } from '../core/job-store.js'
 import { toTaskError } from '../core/errors.js'
 import { systemClock } from '../core/clock.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
+import { outputProblem } from '../core/output-check.js'
+import { diversityGroups } from '../core/diversity.js'
 import type { Assignment, Decision } from '../core/scheduler.js'
 import type { JobMeta, JobSource, JobState, JobStore, StoredResult } from '../core/job-store.js'
 import type { OutputComparator } from '../core/compare.js'
@@ -16,6 +24,9 @@ import type { Reputation } from '../core/reputation.js'
 import type { Clock } from '../core/clock.js'
 import type { TaskRequest, TaskResult } from '../core/task-types.js'
 import type { Advert } from '../core/discovery/advert.js'
+import type { DeclaredModel } from '../core/output-check.js'
+import type { DiversityMode, PeerEndpoint } from '../core/diversity.js'
+import type { WireTensor } from '../core/tensor.js'
 import type { AdvertEvent, AdvertTable, GoneEvent } from '../core/discovery/table.js'
 import type { TaskProtocol } from './task-service.js'
 
@@ -46,6 +57,32 @@ export interface JobRunnerOptions {
   taskTimeoutMs?: number
   /** Decided results are written to the store at least this often. */
   flushMs?: number
+  /** The model's declared interface: a result that does not fit it is a lie, never a vote. */
+  declared?: DeclaredModel
+  /** Recompute this fraction of decided tasks on the requester itself (its own onnxruntime). */
+  spotCheck?: SpotCheck
+  /** How workers are told apart (core/diversity.ts; default 'standard'). */
+  diversity?: DiversityMode
+  /** Where a worker's direct connection comes from (remote IP, relay), once there is one. */
+  endpoint?: (peerId: string) => Promise<PeerEndpoint | undefined>
+  /** Injectable for tests (seeded); default Math.random. */
+  random?: () => number
+}
+
+export interface SpotCheck {
+  /** 0..1: the share of decided tasks recomputed. */
+  fraction: number
+  /** Runs a task on this machine; throws when it cannot (then that check is skipped). */
+  recompute: (request: TaskRequest) => Promise<WireTensor[]>
+}
+
+export interface SpotCheckCounts {
+  /** Recomputations finished (matching or not). */
+  done: number
+  /** Of those, how many caught a wrong result. */
+  mismatches: number
+  /** Waiting or running. */
+  pending: number
 }
 
 export interface JobProgress {
@@ -64,6 +101,9 @@ export interface JobProgress {
   tasksPerSec: number
   etaSeconds: number
   elapsedMs: number
+  spotChecks: SpotCheckCounts
+  /** Workers this job caught lying (spot check) and stopped trusting. */
+  convicted: string[]
 }
 
 const RATE_WINDOW_MS = 5000
@@ -88,12 +128,23 @@ export class JobRunner extends EventTarget {
   /** Workers given to the scheduler, and those waiting for room (see maxWorkers). */
   private readonly active = new Set<string>()
   private readonly standby = new Map<string, Advert>()
+  /** Each active worker's latest advert, to re-register it when its groups become known. */
+  private readonly adverts = new Map<string, Advert>()
+  private readonly groups = new Map<string, string[]>()
+  /** Workers whose endpoint has been looked up once a connection existed. */
+  private readonly located = new Set<string>()
+  private revokedWrites: number[] = []
+  private readonly spotQueue: Decision[] = []
+  private spotRunning = false
+  private readonly spot: SpotCheckCounts = { done: 0, mismatches: 0, pending: 0 }
+  private readonly random: () => number
 
   constructor (options: JobRunnerOptions) {
     super()
     this.o = options
     this.meta = options.meta
     this.clock = options.clock ?? systemClock
+    this.random = options.random ?? Math.random
   }
 
   /** Runs (or resumes) the job; resolves with its final metadata (state done or failed). */
@@ -108,9 +159,11 @@ export class JobRunner extends EventTarget {
       reputation: this.o.reputation,
       clock: this.clock,
       taskTimeoutMs: this.o.taskTimeoutMs,
-      done: previous.map(r => r.index)
+      // With their voters, so a worker convicted now also loses what it decided before a restart.
+      done: previous.map(r => ({ index: r.index, agreedBy: r.agreedBy, crossChecked: r.crossChecked }))
     })
     this.scheduler.onDecision = (d) => { this.onDecision(d) }
+    this.scheduler.onRevoke = (tasks) => { this.onRevoke(tasks) }
     this.scheduler.onChange = () => { this.pump() }
     this.startedAt = this.clock.now()
     await this.setState(this.scheduler.finished ? this.meta.state : 'running')
@@ -167,7 +220,9 @@ export class JobRunner extends EventTarget {
       perPeer: { ...this.perPeer },
       tasksPerSec,
       etaSeconds: tasksPerSec > 0 ? remaining / tasksPerSec : Number.POSITIVE_INFINITY,
-      elapsedMs: now - this.startedAt
+      elapsedMs: now - this.startedAt,
+      spotChecks: { ...this.spot, pending: this.spotQueue.length + (this.spotRunning ? 1 : 0) },
+      convicted: this.scheduler?.convictedWorkers ?? []
     }
   }
 
@@ -184,20 +239,45 @@ export class JobRunner extends EventTarget {
       return
     }
     this.active.add(peerId)
+    this.adverts.set(peerId, advert)
+    this.register(peerId)
+    this.locate(peerId)
+    this.pump()
+  }
+
+  private register (peerId: string): void {
+    const advert = this.adverts.get(peerId)
+    if (advert == null) return
     const sha = this.meta.model.sha256
+    // The advert's own speed figure is a claim: preference comes from what this job measures.
     this.scheduler.setWorker({
       peerId,
       slots: Math.max(1, advert.slots),
       eligible: canRun(advert, sha, this.meta.model.size),
-      msPerTask: advert.speeds[sha],
-      hasModel: hasModel(advert, sha)
+      hasModel: hasModel(advert, sha),
+      groups: this.groups.get(peerId)
     })
-    this.pump()
+  }
+
+  /** Learns a worker's diversity groups from its direct connection, once it has one. */
+  private locate (peerId: string): void {
+    const endpoint = this.o.endpoint
+    if (endpoint == null || peerId === LOCAL_PEER || this.located.has(peerId)) return
+    if (!this.o.tasks.hasDirect(peerIdFromString(peerId))) return
+    this.located.add(peerId)
+    endpoint(peerId).then(e => {
+      const groups = e == null ? [] : diversityGroups(e, this.o.diversity)
+      if (groups.length === 0 || this.stopped || !this.active.has(peerId)) return
+      this.groups.set(peerId, groups)
+      this.register(peerId)
+    }).catch(() => { this.located.delete(peerId) })
   }
 
   private removeWorker (peerId: string): void {
     this.standby.delete(peerId)
+    this.located.delete(peerId)
     if (!this.active.delete(peerId)) return
+    this.adverts.delete(peerId)
     for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
     this.scheduler.removeWorker(peerId)
     // Room for a standby: the best placed one takes it.
@@ -239,7 +319,10 @@ export class JobRunner extends EventTarget {
     if (!this.live.delete(a.id) || this.stopped) return
     if (result != null) {
       this.perPeer[a.peerId] = (this.perPeer[a.peerId] ?? 0) + 1
-      this.scheduler.succeeded(a, result.outputs)
+      const problem = this.o.declared == null ? undefined : outputProblem(this.o.declared, request.inputs, request.outputNames, result.outputs)
+      if (problem != null) this.scheduler.malformed(a, problem)
+      else this.scheduler.succeeded(a, result.outputs)
+      this.locate(a.peerId)
     } else {
       this.scheduler.failed(a, error!.code)
       // Gone for good (no direct connection left): stop giving it work; a new connection brings a
@@ -254,13 +337,69 @@ export class JobRunner extends EventTarget {
 
   private onDecision (d: Decision): void {
     this.decidedAt.push(this.clock.now())
-    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy: d.agreedBy, crossChecked: d.crossChecked })
-    this.flushTimer ??= setTimeout(() => { void this.flush() }, this.o.flushMs ?? 250)
+    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy: d.byRequester === true ? [LOCAL_PEER] : d.agreedBy, crossChecked: d.crossChecked })
+    this.scheduleFlush()
+    const check = this.o.spotCheck
+    // The requester's own results need no check; every other decision is a candidate.
+    if (check != null && d.byRequester !== true && !d.agreedBy.includes(LOCAL_PEER) && this.random() < check.fraction) {
+      this.spotQueue.push(d)
+      void this.runSpotChecks()
+    }
+  }
+
+  /** Decided tasks that a convicted worker voted for: their stored results go, they are decided again. */
+  private onRevoke (tasks: number[]): void {
+    const revoked = new Set(tasks)
+    this.pendingWrites = this.pendingWrites.filter(r => !revoked.has(r.index))
+    this.revokedWrites.push(...tasks)
+    this.scheduleFlush()
+    this.checkFinished()
+  }
+
+  /** One recomputation at a time: the requester's own machine is not a worker pool. */
+  private async runSpotChecks (): Promise<void> {
+    if (this.spotRunning) return
+    this.spotRunning = true
+    try {
+      for (let d = this.spotQueue.shift(); d != null && !this.stopped; d = this.spotQueue.shift()) {
+        await this.spotCheck(d, this.o.spotCheck!)
+      }
+    } finally {
+      this.spotRunning = false
+      this.spotQueue.length = 0
+      this.pump()
+      this.checkFinished()
+    }
+  }
+
+  private async spotCheck (d: Decision, check: SpotCheck): Promise<void> {
+    // A task re-opened meanwhile (its voter convicted by another check) is decided afresh.
+    if (this.scheduler.taskState(d.taskIndex) !== 'done') return
+    const { inputs, outputNames } = this.o.source.task(d.taskIndex)
+    let mine: WireTensor[]
+    try {
+      mine = await check.recompute({ taskId: `${this.meta.jobId}/${d.taskIndex}/check`, jobId: this.meta.jobId, model: this.meta.model, inputs, timeoutMs: 0, outputNames })
+    } catch {
+      return // this machine could not run it: no verdict either way
+    }
+    if (this.stopped) return
+    this.spot.done++
+    if (this.o.compare(mine, d.outputs)) return
+    this.spot.mismatches++
+    for (const peer of d.agreedBy) this.scheduler.convict(peer)
+    this.scheduler.settle(d.taskIndex, mine)
+  }
+
+  private scheduleFlush (): void {
+    this.flushTimer ??= setTimeout(() => { this.flush().catch(() => {}) }, this.o.flushMs ?? 250)
   }
 
   private async flush (): Promise<void> {
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
+    const revoked = this.revokedWrites
+    this.revokedWrites = []
+    if (revoked.length > 0) await this.o.store.deleteResults(this.meta.jobId, revoked)
     const batch = this.pendingWrites
     this.pendingWrites = []
     if (batch.length > 0) await this.o.store.putResults(this.meta.jobId, batch)
@@ -284,7 +423,8 @@ export class JobRunner extends EventTarget {
   private checkFinished (): void {
     if (this.stopped) return
     const p = this.scheduler.progress
-    if (this.scheduler.finished) {
+    // A spot check still to come may convict a worker and re-open tasks: the job is not over yet.
+    if (this.scheduler.finished && !this.spotRunning && this.spotQueue.length === 0) {
       this.stopped = true
       this.detach()
       const failed = this.scheduler.failedTasks().length
