@@ -2,6 +2,10 @@
  * Runs task requests on onnxruntime (web or node: both share onnxruntime-common's API).
  * Sessions are cached by model sha256, and model bytes are hashed before a session is created,
  * so a peer never loads bytes other than the ones the requester named.
+ *
+ * The cache is bounded by a budget of model bytes: past it, the least recently used sessions
+ * that are not running are released (a session costs a few times its model's bytes, and without
+ * a bound every model a requester ever sent would stay in memory for good).
  */
 import { TaskError } from '../core/errors.js'
 import { sha256Hex } from '../core/hash.js'
@@ -19,10 +23,26 @@ export interface OrtModule {
 /** Gets a model's bytes by reference (`from`: the requester, which has it); throws if this peer cannot get it. */
 export type ModelFetcher = (ref: ModelRef, from?: string) => Promise<Uint8Array>
 
+/** Model bytes whose sessions a runner keeps by default (the session running is kept even if it alone is larger). */
+export const DEFAULT_SESSION_BUDGET_BYTES = 256 * 1024 * 1024
+
 export interface OrtRunnerOptions {
   backend: string
   threads: number
   sessionOptions?: InferenceSession.SessionOptions
+  /** Sessions whose model bytes add up past this are released, least recently used first (default DEFAULT_SESSION_BUDGET_BYTES). */
+  sessionBudgetBytes?: number
+}
+
+interface CachedSession {
+  session: Promise<InferenceSession>
+  /** Model bytes: the size the task claimed until the bytes arrive. */
+  bytes: number
+  lastUsed: number
+  /** Runs (and loads) using it now: never released under them. */
+  users: number
+  /** Dropped from the cache while in use: released once its last user is done. */
+  dropped: boolean
 }
 
 /** Fetches a model and checks it hashes to what the requester asked for. */
@@ -47,7 +67,9 @@ export class OrtRunner {
   private readonly ort: OrtModule
   private readonly fetchModel: ModelFetcher
   private readonly sessionOptions: InferenceSession.SessionOptions
-  private readonly sessions = new Map<string, Promise<InferenceSession>>()
+  private readonly budget: number
+  private readonly sessions = new Map<string, CachedSession>()
+  private uses = 0
 
   constructor (ort: OrtModule, fetchModel: ModelFetcher, options: OrtRunnerOptions) {
     this.ort = ort
@@ -55,6 +77,7 @@ export class OrtRunner {
     this.backend = options.backend
     this.threads = options.threads
     this.sessionOptions = options.sessionOptions ?? {}
+    this.budget = options.sessionBudgetBytes ?? DEFAULT_SESSION_BUDGET_BYTES
   }
 
   /** sha256 of every model with a session ready (or being created). */
@@ -62,17 +85,47 @@ export class OrtRunner {
     return [...this.sessions.keys()]
   }
 
+  /** Model bytes of the sessions cached now. */
+  get cachedBytes (): number {
+    let sum = 0
+    for (const s of this.sessions.values()) sum += s.bytes
+    return sum
+  }
+
   /**
    * Creates a model's session ahead of its first task and, given sample inputs, runs it once:
    * onnxruntime's first run of a session is several times slower than the next ones.
    */
   async preload (ref: ModelRef, warmup?: WireTensor[]): Promise<void> {
-    await this.session(ref, warmup)
+    const entry = this.use(ref, warmup)
+    try {
+      await entry.session
+    } finally {
+      this.done(entry)
+    }
   }
 
   async execute (request: TaskRequest, requester?: string): Promise<ExecutionResult> {
+    const entry = this.use(request.model, undefined, requester)
+    try {
+      return await this.run(entry, request)
+    } finally {
+      this.done(entry)
+    }
+  }
+
+  /** Frees a model's session (e.g. on a backend that lost the per-model measurement); a running one once it is done. */
+  async release (sha256: string): Promise<void> {
+    const entry = this.sessions.get(sha256)
+    if (entry == null) return
+    this.sessions.delete(sha256)
+    entry.dropped = true
+    if (entry.users === 0) await this.free(entry)
+  }
+
+  private async run (entry: CachedSession, request: TaskRequest): Promise<ExecutionResult> {
     const loadStart = performance.now()
-    const session = await this.session(request.model, undefined, requester)
+    const session = await entry.session
     const loadMs = performance.now() - loadStart
 
     const feeds: Record<string, Tensor> = {}
@@ -102,36 +155,65 @@ export class OrtRunner {
     return { outputs, loadMs, inferenceMs, backend: this.backend, threads: this.threads }
   }
 
-  /** Frees a model's session (e.g. on a backend that lost the per-model measurement). */
-  async release (sha256: string): Promise<void> {
-    const session = this.sessions.get(sha256)
-    this.sessions.delete(sha256)
-    await (await session?.catch(() => undefined))?.release()
+  /** The cached session for a model, marked in use; a warm-up run happens before it is handed out (runs must not overlap on WebGPU). */
+  private use (ref: ModelRef, warmup?: WireTensor[], from?: string): CachedSession {
+    let entry = this.sessions.get(ref.sha256)
+    if (entry == null) {
+      const created = { bytes: ref.size, lastUsed: 0, users: 0, dropped: false } as CachedSession
+      created.session = this.load(created, ref, warmup, from)
+      // A failed load is not cached: the next task may succeed (e.g. the model became available).
+      created.session.catch(() => { if (this.sessions.get(ref.sha256) === created) this.sessions.delete(ref.sha256) })
+      this.sessions.set(ref.sha256, created)
+      entry = created
+    }
+    entry.users++
+    entry.lastUsed = ++this.uses
+    return entry
   }
 
-  /** The cached session for a model; a warm-up run happens before it is handed out (runs must not overlap on WebGPU). */
-  private async session (ref: ModelRef, warmup?: WireTensor[], from?: string): Promise<InferenceSession> {
-    let session = this.sessions.get(ref.sha256)
-    if (session == null) {
-      session = (async () => {
-        const bytes = await fetchVerifiedModel(ref, this.fetchModel, from)
-        let created: InferenceSession
-        try {
-          created = await this.ort.InferenceSession.create(bytes, this.sessionOptions)
-        } catch (err) {
-          throw new TaskError('inference-failed', `onnxruntime could not load the model: ${(err as Error).message}`)
-        }
-        if (warmup != null) {
-          await created.run(Object.fromEntries(warmup.map(t => [t.name, new this.ort.Tensor(t.dtype, toTypedArray(t), t.dims)])))
-            .catch(() => {}) // a failed warm-up only means the first task is slower
-        }
-        return created
-      })()
-      this.sessions.set(ref.sha256, session)
-      // A failed load is not cached: the next task may succeed (e.g. the model became available).
-      session.catch(() => { this.sessions.delete(ref.sha256) })
+  private async load (entry: CachedSession, ref: ModelRef, warmup?: WireTensor[], from?: string): Promise<InferenceSession> {
+    const bytes = await fetchVerifiedModel(ref, this.fetchModel, from)
+    entry.bytes = bytes.byteLength
+    let session: InferenceSession
+    try {
+      session = await this.ort.InferenceSession.create(bytes, this.sessionOptions)
+    } catch (err) {
+      throw new TaskError('inference-failed', `onnxruntime could not load the model: ${(err as Error).message}`)
     }
-    return await session
+    if (warmup != null) {
+      await session.run(Object.fromEntries(warmup.map(t => [t.name, new this.ort.Tensor(t.dtype, toTypedArray(t), t.dims)])))
+        .catch(() => {}) // a failed warm-up only means the first task is slower
+    }
+    return session
+  }
+
+  /** Ends one use of a session, then keeps the cache within its budget. */
+  private done (entry: CachedSession): void {
+    entry.users--
+    if (entry.dropped && entry.users === 0) void this.free(entry)
+    this.trim()
+  }
+
+  /**
+   * Releases idle sessions, least recently used first, until the cached model bytes fit the
+   * budget; the most recently used one stays even if it alone is larger (its next task would
+   * only load it again).
+   */
+  private trim (): void {
+    let total = this.cachedBytes
+    if (total <= this.budget) return
+    const idle = [...this.sessions].filter(([, e]) => e.users === 0 && e.lastUsed !== this.uses).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+    for (const [sha, entry] of idle) {
+      if (total <= this.budget) return
+      this.sessions.delete(sha)
+      total -= entry.bytes
+      void this.free(entry)
+    }
+  }
+
+  private async free (entry: CachedSession): Promise<void> {
+    const session = await entry.session.catch(() => undefined)
+    await session?.release().catch(() => {})
   }
 }
 
