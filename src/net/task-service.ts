@@ -9,7 +9,7 @@ import { TaskServer } from '../core/task/server.js'
 import { TaskError } from '../core/errors.js'
 import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
-import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { TaskRequest } from '../core/task-types.js'
 import type { TaskClientOptions, TaskOutcome } from '../core/task/client.js'
@@ -25,6 +25,9 @@ export interface TaskProtocolInit {
 }
 
 export interface TaskProtocolComponents {
+  /** Our identity: receipts are signed with this key and name this peer id. */
+  peerId: PeerId
+  privateKey: PrivateKey
   registrar: Registrar
   connectionManager: ConnectionManager
   logger: ComponentLogger
@@ -52,6 +55,8 @@ export class TaskProtocol implements Startable {
 
   async start (): Promise<void> {
     if (this.init.queue != null) {
+      // Receipts are specified as Ed25519 (64-byte signatures), which any verifier can check from the peer id alone.
+      if (this.components.privateKey.type !== 'Ed25519') throw new Error(`a worker signs receipts with an Ed25519 key, not ${this.components.privateKey.type}`)
       await this.components.registrar.handle(TASK_PROTOCOL, this.serve, { runOnLimitedConnection: false, maxInboundStreams: 8 })
     }
     this.started = true
@@ -113,7 +118,12 @@ export class TaskProtocol implements Startable {
     // eslint-disable-next-line prefer-const
     let server: TaskServer
     const channel = streamChannel(stream, () => server)
-    server = new TaskServer(channel, queue, { requester: connection.remotePeer.toString(), limits: this.init.limits })
+    const { peerId, privateKey } = this.components
+    server = new TaskServer(channel, queue, {
+      requester: connection.remotePeer.toString(),
+      signer: { peerId: peerId.toString(), sign: (bytes) => privateKey.sign(bytes) },
+      limits: this.init.limits
+    })
     stream.addEventListener('message', () => { this.components.connections.touch(connection) })
   }
 
@@ -130,7 +140,13 @@ export class TaskProtocol implements Startable {
       // eslint-disable-next-line prefer-const
       let client: TaskClient
       const channel = streamChannel(stream, () => client)
-      client = new TaskClient(channel, { limits: this.init.limits, ...this.init.client })
+      const { publicKey } = connection.remotePeer
+      client = new TaskClient(channel, {
+        requester: this.components.peerId.toString(),
+        worker: connection.remotePeer.toString(),
+        // A peer id that embeds no key (RSA) cannot have signed anything we can check: its results are refused.
+        verify: (bytes, signature) => publicKey?.verify(bytes, signature) ?? false
+      }, { limits: this.init.limits, ...this.init.client })
       stream.addEventListener('close', () => { if (this.clients.get(key) === created) this.clients.delete(key) })
       return client
     })()

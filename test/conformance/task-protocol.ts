@@ -9,7 +9,10 @@
  * well within `timeoutMs`.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { TaskError } from '../../src/core/errors.js'
+import { RECEIPT_VERSION, tensorsSha256, verifyReceipt } from '../../src/core/receipt.js'
+import { DEFAULT_LIMITS } from '../../src/core/limits.js'
 import { encodeFrame } from '../../src/core/task/codec.js'
 import { DTYPES, DTYPE_BYTES, elementCount } from '../../src/core/tensor.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
@@ -20,6 +23,9 @@ import type { ExecutionResult, Executor, WorkQueueOptions } from '../../src/core
 import { seededRandom as prng } from '../../src/core/random.js'
 
 export interface ProtocolHarness {
+  /** The worker's and the requester's peer ids, as receipts must name them. */
+  workerPeerId: string
+  requesterPeerId: string
   /** Requester → worker through the real TaskClient. */
   run(request: TaskRequest): Promise<TaskOutcome>
   /** Opens a fresh channel, writes raw bytes, resolves with the stream-level TaskError the worker replies with. */
@@ -270,6 +276,61 @@ export function taskProtocolConformance (name: string, factory: HarnessFactory, 
       const inputs = [randomTensor('y', 'int32', [3], prng(8))]
       const outcome = await h.run(request('after-oversized', inputs))
       expectSameTensors(outcome.result.outputs, inputs)
+    }, timeout)
+
+    it('attaches to every result a receipt, signed by the worker\'s peer key, over the task, its inputs and its outputs', async () => {
+      const h = await harness(echoExecutor)
+      const inputs = [randomTensor('b', 'float32', [3], prng(9)), randomTensor('a', 'int64', [2, 2], prng(10))]
+      const outcome = await h.run(request('signed', inputs))
+      const { receipt } = outcome
+      expect(receipt).toMatchObject({
+        version: RECEIPT_VERSION,
+        jobId: 'conformance',
+        taskId: 'signed',
+        requester: h.requesterPeerId,
+        worker: h.workerPeerId,
+        modelSha256: MODEL.sha256,
+        inputsSha256: tensorsSha256(inputs),
+        outputsSha256: tensorsSha256(outcome.result.outputs),
+        backend: 'echo'
+      })
+      expect(receipt.endedAt).toBeGreaterThanOrEqual(receipt.startedAt)
+      expect(receipt.startedAt).toBeGreaterThan(Date.UTC(2024, 0, 1)) // wall-clock ms, not a monotonic counter
+
+      // Anyone holding only the receipt checks it with the key the worker's peer id embeds.
+      const key = peerIdFromString(receipt.worker).publicKey!
+      const verify = (bytes: Uint8Array, sig: Uint8Array): boolean | Promise<boolean> => key.verify(bytes, sig)
+      expect(await verifyReceipt(receipt, verify)).toBe(true)
+      expect(await verifyReceipt({ ...receipt, outputsSha256: tensorsSha256(inputs.slice(1)) }, verify)).toBe(false)
+      expect(await verifyReceipt({ ...receipt, requester: h.workerPeerId }, verify)).toBe(false)
+    }, timeout)
+
+    it('answers outputs over the frame limit with inference-failed instead of an oversized frame, and keeps serving the stream', async () => {
+      const elements = DEFAULT_LIMITS.maxFrameBytes / 4 + 1024 // float32: a little over the limit
+      const huge: Executor = {
+        execute: async (req) => req.taskId === 'huge'
+          ? { ...echoResult(req), outputs: [{ name: 'big', dtype: 'float32', dims: [elements], data: new Uint8Array(elements * 4) }] }
+          : echoResult(req)
+      }
+      const h = await harness(huge)
+      const err = await rejectionOf(h.run(request('huge', [])))
+      expect(err.code).toBe('inference-failed')
+      expect(err.message).toBe(`outputs are ${elements * 4} bytes, over the ${DEFAULT_LIMITS.maxFrameBytes}-byte frame limit`)
+
+      const inputs = [randomTensor('z', 'uint8', [5], prng(11))]
+      const outcome = await h.run(request('after-huge', inputs))
+      expectSameTensors(outcome.result.outputs, inputs)
+    }, timeout)
+
+    it('refuses to send a request over the frame limit (bad-request, nothing sent), and keeps serving the stream', async () => {
+      const h = await harness(echoExecutor)
+      const elements = DEFAULT_LIMITS.maxFrameBytes / 4 + 1024
+      const err = await rejectionOf(h.run(request('too-big', [{ name: 'x', dtype: 'float32', dims: [elements], data: new Uint8Array(elements * 4) }])))
+      expect(err.code).toBe('bad-request')
+      expect(err.message).toMatch(new RegExp(`^task too-big is \\d+ bytes, over the ${DEFAULT_LIMITS.maxFrameBytes}-byte frame limit$`))
+
+      const outcome = await h.run(request('after-too-big', []))
+      expect(outcome.result.outputs).toEqual([])
     }, timeout)
 
     it('fails an in-flight task with peer-gone when the worker vanishes', async () => {

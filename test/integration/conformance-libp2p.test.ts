@@ -30,6 +30,8 @@ const factory: HarnessFactory = async (executor, queueOptions) => {
     await waitForDirect(requester.node, workerNode)
 
     const harness: ProtocolHarness = {
+      workerPeerId: workerNode.peerId.toString(),
+      requesterPeerId: requester.node.peerId.toString(),
       run: async (request) => await requester.tasks.run(workerNode.peerId, request),
 
       sendRaw: async (bytes) => {

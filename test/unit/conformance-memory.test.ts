@@ -2,6 +2,8 @@
  * Runs the shared task-protocol conformance suite over the in-memory transport, with chunks cut
  * into random small pieces so every frame is reassembled by the decoders.
  */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FrameDecoder } from '../../src/core/task/codec.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
@@ -17,6 +19,10 @@ let seed = 1
 
 const factory: HarnessFactory = async (executor, queueOptions) => {
   const queue = new WorkQueue(executor, queueOptions)
+  // Real Ed25519 identities, as libp2p gives them: receipts are signed and checked for real.
+  const workerKey = await generateKeyPair('Ed25519')
+  const workerId = peerIdFromPrivateKey(workerKey)
+  const requesterId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
   const ends: MemoryEnd[] = []
   const workerEnds: MemoryEnd[] = []
   let rawCount = 0
@@ -24,7 +30,7 @@ const factory: HarnessFactory = async (executor, queueOptions) => {
   /** Opens a channel to the worker and returns the requester's end. */
   function connect (requester: string): { requesterEnd: MemoryEnd, workerEnd: MemoryEnd } {
     const [requesterEnd, workerEnd] = memoryChannelPair({ seed: seed++, maxPiece: 5 })
-    const server = new TaskServer(workerEnd, queue, { requester })
+    const server = new TaskServer(workerEnd, queue, { requester, signer: { peerId: workerId.toString(), sign: (bytes) => workerKey.sign(bytes) } })
     workerEnd.onData(chunk => { server.receive(chunk) })
     workerEnd.onClose(() => { server.closed() })
     ends.push(requesterEnd, workerEnd)
@@ -32,12 +38,18 @@ const factory: HarnessFactory = async (executor, queueOptions) => {
     return { requesterEnd, workerEnd }
   }
 
-  const main = connect('requester-main')
-  const client = new TaskClient(main.requesterEnd, { heartbeatMs: 20, livenessMs: 150 })
+  const main = connect(requesterId)
+  const client = new TaskClient(main.requesterEnd, {
+    requester: requesterId,
+    worker: workerId.toString(),
+    verify: (bytes, signature) => workerId.publicKey.verify(bytes, signature)
+  }, { heartbeatMs: 20, livenessMs: 150 })
   main.requesterEnd.onData(chunk => { client.receive(chunk) })
   main.requesterEnd.onClose(err => { client.closed(err) })
 
   const harness: ProtocolHarness = {
+    workerPeerId: workerId.toString(),
+    requesterPeerId: requesterId,
     run: async (request) => await client.run(request),
 
     sendRaw: async (bytes) => {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encodeFrame, FrameDecoder } from '../../src/core/task/codec.js'
+import { DEFAULT_LIMITS } from '../../src/core/limits.js'
+import { RECEIPT_VERSION, receiptBytes, tensorsSha256, verifyReceipt } from '../../src/core/receipt.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
 import { TaskClient } from '../../src/core/task/client.js'
@@ -9,6 +13,29 @@ import type { FrameMessage } from '../../src/core/task/codec.js'
 import type { TaskRequest, TaskResult } from '../../src/core/task-types.js'
 import type { TaskClientOptions, TaskOutcome } from '../../src/core/task/client.js'
 import type { MemoryEnd } from '../helpers/memory-channel.js'
+import type { PrivateKey } from '@libp2p/interface'
+import type { ReceiptFields } from '../../src/core/receipt.js'
+
+// Real Ed25519 identities: the worker on the other end, a second key a liar could sign with, and us.
+const WORKER_KEY = await generateKeyPair('Ed25519')
+const WORKER = peerIdFromPrivateKey(WORKER_KEY)
+const OTHER_KEY = await generateKeyPair('Ed25519')
+const REQUESTER = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+
+function signWith (key: PrivateKey, fields: ReceiptFields): Uint8Array {
+  const signature = key.sign(receiptBytes(fields))
+  if (!(signature instanceof Uint8Array)) throw new Error('expected a synchronous Ed25519 signer (Node)')
+  return signature
+}
+
+/** How the scripted worker signs a reply: honestly by default, or with one thing wrong. */
+interface Signing {
+  key?: PrivateKey
+  /** Overrides signed fields (what a liar or a replay would have signed). */
+  fields?: Partial<ReceiptFields>
+  /** Sends no receipt at all. */
+  unsigned?: boolean
+}
 
 /** The far end of the channel, played by the test: records frames, optionally answers pings. */
 class ScriptedWorker {
@@ -43,15 +70,37 @@ class ScriptedWorker {
     return this.received.filter((f): f is Extract<FrameMessage, { type: T }> => f.type === type)
   }
 
-  reply (taskId: string, result: TaskResult): void {
-    this.send({ type: 'response', response: { taskId, ok: true, result } })
+  /** Answers with `result` and a receipt signed over the request it received under `taskId`. */
+  reply (taskId: string, result: TaskResult, signing: Signing = {}): void {
+    const asked = this.ofType('request').find(f => f.request.taskId === taskId)?.request
+    const startedAt = 1_700_000_000_000
+    const endedAt = startedAt + 25
+    const fields: ReceiptFields = {
+      jobId: asked?.jobId ?? '',
+      taskId,
+      requester: REQUESTER,
+      worker: WORKER.toString(),
+      modelSha256: asked?.model.sha256 ?? '0'.repeat(64),
+      inputsSha256: tensorsSha256(asked?.inputs ?? []),
+      outputsSha256: tensorsSha256(result.outputs),
+      backend: result.backend,
+      startedAt,
+      endedAt,
+      ...signing.fields
+    }
+    const receipt = signing.unsigned === true ? undefined : { startedAt: fields.startedAt, endedAt: fields.endedAt, signature: signWith(signing.key ?? WORKER_KEY, fields) }
+    this.send({ type: 'response', response: { taskId, ok: true, result: { ...result, receipt } } })
   }
 }
 
 function setup (options: TaskClientOptions = {}) {
   const clock = new FakeClock(1000)
   const [clientEnd, workerEnd] = memoryChannelPair({ seed: 11 })
-  const client = new TaskClient(clientEnd, { clock, heartbeatMs: 1000, livenessMs: 4000, graceMs: 500, ...options })
+  const client = new TaskClient(clientEnd, {
+    requester: REQUESTER,
+    worker: WORKER.toString(),
+    verify: (bytes, signature) => WORKER.publicKey.verify(bytes, signature)
+  }, { clock, heartbeatMs: 1000, livenessMs: 4000, graceMs: 500, ...options })
   clientEnd.onData(chunk => { client.receive(chunk) })
   clientEnd.onClose(err => { client.closed(err) })
   const worker = new ScriptedWorker(workerEnd)
@@ -286,5 +335,72 @@ describe('TaskClient connection loss', () => {
     await flushMicrotasks()
     expect(task.error?.code).toBe('peer-gone')
     expect(worker.closedByClient).toBe(true)
+  })
+})
+
+describe('TaskClient receipts', () => {
+  it('resolves with the worker\'s receipt, every signed field spelled out, which verifies offline', async () => {
+    const { client, worker } = setup()
+    const req = request('signed')
+    const task = client.run(req)
+    await flushMicrotasks()
+    worker.reply('signed', result(7))
+    const { receipt } = await task
+    expect(receipt).toEqual({
+      version: RECEIPT_VERSION,
+      jobId: 'job',
+      taskId: 'signed',
+      requester: REQUESTER,
+      worker: WORKER.toString(),
+      modelSha256: req.model.sha256,
+      inputsSha256: tensorsSha256(req.inputs),
+      outputsSha256: tensorsSha256(result(7).outputs),
+      backend: 'cpu',
+      startedAt: 1_700_000_000_000,
+      endedAt: 1_700_000_000_025,
+      signature: expect.stringMatching(/^[0-9a-f]{128}$/)
+    })
+    expect(await verifyReceipt(receipt, (b, sig) => WORKER.publicKey.verify(b, sig))).toBe(true)
+  })
+
+  const lies: Array<{ what: string, signing: (other: TaskResult) => Signing, message: RegExp }> = [
+    { what: 'no receipt at all', signing: () => ({ unsigned: true }), message: /without a receipt; unsigned results are refused/ },
+    { what: 'a receipt signed with another key than the connection\'s peer', signing: () => ({ key: OTHER_KEY }), message: /receipt signature invalid/ },
+    { what: 'a receipt over other outputs than those sent', signing: (other) => ({ fields: { outputsSha256: tensorsSha256(other.outputs) } }), message: /receipt signature invalid/ },
+    { what: 'a receipt made for another requester', signing: () => ({ fields: { requester: WORKER.toString() } }), message: /receipt signature invalid/ },
+    { what: 'a receipt replayed from another task', signing: () => ({ fields: { taskId: 'earlier' } }), message: /receipt signature invalid/ },
+    { what: 'a receipt over other inputs', signing: () => ({ fields: { inputsSha256: tensorsSha256([]) } }), message: /receipt signature invalid/ },
+    { what: 'a receipt naming another model', signing: () => ({ fields: { modelSha256: 'e'.repeat(64) } }), message: /receipt signature invalid/ },
+    { what: 'a receipt naming another backend', signing: () => ({ fields: { backend: 'webgpu' } }), message: /receipt signature invalid/ }
+  ]
+  for (const lie of lies) {
+    it(`fails the task inference-failed on ${lie.what}, leaving the stream and other tasks alone`, async () => {
+      const { client, worker } = setup()
+      const bad = track(client.run(request('bad')))
+      const good = client.run(request('good'))
+      await flushMicrotasks()
+      worker.reply('bad', result(1), lie.signing(result(2)))
+      await flushMicrotasks()
+      expect(bad.error).toBeInstanceOf(TaskError)
+      expect(bad.error?.code).toBe('inference-failed')
+      expect(bad.error?.message).toMatch(lie.message)
+      expect(client.isClosed).toBe(false)
+
+      worker.reply('good', result(3))
+      expect((await good).result.outputs[0].data[0]).toBe(3)
+    })
+  }
+
+  it('refuses to send a request over the frame limit: bad-request, nothing on the wire', async () => {
+    const { client, worker } = setup({ limits: { ...DEFAULT_LIMITS, maxFrameBytes: 1000 } })
+    const big = request('big')
+    big.inputs = [{ name: 'x', dtype: 'float32', dims: [300], data: new Uint8Array(1200) }]
+    const err = await client.run(big).then(() => undefined, (e: unknown) => e as TaskError)
+    expect(err?.code).toBe('bad-request')
+    expect(err?.message).toMatch(/^task big is \d+ bytes, over the 1000-byte frame limit$/)
+    await flushMicrotasks()
+    expect(worker.ofType('request')).toEqual([])
+    expect(client.inFlight).toBe(0)
+    expect(client.isClosed).toBe(false)
   })
 })

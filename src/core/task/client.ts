@@ -1,17 +1,32 @@
 /**
  * Requester side of the task protocol over one channel to one worker: matches responses to
- * requests, enforces deadlines, and declares the worker gone when heartbeats stop coming back.
+ * requests, enforces deadlines, declares the worker gone when heartbeats stop coming back, and
+ * accepts a result only with a receipt the worker signed over this task and these outputs.
  */
 import { encodeFrame, FrameDecoder } from './codec.js'
 import { TaskError, toTaskError } from '../errors.js'
 import { STREAM_ERROR_ID } from '../channel.js'
 import { DEFAULT_LIMITS } from '../limits.js'
 import { systemClock } from '../clock.js'
+import { RECEIPT_VERSION, tensorsSha256, verifyReceipt } from '../receipt.js'
+import { checkFrameSize, frameBodyBytes } from './frame-size.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
 import type { FrameChannel } from '../channel.js'
 import type { Clock } from '../clock.js'
 import type { FrameMessage } from './codec.js'
 import type { TaskRequest, TaskResult } from '../task-types.js'
 import type { ProtocolLimits } from '../limits.js'
+import type { Receipt, ReceiptVerify } from '../receipt.js'
+
+/** Who the two ends of this channel are, and how to check the worker's signature. */
+export interface ReceiptCheck {
+  /** Our own peer id: the worker must name it in every receipt. */
+  requester: string
+  /** The worker's peer id (the remote end of the connection). */
+  worker: string
+  /** Ed25519 verification with the key `worker` embeds. */
+  verify: ReceiptVerify
+}
 
 export interface TaskClientOptions {
   clock?: Clock
@@ -28,6 +43,8 @@ export interface TaskClientOptions {
 
 export interface TaskOutcome {
   result: TaskResult
+  /** The worker's verified receipt for this result, every signed field spelled out. */
+  receipt: Receipt
   /** Request sent → response decoded, as seen by the requester. */
   roundTripMs: number
   /** Round trip minus the worker's own total: framing, transport and event-loop time. */
@@ -39,10 +56,18 @@ interface Pending {
   reject: (err: TaskError) => void
   sentAt: number
   timer: unknown
+  /** What the receipt must say about the request, kept instead of the inputs themselves. */
+  jobId: string
+  modelSha256: string
+  inputsSha256: string
+  /** A response arrived and is being checked: later ones for this task are ignored. */
+  answered: boolean
 }
 
 export class TaskClient {
   private readonly channel: FrameChannel
+  private readonly receipts: ReceiptCheck
+  private readonly limits: ProtocolLimits
   private readonly clock: Clock
   private readonly decoder: FrameDecoder
   private readonly heartbeatMs: number
@@ -55,10 +80,12 @@ export class TaskClient {
   private nonce = 0
   private closedWith?: TaskError
 
-  constructor (channel: FrameChannel, options: TaskClientOptions = {}) {
+  constructor (channel: FrameChannel, receipts: ReceiptCheck, options: TaskClientOptions = {}) {
     this.channel = channel
+    this.receipts = receipts
     this.clock = options.clock ?? systemClock
-    this.decoder = new FrameDecoder(options.limits ?? DEFAULT_LIMITS)
+    this.limits = options.limits ?? DEFAULT_LIMITS
+    this.decoder = new FrameDecoder(this.limits)
     this.heartbeatMs = options.heartbeatMs ?? 1000
     this.livenessMs = options.livenessMs ?? 10_000
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000
@@ -74,19 +101,24 @@ export class TaskClient {
     return this.closedWith != null
   }
 
-  /** Sends one task and resolves with the worker's result, or rejects with a TaskError. */
+  /**
+   * Sends one task and resolves with the worker's result and its verified receipt, or rejects with
+   * a TaskError. A request over the frame limit is refused here (`bad-request`), never sent.
+   */
   async run (request: TaskRequest): Promise<TaskOutcome> {
     if (this.closedWith != null) throw this.closedWith
     if (this.pending.has(request.taskId)) throw new TaskError('bad-request', `task ${request.taskId} is already in flight`)
     const timeoutMs = request.timeoutMs > 0 ? request.timeoutMs : this.defaultTimeoutMs
     const frame = encodeFrame({ type: 'request', request: { ...request, timeoutMs } })
+    checkFrameSize(frameBodyBytes(frame), this.limits.maxFrameBytes, `task ${request.taskId} is`, 'bad-request')
+    const expected = { jobId: request.jobId, modelSha256: request.model.sha256, inputsSha256: tensorsSha256(request.inputs), answered: false }
     if (this.pending.size === 0) this.lastHeard = this.clock.now()
     const promise = new Promise<TaskOutcome>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.settle(request.taskId, new TaskError('timeout', `no answer within ${timeoutMs + this.graceMs} ms`))
         void this.trySend({ type: 'cancel', taskId: request.taskId })
       }, timeoutMs + this.graceMs)
-      this.pending.set(request.taskId, { resolve, reject, sentAt: this.clock.now(), timer })
+      this.pending.set(request.taskId, { resolve, reject, sentAt: this.clock.now(), timer, ...expected })
     })
     this.armHeartbeat()
     try {
@@ -129,17 +161,16 @@ export class TaskClient {
           return
         }
         const p = this.pending.get(r.taskId)
-        if (p == null) return // late answer to a task that already timed out
+        if (p == null || p.answered) return // late answer to a task that already timed out, or a repeated one
         if (!r.ok) {
           this.settle(r.taskId, new TaskError(r.error.code, r.error.message))
           return
         }
+        p.answered = true
         const roundTripMs = this.clock.now() - p.sentAt
-        this.settle(r.taskId, {
-          result: r.result,
-          roundTripMs,
-          networkMs: Math.max(0, roundTripMs - r.result.timings.totalMs)
-        })
+        const taskId = r.taskId
+        this.accept(taskId, p, r.result, roundTripMs)
+          .catch((err: unknown) => { this.settle(taskId, toTaskError(err)) })
         return
       }
       case 'ping':
@@ -150,6 +181,39 @@ export class TaskClient {
       default:
         this.fail(new TaskError('bad-request', `a worker sent an unexpected ${frame.type} frame`))
     }
+  }
+
+  /**
+   * Settles a task with its result once the receipt verifies over what we asked and what came
+   * back. A missing or bad receipt is the worker's fault alone: that task fails
+   * `inference-failed` (the scheduler counts it against the worker), the stream stays up.
+   */
+  private async accept (taskId: string, p: Pending, result: TaskResult, roundTripMs: number): Promise<void> {
+    const { requester, worker, verify } = this.receipts
+    const proof = result.receipt
+    if (proof == null) {
+      this.settle(taskId, new TaskError('inference-failed', `worker ${worker} answered task ${taskId} without a receipt; unsigned results are refused`))
+      return
+    }
+    const receipt: Receipt = {
+      version: RECEIPT_VERSION,
+      jobId: p.jobId,
+      taskId,
+      requester,
+      worker,
+      modelSha256: p.modelSha256,
+      inputsSha256: p.inputsSha256,
+      outputsSha256: tensorsSha256(result.outputs),
+      backend: result.backend,
+      startedAt: proof.startedAt,
+      endedAt: proof.endedAt,
+      signature: bytesToHex(proof.signature)
+    }
+    if (!await verifyReceipt(receipt, verify)) {
+      this.settle(taskId, new TaskError('inference-failed', `receipt signature invalid: worker ${worker}'s signature on task ${taskId} does not cover this task, its inputs and these outputs`))
+      return
+    }
+    this.settle(taskId, { result, receipt, roundTripMs, networkMs: Math.max(0, roundTripMs - result.timings.totalMs) })
   }
 
   private settle (taskId: string, outcome: TaskOutcome | TaskError): void {

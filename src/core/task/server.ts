@@ -1,28 +1,46 @@
 /**
  * Worker side of the task protocol over one channel from one requester: decodes requests,
- * admits them to the shared WorkQueue and writes back results or typed errors.
- * A bad frame gets a stream-level error reply and closes this channel only.
+ * admits them to the shared WorkQueue and writes back results, each with a signed receipt, or
+ * typed errors. A bad frame gets a stream-level error reply and closes this channel only.
  */
 import { encodeFrame, FrameDecoder } from './codec.js'
 import { toTaskError } from '../errors.js'
 import { STREAM_ERROR_ID } from '../channel.js'
 import { DEFAULT_LIMITS } from '../limits.js'
+import { signReceipt, tensorsSha256 } from '../receipt.js'
+import { hexToBytes } from '@noble/hashes/utils.js'
+import { checkFrameSize, frameBodyBytes } from './frame-size.js'
 import type { FrameChannel } from '../channel.js'
 import type { FrameMessage, WireErrorCode } from './codec.js'
-import type { TaskRequest } from '../task-types.js'
+import type { TaskRequest, TaskResult } from '../task-types.js'
 import type { ProtocolLimits } from '../limits.js'
 import type { WorkQueue } from '../work-queue.js'
+import type { ReceiptSign } from '../receipt.js'
+
+/** The worker's identity, as its receipts name and sign it. */
+export interface ReceiptSigner {
+  /** This worker's peer id. */
+  peerId: string
+  /** Ed25519 with the key `peerId` embeds. */
+  sign: ReceiptSign
+}
 
 export interface TaskServerOptions {
-  /** Who is on the other end (peer id); used for fair queueing and the UI. */
+  /** Who is on the other end (peer id); used for fair queueing and the UI, and named in receipts. */
   requester: string
+  signer: ReceiptSigner
   limits?: ProtocolLimits
+  /** Wall clock for receipt times (ms since the Unix epoch). */
+  wallClock?: () => number
 }
 
 export class TaskServer {
   private readonly channel: FrameChannel
   private readonly queue: WorkQueue
   private readonly requester: string
+  private readonly signer: ReceiptSigner
+  private readonly limits: ProtocolLimits
+  private readonly wallClock: () => number
   private readonly decoder: FrameDecoder
   private isClosed = false
   /** Tasks this channel submitted that have not answered yet (another stream of the same peer has its own). */
@@ -32,7 +50,10 @@ export class TaskServer {
     this.channel = channel
     this.queue = queue
     this.requester = options.requester
-    this.decoder = new FrameDecoder(options.limits ?? DEFAULT_LIMITS)
+    this.signer = options.signer
+    this.limits = options.limits ?? DEFAULT_LIMITS
+    this.wallClock = options.wallClock ?? Date.now
+    this.decoder = new FrameDecoder(this.limits)
   }
 
   /** Feeds bytes received from the channel. */
@@ -78,8 +99,10 @@ export class TaskServer {
   private async run (request: TaskRequest): Promise<void> {
     this.open.add(request.taskId)
     try {
+      const startedAt = this.wallClock()
       const result = await this.queue.submit(request, this.requester)
-      await this.send({ type: 'response', response: { taskId: request.taskId, ok: true, result } })
+      const frame = await this.answer(request, result, startedAt)
+      await this.sendEncoded(frame)
     } catch (err) {
       const e = toTaskError(err)
       const code: WireErrorCode = e.code === 'peer-gone' || e.code === 'no-peer' ? 'inference-failed' : e.code
@@ -89,10 +112,41 @@ export class TaskServer {
     }
   }
 
+  /**
+   * The result frame, signed. Outputs that would not fit one frame throw `inference-failed`
+   * instead: the requester would refuse the frame from its length prefix and lose the stream.
+   */
+  private async answer (request: TaskRequest, result: TaskResult, startedAt: number): Promise<Uint8Array> {
+    const { maxFrameBytes } = this.limits
+    // The data alone already too big: refused before encoding (and copying) it all.
+    checkFrameSize(result.outputs.reduce((n, t) => n + t.data.byteLength, 0), maxFrameBytes, 'outputs are', 'inference-failed')
+    const endedAt = Math.max(startedAt, this.wallClock())
+    const receipt = await signReceipt({
+      jobId: request.jobId,
+      taskId: request.taskId,
+      requester: this.requester,
+      worker: this.signer.peerId,
+      modelSha256: request.model.sha256,
+      inputsSha256: tensorsSha256(request.inputs),
+      outputsSha256: tensorsSha256(result.outputs),
+      backend: result.backend,
+      startedAt,
+      endedAt
+    }, this.signer.sign)
+    const proof = { startedAt, endedAt, signature: hexToBytes(receipt.signature) }
+    const frame = encodeFrame({ type: 'response', response: { taskId: request.taskId, ok: true, result: { ...result, receipt: proof } } })
+    checkFrameSize(frameBodyBytes(frame), maxFrameBytes, 'the encoded result is', 'inference-failed')
+    return frame
+  }
+
   private async send (frame: FrameMessage): Promise<void> {
+    await this.sendEncoded(encodeFrame(frame))
+  }
+
+  private async sendEncoded (bytes: Uint8Array): Promise<void> {
     if (this.isClosed) return
     try {
-      await this.channel.send(encodeFrame(frame))
+      await this.channel.send(bytes)
     } catch {
       this.shutdown()
     }

@@ -1,0 +1,233 @@
+/**
+ * Signed receipts (docs/PROTOCOL.md, "Receipts"): a worker signs, with its libp2p Ed25519 key, a
+ * canonical encoding of what it was asked and what it answered, so that a result can be held
+ * against the worker that produced it, by the requester now and by anyone later, offline.
+ *
+ * Pure: the Ed25519 implementation is injected (libp2p keys in src/net, src/node), so any
+ * Ed25519 library can check the same bytes. Digests use the sync sha256 of @noble/hashes: a digit
+ * task hashes a few KiB, far less than WebCrypto's async round trip costs.
+ */
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
+import type { WireTensor } from './tensor.js'
+
+/** Names the receipt layout; it changes whenever the signed bytes change. */
+export const RECEIPT_VERSION = 'p2p-ai-agents/receipt/1'
+
+/** Ed25519 signatures are 64 bytes. */
+export const RECEIPT_SIGNATURE_BYTES = 64
+
+/** Everything a receipt's signature covers, in signing order. */
+export interface ReceiptFields {
+  jobId: string
+  taskId: string
+  /** Peer ids (base58btc, as libp2p prints them) of the requester and of the signing worker. */
+  requester: string
+  worker: string
+  /** Lowercase hex sha256 digests: the ONNX bytes, and the canonical input and output tensor lists. */
+  modelSha256: string
+  inputsSha256: string
+  outputsSha256: string
+  backend: string
+  /** Wall-clock ms since the Unix epoch on the worker: when it took the task and when it answered. */
+  startedAt: number
+  endedAt: number
+}
+
+/** A receipt as exported: every signed field spelled out, and the signature. */
+export interface Receipt extends ReceiptFields {
+  version: typeof RECEIPT_VERSION
+  /** Ed25519 signature over receiptBytes(fields), lowercase hex (128 characters). */
+  signature: string
+}
+
+/** Signs with the worker's private key (libp2p: `privateKey.sign`). */
+export type ReceiptSign = (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>
+
+/** Checks a signature with one worker's public key (libp2p: `publicKey.verify`). */
+export type ReceiptVerify = (bytes: Uint8Array, signature: Uint8Array) => boolean | Promise<boolean>
+
+/** A receipt that is not shaped as the layout requires (before any signature is checked). */
+export class ReceiptFormatError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ReceiptFormatError'
+  }
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/
+const SIGNATURE_HEX = /^[0-9a-f]{128}$/
+const MAX_U64 = 2n ** 64n - 1n
+const encoder = new TextEncoder()
+
+/** Appends big-endian integers and length-prefixed strings to a growing hash or buffer. */
+class Writer {
+  private readonly parts: Uint8Array[] = []
+  private size = 0
+
+  bytes (b: Uint8Array): this {
+    this.parts.push(b)
+    this.size += b.byteLength
+    return this
+  }
+
+  u32 (n: number): this {
+    const b = new Uint8Array(4)
+    new DataView(b.buffer).setUint32(0, n)
+    return this.bytes(b)
+  }
+
+  u64 (n: number | bigint): this {
+    const v = BigInt(n)
+    if (v < 0n || v > MAX_U64) throw new ReceiptFormatError(`${n} does not fit an unsigned 64-bit integer`)
+    const b = new Uint8Array(8)
+    new DataView(b.buffer).setBigUint64(0, v)
+    return this.bytes(b)
+  }
+
+  /** u32 byte length, then the UTF-8 bytes. */
+  string (s: string): this {
+    const b = encoder.encode(s)
+    return this.u32(b.byteLength).bytes(b)
+  }
+
+  finish (): Uint8Array {
+    const out = new Uint8Array(this.size)
+    let offset = 0
+    for (const p of this.parts) {
+      out.set(p, offset)
+      offset += p.byteLength
+    }
+    return out
+  }
+
+  /** Hashes what was written without joining it into one buffer (tensor data can be large). */
+  digest (): Uint8Array {
+    const h = sha256.create()
+    for (const p of this.parts) h.update(p)
+    return h.digest()
+  }
+}
+
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return a.byteLength - b.byteLength
+}
+
+/**
+ * sha256 of a tensor list's canonical encoding: u32 count, then each tensor in ascending order of
+ * its UTF-8 name bytes as name (u32 length + UTF-8), dtype (u32 length + its lowercase name),
+ * u32 dim count, each dim as u64, u64 data length, the raw little-endian data. All big-endian.
+ */
+export function tensorsDigest (tensors: readonly WireTensor[]): Uint8Array {
+  const named = tensors.map(t => ({ t, name: encoder.encode(t.name) })).sort((a, b) => compareBytes(a.name, b.name))
+  const w = new Writer().u32(named.length)
+  for (const { t, name } of named) {
+    w.u32(name.byteLength).bytes(name).string(t.dtype).u32(t.dims.length)
+    for (const d of t.dims) w.u64(d)
+    w.u64(t.data.byteLength).bytes(t.data)
+  }
+  return w.digest()
+}
+
+/** tensorsDigest as lowercase hex. */
+export function tensorsSha256 (tensors: readonly WireTensor[]): string {
+  return bytesToHex(tensorsDigest(tensors))
+}
+
+function checkTime (value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ReceiptFormatError(`${what} must be a whole number of ms ≥ 0, not ${String(value)}`)
+  return value
+}
+
+function checkDigest (value: unknown, what: string): string {
+  if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw new ReceiptFormatError(`${what} must be 64 lowercase hex characters`)
+  return value
+}
+
+function checkString (value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new ReceiptFormatError(`${what} must be a string`)
+  return value
+}
+
+/**
+ * The bytes a worker signs: the version string, job id, task id, requester, worker and backend as
+ * u32 length + UTF-8, the three digests as raw 32 bytes, the two times as u64; all big-endian,
+ * in the order of docs/PROTOCOL.md ("Receipts").
+ */
+export function receiptBytes (f: ReceiptFields): Uint8Array {
+  return new Writer()
+    .string(RECEIPT_VERSION)
+    .string(f.jobId)
+    .string(f.taskId)
+    .string(f.requester)
+    .string(f.worker)
+    .bytes(hexToBytes(checkDigest(f.modelSha256, 'modelSha256')))
+    .bytes(hexToBytes(checkDigest(f.inputsSha256, 'inputsSha256')))
+    .bytes(hexToBytes(checkDigest(f.outputsSha256, 'outputsSha256')))
+    .string(f.backend)
+    .u64(checkTime(f.startedAt, 'startedAt'))
+    .u64(checkTime(f.endedAt, 'endedAt'))
+    .finish()
+}
+
+/** Signs `fields` and returns the full receipt. */
+export async function signReceipt (fields: ReceiptFields, sign: ReceiptSign): Promise<Receipt> {
+  const signature = await sign(receiptBytes(fields))
+  return { version: RECEIPT_VERSION, ...pickFields(fields), signature: bytesToHex(signature) }
+}
+
+/** Whether `receipt`'s signature verifies over its fields; false too when the signature is not 64 bytes. */
+export async function verifyReceipt (receipt: Receipt, verify: ReceiptVerify): Promise<boolean> {
+  if (receipt.version !== RECEIPT_VERSION || !SIGNATURE_HEX.test(receipt.signature)) return false
+  let bytes: Uint8Array
+  try {
+    bytes = receiptBytes(receipt)
+  } catch (err) {
+    if (err instanceof ReceiptFormatError) return false
+    throw err
+  }
+  try {
+    return await verify(bytes, hexToBytes(receipt.signature))
+  } catch {
+    return false // a verifier that throws on a malformed signature has still said no
+  }
+}
+
+function pickFields (f: ReceiptFields): ReceiptFields {
+  return {
+    jobId: f.jobId,
+    taskId: f.taskId,
+    requester: f.requester,
+    worker: f.worker,
+    modelSha256: f.modelSha256,
+    inputsSha256: f.inputsSha256,
+    outputsSha256: f.outputsSha256,
+    backend: f.backend,
+    startedAt: f.startedAt,
+    endedAt: f.endedAt
+  }
+}
+
+/** Reads a receipt from parsed JSON (an export), checking every field's type and format; unknown fields are dropped. */
+export function parseReceipt (value: unknown): Receipt {
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new ReceiptFormatError('a receipt must be a JSON object')
+  const r = value as Record<string, unknown>
+  if (r.version !== RECEIPT_VERSION) throw new ReceiptFormatError(`unknown receipt version ${JSON.stringify(r.version)} (expected "${RECEIPT_VERSION}")`)
+  if (typeof r.signature !== 'string' || !SIGNATURE_HEX.test(r.signature)) throw new ReceiptFormatError('signature must be 128 lowercase hex characters')
+  return {
+    version: RECEIPT_VERSION,
+    jobId: checkString(r.jobId, 'jobId'),
+    taskId: checkString(r.taskId, 'taskId'),
+    requester: checkString(r.requester, 'requester'),
+    worker: checkString(r.worker, 'worker'),
+    modelSha256: checkDigest(r.modelSha256, 'modelSha256'),
+    inputsSha256: checkDigest(r.inputsSha256, 'inputsSha256'),
+    outputsSha256: checkDigest(r.outputsSha256, 'outputsSha256'),
+    backend: checkString(r.backend, 'backend'),
+    startedAt: checkTime(r.startedAt, 'startedAt'),
+    endedAt: checkTime(r.endedAt, 'endedAt'),
+    signature: r.signature
+  }
+}
