@@ -67,15 +67,19 @@ export class BackendPicker implements Executor {
     }
   }
 
-  async execute (request: TaskRequest, requester: string): Promise<ExecutionResult> {
+  async execute (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
     const sha = request.model.sha256
     const chosen = this.chosen.get(sha) ?? (this.candidates.length === 1 ? this.candidates[0] : undefined)
-    if (chosen != null) return await chosen.execute(request, requester)
+    if (chosen != null) return await chosen.execute(request, requester, signal)
     const pending = this.measuring.get(sha)
-    if (pending != null) return await (await pending).execute(request, requester)
+    if (pending != null) {
+      const winner = await pending
+      signal?.throwIfAborted()
+      return await winner.execute(request, requester, signal)
+    }
 
     // Other tasks of this model that arrive meanwhile wait for the winner rather than measure again.
-    const measured = this.measure(request, requester)
+    const measured = this.measure(request, requester, signal)
     const winner = measured.then(m => m.winner)
     winner.catch(() => {})
     this.measuring.set(sha, winner)
@@ -89,17 +93,19 @@ export class BackendPicker implements Executor {
   }
 
   /** Warms every candidate up, then times them round-robin; the result handed back is the winner's last run. */
-  private async measure (request: TaskRequest, requester: string): Promise<{ winner: BackendCandidate, result: ExecutionResult }> {
+  private async measure (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<{ winner: BackendCandidate, result: ExecutionResult }> {
     const t0 = performance.now()
     const live: Array<{ c: BackendCandidate, times: number[], last?: ExecutionResult }> = []
     let firstError: unknown
     // Only a failure inside onnxruntime may be this backend's (an op WebGPU lacks): such a
     // candidate drops out. The model or the task being unusable is the same on every backend.
+    // A task past its deadline stops measuring at once (the model is measured again by a later task).
     const attempt = async (c: BackendCandidate): Promise<ExecutionResult | undefined> => {
+      signal?.throwIfAborted()
       try {
-        return await c.execute(request, requester)
+        return await c.execute(request, requester, signal)
       } catch (err) {
-        if (toTaskError(err).code !== 'inference-failed') throw err
+        if (signal?.aborted === true || toTaskError(err).code !== 'inference-failed') throw err
         firstError ??= err
         return undefined
       }

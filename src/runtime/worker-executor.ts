@@ -1,4 +1,10 @@
-/** Main-thread side of an inference worker: a backend candidate that forwards tasks to its Web Worker. */
+/**
+ * Main-thread side of an inference worker: a backend candidate that forwards tasks to its Web Worker.
+ *
+ * A task past its deadline cannot be stopped inside onnxruntime, so the Web Worker running it is
+ * terminated and a fresh one (same backend) starts for the next task: a stuck model never keeps
+ * the tab's slot. Other calls still on the terminated worker fail with `inference-failed`.
+ */
 import * as Comlink from 'comlink'
 import { TaskError, toTaskError } from '../core/errors.js'
 import type { ExecutionResult } from '../core/work-queue.js'
@@ -16,10 +22,16 @@ export interface InferenceWorker extends BackendCandidate {
   terminate(): void
 }
 
+/** One Web Worker and the calls waiting on it (a terminated worker never answers them). */
+interface Running {
+  worker: Worker
+  remote: Comlink.Remote<InferenceWorkerApi>
+  info: WorkerInfo
+  pending: Set<(err: TaskError) => void>
+}
+
 /** Starts a worker for one backend; its models come from `fetchModel` on this (the page's) side. */
 export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelFetcher): Promise<InferenceWorker> {
-  const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: `p2p-inference-${init.backend}-${init.threads}` })
-  const remote = Comlink.wrap<InferenceWorkerApi>(worker)
   const pageFetch = async (ref: ModelRef, from?: string): Promise<ModelBytesReply> => {
     try {
       const bytes = await fetchModel(ref, from)
@@ -30,29 +42,77 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
       return { error: { code: e.code, message: e.message } }
     }
   }
-  let info: WorkerInfo
-  try {
-    info = await remote.init(init, Comlink.proxy(pageFetch))
-  } catch (err) {
-    worker.terminate()
-    throw err
+  const spawn = async (): Promise<Running> => {
+    const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: `p2p-inference-${init.backend}-${init.threads}` })
+    const remote = Comlink.wrap<InferenceWorkerApi>(worker)
+    try {
+      return { worker, remote, info: await remote.init(init, Comlink.proxy(pageFetch)), pending: new Set() }
+    } catch (err) {
+      worker.terminate()
+      throw err
+    }
   }
+  const kill = (r: Running, why: TaskError): void => {
+    r.worker.terminate()
+    for (const fail of r.pending) fail(why)
+    r.pending.clear()
+  }
+
+  const first = await spawn()
+  let current: Promise<Running> = Promise.resolve(first)
+  let stopped = false
+
+  /** The worker to use now: a fresh one after a deadline killed the last (retried if it failed to start). */
+  const live = async (): Promise<Running> => {
+    if (stopped) throw new TaskError('inference-failed', 'the inference worker has stopped')
+    try {
+      return await current
+    } catch {
+      current = spawn()
+      return await current
+    }
+  }
+  const respawn = (): void => {
+    current = spawn()
+    current.catch(() => {}) // the next call retries and reports it
+  }
+
+  /** Runs `call` on worker `r`; settles early if that worker is terminated meanwhile. */
+  const callOn = async <T>(r: Running, call: (r: Running) => Promise<T>): Promise<T> => await new Promise<T>((resolve, reject) => {
+    r.pending.add(reject)
+    call(r).then(resolve, reject).finally(() => { r.pending.delete(reject) })
+  })
+
   return {
-    name: info.backend,
-    info,
-    async execute (request: TaskRequest, requester: string): Promise<ExecutionResult> {
+    name: first.info.backend,
+    info: first.info,
+    async execute (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
+      signal?.throwIfAborted()
       // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
       const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
+      const r = await live()
+      signal?.throwIfAborted()
+      const onAbort = (): void => {
+        kill(r, toTaskError(signal?.reason, 'timeout'))
+        if (!stopped) respawn()
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
       try {
-        return await remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester)
+        return await callOn(r, async (w) => await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester))
       } catch (err) {
+        if (err instanceof TaskError) throw err
         // The worker throws { code, message } (see inference-worker.ts); anything else is a crash.
         const e = err as { code?: TaskError['code'], message?: string }
         throw new TaskError(e.code ?? 'inference-failed', e.message ?? String(err))
+      } finally {
+        signal?.removeEventListener('abort', onAbort)
       }
     },
-    preload: async (ref, warmup) => await remote.preload(ref, warmup).then(() => true, () => false),
-    release: async (sha256) => { await remote.release(sha256) },
-    terminate: () => { worker.terminate() }
+    preload: async (ref, warmup) => await live().then(async r => { await callOn(r, async (w) => { await w.remote.preload(ref, warmup) }) }).then(() => true, () => false),
+    release: async (sha256) => { await callOn(await live(), async (w) => { await w.remote.release(sha256) }) },
+    terminate: () => {
+      stopped = true
+      void current.then(r => { kill(r, new TaskError('inference-failed', 'the inference worker has stopped')) }, () => {})
+    }
   }
 }

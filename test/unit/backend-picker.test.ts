@@ -106,3 +106,35 @@ describe('BackendPicker', () => {
   })
 })
 
+
+describe('BackendPicker and deadlines', () => {
+  it('hands the task\'s abort signal to the candidate that runs it', async () => {
+    const seen: Array<AbortSignal | undefined> = []
+    const c: BackendCandidate = { name: 'only', execute: async (_r, _from, signal) => { seen.push(signal); return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'only', threads: 1 } } }
+    const controller = new AbortController()
+    await new BackendPicker([c]).execute(request('m'), 'r', controller.signal)
+    expect(seen).toEqual([controller.signal])
+  })
+
+  it('stops measuring once the deadline passed, and measures again for a later task', async () => {
+    const controller = new AbortController()
+    let runs = 0
+    const slow: BackendCandidate = {
+      name: 'slow',
+      execute: async (_r, _from, signal) => {
+        runs++
+        expect(signal).toBe(controller.signal)
+        // The deadline passes during this candidate's first run: the queue aborts it.
+        if (runs === 1) { controller.abort(new TaskError('timeout', 'deadline')); throw signal!.reason }
+        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'slow', threads: 1 }
+      }
+    }
+    const other = candidate('other', { m: 1 })
+    const p = new BackendPicker([slow, other.c])
+    await expect(p.execute(request('m'), 'r', controller.signal)).rejects.toMatchObject({ code: 'timeout' })
+    expect(other.runs).toEqual([]) // no candidate ran after the abort
+    expect(p.choices.size).toBe(0)
+    await p.execute(request('m', 'again'), 'r')
+    expect(p.choices.size).toBe(1)
+  })
+})
