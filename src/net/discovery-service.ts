@@ -31,6 +31,17 @@ const SYNC_TIMEOUT_MS = 10_000
 const SYNC_COOLDOWN_MS = 5_000
 /** Peers remembered for the cooldown at once: a flood of new identities is refused beyond it. */
 const MAX_SYNC_CLIENTS = 4096
+/**
+ * Most bytes in one sync answer, on both sides: 10,000 adverts of 1.6 KiB (real ones are a few
+ * hundred bytes). The sender stops there (gossip brings the rest); the reader aborts past it
+ * instead of reading on, since it ingests adverts as they arrive and never holds the whole answer.
+ */
+export const MAX_SYNC_ANSWER_BYTES = 16 * 1024 * 1024
+
+/** A sync answer broke a bound (too many adverts or bytes) or did not finish in time. */
+export class DiscoverySyncError extends Error {
+  override readonly name = 'DiscoverySyncError'
+}
 
 export interface DiscoveryInit {
   kind: PeerKind
@@ -160,15 +171,18 @@ export class Discovery implements Startable {
     const reader = new LengthPrefixedReader(MAX_ADVERT_BYTES)
     const maxEntries = this.init.table?.maxEntries ?? 10_000
     let seen = 0
+    let bytes = 0
     let fresh = 0
     const work: Array<Promise<void>> = []
     await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => { stream.abort(new Error('discovery sync timed out')); reject(new Error('discovery sync timed out')) }
+      const onAbort = (): void => { stream.abort(new DiscoverySyncError('discovery sync timed out')); reject(new DiscoverySyncError('discovery sync timed out')) }
       signal.addEventListener('abort', onAbort, { once: true })
       stream.addEventListener('message', (evt) => {
         try {
+          bytes += evt.data.byteLength
+          if (bytes > MAX_SYNC_ANSWER_BYTES) throw new DiscoverySyncError(`sync answer over ${MAX_SYNC_ANSWER_BYTES} bytes`)
           for (const body of reader.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())) {
-            if (++seen > maxEntries) throw new Error(`sync sent more than ${maxEntries} adverts`)
+            if (++seen > maxEntries) throw new DiscoverySyncError(`sync sent more than ${maxEntries} adverts`)
             work.push(this.ingest(body).then(r => { if (r === 'accepted') fresh++ }))
           }
         } catch (err) {
@@ -259,11 +273,15 @@ export class Discovery implements Startable {
     }
     this.syncedAt.set(peer, now)
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
-    const entries = [...this.table.all()].map(e => e.signed)
-    if (this.latest != null) entries.push(this.latest)
+    // Our own first, then the table, up to the byte budget; the deadline bounds a reader that stalls.
+    const entries = [...(this.latest != null ? [this.latest] : []), ...[...this.table.all()].map(e => e.signed)]
     void (async () => {
+      let budget = MAX_SYNC_ANSWER_BYTES
       for (const signed of entries) {
-        if (!stream.send(lengthPrefixed(signed))) await stream.onDrain({ signal })
+        const frame = lengthPrefixed(signed)
+        budget -= frame.byteLength
+        if (budget < 0) break
+        if (!stream.send(frame)) await stream.onDrain({ signal })
       }
       await stream.close({ signal })
     })().catch(err => { stream.abort(err as Error) })

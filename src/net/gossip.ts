@@ -13,6 +13,13 @@ export type GossipRole = 'peer' | 'relay'
 
 /** Largest gossipsub RPC frame read from a peer: room for hundreds of adverts in one batch. */
 const MAX_RPC_BYTES = 1024 * 1024
+/**
+ * Most bytes queued for one peer that is not reading. gossipsub writes without waiting for
+ * back-pressure and yamux queues without limit, so a subscriber that stops reading would pin every
+ * advert sent after it stopped; past this its stream is reset and the bytes freed. 2 MiB is
+ * thousands of adverts behind, far more than an honest peer ever lags.
+ */
+export const MAX_OUTBOUND_BUFFER_BYTES = 2 * 1024 * 1024
 
 export function discoveryGossip (role: GossipRole): (components: GossipSubComponents) => GossipSub {
   const relay = role === 'relay'
@@ -25,6 +32,7 @@ export function discoveryGossip (role: GossipRole): (components: GossipSubCompon
     // message: a frame over it drops the peer from gossipsub while the connection stays up. Each
     // advert is bounded to MAX_ADVERT_BYTES by the discovery validator.
     maxInboundDataLength: MAX_RPC_BYTES,
+    maxOutboundBufferSize: MAX_OUTBOUND_BUFFER_BYTES,
     runOnLimitedConnection: false,
     // Many tabs share one address behind a NAT (and every test peer is on 127.0.0.1): the
     // per-address penalty would silence them all.
