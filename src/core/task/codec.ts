@@ -152,6 +152,8 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
     checkId(r.taskId, 'task id', limits)
     checkId(r.jobId, 'job id', limits, true)
     if (r.model == null || !SHA256_HEX.test(r.model.sha256)) throw bad('model sha256 must be 64 lowercase hex characters')
+    // compared exactly with the size a model transfer announces, so it must fit a JS number exactly
+    if (r.model.size > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`model size ${r.model.size} is out of range`)
     checkId(r.model.name, 'model name', limits, true)
     for (const n of r.outputNames) checkId(n, 'output name', limits)
     return {
@@ -178,6 +180,10 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
     const result = r.result!
     checkId(result.backend, 'backend', limits, true)
     const t = result.timings ?? { queueMs: 0, loadMs: 0, inferenceMs: 0, totalMs: 0 }
+    // durations feed the requester's speed measurements: NaN or negative ones would poison them
+    for (const [name, ms] of Object.entries(t)) {
+      if (!Number.isFinite(ms) || ms < 0) throw bad(`timing ${name} is ${ms}, not a duration`)
+    }
     return {
       type: 'response',
       response: {
