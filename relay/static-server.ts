@@ -63,6 +63,37 @@ export interface ServedConfig {
   iceServers: IceServer[]
 }
 
+/** Longest request path served (undecoded); a longer one is answered 414 before touching the disk. */
+const MAX_PATH_LENGTH = 2048
+
+/**
+ * The path a request target names, raw and percent-decoded, or the 4xx status that refuses it: a
+ * target that is not a path (or an absolute URL), a path that does not decode as UTF-8, or one
+ * with a NUL byte (no file has one; the file system would throw on it) is a 400, an overlong one 414.
+ */
+export function requestPath (target: string): { raw: string, decoded: string } | 400 | 414 {
+  let raw: string
+  if (target.startsWith('/')) {
+    raw = target.replace(/[?#].*$/s, '')
+  } else {
+    // absolute-form, as sent to proxies: allowed by HTTP/1.1, and its path is what counts
+    try {
+      raw = new URL(target).pathname
+    } catch {
+      return 400
+    }
+  }
+  if (raw.length > MAX_PATH_LENGTH) return 414
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(raw)
+  } catch {
+    return 400
+  }
+  if (decoded.includes('\0')) return 400
+  return { raw, decoded }
+}
+
 export async function startStaticServer (options: StaticServerOptions): Promise<Server> {
   const root = resolve(options.root)
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
@@ -77,9 +108,13 @@ export async function startStaticServer (options: StaticServerOptions): Promise<
     : createServer(listener)
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost')
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v)
-    if (url.pathname === '/config.json') {
+    const target = requestPath(req.url ?? '/')
+    if (typeof target === 'number') {
+      res.writeHead(target, { 'Content-Type': 'text/plain' }).end(target === 414 ? 'path too long' : 'malformed request path')
+      return
+    }
+    if (target.raw === '/config.json') {
       const hostname = (req.headers.host ?? 'localhost').replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
       const relay = options.relayAddrFor(hostname)
       const others = (options.otherRelays ?? []).filter(a => a !== relay)
@@ -87,33 +122,34 @@ export async function startStaticServer (options: StaticServerOptions): Promise<
       sendJson(res, body)
       return
     }
-    if (url.pathname === '/healthz') { sendJson(res, { ok: true }); return }
-    if (url.pathname === '/metrics') {
+    if (target.raw === '/healthz') { sendJson(res, { ok: true }); return }
+    if (target.raw === '/metrics') {
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' })
       res.end(Object.entries(options.metrics()).map(([k, v]) => `p2p_ai_agents_${k} ${v}`).join('\n') + '\n')
       return
     }
-    let path = normalize(join(root, decodeURIComponent(url.pathname)))
+    let path = normalize(join(root, target.decoded))
     if (path !== root && !path.startsWith(root + sep)) { res.writeHead(403).end(); return }
     let info = await stat(path).catch(() => undefined)
     if (info?.isDirectory() === true) {
       path = join(path, 'index.html')
       info = await stat(path).catch(() => undefined)
     }
-    if (info == null && extname(url.pathname) === '') {
+    if (info == null && extname(target.decoded) === '') {
       // Client-side routes fall back to the app shell.
       path = join(root, 'index.html')
       info = await stat(path).catch(() => undefined)
     }
     if (info == null) { res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found'); return }
-    const hashed = url.pathname.startsWith('/assets/')
+    const hashed = target.raw.startsWith('/assets/')
     res.writeHead(200, {
       'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream',
       'Content-Length': info.size,
       'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache'
     })
     if (req.method === 'HEAD') { res.end(); return }
-    createReadStream(path).pipe(res)
+    // a file gone or unreadable between stat and read ends this response, not the relay
+    createReadStream(path).on('error', (err) => { res.destroy(err) }).pipe(res)
   }
 
   await new Promise<void>((resolve, reject) => {
