@@ -14,12 +14,13 @@ import type { Registrar } from '@libp2p/interface-internal'
 import type { ModelRef } from '../core/task-types.js'
 import type { ModelSource, TransferProgress } from '../core/model-transfer/codec.js'
 import type { DirectConnections } from './direct-connections.js'
+import type { TransferLimits } from '../core/model-transfer/limits.js'
 
 export interface ModelTransferInit {
   /** Largest model this peer fetches. */
   maxModelBytes?: number
-  /** Gives up on a transfer that makes no progress for this long (default 15 s). */
-  stallMs?: number
+  /** Total deadline and minimum rate of each transfer, both ways (core/model-transfer/limits.ts has the defaults). */
+  limits?: TransferLimits
   /** Where the models this peer serves come from. */
   source: ModelSource
 }
@@ -64,22 +65,13 @@ export class ModelTransfer implements Startable {
     } catch (err) {
       throw new TaskError('model-unavailable', `no direct connection to ${peer} to fetch the model from: ${(err as Error).message}`)
     }
-    const stallMs = this.init.stallMs ?? 15_000
-    let timer: ReturnType<typeof setTimeout> | undefined
     let channel: ReturnType<typeof streamChannel> | undefined
-    const download = new ModelDownload(ref, {
-      maxBytes: options.maxBytes ?? this.init.maxModelBytes,
-      onProgress: (p) => { arm(); onProgress?.(p) }
-    })
-    const arm = (): void => {
-      clearTimeout(timer)
-      timer = setTimeout(() => { download.closed(new Error(`no data for ${stallMs / 1000} s`)); channel?.close(new Error('stalled')) }, stallMs)
-    }
+    // The download gives up by itself (deadline, minimum rate); the catch below then closes the stream.
+    const download = new ModelDownload(ref, { maxBytes: options.maxBytes ?? this.init.maxModelBytes, onProgress, limits: this.init.limits })
     const release = this.components.connections.use(connection)
     try {
       const stream = await connection.newStream(MODEL_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
       channel = streamChannel(stream, () => download)
-      arm()
       await channel.send(download.request)
       const bytes = await download.bytes
       channel.close()
@@ -88,7 +80,6 @@ export class ModelTransfer implements Startable {
       channel?.close(err as Error)
       throw err
     } finally {
-      clearTimeout(timer)
       release()
     }
   }
@@ -97,7 +88,7 @@ export class ModelTransfer implements Startable {
     // eslint-disable-next-line prefer-const
     let server: ModelTransferServer
     const channel = streamChannel(stream, () => server)
-    server = new ModelTransferServer(channel, this.init.source)
+    server = new ModelTransferServer(channel, this.init.source, { limits: this.init.limits })
   }
 }
 

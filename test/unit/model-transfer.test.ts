@@ -10,8 +10,12 @@ import { ModelReply, ModelRequest } from '../../src/core/model-transfer/pb/model
 import { LengthPrefixedReader } from '../../src/core/framing.js'
 import { MODEL_CHUNK_BYTES } from '../../src/core/model-transfer/codec.js'
 import { ModelDownload } from '../../src/core/model-transfer/client.js'
-import { ModelTransferServer } from '../../src/core/model-transfer/server.js'
-import { memoryChannelPair } from '../helpers/memory-channel.js'
+import { ModelTransferServer, TransferTooSlowError } from '../../src/core/model-transfer/server.js'
+import { DEFAULT_TRANSFER_LIMITS, transferDeadlineMs } from '../../src/core/model-transfer/limits.js'
+import { flushMicrotasks, memoryChannelPair } from '../helpers/memory-channel.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import type { FrameChannel } from '../../src/core/channel.js'
+import type { TransferLimits } from '../../src/core/model-transfer/limits.js'
 import { modelTransferConformance } from '../conformance/model-transfer.js'
 import type { TransferHarnessFactory } from '../conformance/model-transfer.js'
 import type { MemoryEnd } from '../helpers/memory-channel.js'
@@ -126,5 +130,96 @@ describe('model transfer server', () => {
     const got = await replies({ sha256: await sha256Hex(model), offset: 11n }, model)
     expect(got).toHaveLength(1)
     expect(got[0].error?.code).toBe('bad-request')
+  })
+})
+
+describe('model transfer time limits (fake clock)', () => {
+  /** A download on a fake clock, fed by hand: `frame` delivers one holder reply. */
+  function manual (ref: ModelRef, limits?: TransferLimits): { download: ModelDownload, clock: FakeClock, frame: (r: ModelReply) => void } {
+    const clock = new FakeClock()
+    const download = new ModelDownload(ref, { clock, limits })
+    return { download, clock, frame: (r) => { download.receive(lengthPrefixed(ModelReply.encode(r))) } }
+  }
+
+  it('gives up on a holder that sends the header and then a byte every 4 s, at the end of the first rate window', async () => {
+    const ref: ModelRef = { sha256: 'a'.repeat(64), size: 1024 * 1024, name: 'trickle' }
+    const { download, clock, frame } = manual(ref)
+    frame({ header: { size: BigInt(ref.size) } })
+    for (let t = 0; t < DEFAULT_TRANSFER_LIMITS.windowMs; t += 4000) {
+      frame({ chunk: Uint8Array.of(1) })
+      clock.advance(4000)
+    }
+    const err = await download.bytes.catch((e: unknown) => e) as TaskError
+    expect(err).toBeInstanceOf(TaskError)
+    expect(err.code).toBe('model-unavailable')
+    expect(err.message).toMatch(/too slow: 4 bytes in 15 s, at least 65536 needed/)
+    expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('gives up on a holder that keeps the minimum rate but would take past the total deadline', async () => {
+    const size = 10 * 1024 * 1024
+    const ref: ModelRef = { sha256: 'b'.repeat(64), size, name: 'slow' }
+    const deadline = transferDeadlineMs(size, DEFAULT_TRANSFER_LIMITS)
+    expect(deadline).toBe(80_000) // 10 MiB at 128 KiB/s, over the 30 s floor
+    const { download, clock, frame } = manual(ref)
+    frame({ header: { size: BigInt(size) } })
+    let settled = false
+    download.bytes.catch(() => {}).finally(() => { settled = true })
+    // 64 KiB per 15 s window: exactly the minimum rate, never enough for 10 MiB in 80 s.
+    for (let t = 0; t < deadline - 1000; t += 1000) {
+      if (t % DEFAULT_TRANSFER_LIMITS.windowMs === 0) frame({ chunk: new Uint8Array(DEFAULT_TRANSFER_LIMITS.minBytesPerWindow) })
+      clock.advance(1000)
+    }
+    await flushMicrotasks()
+    expect(settled).toBe(false)
+    clock.advance(1000)
+    const err = await download.bytes.catch((e: unknown) => e) as TaskError
+    expect(err.code).toBe('model-unavailable')
+    expect(err.message).toMatch(/did not finish within 80 s/)
+  })
+
+  it('a holder that sends nothing at all is given up on after one window; the floor bounds a small model', async () => {
+    const ref: ModelRef = { sha256: 'c'.repeat(64), size: 10, name: 'silent' }
+    expect(transferDeadlineMs(10, DEFAULT_TRANSFER_LIMITS)).toBe(DEFAULT_TRANSFER_LIMITS.minDeadlineMs)
+    const { download, clock } = manual(ref)
+    clock.advance(DEFAULT_TRANSFER_LIMITS.windowMs)
+    const err = await download.bytes.catch((e: unknown) => e) as TaskError
+    expect(err.code).toBe('model-unavailable')
+    expect(err.message).toMatch(/0 bytes in 15 s, at least 10 needed/)
+  })
+
+  it('a transfer within the limits succeeds and leaves no timer behind', async () => {
+    const model = new Uint8Array(3 * MODEL_CHUNK_BYTES).map((_, i) => i % 241)
+    const ref: ModelRef = { sha256: await sha256Hex(model), size: model.byteLength, name: 'ok' }
+    const { download, clock, frame } = manual(ref, { windowMs: 1000, minBytesPerWindow: MODEL_CHUNK_BYTES })
+    frame({ header: { size: BigInt(model.byteLength) } })
+    for (let at = 0; at < model.byteLength; at += MODEL_CHUNK_BYTES) {
+      frame({ chunk: model.subarray(at, at + MODEL_CHUNK_BYTES) })
+      clock.advance(1000)
+    }
+    expect(await download.bytes).toEqual(model)
+    expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('the holder cuts off a fetcher that stops reading, and frees its timers', async () => {
+    const model = new Uint8Array(4 * MODEL_CHUNK_BYTES)
+    const clock = new FakeClock()
+    let closedWith: Error | undefined
+    let frames = 0
+    let refuse: ((err: Error) => void) | undefined
+    // A transport whose sends never complete: the fetcher does not read.
+    const channel: FrameChannel = {
+      send: () => { frames++; return new Promise<void>((_resolve, reject) => { refuse = reject }) },
+      close: (err) => { closedWith = err; refuse?.(err ?? new Error('closed')) }
+    }
+    const server = new ModelTransferServer(channel, async () => model, { clock })
+    server.receive(lengthPrefixed(ModelRequest.encode({ sha256: await sha256Hex(model), offset: 0n })))
+    await flushMicrotasks()
+    expect(frames).toBe(1) // the header, still waiting to be read
+    clock.advance(DEFAULT_TRANSFER_LIMITS.windowMs)
+    await flushMicrotasks()
+    expect(closedWith).toBeInstanceOf(TransferTooSlowError)
+    expect(frames).toBe(1)
+    expect(clock.pendingTimers).toBe(0)
   })
 })

@@ -1,13 +1,18 @@
 /**
  * Fetching side of a model transfer. It checks the announced size against the ModelRef and its cap
- * before allocating, rejects any byte beyond it, and accepts the bytes only if they hash to the
- * sha256 it asked for.
+ * before allocating, rejects any byte beyond it, accepts the bytes only if they hash to the
+ * sha256 it asked for, and gives up (model-unavailable) on a transfer past its total deadline or
+ * slower than the minimum rate (see limits.ts).
  */
 import { ModelReply, ModelRequest } from './pb/model.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
 import { TaskError, toTaskError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { decodeModelReply, DEFAULT_MAX_MODEL_BYTES, MODEL_CHUNK_BYTES } from './codec.js'
+import { transferDeadlineMs, transferLimits } from './limits.js'
+import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
+import type { TransferLimits } from './limits.js'
 import type { ModelRef } from '../task-types.js'
 import type { TaskErrorCode } from '../errors.js'
 import type { TransferProgress } from './codec.js'
@@ -19,6 +24,9 @@ export interface ModelDownloadOptions {
   /** Largest model accepted; a bigger one is refused before any of it is buffered. */
   maxBytes?: number
   onProgress?: (p: TransferProgress) => void
+  /** Total deadline and minimum rate (limits.ts has the defaults). */
+  limits?: TransferLimits
+  clock?: Clock
 }
 
 /**
@@ -37,6 +45,11 @@ export class ModelDownload {
   private settled = false
   private resolve!: (b: Uint8Array) => void
   private reject!: (e: TaskError) => void
+  private readonly clock: Clock
+  private deadlineTimer?: unknown
+  private windowTimer?: unknown
+  /** Bytes received when the current rate window began. */
+  private windowStart = 0
 
   /** Throws a model-unavailable TaskError at once for a model over the size cap: nothing is requested. */
   constructor (ref: ModelRef, options: ModelDownloadOptions = {}) {
@@ -47,6 +60,24 @@ export class ModelDownload {
     this.bytes = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject })
     this.bytes.catch(() => {}) // may settle (an early error frame) before the adapter awaits it
     this.request = lengthPrefixed(ModelRequest.encode({ sha256: ref.sha256, offset: 0n }))
+    // The clock starts now: the request goes out as soon as the download exists.
+    this.clock = options.clock ?? systemClock
+    const limits = transferLimits(options.limits)
+    const deadlineMs = transferDeadlineMs(ref.size, limits)
+    this.deadlineTimer = this.clock.setTimeout(() => {
+      this.fail(new TaskError('model-unavailable', `the transfer of ${label(ref)} did not finish within ${deadlineMs / 1000} s (${this.received} of ${ref.size} bytes)`))
+    }, deadlineMs)
+    const checkRate = (): void => {
+      const need = Math.min(limits.minBytesPerWindow, ref.size - this.windowStart)
+      const got = this.received - this.windowStart
+      if (got < need) {
+        this.fail(new TaskError('model-unavailable', `the transfer of ${label(ref)} is too slow: ${got} bytes in ${limits.windowMs / 1000} s, at least ${need} needed (${this.received} of ${ref.size} bytes)`))
+        return
+      }
+      this.windowStart = this.received
+      this.windowTimer = this.clock.setTimeout(checkRate, limits.windowMs)
+    }
+    this.windowTimer = this.clock.setTimeout(checkRate, limits.windowMs)
   }
 
   receive (chunk: Uint8Array): void {
@@ -94,7 +125,7 @@ export class ModelDownload {
   }
 
   private async verify (bytes: Uint8Array): Promise<void> {
-    this.settled = true
+    this.settle()
     const actual = await sha256Hex(bytes)
     if (actual !== this.ref.sha256) {
       this.reject(new TaskError('model-hash-mismatch', `transferred model ${label(this.ref)} hashes to ${actual}, not ${this.ref.sha256}: rejected`))
@@ -105,8 +136,14 @@ export class ModelDownload {
 
   private fail (e: TaskError): void {
     if (this.settled) return
-    this.settled = true
+    this.settle()
     this.reject(e)
+  }
+
+  private settle (): void {
+    this.settled = true
+    this.clock.clearTimeout(this.deadlineTimer)
+    this.clock.clearTimeout(this.windowTimer)
   }
 }
 
