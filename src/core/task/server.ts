@@ -12,9 +12,9 @@ import { hexToBytes } from '@noble/hashes/utils.js'
 import { checkFrameSize, frameBodyBytes } from './frame-size.js'
 import type { FrameChannel } from '../channel.js'
 import type { FrameMessage, WireErrorCode } from './codec.js'
-import type { TaskRequest, TaskResult } from '../task-types.js'
+import type { TaskRequest } from '../task-types.js'
 import type { ProtocolLimits } from '../limits.js'
-import type { WorkQueue } from '../work-queue.js'
+import type { WorkQueue, WorkResult } from '../work-queue.js'
 import type { ReceiptSign } from '../receipt.js'
 
 /** The worker's identity, as its receipts name and sign it. */
@@ -30,8 +30,6 @@ export interface TaskServerOptions {
   requester: string
   signer: ReceiptSigner
   limits?: ProtocolLimits
-  /** Wall clock for receipt times (ms since the Unix epoch). */
-  wallClock?: () => number
 }
 
 export class TaskServer {
@@ -40,7 +38,6 @@ export class TaskServer {
   private readonly requester: string
   private readonly signer: ReceiptSigner
   private readonly limits: ProtocolLimits
-  private readonly wallClock: () => number
   private readonly decoder: FrameDecoder
   private isClosed = false
   /** Tasks this channel submitted that have not answered yet (another stream of the same peer has its own). */
@@ -52,7 +49,6 @@ export class TaskServer {
     this.requester = options.requester
     this.signer = options.signer
     this.limits = options.limits ?? DEFAULT_LIMITS
-    this.wallClock = options.wallClock ?? Date.now
     this.decoder = new FrameDecoder(this.limits)
   }
 
@@ -99,9 +95,8 @@ export class TaskServer {
   private async run (request: TaskRequest): Promise<void> {
     this.open.add(request.taskId)
     try {
-      const startedAt = this.wallClock()
       const result = await this.queue.submit(request, this.requester)
-      const frame = await this.answer(request, result, startedAt)
+      const frame = await this.answer(request, result)
       await this.sendEncoded(frame)
     } catch (err) {
       const e = toTaskError(err)
@@ -116,11 +111,13 @@ export class TaskServer {
    * The result frame, signed. Outputs that would not fit one frame throw `inference-failed`
    * instead: the requester would refuse the frame from its length prefix and lose the stream.
    */
-  private async answer (request: TaskRequest, result: TaskResult, startedAt: number): Promise<Uint8Array> {
+  private async answer (request: TaskRequest, result: WorkResult): Promise<Uint8Array> {
     const { maxFrameBytes } = this.limits
     // The data alone already too big: refused before encoding (and copying) it all.
     checkFrameSize(result.outputs.reduce((n, t) => n + t.data.byteLength, 0), maxFrameBytes, 'outputs are', 'inference-failed')
-    const endedAt = Math.max(startedAt, this.wallClock())
+    // The queue's wall-clock times of the run itself (queueing excluded); a clock stepped back mid-run must not make a receipt end before it starts.
+    const startedAt = result.startedAt
+    const endedAt = Math.max(startedAt, result.endedAt)
     const receipt = await signReceipt({
       jobId: request.jobId,
       taskId: request.taskId,
