@@ -10,6 +10,8 @@ import { builtinModel, modelRef } from '../models/catalog.js'
 import { digitJobSource, digitPredictions, summarizeDigits } from '../models/digit-job.js'
 import { DIGITS_OUTPUT_PROBS } from '../models/digits.js'
 import { IdbJobStore } from './idb-job-store.js'
+import { DEFAULT_SPOT_CHECK } from '../core/verification.js'
+import type { DiversityMode } from '../core/diversity.js'
 import type { DigitDataset } from '../models/datasets.js'
 import type { JobMeta } from '../core/job-store.js'
 import type { JobProgress } from '../net/job-runner.js'
@@ -22,6 +24,8 @@ export interface BatchOptions {
   adaptive: boolean
   /** Run only the first N images (all when undefined). */
   limit?: number
+  /** Share of decided tasks this tab recomputes itself (default DEFAULT_SPOT_CHECK). */
+  spotCheck?: number
 }
 
 export interface BatchOutcome {
@@ -37,6 +41,8 @@ export class BatchController extends EventTarget {
   private readonly tab: TabPeer
   private readonly datasets = new Map<string, Promise<DigitDataset>>()
   reputation = new Reputation()
+  /** How this tab's jobs verify results beyond replicas (see core/verification.ts). */
+  verification: { spotCheck: number, diversity: DiversityMode } = { spotCheck: DEFAULT_SPOT_CHECK, diversity: 'standard' }
 
   constructor (tab: TabPeer) {
     super()
@@ -71,6 +77,7 @@ export class BatchController extends EventTarget {
   async create (options: BatchOptions): Promise<JobMeta> {
     const dataset = await this.dataset(options.datasetId)
     const model = builtinModel('digits')
+    this.verification = { ...this.verification, spotCheck: options.spotCheck ?? DEFAULT_SPOT_CHECK }
     const now = Date.now()
     const meta: JobMeta = {
       jobId: crypto.randomUUID?.() ?? `${now.toString(36)}-${Math.random().toString(36).slice(2)}`,
@@ -100,6 +107,8 @@ export class BatchController extends EventTarget {
       store: this.store,
       compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
       reputation: this.reputation,
+      declared: builtinModel('digits'),
+      ...this.tab.verification(this.verification.spotCheck, this.verification.diversity),
       // The requester's own tab works on the job too, unless its volunteer paused it.
       local: this.tab.paused ? undefined : { slots: 1, run: async (request) => await this.tab.queue.submit(request, LOCAL_PEER) }
     })

@@ -14,6 +14,9 @@ import { backendLabel, findAdapter } from '../runtime/backends.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
 import { LOCAL_PEER } from '../net/job-runner.js'
+import { endpointLookup } from '../net/peer-endpoint.js'
+import type { JobVerification } from '../net/job-runner.js'
+import type { DiversityMode } from '../core/diversity.js'
 import { compareWorkers } from '../core/scheduler.js'
 import { loadTabIdentity } from './identity.js'
 import { tabModelStore } from './cache-model-store.js'
@@ -56,6 +59,8 @@ export type Target = { kind: 'any' } | { kind: 'self' } | { kind: 'peer', peerId
 
 /** How often the page refreshes round-trip times of its direct connections (display only). */
 const RTT_INTERVAL_MS = 5000
+/** Peer × model speed measurements kept for choosing "any peer". */
+const MAX_MEASURED = 1024
 
 export class TabPeer extends EventTarget {
   readonly config: TabConfig
@@ -85,6 +90,8 @@ export class TabPeer extends EventTarget {
   private rttTimer?: ReturnType<typeof setInterval>
   private readonly stopWorkers: Array<() => void> = []
   private nextPeer = 0
+  /** Round trips this tab measured per peer and model (ms, exponential average): never a worker's own claim. */
+  private readonly measured = new Map<string, number>()
 
   constructor (config: TabConfig) {
     super()
@@ -239,10 +246,10 @@ export class TabPeer extends EventTarget {
     }
     if (target.kind === 'peer') return await this.runOn(target.peerId, request)
     const sha = request.model.sha256
-    const placement = (a: Advert): { hasModel: boolean, msPerTask?: number } => ({ hasModel: hasModel(a, sha), msPerTask: a.speeds[sha] })
+    const placement = (e: { peerId: string, advert: Advert }): { hasModel: boolean, msPerTask?: number } => ({ hasModel: hasModel(e.advert, sha), msPerTask: this.measured.get(`${e.peerId} ${sha}`) })
     // The scheduler's own ordering: workers that have the model first, then the fastest.
     const able = [...this.adverts.values()].filter(e => canRun(e.advert, sha, request.model.size))
-      .sort((x, y) => compareWorkers(placement(x.advert), placement(y.advert)))
+      .sort((x, y) => compareWorkers(placement(x), placement(y)))
     const candidates = able.map(e => e.peerId)
     if (candidates.length === 0) {
       throw new TaskError('no-peer', this.adverts.size === 0
@@ -251,7 +258,7 @@ export class TabPeer extends EventTarget {
     }
     let lastError: TaskError | undefined
     // Spread single tasks over equally placed workers rather than always the first.
-    const equal = candidates.filter((_, i) => compareWorkers(placement(able[i].advert), placement(able[0].advert)) === 0)
+    const equal = candidates.filter((_, i) => compareWorkers(placement(able[i]), placement(able[0])) === 0)
     const start = this.nextPeer++ % Math.max(1, equal.length)
     const order = [...equal.slice(start), ...equal.slice(0, start), ...candidates.slice(equal.length)]
     for (const peerId of order) {
@@ -268,12 +275,32 @@ export class TabPeer extends EventTarget {
   /** Runs on one peer (dialled if need be); a task lost with its connection is sent once more while the peer still advertises. */
   private async runOn (peerId: string, request: TaskRequest): Promise<TaskRun> {
     const id = peerIdFromString(peerId)
+    let run: TaskRun
     try {
-      return { ...await this.tasks.run(id, request), worker: peerId }
+      run = { ...await this.tasks.run(id, request), worker: peerId }
     } catch (err) {
       const e = toTaskError(err)
       if (e.code !== 'peer-gone' || this.adverts.get(peerId) == null) throw e
-      return { ...await this.tasks.run(id, request), worker: peerId }
+      run = { ...await this.tasks.run(id, request), worker: peerId }
+    }
+    const key = `${peerId} ${request.model.sha256}`
+    const before = this.measured.get(key)
+    this.measured.delete(key)
+    this.measured.set(key, before === undefined ? run.roundTripMs : before + 0.2 * (run.roundTripMs - before))
+    // Most recently used last: past the cap, the longest-unused measurement goes.
+    if (this.measured.size > MAX_MEASURED) this.measured.delete(this.measured.keys().next().value!)
+    return run
+  }
+
+  /**
+   * How this tab's jobs verify results: spot checks on its own inference worker (paused or not:
+   * they are the requester's own work), workers told apart by their direct connections.
+   */
+  verification (spotCheck: number, diversity: DiversityMode = 'standard'): JobVerification {
+    return {
+      diversity,
+      endpoint: endpointLookup(this.node),
+      spotCheck: spotCheck > 0 ? { fraction: spotCheck, recompute: async (request) => (await this.picker.execute(request, LOCAL_PEER)).outputs } : undefined
     }
   }
 

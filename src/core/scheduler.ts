@@ -147,7 +147,8 @@ export interface SchedulerOptions {
   excludeBelow?: number
 }
 
-export type TaskFailure = 'max-attempts' | 'no-majority'
+/** 'unverifiable': given up by abandon(), no worker being left that could decide it. */
+export type TaskFailure = 'max-attempts' | 'no-majority' | 'unverifiable'
 export type TaskState = 'new' | 'active' | 'done' | 'failed'
 
 // Task state byte: low two bits the state, QUEUED set while the index is in the re-queue deque.
@@ -486,6 +487,24 @@ export class Scheduler {
     this.penalize(f.a.peerId)
     this.fail(f, 'inference-failed')
     this.notify()
+  }
+
+  /**
+   * Gives up every undecided task ('unverifiable'): the adapter saw the job stall, nothing in
+   * flight and nobody left who may take its tasks (too few independent workers, the rest excluded
+   * or convicted). Returns how many tasks were given up.
+   */
+  abandon (): number {
+    let n = 0
+    for (let t = 0; t < this.total; t++) {
+      const state = this.state[t] & STATE
+      if (state === DONE || state === FAILED) continue
+      this.failTask(t, this.records.get(t) ?? { need: 0, results: 0, groups: [], flights: [] }, 'unverifiable')
+      n++
+    }
+    this.queue.length = 0
+    this.notify()
+    return n
   }
 
   /** Reports a failure: the task is re-queued (unless given up); 'busy' also backs the worker off. */

@@ -67,7 +67,16 @@ export interface JobRunnerOptions {
   endpoint?: (peerId: string) => Promise<PeerEndpoint | undefined>
   /** Injectable for tests (seeded); default Math.random. */
   random?: () => number
+  /**
+   * A job with tasks left, nothing in flight and no worker that may take them for this long is
+   * given up (its remaining tasks fail as unverifiable) rather than waiting forever (default 90 s:
+   * longer than the longest back-off a failing worker gets).
+   */
+  stallMs?: number
 }
+
+/** The verification a requester adds to a job's replicas (the options its platform supplies). */
+export type JobVerification = Pick<JobRunnerOptions, 'spotCheck' | 'diversity' | 'endpoint'>
 
 export interface SpotCheck {
   /** 0..1: the share of decided tasks recomputed. */
@@ -138,6 +147,9 @@ export class JobRunner extends EventTarget {
   private spotRunning = false
   private readonly spot: SpotCheckCounts = { done: 0, mismatches: 0, pending: 0 }
   private readonly random: () => number
+  private stallTimer?: ReturnType<typeof setTimeout>
+  /** Why the job gave up on tasks it could not verify, if it did. */
+  private unverified?: string
 
   constructor (options: JobRunnerOptions) {
     super()
@@ -292,7 +304,29 @@ export class JobRunner extends EventTarget {
   private pump (): void {
     if (this.stopped || !this.started) return
     for (const a of this.scheduler.assign()) void this.dispatch(a)
+    this.watchStall()
     this.changed()
+  }
+
+  private stalled (): boolean {
+    return !this.stopped && !this.scheduler.finished && this.scheduler.progress.running === 0 && !this.spotRunning && this.spotQueue.length === 0
+  }
+
+  /** Arms the stall timer while nothing runs and nothing can; any dispatch disarms it. */
+  private watchStall (): void {
+    if (!this.stalled()) {
+      clearTimeout(this.stallTimer)
+      this.stallTimer = undefined
+      return
+    }
+    this.stallTimer ??= setTimeout(() => {
+      this.stallTimer = undefined
+      if (!this.stalled()) return
+      const n = this.scheduler.abandon()
+      const excluded = this.scheduler.excludedWorkers.length
+      this.unverified = `${n} task(s) could not be verified: no worker left that may run them (each needs ${this.meta.replicas} agreeing independent result(s)${excluded > 0 ? `; ${excluded} worker(s) excluded for wrong results` : ''})`
+      this.checkFinished()
+    }, this.o.stallMs ?? 90_000)
   }
 
   private async dispatch (a: Assignment): Promise<void> {
@@ -431,7 +465,7 @@ export class JobRunner extends EventTarget {
       void (async () => {
         await this.flush()
         if (this.meta.state === 'running') await this.setState('verifying')
-        if (failed > 0) this.meta = { ...this.meta, error: `${failed} task(s) failed after repeated attempts` }
+        if (failed > 0) this.meta = { ...this.meta, error: this.unverified ?? `${failed} task(s) failed after repeated attempts` }
         await this.setState(failed > 0 ? 'failed' : 'done')
         this.finish?.()
       })()
@@ -443,6 +477,8 @@ export class JobRunner extends EventTarget {
   }
 
   private detach (): void {
+    clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
     for (const off of this.listeners.splice(0)) off()
   }
 

@@ -7,6 +7,7 @@
  * → text), so a long batch holds line crops rather than every page's probability map.
  */
 import { JobRunner } from './job-runner.js'
+import type { JobVerification } from './job-runner.js'
 import { MemoryJobStore } from '../core/job-store.js'
 import { relativeComparator } from '../core/compare.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
@@ -31,6 +32,8 @@ export interface OcrBatchOptions {
   local?: LocalWorker
   /** Results from distinct workers that must agree per task (1–3). */
   replicas?: number
+  /** Spot checks and how workers are told apart, as for any job (see JobRunner). */
+  verify?: JobVerification
   ocr?: OcrOptions
   onProgress?: (p: OcrBatchProgress) => void
 }
@@ -81,7 +84,7 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const minScore = o.ocr?.minScore ?? 0.5
   // Detection and recognition outputs are floats from possibly different backends: compare within 1e-3.
   const compare = relativeComparator(1e-3)
-  const common = { tasks: o.tasks, adverts: o.adverts, reputation: o.reputation, local: o.local, compare }
+  const common = { tasks: o.tasks, adverts: o.adverts, reputation: o.reputation, local: o.local, compare, ...o.verify }
   let lineCount = 0
 
   // Phase 1: detection, one task per page.
@@ -96,7 +99,7 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const det = builtinModel('ocr-det')
   const detMeta = jobMeta(det, 'ocr-det', pages.length, replicas)
   await detStore.putJob(detMeta)
-  const detRunner = new JobRunner({ ...common, meta: detMeta, store: detStore, source: { task: (i) => ({ inputs: [detInputOf(i).tensor], outputNames: [] }) } })
+  const detRunner = new JobRunner({ ...common, meta: detMeta, store: detStore, declared: det, source: { task: (i) => ({ inputs: [detInputOf(i).tensor], outputNames: [] }) } })
   detRunner.addEventListener('progress', () => { o.onProgress?.({ phase: 'detect', pages: pages.length, lines: lineCount, job: detRunner.progress }) })
   await detRunner.run()
 
@@ -113,7 +116,7 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const rec = builtinModel('ocr-rec')
   const recMeta = jobMeta(rec, 'ocr-rec', batches.length, replicas)
   await recStore.putJob(recMeta)
-  const recRunner = new JobRunner({ ...common, meta: recMeta, store: recStore, source: { task: (j) => ({ inputs: [batches[j].tensor], outputNames: REC_OUTPUTS }) } })
+  const recRunner = new JobRunner({ ...common, meta: recMeta, store: recStore, declared: rec, source: { task: (j) => ({ inputs: [batches[j].tensor], outputNames: REC_OUTPUTS }) } })
   recRunner.addEventListener('progress', () => { o.onProgress?.({ phase: 'recognize', pages: pages.length, lines: lineCount, job: recRunner.progress }) })
   if (batches.length > 0) await recRunner.run()
   o.onProgress?.({ phase: 'done', pages: pages.length, lines: lineCount, job: recRunner.progress })

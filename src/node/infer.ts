@@ -17,17 +17,20 @@ import { randomUUID } from 'node:crypto'
 import { startNodePeer } from './node-peer.js'
 import { waitForWorkers } from './cli-workers.js'
 import { JobRunner } from '../net/job-runner.js'
+import { nodeVerification } from './local-inference.js'
+import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
+import { describeVerification } from '../core/verification.js'
 import { MemoryJobStore } from '../core/job-store.js'
 import { Reputation } from '../core/reputation.js'
 import { relativeComparator } from '../core/compare.js'
 import { readModelInfo } from '../models/onnx-info.js'
 import { inputsFromJson } from '../models/tensor-input.js'
 import { tensorToJson } from '../models/tensor-output.js'
-import type { SupportedIo } from '../models/onnx-info.js'
+import type { ModelInfo, SupportedIo } from '../models/onnx-info.js'
 import type { WireTensor } from '../core/tensor.js'
 
 const USAGE = `usage: infer --relay <multiaddr> --model <file.onnx> --inputs <inputs.jsonl> [--out outputs.jsonl]
-             [--replicas 1-3] [--workers N] [--tolerance 1e-4]
+             [--replicas 1-3] [--workers N] [--tolerance 1e-4] ${VERIFICATION_USAGE}
   env: RELAY_ADDR`
 
 const { values } = parseArgs({
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '1' },
     workers: { type: 'string', default: '1' },
     tolerance: { type: 'string', default: '1e-4' },
+    ...VERIFICATION_OPTIONS,
     'wait-timeout': { type: 'string', default: '30' },
     help: { type: 'boolean', short: 'h', default: false }
   }
@@ -54,11 +58,13 @@ const relays = requiredRelays(values.relay, (message) => fail(`${message}\n${USA
 if (values.model == null || values.inputs == null) fail(`--model and --inputs are required\n${USAGE}`, 2)
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
+const verification = verificationArgs(values, (message) => fail(`${message}\n${USAGE}`, 2))
 
 const bytes = new Uint8Array(await readFile(values.model).catch((err: Error) => fail(err.message, 2)))
 let specs: SupportedIo[]
+let info: ModelInfo
 try {
-  const info = readModelInfo(bytes)
+  info = readModelInfo(bytes)
   const unsupported = info.inputs.filter(i => !i.supported)
   if (unsupported.length > 0) fail(`input ${unsupported.map(i => `${i.name} (${i.type})`).join(', ')} has a type the network cannot carry`, 2)
   specs = info.inputs.filter((i): i is SupportedIo => i.supported)
@@ -103,9 +109,12 @@ const runner = new JobRunner({
   adverts: peer.discovery.table,
   store,
   compare: relativeComparator(Number(values.tolerance)),
-  reputation: new Reputation()
+  reputation: new Reputation(),
+  declared: info,
+  ...nodeVerification(peer, verification)
 })
 console.error(`infer: ${inputs.length} task(s) of ${meta.model.name} (sha256 ${sha256.slice(0, 12)}…), replicas ${replicas}`)
+console.error(`infer: verification: ${describeVerification({ replicas, adaptive: false, ...verification })}`)
 let last = 0
 runner.addEventListener('progress', () => {
   if (Date.now() - last < 1000) return
@@ -117,7 +126,8 @@ const t0 = Date.now()
 const final = await runner.run()
 const results = await store.getResults(meta.jobId)
 const seconds = (Date.now() - t0) / 1000
-console.error(`infer: ${final.state}: ${results.length}/${inputs.length} in ${seconds.toFixed(1)} s; per peer ${JSON.stringify(runner.progress.perPeer)}`)
+const { spotChecks, convicted } = runner.progress
+console.error(`infer: ${final.state}: ${results.length}/${inputs.length} in ${seconds.toFixed(1)} s; per peer ${JSON.stringify(runner.progress.perPeer)}; ${spotChecks.done} recomputed here, ${spotChecks.mismatches} caught a wrong result${convicted.length > 0 ? `, convicted ${convicted.join(', ')}` : ''}`)
 
 const body = results.map(r => JSON.stringify({ index: r.index, outputs: r.outputs.map(tensorToJson), agreedBy: r.agreedBy })).join('\n') + '\n'
 if (values.out != null) await writeFile(values.out, body)

@@ -18,10 +18,13 @@ import { waitForWorkers } from './cli-workers.js'
 import { ensureOcrModels } from './ocr-assets.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { Reputation } from '../core/reputation.js'
+import { nodeVerification } from './local-inference.js'
+import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
 import { parseDictionary } from '../ocr/recognize.js'
 import type { RgbaImage } from '../ocr/image.js'
 
 const USAGE = `usage: ocr --relay <multiaddr> <page.png>... [--replicas 1-3] [--workers N] [--out result.json|result.txt]
+           ${VERIFICATION_USAGE}
   env: RELAY_ADDR`
 
 const { values, positionals } = parseArgs({
@@ -29,6 +32,7 @@ const { values, positionals } = parseArgs({
   options: {
     relay: RELAY_OPTION,
     replicas: { type: 'string', default: '1' },
+    ...VERIFICATION_OPTIONS,
     workers: { type: 'string', default: '1' },
     'wait-timeout': { type: 'string', default: '30' },
     out: { type: 'string' },
@@ -46,6 +50,7 @@ const relays = requiredRelays(values.relay, (message) => fail(`${message}\n${USA
 if (positionals.length === 0) fail(`no pages given\n${USAGE}`, 2)
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
+const verification = verificationArgs(values, (message) => fail(`${message}\n${USAGE}`, 2))
 
 const pages: RgbaImage[] = []
 for (const file of positionals) {
@@ -69,6 +74,7 @@ const results = await runOcrBatch(pages, dict, {
   adverts: peer.discovery.table,
   reputation: new Reputation(),
   replicas,
+  verify: nodeVerification(peer, verification),
   onProgress: (p) => {
     if (Date.now() - last < 1000 && p.phase !== 'done') return
     last = Date.now()

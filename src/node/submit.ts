@@ -15,6 +15,9 @@ import { loadDigitDataset } from './datasets.js'
 import { FileJobStore } from './file-job-store.js'
 import { loadOrCreateKey } from './key-file.js'
 import { JobRunner } from '../net/job-runner.js'
+import { nodeVerification } from './local-inference.js'
+import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
+import { describeVerification } from '../core/verification.js'
 import { Reputation } from '../core/reputation.js'
 import { argmaxComparator } from '../core/compare.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
@@ -24,6 +27,7 @@ import type { JobMeta } from '../core/job-store.js'
 import type { JobProgress } from '../net/job-runner.js'
 
 const USAGE = `usage: submit --relay <multiaddr>... [--model digits] [--dataset mnist-test] [--replicas 1-3] [--adaptive]
+              ${VERIFICATION_USAGE}
               [--limit N] [--workers N] [--out results.csv|results.json] [--resume <jobId>] [--store .data/jobs]
   env: RELAY_ADDR`
 
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     dataset: { type: 'string', default: 'mnist-test' },
     replicas: { type: 'string', default: '1' },
     adaptive: { type: 'boolean', default: false },
+    ...VERIFICATION_OPTIONS,
     limit: { type: 'string' },
     workers: { type: 'string', default: '1' },
     'wait-timeout': { type: 'string', default: '30' },
@@ -56,6 +61,7 @@ if (values.model !== 'digits') fail(`unknown model "${values.model}" (available:
 const replicas = Number(values.replicas)
 if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
 const minWorkers = Number(values.workers)
+const verification = verificationArgs(values, (message) => fail(`${message}\n${USAGE}`, 2))
 
 const store = new FileJobStore(values.store)
 const dataset = await loadDigitDataset(values.dataset).catch((err: Error) => fail(err.message, 2))
@@ -76,6 +82,8 @@ if (values.resume != null) {
 const peer = await startNodePeer({ relays, work: false, privateKey: await loadOrCreateKey(values.key) })
   .catch((err: Error) => fail(`cannot reach the relay ${relays.join(', ')}: ${err.message.split('\n')[0]}`))
 console.error(`submit ${peer.node.peerId.toString()} joined; job ${meta.jobId}: ${meta.taskCount} × ${meta.modelId} on ${meta.datasetId}, replicas ${meta.replicas}${meta.adaptive ? ' (adaptive)' : ''}`)
+const verificationText = describeVerification({ replicas: meta.replicas, adaptive: meta.adaptive, ...verification })
+console.error(`verification: ${verificationText}`)
 
 if (meta.state !== 'done') await waitForWorkers(peer, minWorkers, Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
 
@@ -87,7 +95,9 @@ const runner = new JobRunner({
   adverts: peer.discovery.table,
   store,
   compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
-  reputation
+  reputation,
+  declared: model,
+  ...nodeVerification(peer, verification)
 })
 
 const tty = process.stderr.isTTY
@@ -131,6 +141,8 @@ console.log(`job ${final.jobId}: ${final.state}${final.error != null ? ` (${fina
 console.log(`  tasks       ${rows.length}/${final.taskCount} in ${seconds.toFixed(1)} s (${(rows.length / Math.max(seconds, 1e-3)).toFixed(0)} tasks/s this run)`)
 console.log(`  accuracy    ${(summary.accuracy * 100).toFixed(2)} % of ${summary.count}; ${(summary.heldOutAccuracy * 100).toFixed(2)} % of the ${summary.heldOutCount} digits never trained on`)
 console.log(`  verified    ${summary.crossChecked} cross-checked (replicas ${final.replicas}${final.adaptive ? ', adaptive' : ''}), ${progress.disagreements} disagreement(s)${progress.disagreements > 0 ? ' — see reputation below' : ''}`)
+console.log(`  checks      ${progress.spotChecks.done} recomputed here, ${progress.spotChecks.mismatches} caught a wrong result${progress.convicted.length > 0 ? `; convicted (all their votes discarded): ${progress.convicted.map(p => `…${p.slice(-10)}`).join(', ')}` : ''}`)
+console.log(`  level       ${verificationText}`)
 const total = Object.values(progress.perPeer).reduce((a, b) => a + b, 0)
 for (const [peerId, n] of Object.entries(progress.perPeer).sort((a, b) => b[1] - a[1])) {
   const r = reputation.record(peerId)

@@ -64,7 +64,7 @@ export interface BatchView {
   jobId?: string
   resumed?: boolean
   progress?: JobProgress
-  outcome?: { summary: DigitJobSummary, seconds: number, tasksPerSec: number, state: string, error?: string, disagreements: number }
+  outcome?: { summary: DigitJobSummary, seconds: number, tasksPerSec: number, state: string, error?: string, disagreements: number, spotChecked: number, convicted: number }
   error?: string
 }
 
@@ -232,7 +232,9 @@ class AppState {
           tasksPerSec: outcome.rows.length / Math.max(outcome.seconds, 1e-3),
           state: outcome.meta.state,
           error: outcome.meta.error,
-          disagreements: progress?.disagreements ?? 0
+          disagreements: progress?.disagreements ?? 0,
+          spotChecked: progress?.spotChecks.done ?? 0,
+          convicted: progress?.convicted.length ?? 0
         }
       }
       this.reputation = this.batch!.reputation.toJSON()

@@ -1,4 +1,5 @@
 /** The OCR panel's state and intents: pages dropped or picked from the samples, read by the network. */
+import { DEFAULT_SPOT_CHECK } from '../core/verification.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { LOCAL_PEER } from '../net/job-runner.js'
 import { parseDictionary } from '../ocr/recognize.js'
@@ -106,6 +107,7 @@ export class OcrState {
         reputation,
         replicas,
         local: tab.paused ? undefined : { slots: 1, run: async (request) => await tab.queue.submit(request, LOCAL_PEER) },
+        verify: tab.verification(DEFAULT_SPOT_CHECK),
         onProgress: (p) => { this.showProgress(p) }
       })
       const byId = new Map(todo.map((p, i) => [p.id, results[i]]))

@@ -144,3 +144,21 @@ describe('Scheduler: speed is measured, never taken from the worker', () => {
     expect(next[0].peerId).toBe('fast')
   })
 })
+
+describe('Scheduler: abandon()', () => {
+  it('fails every undecided task as unverifiable, leaving decided ones alone', () => {
+    const { s } = manual({ taskCount: 4, replicas: 2 })
+    const failed: string[] = []
+    s.onFailed = (t, reason) => { failed.push(`${t} ${reason}`) }
+    s.setWorker({ peerId: 'a', slots: 2, eligible: true })
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true })
+    const as = s.assign()
+    const t = as.find(a => as.filter(x => x.taskIndex === a.taskIndex).length === 2)!.taskIndex
+    for (const a of as.filter(a => a.taskIndex === t)) s.succeeded(a, out(t))
+    expect(s.taskState(t)).toBe('done')
+    expect(s.abandon()).toBe(3)
+    expect(s.finished).toBe(true)
+    expect(failed).toEqual([0, 1, 2, 3].filter(i => i !== t).map(i => `${i} unverifiable`))
+    expect(s.progress).toMatchObject({ done: 1, failed: 3, pending: 0, inFlight: 0 })
+  })
+})
