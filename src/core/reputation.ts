@@ -20,7 +20,7 @@
  * disagreed, else 0 (conservative: the peer re-earns its clean run).
  */
 
-/** Disagreements one conviction counts as: a worker needs about 4 × 25 = 100 agreements per conviction to win its score back. */
+/** Disagreements one conviction counts as: a convicted worker needs about 4 × 25 = 100 agreements to win back a score of 0.5. */
 const CONVICTION_WEIGHT = 25
 
 export interface PeerRecord {
@@ -109,11 +109,13 @@ export class Reputation {
   }
 
   /**
-   * The requester caught it lying by recomputing a task itself: proof, not a vote. It counts as
-   * CONVICTION_WEIGHT disagreements, enough to keep it untrusted and excluded for a long time.
+   * The requester caught it lying by recomputing a task itself: proof, not a vote. Its agreements
+   * are void (colluders earn them by agreeing with each other) and it counts as CONVICTION_WEIGHT
+   * disagreements, enough to keep it untrusted and excluded for a long time.
    */
   convict (peerId: string, now: number): void {
     const r = this.get(peerId)
+    r.agreed = 0
     r.disagreed += CONVICTION_WEIGHT
     r.streak = 0
     r.lastSeen = now

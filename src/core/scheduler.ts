@@ -556,6 +556,8 @@ export class Scheduler {
   convict (peerId: string): number[] {
     if (this.convicted.has(peerId)) return []
     this.convicted.add(peerId)
+    // Workers excluded for losing votes may have lost them to this one: they get another chance.
+    for (const p of this.excluded) if (!this.convicted.has(p)) this.excluded.delete(p)
     this.excluded.add(peerId)
     this.reputation.convict(peerId, this.clock.now())
     this.onExclude?.(peerId, 'convicted')

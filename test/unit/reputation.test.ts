@@ -100,6 +100,18 @@ describe('Reputation', () => {
   })
 })
 
+describe('Reputation.convict', () => {
+  it('voids the agreements a colluder earned and leaves it untrusted, far below exclusion', () => {
+    const r = new Reputation({ colluder: { agreed: 500, disagreed: 0, lastSeen: 0 } })
+    expect(r.trusted('colluder')).toBe(true)
+    r.convict('colluder', 10)
+    expect(r.trusted('colluder')).toBe(false)
+    expect(r.record('colluder')).toMatchObject({ agreed: 0, streak: 0, lastSeen: 10 })
+    expect(r.score('colluder')).toBeLessThan(0.02)
+    expect(r.spotCheckProbability('colluder')).toBe(1)
+  })
+})
+
 describe('Reputation under the scheduler with one liar', () => {
   it("drops the liar's score, raises the honest peers' and never blames an honest peer", () => {
     const result = liarSimulation({ workers: 6, liarFraction: 1 / 6, tasks: 400, adaptive: false, replicas: 2, seed: 3 })

@@ -87,6 +87,20 @@ describe('Scheduler: conviction by the requester', () => {
     expect(decisions.slice(3)).toHaveLength(0)
   })
 
+  it('gives workers excluded for losing votes another chance once a voter is convicted', () => {
+    const { s } = manual({ taskCount: 1, replicas: 2 })
+    s.setWorker({ peerId: 'liar1', slots: 1, eligible: true })
+    s.setWorker({ peerId: 'honest', slots: 1, eligible: true })
+    // The pair outvotes the honest worker, which is excluded (a new peer's first lost vote).
+    for (const a of s.assign()) s.succeeded(a, out(a.peerId === 'honest' ? 0 : 666))
+    s.setWorker({ peerId: 'liar2', slots: 1, eligible: true })
+    for (const a of s.assign()) s.succeeded(a, out(666))
+    expect(s.taskState(0)).toBe('done')
+    expect(s.excludedWorkers).toContain('honest')
+    s.convict('liar1')
+    expect(s.excludedWorkers).toEqual(['liar1'])
+  })
+
   it("drops a convicted worker's results from undecided tasks and its assignments in flight", () => {
     const { s, decisions } = manual({ taskCount: 2, replicas: 2 })
     const cancelled: Assignment[] = []
