@@ -1,10 +1,15 @@
-/** A headless Node peer (WebRTC via node-datachannel): a worker on onnxruntime-node, a requester, or both. */
+/**
+ * A headless Node peer (WebRTC via node-datachannel): a worker on onnxruntime-node, a requester,
+ * or both. As a worker, inference runs in child processes (inference-pool.ts) with a memory cap,
+ * so a hostile model or a run past its deadline never takes this process down.
+ */
 import './polyfill.js'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { availableParallelism } from 'node:os'
-import * as ort from 'onnxruntime-node'
 import { OrtRunner } from '../runtime/ort-runner.js'
+import { InferencePool } from './inference-pool.js'
+import { nodeBackendName } from './inference-protocol.js'
 import { TaskError } from '../core/errors.js'
 import { BUILTIN_MODELS, builtinBySha } from '../models/catalog.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
@@ -62,6 +67,17 @@ export interface NodePeerOptions {
   discovery?: { table?: AdvertTableOptions, pacer?: PacerOptions }
   /** Replaces the whole model lookup (built-ins, cache, transfers): tests of odd fetchers. */
   fetchModel?: ModelFetcher
+  /** Resident memory one inference process may use, MiB (default DEFAULT_MAX_MEMORY_MB); past it the task fails and the process restarts. */
+  maxMemoryMb?: number
+  /** Model bytes of onnxruntime sessions each inference process keeps (default DEFAULT_SESSION_BUDGET_BYTES). */
+  sessionBudgetBytes?: number
+  /**
+   * Run onnxruntime in this process instead of child processes: no memory cap and a run past its
+   * deadline cannot be stopped. Only for trusted work with many peers in one process (benches).
+   */
+  inProcess?: boolean
+  /** An inference process was lost while running a task (memory cap, crash), with the reason. */
+  onInferenceRestart?: (reason: string) => void
   /** Wraps the onnxruntime-node executor the queue runs tasks on (tests: a worker that lies, or is slow). */
   wrapExecutor?: (executor: Executor) => Executor
   /** Resolve once started, without waiting for a relay (a relay that is down is retried in the background). */
@@ -73,12 +89,15 @@ export interface NodePeer extends ComputePeer {
   connections: DirectConnections
   tasks: TaskProtocol
   modelTransfer: ModelTransfer
-  /** The picker's candidates (one per thread count). */
-  runners: OrtRunner[]
+  /** The picker's candidates (one per thread count) and the models each holds a session for. */
+  runners: Array<{ backend: string, readonly cachedModels: string[] }>
+  /** The inference processes (absent with `inProcess` or without `work`). */
+  inference?: InferencePool
 }
 
 export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer> {
-  const runners: OrtRunner[] = []
+  const runners: NodePeer['runners'] = []
+  let pool: InferencePool | undefined
   const maxModelBytes = options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES
   const peer = await createComputePeer({
     kind: 'node',
@@ -94,20 +113,39 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
     onModelEvent: options.onModelEvent,
     worker: options.work === false
       ? undefined
-      : (models) => {
+      : async (models) => {
           const threads = Math.min(options.threads ?? 1, availableParallelism())
+          const threadCounts = threads > 1 ? [1, threads] : [1]
           const fetchModel = options.fetchModel ?? (async (ref, from) => await models.get(ref, from))
-          const candidate = (n: number): BackendCandidate => {
-            const runner = new OrtRunner(ort as unknown as OrtModule, fetchModel, {
-              backend: `onnxruntime-node cpu ${n} thread${n > 1 ? 's' : ''}`,
-              threads: n,
-              sessionOptions: { intraOpNumThreads: n, interOpNumThreads: 1 }
+          let candidates: BackendCandidate[]
+          if (options.inProcess === true) {
+            // Loaded only here: an isolated worker never loads onnxruntime in its own process.
+            const ort = await import('onnxruntime-node')
+            candidates = threadCounts.map(n => {
+              const runner = new OrtRunner(ort as unknown as OrtModule, fetchModel, {
+                backend: nodeBackendName(n),
+                threads: n,
+                sessionOptions: { intraOpNumThreads: n, interOpNumThreads: 1 },
+                sessionBudgetBytes: options.sessionBudgetBytes
+              })
+              runners.push(runner)
+              return { name: runner.backend, execute: async (r, from) => await runner.execute(r, from), release: async (sha) => { await runner.release(sha) } }
             })
-            runners.push(runner)
-            return { name: runner.backend, execute: async (r, from) => await runner.execute(r, from), release: async (sha) => { await runner.release(sha) } }
+          } else {
+            const inference = new InferencePool({
+              size: options.queue?.slots ?? 1,
+              threads: threadCounts,
+              fetchModel,
+              maxMemoryMb: options.maxMemoryMb,
+              sessionBudgetBytes: options.sessionBudgetBytes,
+              onRestart: options.onInferenceRestart
+            })
+            pool = inference
+            candidates = inference.candidates
+            for (const n of threadCounts) runners.push({ backend: nodeBackendName(n), get cachedModels () { return inference.cachedModels(n) } })
           }
           return {
-            candidates: threads > 1 ? [candidate(1), candidate(threads)] : [candidate(1)],
+            candidates,
             threads,
             onChoice: (sha, c) => { options.onBackendChoice?.(sha, c) },
             queue: options.queue,
@@ -123,7 +161,12 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
     connections: services.connections,
     tasks: services.tasks,
     modelTransfer: services.models,
-    runners
+    runners,
+    inference: pool,
+    stop: async () => {
+      pool?.stop()
+      await peer.stop()
+    }
   }
   if (options.noWait === true) {
     peer.join().catch(() => {})
@@ -132,7 +175,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
   try {
     await peer.join()
   } catch (err) {
-    await peer.stop()
+    await nodePeer.stop()
     throw err
   }
   return nodePeer

@@ -2,7 +2,15 @@
  * `npm run worker -- --relay <multiaddr>`: a headless Node worker on onnxruntime-node.
  *
  *   node --import tsx src/node/worker.ts --relay <multiaddr> [--key file] [--threads n] [--slots n]
- *        [--model-cache dir] [--max-model-mb n]
+ *        [--model-cache dir] [--model-cache-mb n] [--max-model-mb n] [--max-memory-mb n] [--session-budget-mb n]
+ *
+ * `--model-cache-mb` (default 2048) is the disk the model cache may use; past it the least
+ * recently used models are deleted (fetched again if a task needs them).
+ *
+ * Inference runs in child processes, one per slot. `--max-memory-mb` (default 2048) caps the
+ * resident memory of each: a model that uses more fails its task with `inference-failed` and its
+ * process is restarted, while the other slots carry on. `--session-budget-mb` (default 256) is
+ * how many MB of models each process keeps loaded; past it the least recently used are unloaded.
  *
  * Joins the network through the relay (also read from RELAY_ADDR), serves tasks over direct
  * WebRTC and prints one line per task it starts and finishes. Output, one event per line:
@@ -14,6 +22,7 @@
  *   model <name> cached from <peer>: <bytes> bytes in <ms> ms      (a model fetched peer to peer)
  *   model <name> rejected from <peer>: <code>: <message>
  *   model <name> backend: <fastest> (<candidate> <median> ms, …)    (with --threads above 1)
+ *   worker: inference process restarted: <reason>                    (e.g. a model over --max-memory-mb)
  *
  * Exit status: 0 after SIGINT/SIGTERM, 1 when the relay cannot be reached (with a one-line
  * reason on stderr), 2 for bad arguments.
@@ -22,16 +31,18 @@ import './polyfill.js'
 import { parseArgs } from 'node:util'
 import { RELAY_OPTION, relayList } from './relay-args.js'
 import { loadOrCreateKey } from './key-file.js'
-import { startNodePeer } from './node-peer.js'
-import { FileModelStore } from './file-model-store.js'
+import { DEFAULT_MODEL_CACHE, startNodePeer } from './node-peer.js'
+import { DEFAULT_MODEL_CACHE_MB, FileModelStore } from './file-model-store.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import { BUILTIN_MODELS } from '../models/catalog.js'
+import { DEFAULT_MAX_MEMORY_MB } from './inference-pool.js'
+import { DEFAULT_SESSION_BUDGET_BYTES } from '../runtime/ort-runner.js'
 import type { ModelEvent } from '../core/model-store.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { NodePeer } from './node-peer.js'
 import type { WorkEvent } from '../core/work-queue.js'
 
-const USAGE = 'usage: worker --relay <multiaddr>... [--key file] [--threads n] [--slots n] [--model-cache dir] [--max-model-mb n]  (env: RELAY_ADDR)'
+const USAGE = 'usage: worker --relay <multiaddr>... [--key file] [--threads n] [--slots n] [--model-cache dir] [--model-cache-mb n] [--max-model-mb n] [--max-memory-mb n] [--session-budget-mb n]  (env: RELAY_ADDR)'
 
 /** An error's message with its line breaks folded, so every failure prints as exactly one line. */
 function oneLine (err: unknown): string {
@@ -54,7 +65,7 @@ function positiveInt (value: string | undefined, name: string, fallback: number)
   return n
 }
 
-let values: { relay?: string[], key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'max-model-mb'?: string, help?: boolean }
+let values: { relay?: string[], key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'model-cache-mb'?: string, 'max-model-mb'?: string, 'max-memory-mb'?: string, 'session-budget-mb'?: string, help?: boolean }
 try {
   values = parseArgs({
     options: {
@@ -63,7 +74,10 @@ try {
       threads: { type: 'string' },
       slots: { type: 'string' },
       'model-cache': { type: 'string' },
+      'model-cache-mb': { type: 'string' },
       'max-model-mb': { type: 'string' },
+      'max-memory-mb': { type: 'string' },
+      'session-budget-mb': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     }
   }).values
@@ -84,7 +98,10 @@ try {
 if (relays.length === 0) exitWith(2, `no relay given: pass --relay <multiaddr> (repeatable) or set RELAY_ADDR\n${USAGE}`)
 const threads = positiveInt(values.threads, 'threads', 1)
 const slots = positiveInt(values.slots, 'slots', 1)
+const modelCacheMb = positiveInt(values['model-cache-mb'], 'model-cache-mb', DEFAULT_MODEL_CACHE_MB)
 const maxModelMb = positiveInt(values['max-model-mb'], 'max-model-mb', DEFAULT_MAX_MODEL_BYTES / 1024 / 1024)
+const maxMemoryMb = positiveInt(values['max-memory-mb'], 'max-memory-mb', DEFAULT_MAX_MEMORY_MB)
+const sessionBudgetMb = positiveInt(values['session-budget-mb'], 'session-budget-mb', DEFAULT_SESSION_BUDGET_BYTES / 1024 / 1024)
 
 let peer: NodePeer | undefined
 let stopping = false
@@ -148,8 +165,11 @@ try {
     privateKey,
     threads,
     queue: { slots, onEvent: logEvent },
-    modelStore: values['model-cache'] != null ? new FileModelStore(values['model-cache']) : undefined,
+    modelStore: new FileModelStore(values['model-cache'] ?? DEFAULT_MODEL_CACHE, { budgetBytes: modelCacheMb * 1024 * 1024 }),
     maxModelBytes: maxModelMb * 1024 * 1024,
+    maxMemoryMb,
+    sessionBudgetBytes: sessionBudgetMb * 1024 * 1024,
+    onInferenceRestart: (reason) => { console.log(`worker: inference process restarted: ${oneLine(reason)}`) },
     onModelEvent: logModel,
     onBackendChoice: (sha, c) => {
       const name = BUILTIN_MODELS.find(m => m.sha256 === sha)?.id ?? sha.slice(0, 12)
@@ -173,4 +193,7 @@ joinedPeer.relays.addEventListener('change', () => {
 })
 const firstRelay = joinedPeer.relays.views.find(v => v.state === 'ready')?.addr ?? relays[0]
 console.log(`worker ${peer.node.peerId.toString()} joined ${firstRelay}`)
-console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, ${slots} slot(s), models up to ${maxModelMb} MB fetched from peers`)
+console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, ${slots} slot(s), models up to ${maxModelMb} MB fetched from peers, ${maxMemoryMb} MiB per inference process`)
+if (peer.inference?.memoryCapEnforced === false) console.error('worker: warning: --max-memory-mb is not enforced on this platform (it reads /proc); a model can use all memory')
+// Start the inference processes now, so the first tasks do not wait for them.
+peer.inference?.warm().catch(() => {})

@@ -1,0 +1,43 @@
+/**
+ * Messages between an InferencePool (the worker process) and its inference hosts (child
+ * processes running onnxruntime-node). They travel over Node's IPC channel with the 'advanced'
+ * serialization (V8 structured clone), so tensors and model bytes cross as bytes, never JSON.
+ */
+import type { TaskErrorCode } from '../core/errors.js'
+import type { ModelRef, TaskRequest } from '../core/task-types.js'
+import type { ExecutionResult } from '../core/work-queue.js'
+
+/** What a host is started with (its one command-line argument, as JSON). */
+export interface HostConfig {
+  /** One onnxruntime runner per thread count. */
+  threads: number[]
+  /** Model bytes each runner keeps sessions for (LRU beyond). */
+  sessionBudgetBytes?: number
+}
+
+export interface WireError { code: TaskErrorCode, message: string }
+
+export type ToHost =
+  | { type: 'execute', id: number, threads: number, request: TaskRequest, requester: string }
+  | { type: 'release', threads: number, sha256: string }
+  | { type: 'model', id: number, bytes: Uint8Array }
+  | { type: 'model', id: number, error: WireError }
+
+export type FromHost =
+  | { type: 'ready' }
+  /** `sessions`: the models the task's runner holds sessions for afterwards. */
+  | { type: 'result', id: number, result: ExecutionResult, sessions: string[] }
+  | { type: 'error', id: number, error: WireError, sessions: string[] }
+  /** The host needs a model's bytes (once per session it creates). */
+  | { type: 'model', id: number, ref: ModelRef, from?: string }
+
+/** How results and adverts name an onnxruntime-node backend. */
+export function nodeBackendName (threads: number): string {
+  return `onnxruntime-node cpu ${threads} thread${threads > 1 ? 's' : ''}`
+}
+
+/** A tensor whose bytes are exactly its buffer: structured clone copies a view's whole buffer (e.g. a whole network frame). */
+export function compactTensor<T extends { data: Uint8Array }> (t: T): T {
+  const d = t.data
+  return d.byteOffset === 0 && d.byteLength === d.buffer.byteLength ? t : { ...t, data: d.slice() }
+}
