@@ -7,6 +7,7 @@ import { TASK_PROTOCOL } from '../core/task/codec.js'
 import { TaskClient } from '../core/task/client.js'
 import { TaskServer } from '../core/task/server.js'
 import { TaskError } from '../core/errors.js'
+import { UnfinishedFrames } from '../core/framing.js'
 import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
 import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream } from '@libp2p/interface'
@@ -14,7 +15,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { TaskRequest } from '../core/task-types.js'
 import type { TaskClientOptions, TaskOutcome } from '../core/task/client.js'
 import type { WorkQueue } from '../core/work-queue.js'
-import type { ProtocolLimits } from '../core/limits.js'
+import type { ProtocolLimits, UnfinishedFrameLimits } from '../core/limits.js'
 import type { DirectConnections } from './direct-connections.js'
 
 export interface TaskProtocolInit {
@@ -22,6 +23,8 @@ export interface TaskProtocolInit {
   limits?: ProtocolLimits
   /** Serve tasks from other peers into this queue; without one this peer only sends tasks. */
   queue?: WorkQueue
+  /** Deadline of a frame that started to arrive, and the bytes peers may hold in such frames (defaults: DEFAULT_UNFINISHED_FRAME_LIMITS). */
+  unfinished?: Partial<UnfinishedFrameLimits>
 }
 
 export interface TaskProtocolComponents {
@@ -40,11 +43,14 @@ export class TaskProtocol implements Startable {
   private readonly log: Logger
   private readonly clients = new Map<string, Promise<TaskClient>>()
   private started = false
+  /** What requesters hold in unfinished frames on our task streams, per peer and in all. */
+  readonly unfinishedFrames: UnfinishedFrames
 
   constructor (components: TaskProtocolComponents, init: TaskProtocolInit) {
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('p2p-ai-agents:task')
+    this.unfinishedFrames = new UnfinishedFrames(init.unfinished)
   }
 
   readonly [Symbol.toStringTag] = 'p2p-ai-agents/task'
@@ -115,14 +121,27 @@ export class TaskProtocol implements Startable {
       stream.abort(new Error('this peer does not run tasks'))
       return
     }
+    const requester = connection.remotePeer.toString()
+    // A peer already holding its cap in unfinished frames on other streams gets no new one.
+    if (!this.unfinishedFrames.admit(requester)) {
+      this.log('refusing a task stream from %s: it holds %d bytes in unfinished frames', requester, this.unfinishedFrames.heldBy(requester))
+      stream.abort(new Error('too many bytes held in unfinished frames'))
+      return
+    }
+    const frames = this.unfinishedFrames.watch(requester, (err) => {
+      this.log('resetting a task stream from %s: %s', requester, err.message)
+      stream.abort(err)
+    })
+    stream.addEventListener('close', () => { frames.close() })
     // eslint-disable-next-line prefer-const
     let server: TaskServer
     const channel = streamChannel(stream, () => server)
     const { peerId, privateKey } = this.components
     server = new TaskServer(channel, queue, {
-      requester: connection.remotePeer.toString(),
+      requester,
       signer: { peerId: peerId.toString(), sign: (bytes) => privateKey.sign(bytes) },
-      limits: this.init.limits
+      limits: this.init.limits,
+      frames
     })
     stream.addEventListener('message', () => { this.components.connections.touch(connection) })
   }

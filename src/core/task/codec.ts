@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS } from '../limits.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
 import type { TaskErrorCode } from '../errors.js'
 import type { ProtocolLimits } from '../limits.js'
+import type { FrameWatch } from '../framing.js'
 import type { DTypeName, WireTensor } from '../tensor.js'
 import type { DType, Receipt as PbReceipt, Tensor as PbTensor } from './pb/task.js'
 import type { ReceiptProof, TaskRequest, TaskResult } from '../task-types.js'
@@ -201,20 +202,25 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
 
 /**
  * Reassembles task frames from arbitrary chunks; oversized frames are refused from their
- * length prefix alone, before the body is buffered.
+ * length prefix alone, before the body is buffered. With a `watch`, each push reports how far the
+ * unfinished frame has got (see UnfinishedFrames), which may refuse the stream.
  */
 export class FrameDecoder {
   private readonly reader: LengthPrefixedReader
   private readonly limits: ProtocolLimits
+  private readonly watch?: FrameWatch
 
-  constructor (limits: ProtocolLimits = DEFAULT_LIMITS) {
+  constructor (limits: ProtocolLimits = DEFAULT_LIMITS, watch?: FrameWatch) {
     this.limits = limits
     this.reader = new LengthPrefixedReader(limits.maxFrameBytes)
+    this.watch = watch
   }
 
   /** Adds received bytes and returns every complete frame they finish. */
   push (chunk: Uint8Array): FrameMessage[] {
-    return this.reader.push(chunk).map(body => decodeFrameBody(body, this.limits))
+    const bodies = this.reader.push(chunk)
+    this.watch?.update(this.reader)
+    return bodies.map(body => decodeFrameBody(body, this.limits))
   }
 
   /** Bytes held for an incomplete frame (0 between frames). */

@@ -14,6 +14,7 @@ import type { FrameChannel } from '../channel.js'
 import type { FrameMessage, WireErrorCode } from './codec.js'
 import type { TaskRequest } from '../task-types.js'
 import type { ProtocolLimits } from '../limits.js'
+import type { FrameWatch } from '../framing.js'
 import type { WorkQueue, WorkResult } from '../work-queue.js'
 import type { ReceiptSign } from '../receipt.js'
 
@@ -30,6 +31,8 @@ export interface TaskServerOptions {
   requester: string
   signer: ReceiptSigner
   limits?: ProtocolLimits
+  /** Told how far each push got through an unfinished frame (its deadline, its peer's byte cap): see UnfinishedFrames. */
+  frames?: FrameWatch
 }
 
 export class TaskServer {
@@ -49,7 +52,7 @@ export class TaskServer {
     this.requester = options.requester
     this.signer = options.signer
     this.limits = options.limits ?? DEFAULT_LIMITS
-    this.decoder = new FrameDecoder(this.limits)
+    this.decoder = new FrameDecoder(this.limits, options.frames)
   }
 
   /** Feeds bytes received from the channel. */
