@@ -3,6 +3,7 @@
  * libp2p node, so a model that exhausts memory or runs past its deadline costs only this process
  * (the pool kills it and starts another). One task at a time; model bytes come from the parent.
  */
+import { Worker } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
 import { OrtRunner } from '../runtime/ort-runner.js'
 import { TaskError, toTaskError } from '../core/errors.js'
@@ -20,6 +21,13 @@ if (process.send == null) {
 // module's imports (onnxruntime) were loading, before the event could be heard.
 process.on('disconnect', () => { process.exit(0) })
 if (!process.connected) process.exit(0)
+// onnxruntime blocks this thread for a whole run (minutes, for a hostile model), so 'disconnect'
+// would wait for it: a watcher thread notices the parent's death (this process re-parented)
+// meanwhile and ends the process at once.
+new Worker(
+  "const { workerData } = require('node:worker_threads'); setInterval(() => { if (process.ppid !== workerData) process.kill(process.pid, 'SIGKILL') }, 200)",
+  { eval: true, workerData: process.ppid, execArgv: [] }
+).unref()
 
 const config = JSON.parse(process.argv[2] ?? '{}') as HostConfig
 
