@@ -2,34 +2,73 @@
  * Where a peer keeps models by sha256, and how it gets one it lacks: built-ins, then its own
  * cache, then a transfer from the requester or another peer that advertises it. Every byte that
  * reaches a session was verified against the sha256 (here for cached and built-in bytes; transfers
- * verify as they finish), and only verified bytes are cached.
+ * verify as they finish), and only verified bytes are cached. A store with a byte budget is kept
+ * under it by evicting the least recently used models (evictionPlan), never one being fetched or
+ * run: a model evicted is only fetched again when a task needs it.
  */
 import { TaskError, toTaskError } from './errors.js'
 import { sha256Hex } from './hash.js'
 import type { ModelRef } from './task-types.js'
 import type { TransferProgress } from './model-transfer/codec.js'
 
+/** A model in a store: its size and when it was stored (ms since the epoch; orders models from an earlier run). */
+export interface StoredModel {
+  sha256: string
+  bytes: number
+  storedAt: number
+}
+
 /** A peer's persistent model cache (Cache Storage in tabs, files for Node peers). */
 export interface ModelStore {
   get(sha256: string): Promise<Uint8Array | undefined>
   put(sha256: string, bytes: Uint8Array): Promise<void>
-  list(): Promise<string[]>
+  list(): Promise<StoredModel[]>
+  /** Removes a model; no error if it is not there. */
+  delete(sha256: string): Promise<void>
+  /** Most bytes the store may hold; undefined for no limit. */
+  readonly budgetBytes?: number
 }
 
 export class MemoryModelStore implements ModelStore {
-  private readonly models = new Map<string, Uint8Array>()
+  private readonly models = new Map<string, { bytes: Uint8Array, storedAt: number }>()
+  readonly budgetBytes?: number
+
+  constructor (options: { budgetBytes?: number } = {}) {
+    this.budgetBytes = options.budgetBytes
+  }
 
   async get (sha256: string): Promise<Uint8Array | undefined> {
-    return this.models.get(sha256)
+    return this.models.get(sha256)?.bytes
   }
 
   async put (sha256: string, bytes: Uint8Array): Promise<void> {
-    this.models.set(sha256, bytes)
+    this.models.set(sha256, { bytes, storedAt: Date.now() })
   }
 
-  async list (): Promise<string[]> {
-    return [...this.models.keys()]
+  async list (): Promise<StoredModel[]> {
+    return [...this.models].map(([sha256, m]) => ({ sha256, bytes: m.bytes.byteLength, storedAt: m.storedAt }))
   }
+
+  async delete (sha256: string): Promise<void> {
+    this.models.delete(sha256)
+  }
+}
+
+/**
+ * Which models to evict so the rest fit in `budgetBytes`: least recently used first (`lastUse`
+ * order, oldest first), never one in `keep`. When the kept models alone are over the budget,
+ * every other model goes and the store stays over it until they are released.
+ */
+export function evictionPlan (models: Array<{ sha256: string, bytes: number, lastUse: number }>, budgetBytes: number, keep: ReadonlySet<string>): string[] {
+  let total = models.reduce((sum, m) => sum + m.bytes, 0)
+  const evict: string[] = []
+  for (const m of [...models].sort((a, b) => a.lastUse - b.lastUse)) {
+    if (total <= budgetBytes) break
+    if (keep.has(m.sha256)) continue
+    evict.push(m.sha256)
+    total -= m.bytes
+  }
+  return evict
 }
 
 export type ModelEvent =
@@ -46,6 +85,10 @@ export interface ModelProviderOptions {
   /** Other peers that advertise having a model, to try after the requester. */
   holders?: (sha256: string) => string[]
   onEvent?: (e: ModelEvent) => void
+  /** Models a loaded session or a running task uses: never evicted while listed. */
+  inUse?: () => Iterable<string>
+  /** Told of a model evicted from the store (logging). */
+  onEvict?: (sha256: string) => void
 }
 
 export class ModelProvider {
@@ -55,6 +98,11 @@ export class ModelProvider {
   private readonly known = new Set<string>()
   /** Local models whose bytes hashed right once in this process: not hashed again per session. */
   private readonly verified = new Set<string>()
+  /** Order of last use of each cached model: a counter, seeded from the store's times. */
+  private readonly lastUse = new Map<string, number>()
+  private useCounter = 0
+  /** Pruning runs one at a time, after the put that triggered it. */
+  private pruning: Promise<void> = Promise.resolve()
 
   constructor (options: ModelProviderOptions) {
     this.o = options
@@ -62,7 +110,12 @@ export class ModelProvider {
 
   /** Loads the store's listing; call once before advertising. */
   async init (): Promise<void> {
-    for (const sha of await this.o.store.list()) this.known.add(sha)
+    const stored = (await this.o.store.list()).sort((a, b) => a.storedAt - b.storedAt)
+    for (const m of stored) {
+      this.known.add(m.sha256)
+      this.used(m.sha256)
+    }
+    await this.prune()
   }
 
   /** sha256 of the models in this peer's cache, most recently added first. */
@@ -75,6 +128,8 @@ export class ModelProvider {
     const sha = await sha256Hex(bytes)
     await this.o.store.put(sha, bytes)
     this.known.add(sha)
+    this.used(sha)
+    await this.prune(sha)
     return sha
   }
 
@@ -101,6 +156,7 @@ export class ModelProvider {
     if (local != null) {
       if (this.verified.has(ref.sha256) || await sha256Hex(local) === ref.sha256) {
         this.verified.add(ref.sha256)
+        this.used(ref.sha256)
         return local
       }
       // A damaged cache entry is refetched below rather than trusted.
@@ -119,7 +175,10 @@ export class ModelProvider {
         await this.o.store.put(ref.sha256, bytes)
         this.known.add(ref.sha256)
         this.verified.add(ref.sha256)
+        this.used(ref.sha256)
         this.o.onEvent?.({ type: 'cached', ref, from: peer, ms: Date.now() - t0 })
+        // The model just stored is for the task about to run: whatever else goes, it stays.
+        await this.prune(ref.sha256)
         return bytes
       } catch (err) {
         lastError = toTaskError(err, 'model-unavailable')
@@ -128,5 +187,34 @@ export class ModelProvider {
       }
     }
     throw lastError!
+  }
+
+  private used (sha256: string): void {
+    this.lastUse.set(sha256, ++this.useCounter)
+  }
+
+  /**
+   * Evicts least recently used models until the store fits its budget, keeping `keep`, every model
+   * being fetched and those in use. A failed delete is left for the next prune, never a task error.
+   */
+  private async prune (keep?: string): Promise<void> {
+    const budget = this.o.store.budgetBytes
+    if (budget == null) return
+    const run = this.pruning.then(async () => {
+      const kept = new Set([...this.inflight.keys(), ...(this.o.inUse?.() ?? [])])
+      if (keep != null) kept.add(keep)
+      const stored = await this.o.store.list()
+      const plan = evictionPlan(stored.map(m => ({ ...m, lastUse: this.lastUse.get(m.sha256) ?? 0 })), budget, kept)
+      for (const sha of plan) {
+        await this.o.store.delete(sha).then(() => {
+          this.known.delete(sha)
+          this.verified.delete(sha)
+          this.lastUse.delete(sha)
+          this.o.onEvict?.(sha)
+        }, () => {})
+      }
+    })
+    this.pruning = run.catch(() => {})
+    await this.pruning
   }
 }

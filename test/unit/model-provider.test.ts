@@ -1,6 +1,6 @@
 /** ModelProvider: where a worker's model bytes come from, and that only verified bytes are cached. */
 import { describe, expect, it } from 'vitest'
-import { MemoryModelStore, ModelProvider } from '../../src/core/model-store.js'
+import { MemoryModelStore, ModelProvider, evictionPlan } from '../../src/core/model-store.js'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
 import type { ModelEvent, ModelProviderOptions } from '../../src/core/model-store.js'
@@ -57,7 +57,7 @@ describe('ModelProvider', () => {
     expect(await p.get(ref, 'requester')).toEqual(bytes)
     expect(fetches).toEqual(['requester', 'holder'])
     expect(events.find(e => e.type === 'rejected')).toMatchObject({ from: 'requester', error: { code: 'model-hash-mismatch' } })
-    expect(await store.list()).toEqual([ref.sha256])
+    expect((await store.list()).map(m => m.sha256)).toEqual([ref.sha256])
   })
 
   it('fails with the last peer\'s error when nobody sends good bytes, leaving the cache empty', async () => {
@@ -98,5 +98,78 @@ describe('ModelProvider', () => {
     expect(await store.get(ref.sha256)).toEqual(bytes)
     expect(await p.local(ref.sha256)).toEqual(bytes)
     expect(p.cached).toEqual([ref.sha256])
+  })
+})
+
+describe('model cache budget', () => {
+  /** Sizes scaled down (the finding was 24 models of 4 MiB): the policy does not depend on scale. */
+  const MB = 64 * 1024
+  /** A distinct model of `mb` MiB and its ref. */
+  async function model (seed: number, mb = 4): Promise<{ bytes: Uint8Array, ref: ModelRef }> {
+    const b = new Uint8Array(mb * MB).fill(seed)
+    return { bytes: b, ref: { sha256: await sha256Hex(b), size: b.byteLength, name: `m${seed}` } }
+  }
+
+  it('evictionPlan evicts least recently used first, only until the rest fits, and never a kept model', () => {
+    const models = [
+      { sha256: 'a', bytes: 4, lastUse: 3 },
+      { sha256: 'b', bytes: 4, lastUse: 1 },
+      { sha256: 'c', bytes: 4, lastUse: 2 },
+      { sha256: 'd', bytes: 4, lastUse: 4 }
+    ]
+    expect(evictionPlan(models, 16, new Set())).toEqual([])
+    expect(evictionPlan(models, 12, new Set())).toEqual(['b'])
+    expect(evictionPlan(models, 8, new Set())).toEqual(['b', 'c'])
+    expect(evictionPlan(models, 8, new Set(['b']))).toEqual(['c', 'a'])
+    // Kept models alone over the budget: everything else goes, and the store stays over it.
+    expect(evictionPlan(models, 4, new Set(['a', 'd']))).toEqual(['b', 'c'])
+  })
+
+  it('24 distinct models of 4 units through a 16-unit cache leave at most 16 units, the newest kept', async () => {
+    const models = await Promise.all(Array.from({ length: 24 }, async (_, i) => await model(i + 1)))
+    const store = new MemoryModelStore({ budgetBytes: 16 * MB })
+    const evicted: string[] = []
+    const p = new ModelProvider({ store, fetchFrom: async (_peer, ref) => models.find(m => m.ref.sha256 === ref.sha256)!.bytes, onEvict: sha => evicted.push(sha) })
+    for (const m of models) expect(await p.get(m.ref, 'requester')).toBe(m.bytes)
+    const left = await store.list()
+    expect(left.reduce((s, m) => s + m.bytes, 0)).toBeLessThanOrEqual(16 * MB)
+    expect(left.map(m => m.sha256).sort()).toEqual(models.slice(-4).map(m => m.ref.sha256).sort())
+    expect(evicted).toEqual(models.slice(0, 20).map(m => m.ref.sha256))
+    expect(p.cached.sort()).toEqual(models.slice(-4).map(m => m.ref.sha256).sort())
+  })
+
+  it('keeps a recently used model over an older unused one, and never evicts a model in use', async () => {
+    const [a, b, c, d] = await Promise.all([1, 2, 3, 4].map(async i => await model(i)))
+    const store = new MemoryModelStore({ budgetBytes: 8 * MB })
+    const inUse = new Set<string>()
+    const all = [a, b, c, d]
+    const p = new ModelProvider({ store, inUse: () => inUse, fetchFrom: async (_peer, ref) => all.find(m => m.ref.sha256 === ref.sha256)!.bytes })
+    await p.get(a.ref, 'r')
+    await p.get(b.ref, 'r')
+    await p.get(a.ref, 'r') // a is now more recent than b
+    await p.get(c.ref, 'r') // over budget: b goes, not a
+    expect((await store.list()).map(m => m.sha256).sort()).toEqual([a.ref.sha256, c.ref.sha256].sort())
+    inUse.add(a.ref.sha256) // a loaded session
+    await p.get(d.ref, 'r') // over budget: c goes (a is in use, d is the task's)
+    expect((await store.list()).map(m => m.sha256).sort()).toEqual([a.ref.sha256, d.ref.sha256].sort())
+  })
+
+  it('a model bigger than the whole budget is still stored for the task that fetched it', async () => {
+    const [small, big] = await Promise.all([model(1, 1), model(2, 6)])
+    const store = new MemoryModelStore({ budgetBytes: 4 * MB })
+    const p = new ModelProvider({ store, fetchFrom: async (_peer, ref) => [small, big].find(m => m.ref.sha256 === ref.sha256)!.bytes })
+    await p.get(small.ref, 'r')
+    expect(await p.get(big.ref, 'r')).toBe(big.bytes)
+    expect((await store.list()).map(m => m.sha256)).toEqual([big.ref.sha256])
+  })
+
+  it('init prunes a store left over its budget by an earlier run, oldest stored first', async () => {
+    const [a, b, c] = await Promise.all([1, 2, 3].map(async i => await model(i)))
+    const store = new MemoryModelStore({ budgetBytes: 8 * MB })
+    for (const m of [a, b, c]) await store.put(m.ref.sha256, m.bytes)
+    const p = new ModelProvider({ store })
+    await p.init()
+    expect((await store.list()).map(m => m.sha256).sort()).toEqual([b.ref.sha256, c.ref.sha256].sort())
+    expect(p.cached).not.toContain(a.ref.sha256)
   })
 })
