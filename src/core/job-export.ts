@@ -8,6 +8,7 @@ import { validateTensor } from './task/codec.js'
 import { parseReceipt, tensorsSha256, verifyReceipt } from './receipt.js'
 import { AuditVerifier } from './audit.js'
 import type { Receipt } from './receipt.js'
+import type { JobMeta, JobStore } from './job-store.js'
 import type { ModelRef } from './task-types.js'
 import type { WireTensor } from './tensor.js'
 
@@ -107,6 +108,19 @@ export function exportResultLine (r: ExportedResult): string {
 /** One audit log line, carried as a JSON string so its exact bytes survive. */
 export function exportAuditLine (line: string): string {
   return JSON.stringify({ kind: 'audit', line })
+}
+
+/**
+ * A stored job as export lines: the header, every stored result that carries a receipt (those the
+ * requester computed itself have none: they appear as spot checks in the log), then the audit log.
+ */
+export async function jobExportLines (store: JobStore, meta: JobMeta, requester: string): Promise<string[]> {
+  const [results, audit] = await Promise.all([store.getResults(meta.jobId), store.getAudit(meta.jobId)])
+  return [
+    exportHeaderLine({ jobId: meta.jobId, model: meta.model, requester }),
+    ...results.flatMap(r => r.receipt == null ? [] : [exportResultLine({ task: r.index, receipt: r.receipt, outputs: r.outputs })]),
+    ...audit.map(exportAuditLine)
+  ]
 }
 
 // ---------------------------------------------------------------- verifying

@@ -28,6 +28,8 @@
  *   - A store whose persisted data cannot be read back throws JobStateError 'corrupt-store'.
  */
 import { DTYPE_BYTES, elementCount, isDType } from './tensor.js'
+import { parseReceipt } from './receipt.js'
+import type { Receipt } from './receipt.js'
 import type { WireTensor } from './tensor.js'
 
 export type JobState = 'queued' | 'running' | 'verifying' | 'done' | 'failed'
@@ -118,6 +120,8 @@ export interface StoredResult {
   /** Peer ids whose outputs agreed on this result. */
   agreedBy: string[]
   crossChecked: boolean
+  /** The signed receipt of the worker whose outputs these are (absent when the requester computed them). */
+  receipt?: Receipt
 }
 
 export interface ReputationRecord {
@@ -264,6 +268,13 @@ export function storedResultProblem (value: unknown): string | undefined {
   }
   if (!Array.isArray(r.agreedBy) || !r.agreedBy.every(p => typeof p === 'string')) return `${where}: agreedBy is not an array of strings`
   if (typeof r.crossChecked !== 'boolean') return `${where}: crossChecked is not a boolean`
+  if (r.receipt !== undefined) {
+    try {
+      parseReceipt(r.receipt)
+    } catch (err) {
+      return `${where}: ${(err as Error).message}`
+    }
+  }
   return undefined
 }
 
@@ -273,7 +284,8 @@ export function normalizeStoredResult (r: StoredResult): StoredResult {
     index: r.index,
     outputs: r.outputs.map(t => ({ name: t.name, dtype: t.dtype, dims: [...t.dims], data: new Uint8Array(t.data) })),
     agreedBy: [...r.agreedBy],
-    crossChecked: r.crossChecked
+    crossChecked: r.crossChecked,
+    ...(r.receipt !== undefined ? { receipt: parseReceipt(r.receipt) } : {})
   }
 }
 

@@ -77,6 +77,8 @@ export interface Decision {
   crossChecked: boolean
   /** Decided by the requester's own computation (a spot check that caught a lie), not by votes. */
   byRequester?: boolean
+  /** What the adapter passed with the winning outputs (agreedBy[0]'s result): its signed receipt. */
+  proof?: unknown
 }
 
 export interface SchedulerProgress {
@@ -203,6 +205,8 @@ interface Flight {
 
 interface Group {
   outputs: WireTensor[]
+  /** Passed with the outputs by their first reporter (see Decision.proof). */
+  proof?: unknown
   peers: string[]
 }
 
@@ -437,8 +441,11 @@ export class Scheduler {
     return out
   }
 
-  /** Reports a result; returns the Decision when it makes the task final. Late or duplicate results return undefined. */
-  succeeded (a: Assignment, outputs: WireTensor[]): Decision | undefined {
+  /**
+   * Reports a result, with an opaque `proof` the Decision carries when these outputs win; returns
+   * the Decision when it makes the task final. Late or duplicate results return undefined.
+   */
+  succeeded (a: Assignment, outputs: WireTensor[], proof?: unknown): Decision | undefined {
     const f = this.flight(a)
     if (f == null) return undefined
     const t = f.a.taskIndex
@@ -457,7 +464,7 @@ export class Scheduler {
     if (rec.need === 1 && this.adaptive && !this.reputation.trusted(f.a.peerId)) rec.need = this.checkedNeed()
     let group = rec.groups.find(g => this.compare(g.outputs, outputs))
     if (group == null) {
-      group = { outputs, peers: [] }
+      group = { outputs, proof, peers: [] }
       rec.groups.push(group)
     }
     group.peers.push(f.a.peerId)
@@ -834,7 +841,7 @@ export class Scheduler {
     }
     this.decidedBy.set(t, { voters: [...winner.peers], crossChecked })
     if (losers.length > 0) this.disagreementCount++
-    const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked }
+    const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked, proof: winner.proof }
     for (const a of rec.flights) this.onCancel?.(a)
     this.onDecision?.(decision)
     if (losers.length > 0) this.onDisagreement?.(t, losers)

@@ -8,6 +8,10 @@
  * (core/diversity.ts); and a fraction of decided tasks is recomputed by the requester itself (spot
  * checks): a mismatch convicts every worker that vouched for the result, which discards all their
  * votes in the job and recomputes what they decided.
+ *
+ * Every step is written to the job's hash-chained audit log (core/audit.ts) in the store:
+ * assignments, results with their signed receipts, decisions, disagreements, malformed results,
+ * re-queues, spot checks, exclusions and convictions.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Scheduler, compareWorkers } from '../core/scheduler.js'
@@ -17,6 +21,10 @@ import { systemClock } from '../core/clock.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
 import { outputProblem } from '../core/output-check.js'
 import { diversityGroups } from '../core/diversity.js'
+import { AuditLog } from '../core/audit.js'
+import { tensorsSha256 } from '../core/receipt.js'
+import type { AuditEntry } from '../core/audit.js'
+import type { Receipt } from '../core/receipt.js'
 import type { Assignment, Decision } from '../core/scheduler.js'
 import type { JobMeta, JobSource, JobState, JobStore, StoredResult } from '../core/job-store.js'
 import type { OutputComparator } from '../core/compare.js'
@@ -67,6 +75,8 @@ export interface JobRunnerOptions {
   endpoint?: (peerId: string) => Promise<PeerEndpoint | undefined>
   /** Injectable for tests (seeded); default Math.random. */
   random?: () => number
+  /** This requester's peer id, named in the audit log (receipts name it too). */
+  requester?: string
   /**
    * A job with tasks left, nothing in flight and no worker that may take them for this long is
    * given up (its remaining tasks fail as unverifiable) rather than waiting forever (default 90 s:
@@ -150,6 +160,8 @@ export class JobRunner extends EventTarget {
   private stallTimer?: ReturnType<typeof setTimeout>
   /** Why the job gave up on tasks it could not verify, if it did. */
   private unverified?: string
+  private audit?: AuditLog
+  private auditLines: string[] = []
 
   constructor (options: JobRunnerOptions) {
     super()
@@ -159,10 +171,21 @@ export class JobRunner extends EventTarget {
     this.random = options.random ?? Math.random
   }
 
+  /** The audit log's head (hash of its last line): publish it to pin the whole log. */
+  get auditHead (): string | undefined {
+    return this.audit?.head
+  }
+
   /** Runs (or resumes) the job; resolves with its final metadata (state done or failed). */
   async run (): Promise<JobMeta> {
     const previous = await this.o.store.getResults(this.meta.jobId)
     this.restored = previous.length
+    const logged = await this.o.store.getAudit(this.meta.jobId)
+    this.audit = new AuditLog({ jobId: this.meta.jobId, after: logged.at(-1), sink: line => { this.auditLines.push(line) } })
+    const { model } = this.meta
+    this.log(logged.length === 0
+      ? { type: 'job-start', jobId: this.meta.jobId, requester: this.o.requester ?? '', model: { sha256: model.sha256, name: model.name, size: model.size }, tasks: this.meta.taskCount, replicas: this.meta.replicas }
+      : { type: 'job-resume', restored: previous.length })
     this.scheduler = new Scheduler({
       taskCount: this.meta.taskCount,
       replicas: this.meta.replicas,
@@ -176,6 +199,10 @@ export class JobRunner extends EventTarget {
     })
     this.scheduler.onDecision = (d) => { this.onDecision(d) }
     this.scheduler.onRevoke = (tasks) => { this.onRevoke(tasks) }
+    this.scheduler.onDisagreement = (task, workers) => { this.log({ type: 'disagreement', task, workers }) }
+    this.scheduler.onExclude = (worker, reason) => { this.log({ type: 'exclusion', worker, reason }) }
+    this.scheduler.onMalformed = (a, reason) => { this.log({ type: 'malformed', task: a.taskIndex, worker: a.peerId, reason }) }
+    this.scheduler.onFailed = (task, reason) => { this.log({ type: 'task-failed', task, reason }) }
     this.scheduler.onChange = () => { this.pump() }
     this.startedAt = this.clock.now()
     await this.setState(this.scheduler.finished ? this.meta.state : 'running')
@@ -238,10 +265,9 @@ export class JobRunner extends EventTarget {
     }
   }
 
-  /** What the scheduler's ordering reads from an advert, for this job's model. */
-  private placement (advert: Advert): { hasModel: boolean, msPerTask?: number } {
-    const sha = this.meta.model.sha256
-    return { hasModel: hasModel(advert, sha), msPerTask: advert.speeds[sha] }
+  /** What the scheduler's ordering reads from an advert, for this job's model (its speed figure is a claim: not used). */
+  private placement (advert: Advert): { hasModel: boolean } {
+    return { hasModel: hasModel(advert, this.meta.model.sha256) }
   }
 
   private setWorker (peerId: string, advert: Advert): void {
@@ -340,12 +366,19 @@ export class JobRunner extends EventTarget {
       timeoutMs: this.o.taskTimeoutMs ?? 60_000,
       outputNames
     }
+    this.log({ type: 'assign', task: a.taskIndex, worker: a.peerId, taskId: request.taskId })
     let result: TaskResult | undefined
+    let receipt: Receipt | undefined
     let error: ReturnType<typeof toTaskError> | undefined
     try {
-      result = a.peerId === LOCAL_PEER
-        ? await this.o.local!.run(request)
-        : (await this.o.tasks.run(peerIdFromString(a.peerId), request)).result
+      if (a.peerId === LOCAL_PEER) {
+        result = await this.o.local!.run(request)
+      } else {
+        // The task protocol has checked the receipt's signature before handing the result over.
+        const outcome = await this.o.tasks.run(peerIdFromString(a.peerId), request)
+        result = outcome.result
+        receipt = outcome.receipt
+      }
     } catch (err) {
       error = toTaskError(err)
     }
@@ -353,11 +386,13 @@ export class JobRunner extends EventTarget {
     if (!this.live.delete(a.id) || this.stopped) return
     if (result != null) {
       this.perPeer[a.peerId] = (this.perPeer[a.peerId] ?? 0) + 1
+      if (receipt != null) this.log({ type: 'result', task: a.taskIndex, worker: a.peerId, receipt })
       const problem = this.o.declared == null ? undefined : outputProblem(this.o.declared, request.inputs, request.outputNames, result.outputs)
       if (problem != null) this.scheduler.malformed(a, problem)
-      else this.scheduler.succeeded(a, result.outputs)
+      else this.scheduler.succeeded(a, result.outputs, receipt)
       this.locate(a.peerId)
     } else {
+      this.log({ type: 'requeue', task: a.taskIndex, worker: a.peerId, reason: `${error!.code}: ${error!.message}` })
       this.scheduler.failed(a, error!.code)
       // Gone for good (no direct connection left): stop giving it work; a new connection brings a
       // fresh advert and so brings it back. A hiccup on a live connection only costs a retry.
@@ -371,7 +406,9 @@ export class JobRunner extends EventTarget {
 
   private onDecision (d: Decision): void {
     this.decidedAt.push(this.clock.now())
-    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy: d.byRequester === true ? [LOCAL_PEER] : d.agreedBy, crossChecked: d.crossChecked })
+    const receipt = d.proof as Receipt | undefined
+    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy: d.byRequester === true ? [LOCAL_PEER] : d.agreedBy, crossChecked: d.crossChecked, receipt })
+    this.log({ type: 'decided', task: d.taskIndex, workers: d.byRequester === true ? [LOCAL_PEER] : d.agreedBy, outputsSha256: tensorsSha256(d.outputs) })
     this.scheduleFlush()
     const check = this.o.spotCheck
     // The requester's own results need no check; every other decision is a candidate.
@@ -418,9 +455,14 @@ export class JobRunner extends EventTarget {
     }
     if (this.stopped) return
     this.spot.done++
-    if (this.o.compare(mine, d.outputs)) return
+    const match = this.o.compare(mine, d.outputs)
+    for (const worker of d.agreedBy) this.log({ type: 'spot-check', task: d.taskIndex, worker, match })
+    if (match) return
     this.spot.mismatches++
-    for (const peer of d.agreedBy) this.scheduler.convict(peer)
+    for (const worker of d.agreedBy) {
+      const discarded = this.scheduler.convict(worker)
+      this.log({ type: 'conviction', worker, reason: `its result for task ${d.taskIndex} differs from the requester's own computation`, discarded })
+    }
     this.scheduler.settle(d.taskIndex, mine)
   }
 
@@ -433,6 +475,10 @@ export class JobRunner extends EventTarget {
     this.flushTimer = undefined
     const revoked = this.revokedWrites
     this.revokedWrites = []
+    const lines = this.auditLines
+    this.auditLines = []
+    // The log first: a result on disk is always explained by the log before it.
+    if (lines.length > 0) await this.o.store.appendAudit(this.meta.jobId, lines)
     if (revoked.length > 0) await this.o.store.deleteResults(this.meta.jobId, revoked)
     const batch = this.pendingWrites
     this.pendingWrites = []
@@ -462,18 +508,28 @@ export class JobRunner extends EventTarget {
       this.stopped = true
       this.detach()
       const failed = this.scheduler.failedTasks().length
-      void (async () => {
+      this.log({ type: 'job-end', state: failed > 0 ? 'failed' : 'done', done: p.done, failed })
+      ;(async () => {
         await this.flush()
         if (this.meta.state === 'running') await this.setState('verifying')
         if (failed > 0) this.meta = { ...this.meta, error: this.unverified ?? `${failed} task(s) failed after repeated attempts` }
         await this.setState(failed > 0 ? 'failed' : 'done')
         this.finish?.()
-      })()
+      })().catch((err: unknown) => {
+        // The store failed at the very end: the job stays resumable; say why rather than hang.
+        this.meta = { ...this.meta, error: `could not save the job's end: ${(err as Error).message}` }
+        this.finish?.()
+      })
     } else if (p.pending === 0 && this.meta.state === 'running') {
       void this.setState('verifying')
     } else if (p.pending > 0 && this.meta.state === 'verifying') {
       void this.setState('running')
     }
+  }
+
+  private log (entry: AuditEntry): void {
+    this.audit?.append(entry)
+    this.scheduleFlush()
   }
 
   private detach (): void {

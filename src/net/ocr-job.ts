@@ -92,6 +92,8 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const detected: Array<DetectedLine[] | undefined> = new Array(pages.length)
   const detInputOf = (i: number): DetInput => (dets[i] ??= detInput(pages[i], { maxSide }))
   const detStore = new ReducingStore(r => {
+    // A page decided again (its first result rested on a convicted liar) replaces its lines.
+    lineCount -= detected[r.index]?.length ?? 0
     detected[r.index] = detectLines(pages[r.index], detInputOf(r.index), r.outputs[0], o.ocr?.det)
     lineCount += detected[r.index]!.length
     dets[r.index] = undefined // the page's input tensor is no longer needed

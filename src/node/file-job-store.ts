@@ -94,7 +94,8 @@ function encodeResultLine (r: StoredResult): string {
       name: t.name, dtype: t.dtype, dims: t.dims, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64')
     })),
     agreedBy: r.agreedBy,
-    crossChecked: r.crossChecked
+    crossChecked: r.crossChecked,
+    receipt: r.receipt
   }) + '\n'
 }
 

@@ -20,6 +20,7 @@ import { JobRunner } from '../net/job-runner.js'
 import { nodeVerification } from './local-inference.js'
 import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
 import { describeVerification } from '../core/verification.js'
+import { jobExportLines } from '../core/job-export.js'
 import { MemoryJobStore } from '../core/job-store.js'
 import { Reputation } from '../core/reputation.js'
 import { relativeComparator } from '../core/compare.js'
@@ -29,7 +30,7 @@ import { tensorToJson } from '../models/tensor-output.js'
 import type { ModelInfo, SupportedIo } from '../models/onnx-info.js'
 import type { WireTensor } from '../core/tensor.js'
 
-const USAGE = `usage: infer --relay <multiaddr> --model <file.onnx> --inputs <inputs.jsonl> [--out outputs.jsonl]
+const USAGE = `usage: infer --relay <multiaddr> --model <file.onnx> --inputs <inputs.jsonl> [--out outputs.jsonl] [--export proofs.jsonl]
              [--replicas 1-3] [--workers N] [--tolerance 1e-4] ${VERIFICATION_USAGE}
   env: RELAY_ADDR`
 
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     model: { type: 'string' },
     inputs: { type: 'string' },
     out: { type: 'string' },
+    export: { type: 'string' },
     replicas: { type: 'string', default: '1' },
     workers: { type: 'string', default: '1' },
     tolerance: { type: 'string', default: '1e-4' },
@@ -110,6 +112,7 @@ const runner = new JobRunner({
   store,
   compare: relativeComparator(Number(values.tolerance)),
   reputation: new Reputation(),
+  requester: peer.node.peerId.toString(),
   declared: info,
   ...nodeVerification(peer, verification)
 })
@@ -132,5 +135,10 @@ console.error(`infer: ${final.state}: ${results.length}/${inputs.length} in ${se
 const body = results.map(r => JSON.stringify({ index: r.index, outputs: r.outputs.map(tensorToJson), agreedBy: r.agreedBy })).join('\n') + '\n'
 if (values.out != null) await writeFile(values.out, body)
 else process.stdout.write(body)
+console.error(`infer: audit head ${runner.auditHead ?? '—'}`)
+if (values.export != null) {
+  await writeFile(values.export, (await jobExportLines(store, final, peer.node.peerId.toString())).join('\n') + '\n')
+  console.error(`infer: results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export} --model ${values.model} --inputs ${values.inputs})`)
+}
 await peer.stop()
 process.exit(final.state === 'done' && results.length === inputs.length ? 0 : 1)

@@ -18,6 +18,7 @@ import { JobRunner } from '../net/job-runner.js'
 import { nodeVerification } from './local-inference.js'
 import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
 import { describeVerification } from '../core/verification.js'
+import { jobExportLines } from '../core/job-export.js'
 import { Reputation } from '../core/reputation.js'
 import { argmaxComparator } from '../core/compare.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
@@ -28,7 +29,8 @@ import type { JobProgress } from '../net/job-runner.js'
 
 const USAGE = `usage: submit --relay <multiaddr>... [--model digits] [--dataset mnist-test] [--replicas 1-3] [--adaptive]
               ${VERIFICATION_USAGE}
-              [--limit N] [--workers N] [--out results.csv|results.json] [--resume <jobId>] [--store .data/jobs]
+              [--limit N] [--workers N] [--out results.csv|results.json] [--export proofs.jsonl]
+              [--resume <jobId>] [--store .data/jobs]
   env: RELAY_ADDR`
 
 const { values } = parseArgs({
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1' },
     'wait-timeout': { type: 'string', default: '30' },
     out: { type: 'string' },
+    export: { type: 'string' },
     resume: { type: 'string' },
     store: { type: 'string', default: '.data/jobs' },
     key: { type: 'string', default: '.data/submit.key' },
@@ -96,6 +99,7 @@ const runner = new JobRunner({
   store,
   compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
   reputation,
+  requester: peer.node.peerId.toString(),
   declared: model,
   ...nodeVerification(peer, verification)
 })
@@ -151,6 +155,11 @@ for (const [peerId, n] of Object.entries(progress.perPeer).sort((a, b) => b[1] -
 if (values.out != null) {
   await writeFile(values.out, values.out.endsWith('.csv') ? digitsToCsv(rows) : digitsToJson(rows, summary))
   console.log(`  results     written to ${values.out} (input order)`)
+}
+if (runner.auditHead != null) console.log(`  audit head  ${runner.auditHead} (the hash that pins this job's audit log)`)
+if (values.export != null) {
+  await writeFile(values.export, (await jobExportLines(store, final, peer.node.peerId.toString())).join('\n') + '\n')
+  console.log(`  proofs      results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export})`)
 }
 await peer.stop()
 process.exit(interrupted ? 130 : final.state === 'done' ? 0 : 1)

@@ -113,6 +113,20 @@ describe.each(IMPLEMENTATIONS)('%s', (_name, create) => {
     await store.deleteJob('nope') // no-op
   })
 
+  it('round-trips a result\'s receipt and refuses a malformed one', async () => {
+    const { store, reopen } = await create()
+    await store.putJob(meta('job-rc', { taskCount: 2 }))
+    const receipt = {
+      version: 'p2p-ai-agents/receipt/1' as const, jobId: 'job-rc', taskId: 'job-rc/0/1', requester: 'req', worker: 'peer-0',
+      modelSha256: 'a'.repeat(64), inputsSha256: 'b'.repeat(64), outputsSha256: 'c'.repeat(64), backend: 'wasm', startedAt: 1, endedAt: 2, signature: 'd'.repeat(128)
+    }
+    await store.putResults('job-rc', [result(0, { receipt }), result(1)])
+    const [withReceipt, without] = await reopen().getResults('job-rc')
+    expect(withReceipt.receipt).toEqual(receipt)
+    expect(Object.hasOwn(without, 'receipt')).toBe(false)
+    await expect(store.putResults('job-rc', [result(1, { receipt: { ...receipt, signature: 'xyz' } })])).rejects.toThrow(/signature/)
+  })
+
   it('deletes revoked results until they are put again, across a reopen', async () => {
     const { store, reopen } = await create()
     await store.putJob(meta('job-r', { taskCount: 5 }))
