@@ -21,6 +21,7 @@
 import { fork } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { setPriority } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { TaskError, toTaskError } from '../core/errors.js'
 import { compactTensor, nodeBackendName } from './inference-protocol.js'
@@ -38,6 +39,8 @@ const HOST_ENTRY = fileURLToPath(new URL('./inference-host.ts', import.meta.url)
 /** The children run TypeScript through tsx, as every entry point here does. */
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
 const PROC_STATUS = existsSync('/proc/self/status')
+/** Niceness of the inference processes (0 is the worker's; 19 the lowest). */
+const INFERENCE_NICE = 10
 
 export interface InferencePoolOptions {
   /** Most processes at once: one per slot. */
@@ -209,6 +212,13 @@ export class InferencePool {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
     })
     trackChild(child)
+    // Below the worker's own priority: inference saturating every core must not starve the
+    // worker's networking (heartbeats, WebRTC), or its requesters would think it gone.
+    if (child.pid != null) {
+      try {
+        setPriority(child.pid, INFERENCE_NICE)
+      } catch {} // not permitted here: same priority, still correct
+    }
     let ready!: () => void
     let failed!: (e: TaskError) => void
     const host: Host = {
