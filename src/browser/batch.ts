@@ -11,6 +11,7 @@ import { digitJobSource, digitPredictions, summarizeDigits } from '../models/dig
 import { DIGITS_OUTPUT_PROBS } from '../models/digits.js'
 import { IdbJobStore } from './idb-job-store.js'
 import { DEFAULT_SPOT_CHECK } from '../core/verification.js'
+import { jobExportLines } from '../core/job-export.js'
 import type { DiversityMode } from '../core/diversity.js'
 import type { DigitDataset } from '../models/datasets.js'
 import type { JobMeta } from '../core/job-store.js'
@@ -108,6 +109,7 @@ export class BatchController extends EventTarget {
       compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
       reputation: this.reputation,
       declared: builtinModel('digits'),
+      requester: this.tab.node.peerId.toString(),
       ...this.tab.verification(this.verification.spotCheck, this.verification.diversity),
       // The requester's own tab works on the job too, unless its volunteer paused it.
       local: this.tab.paused ? undefined : { slots: 1, run: async (request) => await this.tab.queue.submit(request, LOCAL_PEER) }
@@ -117,6 +119,13 @@ export class BatchController extends EventTarget {
     const final = await runner.run()
     const rows = digitPredictions(await this.store.getResults(meta.jobId), dataset)
     return { meta: final, rows, summary: summarizeDigits(rows), seconds: (performance.now() - t0) / 1000 }
+  }
+
+  /** The job's results with their signed receipts and its audit log, as `npm run verify` reads them. */
+  async exportProofs (jobId: string): Promise<string> {
+    const meta = await this.store.getJob(jobId)
+    if (meta == null) throw new Error(`no job ${jobId}`)
+    return (await jobExportLines(this.store, meta, this.tab.node.peerId.toString())).join('\n') + '\n'
   }
 
   get progress (): JobProgress | undefined {

@@ -293,14 +293,15 @@ export class TabPeer extends EventTarget {
   }
 
   /**
-   * How this tab's jobs verify results: spot checks on its own inference worker (paused or not:
-   * they are the requester's own work), workers told apart by their direct connections.
+   * How this tab's jobs verify results: spot checks through this tab's own work queue (one
+   * onnxruntime session must not run two tasks at once; a paused tab answers busy, and a check it
+   * cannot run is skipped, never counted), workers told apart by their direct connections.
    */
   verification (spotCheck: number, diversity: DiversityMode = 'standard'): JobVerification {
     return {
       diversity,
       endpoint: endpointLookup(this.node),
-      spotCheck: spotCheck > 0 ? { fraction: spotCheck, recompute: async (request) => (await this.picker.execute(request, LOCAL_PEER)).outputs } : undefined
+      spotCheck: spotCheck > 0 ? { fraction: spotCheck, recompute: async (request) => (await this.queue.submit(request, LOCAL_PEER)).outputs } : undefined
     }
   }
 

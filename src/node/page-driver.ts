@@ -164,6 +164,16 @@ export async function waitBatchSummary (page: Page, timeoutMs = 180_000): Promis
 }
 
 /** Clicks Export JSON and returns the parsed download. */
+/** Clicks "Export proofs" and returns the JSONL (results, signed receipts, audit log). */
+export async function exportBatchProofs (page: Page): Promise<string> {
+  const download = page.waitForEvent('download')
+  await page.locator('[data-testid=batch-export-proofs]').click()
+  const file = await (await download).createReadStream()
+  const chunks: Buffer[] = []
+  for await (const c of file) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
 export async function exportBatchJson (page: Page): Promise<{ summary: Record<string, number>, results: Array<{ index: number, label: number, prediction: number, agreedBy: string[] }> }> {
   const download = page.waitForEvent('download')
   await page.locator('[data-testid=batch-export-json]').click()

@@ -215,6 +215,12 @@ class AppState {
     return format === 'csv' ? digitsToCsv(this.batchRows) : digitsToJson(this.batchRows, this.batchView.outcome.summary)
   }
 
+  /** Results, signed receipts and the audit log of the last batch (JSONL for `npm run verify`). */
+  async exportBatchProofs (): Promise<string> {
+    if (this.batch == null || this.batchView.jobId == null) return ''
+    return await this.batch.exportProofs(this.batchView.jobId)
+  }
+
   private async runBatch (meta: JobMeta, resumed: boolean): Promise<void> {
     this.batchView = { phase: 'running', jobId: meta.jobId, resumed }
     try {

@@ -1,7 +1,12 @@
 /** Batch jobs across real tabs: workers closing mid-job, and a requester reloading mid-job. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
-import { batchContributions, batchProgress, exportBatchJson, openTab, startBatch, submitDigit, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { batchContributions, batchProgress, exportBatchJson, exportBatchProofs, openTab, startBatch, submitDigit, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { loadDigitDataset } from '../../src/node/datasets.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
@@ -99,6 +104,20 @@ describe('batch jobs in the browser', () => {
     expect(exported.results.map(r => r.prediction)).toEqual(await referencePredictions(N))
     expect(summary.crossChecked).toBe(N)
     expect(summary.disagreements).toBe(0)
+
+    // The proofs export (results with receipts, the audit log across the reload) checks out offline.
+    const proofs = await exportBatchProofs(a.page)
+    const lines = proofs.trim().split('\n').map(l => JSON.parse(l) as { kind: string })
+    expect(lines.filter(l => l.kind === 'result').length, 'results with a worker receipt').toBeGreaterThan(0)
+    expect(lines.filter(l => l.kind === 'audit').length).toBeGreaterThan(N)
+    const dir = await mkdtemp(join(tmpdir(), 'p2p-proofs-'))
+    try {
+      await writeFile(join(dir, 'proofs.jsonl'), proofs)
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/node/verify.ts', join(dir, 'proofs.jsonl')])
+      expect(stdout).toMatch(/checks out/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
     await context.close()
   })
 
