@@ -4,6 +4,8 @@
  *    efficiency = (tasks × taskMs / N) / makespan (1 = no idle worker until the last task).
  *  - liarSimulation(): verification — some workers return wrong outputs; how much extra compute
  *    replication costs, what fraction of lies is caught, and whether honest peers get blamed.
+ *  - collusionSimulation(): colluding liars against replication and the requester's spot checks;
+ *    collusionTable() prints the table in docs/BENCHMARKS.md.
  * Used by the unit tests and the bench; run directly for a quick table:
  *   node --import tsx scripts/sim-scheduler.ts
  */
@@ -332,6 +334,109 @@ export function liarSimulation (options: LiarSimOptions): LiarSimResult {
   }
 }
 
+export interface CollusionSimOptions {
+  workers: number
+  /** Share of the workers that collude: they all give the same wrong answer to a task. */
+  colluderFraction: number
+  /** Probability a colluder lies on a given task (1: always); they agree on which tasks to lie. */
+  lieProbability: number
+  replicas: number
+  /** Share of decided tasks the requester recomputes itself (JobRunner's spot checks). */
+  spotCheck: number
+  tasks: number
+  seed?: number
+}
+
+export interface CollusionSimResult {
+  /** Wrong results among the results the job ended with, over all results it ended with. */
+  wrongAccepted: number
+  /** (results computed by workers + spot checks − tasks decided) / tasks decided. */
+  extraCompute: number
+  /** Tasks given up as unverifiable (no independent worker left to decide them). */
+  unverifiable: number
+  decided: number
+  convicted: number
+  colluders: number
+}
+
+/**
+ * Colluding liars against replication, reputation and the requester's spot checks, as JobRunner
+ * wires them: a spot check that disagrees with a decision convicts every worker that vouched for
+ * it (their votes in the job are discarded and what they decided is recomputed). Workers share no
+ * diversity group (the worst case: colluders on separate hosts, or a LAN). A job that stalls with
+ * nobody left who may decide its tasks gives them up, as JobRunner does after its stall timeout.
+ */
+export function collusionSimulation (o: CollusionSimOptions): CollusionSimResult {
+  const random = seededRandom(o.seed ?? 11)
+  const clock = new SimClock()
+  const compare = relativeComparator(1e-4)
+  const s = new Scheduler({ taskCount: o.tasks, replicas: o.replicas, compare, reputation: new Reputation(), clock, random: seededRandom((o.seed ?? 11) + 1) })
+  const ids = Array.from({ length: o.workers }, (_, i) => `w${i}`)
+  const colluders = new Set(ids.filter((_, i) => i < Math.round(o.workers * o.colluderFraction)))
+  // The colluders' shared decision, per task, to lie or not.
+  const lieOn = new Map<number, boolean>()
+  const lies = (t: number): boolean => {
+    let v = lieOn.get(t)
+    if (v === undefined) lieOn.set(t, v = random() < o.lieProbability)
+    return v
+  }
+  const final = new Map<number, WireTensor[]>()
+  let spotChecks = 0
+  const checks: Decision[] = []
+  s.onDecision = d => {
+    final.set(d.taskIndex, d.outputs)
+    if (d.byRequester !== true && random() < o.spotCheck) checks.push(d)
+  }
+  s.onRevoke = tasks => { for (const t of tasks) final.delete(t) }
+  s.onChange = () => {
+    // Spot checks run between events, one decision at a time (the requester's own recomputation).
+    for (let d = checks.shift(); d != null; d = checks.shift()) {
+      if (s.taskState(d.taskIndex) !== 'done') continue
+      spotChecks++
+      const mine = truth(d.taskIndex, 0)
+      if (compare(mine, d.outputs)) continue
+      for (const p of d.agreedBy) s.convict(p)
+      s.settle(d.taskIndex, mine)
+    }
+    for (const a of s.assign()) {
+      const lying = colluders.has(a.peerId) && lies(a.taskIndex)
+      const outputs = lying ? truth(a.taskIndex + 1, 0) : truth(a.taskIndex, (random() - 0.5) * 1e-6)
+      clock.setTimeout(() => { s.succeeded(a, outputs) }, 100 * (1 + 0.3 * (2 * random() - 1)))
+    }
+  }
+  for (const peerId of ids) s.setWorker({ peerId, slots: 1, eligible: true })
+  if (!clock.run(() => s.finished)) s.abandon()
+  s.dispose()
+  const p = s.progress
+  let wrong = 0
+  for (const [t, outputs] of final) if (!compare(outputs, truth(t, 0))) wrong++
+  return {
+    wrongAccepted: final.size > 0 ? wrong / final.size : 0,
+    extraCompute: p.done > 0 ? (p.replicasRun + spotChecks - p.done) / p.done : 0,
+    unverifiable: p.failed,
+    decided: p.done,
+    convicted: s.convictedWorkers.length,
+    colluders: colluders.size
+  }
+}
+
+/** The table in docs/BENCHMARKS.md ("Verification against colluders"). */
+export function collusionTable (tasks = 2000, workers = 20): string {
+  const pct = (x: number): string => `${(x * 100).toFixed(1)} %`
+  const rows = ['| colluders | they lie | replicas | spot checks | wrong results accepted | extra compute | unverifiable tasks | convicted |', '|---|---|---|---|---|---|---|---|']
+  for (const colluderFraction of [0.1, 0.3, 0.5]) {
+    for (const lieProbability of [1, 0.3]) {
+      for (const replicas of [1, 2, 3]) {
+        for (const spotCheck of [0, 0.05]) {
+          const r = collusionSimulation({ workers, colluderFraction, lieProbability, replicas, spotCheck, tasks })
+          rows.push(`| ${pct(colluderFraction)} | ${lieProbability === 1 ? 'always' : '30 % of tasks'} | ${replicas} | ${spotCheck === 0 ? 'off' : pct(spotCheck)} | ${pct(r.wrongAccepted)} | ${pct(r.extraCompute)} | ${r.unverifiable} of ${tasks} | ${r.convicted} of ${r.colluders} |`)
+        }
+      }
+    }
+  }
+  return rows.join('\n')
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const pct = (x: number): string => `${(x * 100).toFixed(1)} %`
   for (const [label, o] of [
@@ -349,4 +454,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       console.log(`liars 10 % lying ${pct(lieProbability).padStart(7)}${adaptive ? ', adaptive' : '          '}: extra compute ${pct(r.extraComputeFraction)}, caught ${pct(r.caughtFraction)} of ${r.liesTold}, wrong ${r.wrongDecisions}, honest flagged ${r.honestFlagged}`)
     }
   }
+  console.log('\nColluders (20 workers, 2,000 tasks; node --import tsx scripts/sim-scheduler.ts):\n')
+  console.log(collusionTable())
 }

@@ -307,6 +307,8 @@ export class Scheduler {
   private readonly excluded = new Set<string>()
   /** Workers caught lying by the requester itself: none of their votes count. */
   private readonly convicted = new Set<string>()
+  /** Workers just excluded whose votes are to be discarded once the change in progress is done. */
+  private readonly pendingDiscard: string[] = []
   /** Diversity groups of every worker seen in this job (kept after removal: its votes stay). */
   private readonly groupsOf = new Map<string, readonly string[]>()
   /** Voters of the decisions made in this job (and restored ones given with voters), for conviction. */
@@ -568,6 +570,17 @@ export class Scheduler {
     this.excluded.add(peerId)
     this.reputation.convict(peerId, this.clock.now())
     this.onExclude?.(peerId, 'convicted')
+    const revoked = this.discardVotes(peerId)
+    this.notify()
+    return revoked
+  }
+
+  /**
+   * Every vote `peerId` cast in this job stops counting: its assignments are cancelled, its
+   * results leave undecided tasks, and tasks it helped decide are re-opened (onRevoke). Returns
+   * the re-opened task indices.
+   */
+  private discardVotes (peerId: string): number[] {
     const affected = new Set<number>()
     for (const f of [...this.flights.values()]) {
       if (f.a.peerId !== peerId) continue
@@ -605,7 +618,6 @@ export class Scheduler {
     }
     this.requeueFront(requeue.sort((x, y) => x - y))
     if (revoked.length > 0) this.onRevoke?.(revoked, peerId)
-    this.notify()
     return revoked
   }
 
@@ -900,10 +912,17 @@ export class Scheduler {
     this.excludeIfLow(peerId)
   }
 
+  /**
+   * A worker whose score fell below excludeBelow gets no more tasks, and the votes it already cast
+   * are discarded (once the current change is done): a liar excluded before any spot check caught
+   * it must not leave its earlier wins behind. An honest worker outvoted by colluders costs only
+   * recomputation, and gets another chance when one of them is convicted.
+   */
   private excludeIfLow (peerId: string): void {
     if (this.excluded.has(peerId) || this.reputation.score(peerId) >= this.excludeBelow) return
     this.excluded.add(peerId)
     this.onExclude?.(peerId, 'low-reputation')
+    this.pendingDiscard.push(peerId)
   }
 
   /** Most results a task may collect: need + 2. */
@@ -1020,6 +1039,7 @@ export class Scheduler {
     this.notifying = true
     try {
       while (this.changed) {
+        for (let p = this.pendingDiscard.shift(); p != null; p = this.pendingDiscard.shift()) this.discardVotes(p)
         this.changed = false
         this.onChange?.()
       }

@@ -5,6 +5,7 @@ import { relativeComparator } from '../../src/core/compare.js'
 import { fromTypedArray } from '../../src/core/tensor.js'
 import { seededRandom } from '../../src/core/random.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { collusionSimulation } from '../../scripts/sim-scheduler.js'
 import type { Assignment, Decision, SchedulerOptions } from '../../src/core/scheduler.js'
 import type { WireTensor } from '../../src/core/tensor.js'
 
@@ -174,5 +175,39 @@ describe('Scheduler: abandon()', () => {
     expect(s.finished).toBe(true)
     expect(failed).toEqual([0, 1, 2, 3].filter(i => i !== t).map(i => `${i} unverifiable`))
     expect(s.progress).toMatchObject({ done: 1, failed: 3, pending: 0, inFlight: 0 })
+  })
+})
+
+describe('Scheduler: exclusion discards votes', () => {
+  it("re-opens what a worker decided before it was excluded for losing votes", () => {
+    const { s, revoked, decisions } = manual({ taskCount: 2, replicas: 2 })
+    s.setWorker({ peerId: 'liar1', slots: 1, eligible: true })
+    s.setWorker({ peerId: 'liar2', slots: 1, eligible: true })
+    // The pair decides task 0 wrongly before anyone else is there.
+    for (const a of s.assign()) s.succeeded(a, out(666))
+    expect(decisions.map(d => d.taskIndex)).toEqual([0])
+    // liar2 goes quiet; two honest workers arrive; on task 1 the honest pair outvotes liar1, which is excluded.
+    s.setWorker({ peerId: 'liar2', slots: 1, eligible: false })
+    s.setWorker({ peerId: 'h1', slots: 1, eligible: true })
+    s.setWorker({ peerId: 'h2', slots: 1, eligible: true })
+    for (const a of s.assign()) s.succeeded(a, out(a.peerId.startsWith('liar') ? 666 : a.taskIndex))
+    for (const a of s.assign()) s.succeeded(a, out(a.peerId.startsWith('liar') ? 666 : a.taskIndex))
+    expect(s.excludedWorkers).toContain('liar1')
+    // …and the wrong decision it took part in is re-opened.
+    expect(revoked.flat()).toContain(0)
+  })
+})
+
+describe('collusionSimulation (the table in docs/BENCHMARKS.md)', () => {
+  it('spot checks catch colluders that replication alone lets through', () => {
+    const base = { workers: 20, colluderFraction: 0.5, lieProbability: 1, tasks: 1000 }
+    const without = collusionSimulation({ ...base, replicas: 2, spotCheck: 0 })
+    const withChecks = collusionSimulation({ ...base, replicas: 2, spotCheck: 0.05 })
+    expect(without.wrongAccepted).toBeGreaterThan(0.3)
+    expect(withChecks.wrongAccepted).toBe(0)
+    expect(withChecks.convicted).toBeGreaterThan(0)
+    const single = collusionSimulation({ ...base, replicas: 1, spotCheck: 0.05 })
+    expect(single.wrongAccepted).toBe(0)
+    expect(single.convicted).toBe(single.colluders)
   })
 })

@@ -442,7 +442,10 @@ describe('Scheduler: replication and quorum', () => {
     expect(h.reputation.record('A').disagreed).toBe(0)
     expect(h.reputation.record('C').disagreed).toBe(0)
     expect(h.s.progress.disagreements).toBe(lost.length)
-    expect(h.s.progress.replicasRun).toBe(20 + lost.length)
+    // Two agreeing results per task, plus off's: those that lost a vote, and those discarded
+    // unvoted once its first loss excluded it.
+    expect(h.s.progress.replicasRun).toBeGreaterThanOrEqual(20 + lost.length)
+    expect(h.s.progress.replicasRun).toBeLessThanOrEqual(20 + h.ran.get('off')!)
     expect(h.twoReplicasOnOneWorker).toBe(false)
   })
 
