@@ -37,7 +37,6 @@ export type KnownAuditEntry =
   | { type: 'job-start', jobId: string, requester: string, model: { sha256: string, name: string, size: number }, tasks: number, replicas: number }
   | { type: 'assign', task: number, worker: string, taskId: string }
   | { type: 'result', task: number, worker: string, receipt: Receipt }
-  | { type: 'vote', task: number, worker: string, agrees: boolean }
   | { type: 'decided', task: number, workers: string[], outputsSha256: string }
   | { type: 'disagreement', task: number, workers: string[] }
   | { type: 'spot-check', task: number, worker: string, match: boolean }

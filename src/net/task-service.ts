@@ -45,12 +45,15 @@ export class TaskProtocol implements Startable {
   private started = false
   /** What requesters hold in unfinished frames on our task streams, per peer and in all. */
   readonly unfinishedFrames: UnfinishedFrames
+  /** The same for workers' responses on the streams we opened: a trickled answer is cut off too. */
+  readonly unfinishedResponses: UnfinishedFrames
 
   constructor (components: TaskProtocolComponents, init: TaskProtocolInit) {
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('p2p-ai-agents:task')
     this.unfinishedFrames = new UnfinishedFrames(init.unfinished)
+    this.unfinishedResponses = new UnfinishedFrames(init.unfinished)
   }
 
   readonly [Symbol.toStringTag] = 'p2p-ai-agents/task'
@@ -160,12 +163,18 @@ export class TaskProtocol implements Startable {
       let client: TaskClient
       const channel = streamChannel(stream, () => client)
       const { publicKey } = connection.remotePeer
+      const worker = connection.remotePeer.toString()
+      const frames = this.unfinishedResponses.watch(worker, (err) => {
+        this.log('resetting the task stream to %s: %s', worker, err.message)
+        stream.abort(err)
+      })
+      stream.addEventListener('close', () => { frames.close() })
       client = new TaskClient(channel, {
         requester: this.components.peerId.toString(),
         worker: connection.remotePeer.toString(),
         // A peer id that embeds no key (RSA) cannot have signed anything we can check: its results are refused.
         verify: (bytes, signature) => publicKey?.verify(bytes, signature) ?? false
-      }, { limits: this.init.limits, ...this.init.client })
+      }, { limits: this.init.limits, ...this.init.client, frames })
       stream.addEventListener('close', () => { if (this.clients.get(key) === created) this.clients.delete(key) })
       return client
     })()

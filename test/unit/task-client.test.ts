@@ -3,6 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encodeFrame, FrameDecoder } from '../../src/core/task/codec.js'
 import { DEFAULT_LIMITS } from '../../src/core/limits.js'
+import { UnfinishedFrames } from '../../src/core/framing.js'
 import { RECEIPT_VERSION, receiptBytes, tensorsSha256, verifyReceipt } from '../../src/core/receipt.js'
 import { STREAM_ERROR_ID } from '../../src/core/channel.js'
 import { TaskError } from '../../src/core/errors.js'
@@ -193,6 +194,30 @@ describe('TaskClient deadlines', () => {
     await flushMicrotasks()
     worker.reply('next', result(2))
     expect((await next).result.outputs[0].data[0]).toBe(2)
+  })
+})
+
+describe('TaskClient unfinished responses', () => {
+  it('reports a response frame trickled past its deadline to its watch, though each byte would keep the worker "alive"', async () => {
+    const watchClock = new FakeClock(1000)
+    const frames = new UnfinishedFrames({ floorMs: 2000, minBytesPerSecond: 1 << 20, maxBytesPerPeer: 1 << 20, maxBytesTotal: 1 << 20 }, watchClock)
+    const expired: TaskError[] = []
+    const watch = frames.watch('worker', (err) => { expired.push(err) })
+    const { client, worker, advance } = setup({ frames: watch, livenessMs: 60_000 })
+    const pending = client.run(request('t1', 120_000))
+    pending.catch(() => {})
+    await advance(10)
+    // A frame announcing 100 KiB, then one byte at a time.
+    worker.sendRaw(new Uint8Array([0x80, 0x80, 0x06]))
+    for (let i = 0; i < 20 && expired.length === 0; i++) {
+      watchClock.advance(1000)
+      worker.sendRaw(new Uint8Array([0x0a]))
+      await advance(10)
+    }
+    expect(expired).toHaveLength(1)
+    expect(expired[0].message).toMatch(/frame/)
+    watch.close()
+    expect(frames.heldBy('worker')).toBe(0)
   })
 })
 

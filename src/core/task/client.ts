@@ -11,6 +11,7 @@ import { systemClock } from '../clock.js'
 import { RECEIPT_VERSION, tensorsSha256, verifyReceipt } from '../receipt.js'
 import { checkFrameSize, frameBodyBytes } from './frame-size.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
+import type { FrameWatch } from '../framing.js'
 import type { FrameChannel } from '../channel.js'
 import type { Clock } from '../clock.js'
 import type { FrameMessage } from './codec.js'
@@ -39,6 +40,8 @@ export interface TaskClientOptions {
   defaultTimeoutMs?: number
   /** Extra wait past a task's deadline for the worker's own timeout answer. */
   graceMs?: number
+  /** Told how far each push got through an unfinished response frame (its deadline, the worker's byte cap): see UnfinishedFrames. */
+  frames?: FrameWatch
 }
 
 export interface TaskOutcome {
@@ -85,7 +88,7 @@ export class TaskClient {
     this.receipts = receipts
     this.clock = options.clock ?? systemClock
     this.limits = options.limits ?? DEFAULT_LIMITS
-    this.decoder = new FrameDecoder(this.limits)
+    this.decoder = new FrameDecoder(this.limits, options.frames)
     this.heartbeatMs = options.heartbeatMs ?? 1000
     this.livenessMs = options.livenessMs ?? 10_000
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000
