@@ -94,6 +94,9 @@ async function startOne (spec: PeerSpec, privateKey?: Awaited<ReturnType<typeof 
     privateKey,
     work: spec.work,
     threads: 1,
+    // Hundreds of peers in one process: one onnxruntime for all rather than an inference process
+    // each (the bench measures the network; the digit model it runs is trusted).
+    inProcess: true,
     modelStore: new MemoryModelStore(),
     discovery: pacer == null ? undefined : { pacer },
     connections: spec.maxDirect == null ? undefined : { maxDirect: spec.maxDirect }

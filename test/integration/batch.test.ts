@@ -17,7 +17,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import * as ort from 'onnxruntime-node'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { JobRunner } from '../../src/net/job-runner.js'
 import { connectionKind } from '../../src/net/connection-kind.js'
@@ -28,8 +27,8 @@ import { argmaxComparator } from '../../src/core/compare.js'
 import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { digitJobSource, digitPredictions, summarizeDigits } from '../../src/models/digit-job.js'
-import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
-import { Cleanup, DIGITS_MODEL_FILE, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
+import { DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
+import { Cleanup, referenceDigits, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
 import type { JobProgress } from '../../src/net/job-runner.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
@@ -53,13 +52,7 @@ let reference: Uint8Array
 
 beforeAll(async () => {
   dataset = await loadDigitDataset('mnist-test')
-  const session = await ort.InferenceSession.create(DIGITS_MODEL_FILE, { intraOpNumThreads: 1, interOpNumThreads: 1 })
-  reference = new Uint8Array(dataset.count)
-  for (let i = 0; i < dataset.count; i++) {
-    const out = await session.run({ [DIGITS_INPUT]: new ort.Tensor('float32', dataset.pixels(i), [1, 1, 28, 28]) }, [DIGITS_OUTPUT_PROBS])
-    reference[i] = argmax(out[DIGITS_OUTPUT_PROBS].data as Float32Array)
-  }
-  await session.release()
+  reference = await referenceDigits(dataset)
 })
 
 // ---------------------------------------------------------------- harness

@@ -12,7 +12,6 @@
 import '../../src/node/polyfill.js'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import * as ort from 'onnxruntime-node'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { JobRunner } from '../../src/net/job-runner.js'
 import { peerEndpoint } from '../../src/net/peer-endpoint.js'
@@ -25,8 +24,8 @@ import { seededRandom } from '../../src/core/random.js'
 import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { digitJobSource, digitPredictions } from '../../src/models/digit-job.js'
-import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_LOGITS, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
-import { Cleanup, DIGITS_MODEL_FILE, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
+import { DIGITS_OUTPUT_LOGITS, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
+import { Cleanup, referenceDigits, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { JobMeta } from '../../src/core/job-store.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
 import type { Executor } from '../../src/core/work-queue.js'
@@ -42,13 +41,7 @@ let reference: Uint8Array
 
 beforeAll(async () => {
   dataset = await loadDigitDataset('mnist-test')
-  const session = await ort.InferenceSession.create(DIGITS_MODEL_FILE, { intraOpNumThreads: 1, interOpNumThreads: 1 })
-  reference = new Uint8Array(400)
-  for (let i = 0; i < reference.length; i++) {
-    const out = await session.run({ [DIGITS_INPUT]: new ort.Tensor('float32', dataset.pixels(i), [1, 1, 28, 28]) }, [DIGITS_OUTPUT_PROBS])
-    reference[i] = argmax(out[DIGITS_OUTPUT_PROBS].data as Float32Array)
-  }
-  await session.release()
+  reference = await referenceDigits(dataset, 400)
 })
 
 /** Wraps the real executor and rewrites its outputs. */

@@ -20,7 +20,8 @@ import { RelaySet } from '../../src/net/relays.js'
 import { NOT_A_WORKER } from '../../src/core/discovery/advert.js'
 import { connectionKind } from '../../src/net/connection-kind.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
-import { DIGITS_INPUT } from '../../src/models/digits.js'
+import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
+import * as ort from 'onnxruntime-node'
 import { TaskError } from '../../src/core/errors.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
@@ -30,6 +31,7 @@ import type { RelayState } from '../../src/net/relays.js'
 import type { Peer, PeerOptions } from '../../src/net/peer.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
 import type { Advert } from '../../src/core/discovery/advert.js'
+import type { DigitDataset } from '../../src/models/datasets.js'
 
 export { heldOutDigits } from '../../src/node/mnist.js'
 export type { Digit } from '../../src/node/mnist.js'
@@ -375,4 +377,16 @@ export function digitsTask (taskId: string, pixels: Float32Array, options: { bat
     timeoutMs: 0,
     outputNames: []
   }
+}
+
+/** onnxruntime-node's prediction (one thread, like the workers) for the first `count` dataset images: what any correct run must give. */
+export async function referenceDigits (dataset: DigitDataset, count = dataset.count): Promise<Uint8Array> {
+  const session = await ort.InferenceSession.create(DIGITS_MODEL_FILE, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  const reference = new Uint8Array(count)
+  for (let i = 0; i < count; i++) {
+    const out = await session.run({ [DIGITS_INPUT]: new ort.Tensor('float32', dataset.pixels(i), [1, 1, 28, 28]) }, [DIGITS_OUTPUT_PROBS])
+    reference[i] = argmax(out[DIGITS_OUTPUT_PROBS].data as Float32Array)
+  }
+  await session.release()
+  return reference
 }
