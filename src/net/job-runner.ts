@@ -329,7 +329,7 @@ export class JobRunner extends EventTarget {
 
   private pump (): void {
     if (this.stopped || !this.started) return
-    for (const a of this.scheduler.assign()) void this.dispatch(a)
+    for (const a of this.scheduler.assign()) this.dispatch(a).catch((err: unknown) => { this.broken(err) })
     this.watchStall()
     this.changed()
   }
@@ -414,7 +414,7 @@ export class JobRunner extends EventTarget {
     // The requester's own results need no check; every other decision is a candidate.
     if (check != null && d.byRequester !== true && !d.agreedBy.includes(LOCAL_PEER) && this.random() < check.fraction) {
       this.spotQueue.push(d)
-      void this.runSpotChecks()
+      this.runSpotChecks().catch((err: unknown) => { this.broken(err) })
     }
   }
 
@@ -467,7 +467,7 @@ export class JobRunner extends EventTarget {
   }
 
   private scheduleFlush (): void {
-    this.flushTimer ??= setTimeout(() => { this.flush().catch(() => {}) }, this.o.flushMs ?? 250)
+    this.flushTimer ??= setTimeout(() => { this.flush().catch((err: unknown) => { this.broken(err) }) }, this.o.flushMs ?? 250)
   }
 
   private async flush (): Promise<void> {
@@ -521,10 +521,20 @@ export class JobRunner extends EventTarget {
         this.finish?.()
       })
     } else if (p.pending === 0 && this.meta.state === 'running') {
-      void this.setState('verifying')
+      this.setState('verifying').catch((err: unknown) => { this.broken(err) })
     } else if (p.pending > 0 && this.meta.state === 'verifying') {
-      void this.setState('running')
+      this.setState('running').catch((err: unknown) => { this.broken(err) })
     }
+  }
+
+  /**
+   * Something this runner did itself threw (the store refused a write, a bug): the job stops,
+   * resumable, with the reason, rather than leaving an unhandled rejection or a half-run job.
+   */
+  private broken (err: unknown): void {
+    if (this.stopped) return
+    this.meta = { ...this.meta, error: `the job stopped: ${(err as Error)?.message ?? String(err)}` }
+    this.stop().catch(() => { this.finish?.() })
   }
 
   private log (entry: AuditEntry): void {
