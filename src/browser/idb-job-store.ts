@@ -178,6 +178,17 @@ export class IdbJobStore implements JobStore {
     return values as string[]
   }
 
+  async lastAudit (jobId: string): Promise<string | undefined> {
+    if (!isValidJobId(jobId)) return undefined
+    let value: unknown
+    await this.transact([AUDIT], 'readonly', tx => {
+      const req = tx.objectStore(AUDIT).openCursor(jobRange(jobId), 'prev')
+      req.onsuccess = () => { value = req.result?.value }
+    })
+    if (value !== undefined && typeof value !== 'string') throw corrupt('audit', 'a line is not text')
+    return value
+  }
+
   async deleteJob (jobId: string): Promise<void> {
     if (!isValidJobId(jobId)) return
     await this.transact([JOBS, RESULTS, AUDIT], 'readwrite', tx => {

@@ -9,7 +9,8 @@
  *   Private, loopback and link-local addresses (and unknown ones) form no group: such a worker is
  *   on the requester's own network, where one machine running several workers is the normal case
  *   (two tabs on a laptop, a LAN of test machines).
- * - 'strict': as standard, plus the relay a worker is reached through.
+ * - 'strict': as standard, plus the relay a worker is reached through; workers whose address
+ *   WebRTC does not report (an mDNS host name, missing stats) share one group.
  * - 'lan': no groups at all (everything on one host or LAN, e.g. tests on loopback).
  */
 
@@ -34,6 +35,7 @@ export function diversityGroups (endpoint: PeerEndpoint, mode: DiversityMode = '
   const groups: string[] = []
   const ip = endpoint.ip != null ? parseIp(endpoint.ip) : undefined
   if (ip != null && ip.public) groups.push(`host:${ip.host}`, `net:${ip.net}`)
+  if (ip == null && mode === 'strict') groups.push('host:unknown')
   if (mode === 'strict' && endpoint.relay != null && endpoint.relay !== '') groups.push(`relay:${endpoint.relay}`)
   return groups
 }

@@ -21,7 +21,8 @@
  *   - deleteResults removes results (a worker convicted of lying voted for them: they are computed
  *     again); unknown indices and unknown jobs are ignored.
  *   - appendAudit appends lines to the job's audit log (core/audit.ts) in order; each line is one
- *     line of text (no newline). getAudit gives them back in order; [] for an unknown job.
+ *     line of text (no newline). getAudit gives them back in order; [] for an unknown job;
+ *     lastAudit the last one (undefined when there is none).
  *   - deleteJob removes the meta, all results and the audit log; deleting an unknown job does nothing.
  *   - putReputation replaces the whole record set (it does not merge); getReputation gives {} when
  *     nothing was stored.
@@ -151,6 +152,8 @@ export interface JobStore {
   deleteResults(jobId: string, indices: number[]): Promise<void>
   appendAudit(jobId: string, lines: string[]): Promise<void>
   getAudit(jobId: string): Promise<string[]>
+  /** The log's last line (to continue its chain) without reading the whole log. */
+  lastAudit(jobId: string): Promise<string | undefined>
   deleteJob(jobId: string): Promise<void>
   getReputation(): Promise<ReputationRecords>
   putReputation(records: ReputationRecords): Promise<void>
@@ -402,6 +405,10 @@ export class MemoryJobStore implements JobStore {
 
   async getAudit (jobId: string): Promise<string[]> {
     return [...(this.audit.get(jobId) ?? [])]
+  }
+
+  async lastAudit (jobId: string): Promise<string | undefined> {
+    return this.audit.get(jobId)?.at(-1)
   }
 
   async deleteJob (jobId: string): Promise<void> {

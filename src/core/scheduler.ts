@@ -63,6 +63,13 @@ export interface SchedulerWorker {
   msPerTask?: number
   /** Diversity groups (core/diversity.ts): workers sharing one are not independent witnesses. */
   groups?: readonly string[]
+  /**
+   * false while the requester has not yet learnt where the worker connects from: until then it
+   * counts as related to every other worker (it gets only tasks nobody else holds, and nobody
+   * joins it on one), so two identities cannot pair up before their addresses are known.
+   * Default true.
+   */
+  placed?: boolean
   /** Has the model's bytes already (a worker without them must fetch them first). */
   hasModel?: boolean
 }
@@ -77,7 +84,7 @@ export interface Decision {
   crossChecked: boolean
   /** Decided by the requester's own computation (a spot check that caught a lie), not by votes. */
   byRequester?: boolean
-  /** What the adapter passed with the winning outputs (agreedBy[0]'s result): its signed receipt. */
+  /** What agreedBy[0] passed with its result (its signed receipt). Outputs are the group's first reporter's, which agree with it. */
   proof?: unknown
 }
 
@@ -204,10 +211,12 @@ interface Flight {
 }
 
 interface Group {
+  /** The first member's outputs: what the group decides with (the others agree with them). */
   outputs: WireTensor[]
-  /** Passed with the outputs by their first reporter (see Decision.proof). */
-  proof?: unknown
   peers: string[]
+  /** Each member's own outputs and what it passed with them (see Decision.proof), in step with `peers`. */
+  results: WireTensor[][]
+  proofs: unknown[]
 }
 
 /** An undecided task that has been dispatched at least once. */
@@ -253,7 +262,7 @@ function sameGroups (a: readonly string[] | undefined, b: readonly string[] | un
 }
 
 export class Scheduler {
-  /** Fires exactly once per decided task. */
+  /** Fires once each time a task is decided (again after onRevoke re-opened it). */
   onDecision?: (d: Decision) => void
   /** A decided task had results that lost the vote: `peers` are the losers. */
   onDisagreement?: (taskIndex: number, peers: string[]) => void
@@ -311,8 +320,17 @@ export class Scheduler {
   private readonly pendingDiscard: string[] = []
   /** Diversity groups of every worker seen in this job (kept after removal: its votes stay). */
   private readonly groupsOf = new Map<string, readonly string[]>()
-  /** Voters of the decisions made in this job (and restored ones given with voters), for conviction. */
-  private readonly decidedBy = new Map<number, { voters: string[], crossChecked: boolean }>()
+  /** Workers whose groups are not known yet (SchedulerWorker.placed false). */
+  private readonly unplaced = new Set<string>()
+  /**
+   * For conviction: per worker, the decisions it voted for, as (task, generation) pairs; a pair is
+   * current while the task is done and its generation unchanged (a re-decided task gets a new one).
+   * Numbers, not objects per task: a million-task job costs a few bytes per vote.
+   */
+  private readonly votesBy = new Map<string, number[]>()
+  private readonly generation: Uint32Array
+  /** Per task: decided in this run with ≥ 2 results (so un-deciding it lowers crossCheckedCount). */
+  private readonly checkedHere: Uint8Array
   private readonly excludeBelow: number
   /** Workers fastest first. */
   private order: WorkerState[] = []
@@ -365,6 +383,8 @@ export class Scheduler {
     this.excludeBelow = options.excludeBelow ?? 0.3
     this.state = new Uint8Array(taskCount)
     this.attempts = new Uint8Array(taskCount)
+    this.generation = new Uint32Array(taskCount)
+    this.checkedHere = new Uint8Array(taskCount)
     for (const d of options.done ?? []) {
       const i = typeof d === 'number' ? d : d.index
       if (!Number.isInteger(i) || i < 0 || i >= taskCount) throw new RangeError(`done index ${i} is out of range 0..${taskCount - 1}`)
@@ -372,7 +392,7 @@ export class Scheduler {
       this.state[i] = DONE
       this.doneCount++
       this.resumedCount++
-      if (typeof d !== 'number') this.decidedBy.set(i, { voters: [...d.agreedBy], crossChecked: d.crossChecked ?? d.agreedBy.length >= 2 })
+      if (typeof d !== 'number') this.recordVotes(i, d.agreedBy)
     }
   }
 
@@ -380,9 +400,12 @@ export class Scheduler {
   setWorker (w: SchedulerWorker): void {
     const slots = Number.isFinite(w.slots) && w.slots > 0 ? Math.floor(w.slots) : 0
     const groups = w.groups != null && w.groups.length > 0 ? [...w.groups] : undefined
-    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask, hasModel: w.hasModel === true, groups }
+    const placed = w.placed !== false
+    const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask, hasModel: w.hasModel === true, groups, placed }
     if (groups != null) this.groupsOf.set(w.peerId, groups)
     else this.groupsOf.delete(w.peerId)
+    if (placed) this.unplaced.delete(w.peerId)
+    else this.unplaced.add(w.peerId)
     let ws = this.workers.get(w.peerId)
     if (ws == null) {
       this.slotTotal += slots
@@ -394,7 +417,7 @@ export class Scheduler {
       const old = ws.w
       // Nothing new (an advert repeated): no onChange, so a handler that calls setWorker cannot
       // loop. A repeated advert lifts a busy backoff (as specified) but not a failing one.
-      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && old.hasModel === worker.hasModel && sameGroups(old.groups, groups)
+      const same = old.slots === slots && old.eligible === worker.eligible && old.msPerTask === worker.msPerTask && old.hasModel === worker.hasModel && sameGroups(old.groups, groups) && old.placed === placed
       if (same && (!ws.backedOff || ws.backoffKind === 'failing')) return
       ws.w = worker
       this.slotTotal += slots - old.slots
@@ -451,7 +474,6 @@ export class Scheduler {
     const f = this.flight(a)
     if (f == null) return undefined
     const t = f.a.taskIndex
-    let rec = this.records.get(t)
     this.replicasRunCount++
     this.removeFlight(f)
     this.liftBackoff(f.worker)
@@ -459,17 +481,19 @@ export class Scheduler {
     const ms = this.clock.now() - f.start
     this.recordDuration(ms)
     this.measure(f.worker, ms)
-    rec = this.records.get(t)
+    const rec = this.records.get(t)
     if (rec == null) { this.notify(); return undefined } // already final: dropped
     // A solo (unchecked) task only takes a trusted peer's word: a result from anyone else (a
     // speculative copy, or a peer that lost trust meanwhile) turns it into a checked task.
     if (rec.need === 1 && this.adaptive && !this.reputation.trusted(f.a.peerId)) rec.need = this.checkedNeed()
     let group = rec.groups.find(g => this.compare(g.outputs, outputs))
     if (group == null) {
-      group = { outputs, proof, peers: [] }
+      group = { outputs, peers: [], results: [], proofs: [] }
       rec.groups.push(group)
     }
     group.peers.push(f.a.peerId)
+    group.results.push(outputs)
+    group.proofs.push(proof)
     rec.results++
     let decision: Decision | undefined
     if (this.independent(group.peers) >= rec.need) {
@@ -486,7 +510,7 @@ export class Scheduler {
   /**
    * Reports a result that is not a well-formed answer (core/output-check.ts): a lie, not a vote.
    * The worker's reputation takes a disagreement (a new peer is excluded at once) and the task
-   * fails there with 'inference-failed'.
+   * goes back to the queue (without using up one of its attempts).
    */
   malformed (a: Assignment, reason: string): void {
     const f = this.flight(a)
@@ -494,7 +518,8 @@ export class Scheduler {
     this.replicasRunCount++
     this.onMalformed?.(f.a, reason)
     this.penalize(f.a.peerId)
-    this.fail(f, 'inference-failed')
+    // The worker's fault, not the task's: it must not use up the task's attempts (fresh identities could exhaust them).
+    this.fail(f, 'inference-failed', false)
     this.notify()
   }
 
@@ -550,6 +575,17 @@ export class Scheduler {
     return [...this.excluded]
   }
 
+  /**
+   * Undecided tasks remain, nothing is in flight, and some worker is free to work (eligible, not
+   * excluded or backed off, credits left) yet assign() gives it nothing: the tasks need witnesses
+   * this job does not have. (With no free worker the job is waiting for workers, not stuck.)
+   * Meaningful right after assign().
+   */
+  get stuck (): boolean {
+    if (this.finished || this.flights.size > 0) return false
+    return this.order.some(ws => this.free(ws) > 0)
+  }
+
   /** Workers convicted in this job. */
   get convictedWorkers (): string[] {
     return [...this.convicted]
@@ -593,18 +629,26 @@ export class Scheduler {
         const i = g.peers.indexOf(peerId)
         if (i < 0) continue
         g.peers.splice(i, 1)
+        g.results.splice(i, 1)
+        g.proofs.splice(i, 1)
+        // Decide with a remaining member's own outputs, which its proof covers.
+        if (i === 0 && g.results.length > 0) g.outputs = g.results[0]
         rec.results--
         affected.add(t)
       }
       rec.groups = rec.groups.filter(g => g.peers.length > 0)
     }
     const revoked: number[] = []
-    for (const [t, d] of this.decidedBy) {
-      if (!d.voters.includes(peerId)) continue
-      this.decidedBy.delete(t)
+    const votes = this.votesBy.get(peerId) ?? []
+    this.votesBy.delete(peerId)
+    for (let i = 0; i < votes.length; i += 2) {
+      const t = votes[i]
+      if ((this.state[t] & STATE) !== DONE || this.generation[t] !== votes[i + 1]) continue
+      this.generation[t]++
       this.state[t] = ACTIVE
       this.doneCount--
-      if (d.crossChecked) this.crossCheckedCount--
+      if (this.checkedHere[t] === 1) this.crossCheckedCount--
+      this.checkedHere[t] = 0
       this.records.set(t, { need: 0, results: 0, groups: [], flights: [] })
       revoked.push(t)
       affected.add(t)
@@ -635,6 +679,7 @@ export class Scheduler {
     }
     this.finalize(taskIndex, rec, DONE)
     this.doneCount++
+    this.generation[taskIndex]++
     const decision: Decision = { taskIndex, outputs, agreedBy: [], crossChecked: false, byRequester: true }
     for (const a of rec.flights) this.onCancel?.(a)
     this.onDecision?.(decision)
@@ -811,21 +856,22 @@ export class Scheduler {
     if (rec.flights.length === 0) this.tasksInFlight--
   }
 
-  private fail (f: Flight, code: TaskErrorCode): void {
+  /** `counted`: whether it uses up one of the task's attempts (default: by its code). */
+  private fail (f: Flight, code: TaskErrorCode, counted = COUNTED.has(code)): void {
     this.removeFlight(f)
     if (BACK_OFF.has(code)) this.backOff(f.worker, this.busyBackoffMs, 'busy')
-    if (COUNTED.has(code)) {
+    if (counted) {
       // A worker that keeps failing (broken runtime, always timing out) would eat every task's
       // attempts: rest it, longer each time, until it succeeds or is updated.
       const streak = ++f.worker.failStreak
       if (streak >= FAIL_STREAK_BACKOFF) this.backOff(f.worker, Math.min(MAX_BACKOFF_MS, this.busyBackoffMs * 2 ** (streak - FAIL_STREAK_BACKOFF)), 'failing')
     }
     const rec = this.records.get(f.a.taskIndex)
-    if (rec != null) this.afterFailure(f.a.taskIndex, rec, f.a.peerId, code)
+    if (rec != null) this.afterFailure(f.a.taskIndex, rec, f.a.peerId, counted)
   }
 
-  private afterFailure (t: number, rec: TaskRecord, peerId: string, code: TaskErrorCode): void {
-    if (COUNTED.has(code)) {
+  private afterFailure (t: number, rec: TaskRecord, peerId: string, counted: boolean): void {
+    if (counted) {
       (rec.failedOn ??= []).push(peerId)
       this.attempts[t] = Math.min(255, this.attempts[t] + 1)
       if (this.attempts[t] >= this.maxAttempts) {
@@ -851,9 +897,10 @@ export class Scheduler {
         this.excludeIfLow(p)
       }
     }
-    this.decidedBy.set(t, { voters: [...winner.peers], crossChecked })
+    this.checkedHere[t] = crossChecked ? 1 : 0
+    this.recordVotes(t, winner.peers)
     if (losers.length > 0) this.disagreementCount++
-    const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked, proof: winner.proof }
+    const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked, proof: winner.proofs[0] }
     for (const a of rec.flights) this.onCancel?.(a)
     this.onDecision?.(decision)
     if (losers.length > 0) this.onDisagreement?.(t, losers)
@@ -880,7 +927,7 @@ export class Scheduler {
 
   /** The task is already with this worker, or with one it is not independent of. */
   private holds (rec: TaskRecord, peer: string): boolean {
-    if (this.groupsOf.size === 0) return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
+    if (this.groupsOf.size === 0 && this.unplaced.size === 0) return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
     return rec.flights.some(a => this.related(a.peerId, peer)) || rec.groups.some(g => g.peers.some(p => this.related(p, peer)))
   }
 
@@ -890,9 +937,18 @@ export class Scheduler {
     return max
   }
 
-  /** Two workers are one witness: the same peer, or sharing a diversity group. */
+  /** Remembers who decided task t (its current generation), for conviction. */
+  private recordVotes (t: number, voters: readonly string[]): void {
+    for (const p of voters) {
+      let list = this.votesBy.get(p)
+      if (list == null) this.votesBy.set(p, list = [])
+      list.push(t, this.generation[t])
+    }
+  }
+
+  /** Two workers are one witness: the same peer, sharing a diversity group, or either not placed yet. */
   private related (x: string, y: string): boolean {
-    if (x === y) return true
+    if (x === y || this.unplaced.has(x) || this.unplaced.has(y)) return true
     const gx = this.groupsOf.get(x)
     const gy = this.groupsOf.get(y)
     return gx != null && gy != null && gx.some(g => gy.includes(g))
@@ -900,7 +956,7 @@ export class Scheduler {
 
   /** Independent witnesses among agreeing peers: each counts unless related to one counted before it. */
   private independent (peers: string[]): number {
-    if (peers.length <= 1 || this.groupsOf.size === 0) return peers.length
+    if (peers.length <= 1 || (this.groupsOf.size === 0 && this.unplaced.size === 0)) return peers.length
     const counted: string[] = []
     for (const p of peers) if (!counted.some(c => this.related(c, p))) counted.push(p)
     return counted.length

@@ -102,6 +102,8 @@ export interface SpotCheckCounts {
   mismatches: number
   /** Waiting or running. */
   pending: number
+  /** Drawn for a check but skipped: too many were already waiting for this machine. */
+  skipped: number
 }
 
 export interface JobProgress {
@@ -126,6 +128,14 @@ export interface JobProgress {
 }
 
 const RATE_WINDOW_MS = 5000
+/** Decisions waiting for a spot check at most: past it a sample is skipped (the requester is the bottleneck). */
+const MAX_SPOT_QUEUE = 256
+/** Longest remote-supplied text kept in the audit log. */
+const MAX_REASON = 300
+
+function clip (text: string): string {
+  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text
+}
 
 export class JobRunner extends EventTarget {
   meta: JobMeta
@@ -155,13 +165,15 @@ export class JobRunner extends EventTarget {
   private revokedWrites: number[] = []
   private readonly spotQueue: Decision[] = []
   private spotRunning = false
-  private readonly spot: SpotCheckCounts = { done: 0, mismatches: 0, pending: 0 }
+  private readonly spot: SpotCheckCounts = { done: 0, mismatches: 0, pending: 0, skipped: 0 }
   private readonly random: () => number
   private stallTimer?: ReturnType<typeof setTimeout>
   /** Why the job gave up on tasks it could not verify, if it did. */
   private unverified?: string
   private audit?: AuditLog
   private auditLines: string[] = []
+  /** The flush in progress (flushes are chained). */
+  private flushing: Promise<void> = Promise.resolve()
 
   constructor (options: JobRunnerOptions) {
     super()
@@ -180,10 +192,10 @@ export class JobRunner extends EventTarget {
   async run (): Promise<JobMeta> {
     const previous = await this.o.store.getResults(this.meta.jobId)
     this.restored = previous.length
-    const logged = await this.o.store.getAudit(this.meta.jobId)
-    this.audit = new AuditLog({ jobId: this.meta.jobId, after: logged.at(-1), sink: line => { this.auditLines.push(line) } })
+    const last = await this.o.store.lastAudit(this.meta.jobId)
+    this.audit = new AuditLog({ jobId: this.meta.jobId, after: last, sink: line => { this.auditLines.push(line) } })
     const { model } = this.meta
-    this.log(logged.length === 0
+    this.log(last == null
       ? { type: 'job-start', jobId: this.meta.jobId, requester: this.o.requester ?? '', model: { sha256: model.sha256, name: model.name, size: model.size }, tasks: this.meta.taskCount, replicas: this.meta.replicas }
       : { type: 'job-resume', restored: previous.length })
     this.scheduler = new Scheduler({
@@ -201,7 +213,7 @@ export class JobRunner extends EventTarget {
     this.scheduler.onRevoke = (tasks) => { this.onRevoke(tasks) }
     this.scheduler.onDisagreement = (task, workers) => { this.log({ type: 'disagreement', task, workers }) }
     this.scheduler.onExclude = (worker, reason) => { this.log({ type: 'exclusion', worker, reason }) }
-    this.scheduler.onMalformed = (a, reason) => { this.log({ type: 'malformed', task: a.taskIndex, worker: a.peerId, reason }) }
+    this.scheduler.onMalformed = (a, reason) => { this.log({ type: 'malformed', task: a.taskIndex, worker: a.peerId, reason: clip(reason) }) }
     this.scheduler.onFailed = (task, reason) => { this.log({ type: 'task-failed', task, reason }) }
     this.scheduler.onChange = () => { this.pump() }
     this.startedAt = this.clock.now()
@@ -288,25 +300,36 @@ export class JobRunner extends EventTarget {
     if (advert == null) return
     const sha = this.meta.model.sha256
     // The advert's own speed figure is a claim: preference comes from what this job measures.
+    const groups = this.groups.get(peerId)
     this.scheduler.setWorker({
       peerId,
       slots: Math.max(1, advert.slots),
       eligible: canRun(advert, sha, this.meta.model.size),
       hasModel: hasModel(advert, sha),
-      groups: this.groups.get(peerId)
+      groups,
+      placed: groups != null || !this.placing
     })
   }
 
-  /** Learns a worker's diversity groups from its direct connection, once it has one. */
+  /** Workers must be placed (their connection's address known) before they count as independent. */
+  private get placing (): boolean {
+    return this.o.endpoint != null && (this.o.diversity ?? 'standard') !== 'lan'
+  }
+
+  /**
+   * Learns a worker's diversity groups from its direct connection, once it has one (the first
+   * dispatch dials it); until then the scheduler treats it as unplaced. No connection yet, or a
+   * failed lookup: tried again after its next result.
+   */
   private locate (peerId: string): void {
     const endpoint = this.o.endpoint
-    if (endpoint == null || peerId === LOCAL_PEER || this.located.has(peerId)) return
+    if (endpoint == null || peerId === LOCAL_PEER || this.located.has(peerId) || this.groups.has(peerId)) return
     if (!this.o.tasks.hasDirect(peerIdFromString(peerId))) return
     this.located.add(peerId)
     endpoint(peerId).then(e => {
-      const groups = e == null ? [] : diversityGroups(e, this.o.diversity)
-      if (groups.length === 0 || this.stopped || !this.active.has(peerId)) return
-      this.groups.set(peerId, groups)
+      this.located.delete(peerId)
+      if (e == null || this.stopped || !this.active.has(peerId)) return
+      this.groups.set(peerId, diversityGroups(e, this.o.diversity))
       this.register(peerId)
     }).catch(() => { this.located.delete(peerId) })
   }
@@ -314,6 +337,7 @@ export class JobRunner extends EventTarget {
   private removeWorker (peerId: string): void {
     this.standby.delete(peerId)
     this.located.delete(peerId)
+    this.groups.delete(peerId)
     if (!this.active.delete(peerId)) return
     this.adverts.delete(peerId)
     for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
@@ -334,11 +358,12 @@ export class JobRunner extends EventTarget {
     this.changed()
   }
 
+  /** Free workers, nothing running, and still nothing to hand out (see Scheduler.stuck). */
   private stalled (): boolean {
-    return !this.stopped && !this.scheduler.finished && this.scheduler.progress.running === 0 && !this.spotRunning && this.spotQueue.length === 0
+    return !this.stopped && this.scheduler.stuck && !this.spotRunning && this.spotQueue.length === 0
   }
 
-  /** Arms the stall timer while nothing runs and nothing can; any dispatch disarms it. */
+  /** Arms the stall timer while workers sit free with nothing they may take; any dispatch disarms it. */
   private watchStall (): void {
     if (!this.stalled()) {
       clearTimeout(this.stallTimer)
@@ -347,6 +372,7 @@ export class JobRunner extends EventTarget {
     }
     this.stallTimer ??= setTimeout(() => {
       this.stallTimer = undefined
+      this.pump()
       if (!this.stalled()) return
       const n = this.scheduler.abandon()
       const excluded = this.scheduler.excludedWorkers.length
@@ -392,7 +418,7 @@ export class JobRunner extends EventTarget {
       else this.scheduler.succeeded(a, result.outputs, receipt)
       this.locate(a.peerId)
     } else {
-      this.log({ type: 'requeue', task: a.taskIndex, worker: a.peerId, reason: `${error!.code}: ${error!.message}` })
+      this.log({ type: 'requeue', task: a.taskIndex, worker: a.peerId, reason: clip(`${error!.code}: ${error!.message}`) })
       this.scheduler.failed(a, error!.code)
       // Gone for good (no direct connection left): stop giving it work; a new connection brings a
       // fresh advert and so brings it back. A hiccup on a live connection only costs a retry.
@@ -413,6 +439,10 @@ export class JobRunner extends EventTarget {
     const check = this.o.spotCheck
     // The requester's own results need no check; every other decision is a candidate.
     if (check != null && d.byRequester !== true && !d.agreedBy.includes(LOCAL_PEER) && this.random() < check.fraction) {
+      if (this.spotQueue.length >= MAX_SPOT_QUEUE) {
+        this.spot.skipped++
+        return
+      }
       this.spotQueue.push(d)
       this.runSpotChecks().catch((err: unknown) => { this.broken(err) })
     }
@@ -470,21 +500,32 @@ export class JobRunner extends EventTarget {
     this.flushTimer ??= setTimeout(() => { this.flush().catch((err: unknown) => { this.broken(err) }) }, this.o.flushMs ?? 250)
   }
 
+  /**
+   * Writes what is pending. Everything is taken at once and flushes run one after another: a
+   * revocation and the decision that replaces it must reach the store in the order they happened.
+   */
   private async flush (): Promise<void> {
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    const revoked = this.revokedWrites
-    this.revokedWrites = []
     const lines = this.auditLines
-    this.auditLines = []
-    // The log first: a result on disk is always explained by the log before it.
-    if (lines.length > 0) await this.o.store.appendAudit(this.meta.jobId, lines)
-    if (revoked.length > 0) await this.o.store.deleteResults(this.meta.jobId, revoked)
+    const revoked = this.revokedWrites
     const batch = this.pendingWrites
+    this.auditLines = []
+    this.revokedWrites = []
     this.pendingWrites = []
-    if (batch.length > 0) await this.o.store.putResults(this.meta.jobId, batch)
-    await this.o.store.putReputation(this.o.reputation.toJSON())
-    await this.saveMeta()
+    const { store } = this.o
+    const jobId = this.meta.jobId
+    const write = async (): Promise<void> => {
+      // The log first: a result on disk is always explained by the log before it.
+      if (lines.length > 0) await store.appendAudit(jobId, lines)
+      if (revoked.length > 0) await store.deleteResults(jobId, revoked)
+      if (batch.length > 0) await store.putResults(jobId, batch)
+      await store.putReputation(this.o.reputation.toJSON())
+      await this.saveMeta()
+    }
+    const run = this.flushing.then(write, write)
+    this.flushing = run.catch(() => {})
+    await run
   }
 
   private async saveMeta (): Promise<void> {
@@ -543,6 +584,7 @@ export class JobRunner extends EventTarget {
   }
 
   private detach (): void {
+    this.scheduler?.dispose()
     clearTimeout(this.stallTimer)
     this.stallTimer = undefined
     for (const off of this.listeners.splice(0)) off()

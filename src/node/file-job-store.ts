@@ -87,6 +87,40 @@ async function dropPartialLine (fh: FileHandle): Promise<void> {
   if (size > 0) await fh.truncate(0)
 }
 
+/** The last complete line of a file (undefined when none), read backwards from its end in chunks. */
+async function lastLine (path: string): Promise<string | undefined> {
+  let fh: FileHandle
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    if (isNotFound(err)) return undefined
+    throw err
+  }
+  try {
+    const { size } = await fh.stat()
+    const chunk = Buffer.alloc(64 * 1024)
+    const parts: Buffer[] = []
+    let end = size
+    let lineEnd = -1 // offset of the newline closing the last complete line
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length)
+      const { bytesRead } = await fh.read(chunk, 0, end - start, start)
+      const piece = Buffer.from(chunk.subarray(0, bytesRead))
+      for (let i = piece.length - 1; i >= 0; i--) {
+        if (piece[i] !== NEWLINE) continue
+        if (lineEnd < 0) { lineEnd = start + i; continue }
+        parts.unshift(piece.subarray(i + 1))
+        return Buffer.concat(parts).subarray(0, lineEnd - (start + i + 1)).toString('utf8')
+      }
+      parts.unshift(piece)
+      end = start
+    }
+    return lineEnd < 0 ? undefined : Buffer.concat(parts).subarray(0, lineEnd).toString('utf8')
+  } finally {
+    await fh.close()
+  }
+}
+
 function encodeResultLine (r: StoredResult): string {
   return JSON.stringify({
     index: r.index,
@@ -204,6 +238,11 @@ export class FileJobStore implements JobStore {
       // A last line without its newline was cut short by a crash: not part of the log.
       return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1)
     })
+  }
+
+  async lastAudit (jobId: string): Promise<string | undefined> {
+    if (!isValidJobId(jobId)) return undefined
+    return await this.locked(jobId, async () => await lastLine(join(this.jobDir(jobId), AUDIT)))
   }
 
   async deleteJob (jobId: string): Promise<void> {

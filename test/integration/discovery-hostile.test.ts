@@ -58,8 +58,10 @@ async function rawNode (cleanup: Cleanup, name: string): Promise<Libp2p> {
 }
 
 /** Resolves with the close event's error (or undefined) once `stream` closes. */
+/** Resolves when the stream ends: with its error when it was reset or aborted (also when that already happened), undefined on a clean close. */
 async function closed (stream: Stream): Promise<Error | undefined> {
-  if (stream.status === 'closed' || stream.status === 'aborted' || stream.status === 'reset') return undefined
+  if (stream.status === 'aborted' || stream.status === 'reset') return new Error(`the stream was ${stream.status}`)
+  if (stream.status === 'closed') return undefined
   return await new Promise(resolve => { stream.addEventListener('close', (evt) => { resolve(evt.error) }, { once: true }) })
 }
 

@@ -82,8 +82,7 @@ describe('relay admission under a flood of silent sockets', () => {
       })
     })), WAIT_MS, 'every new peer to hold every other one\'s advert')
 
-    // The flood was still there while they joined: the relay held or kept refusing it throughout.
-    expect(flood.opened).toBeGreaterThanOrEqual(SILENT_SOCKETS)
+    // The flood was still there while they joined: the relay kept refusing its sockets past their share.
     expect(relay.admission.refused).toBeGreaterThan(0)
   })
 })

@@ -25,6 +25,8 @@ describe('diversityGroups', () => {
   it('adds the relay in strict mode, and nothing in lan mode', () => {
     expect(diversityGroups({ ip: '203.0.113.7', relay: 'R1' }, 'strict')).toEqual(['host:203.0.113.7', 'net:203.0.113.0/24', 'relay:R1'])
     expect(diversityGroups({ ip: '127.0.0.1', relay: 'R1' }, 'strict')).toEqual(['relay:R1'])
+    expect(diversityGroups({ ip: 'abc.local', relay: 'R1' }, 'strict')).toEqual(['host:unknown', 'relay:R1'])
+    expect(diversityGroups({ relay: 'R1' }, 'strict')).toEqual(['host:unknown', 'relay:R1'])
     expect(diversityGroups({ ip: '203.0.113.7', relay: 'R1' }, 'lan')).toEqual([])
   })
 })

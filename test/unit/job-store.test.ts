@@ -144,14 +144,23 @@ describe.each(IMPLEMENTATIONS)('%s', (_name, create) => {
   it('appends audit lines in order, across a reopen, and deletes them with the job', async () => {
     const { store, reopen } = await create()
     expect(await store.getAudit('job-a')).toEqual([])
+    expect(await store.lastAudit('job-a')).toBeUndefined()
     await expectCode(store.appendAudit('job-a', ['{"seq":0}']), 'unknown-job')
     await store.putJob(meta('job-a'))
     await store.appendAudit('job-a', ['{"seq":0}', '{"seq":1}'])
     await store.appendAudit('job-a', ['{"seq":2}'])
     await store.appendAudit('job-a', [])
     expect(await reopen().getAudit('job-a')).toEqual(['{"seq":0}', '{"seq":1}', '{"seq":2}'])
+    expect(await reopen().lastAudit('job-a')).toBe('{"seq":2}')
+    // Lines longer than the file store's read chunk come back whole.
+    const long = `{"seq":3,"pad":"${'x'.repeat(150_000)}"}`
+    await store.appendAudit('job-a', [long])
+    expect(await reopen().lastAudit('job-a')).toBe(long)
+    await store.appendAudit('job-a', ['{"seq":4}'])
+    expect(await reopen().lastAudit('job-a')).toBe('{"seq":4}')
+    expect((await reopen().getAudit('job-a')).slice(3)).toEqual([long, '{"seq":4}'])
     await expect(store.appendAudit('job-a', ['two\nlines'])).rejects.toThrow(TypeError)
-    expect(await store.getAudit('job-a')).toHaveLength(3)
+    expect(await store.getAudit('job-a')).toHaveLength(5)
     await store.deleteJob('job-a')
     expect(await reopen().getAudit('job-a')).toEqual([])
   })
@@ -449,6 +458,17 @@ describe('FileJobStore on disk', () => {
     const first = JSON.parse(lines[0])
     expect(first.index).toBe(0)
     expect(Buffer.from(first.outputs[0].data, 'base64')).toEqual(Buffer.from(result(0).outputs[0].data))
+  })
+
+  it('reads the audit log\'s last complete line, ignoring one a crash cut short', async () => {
+    const { dir, store } = await storeWithResults(1)
+    await store.appendAudit('job-1', ['{"seq":0}', '{"seq":1}'])
+    const path = join(dir, 'job-1', 'audit.jsonl')
+    await writeFile(path, (await readFile(path, 'utf8')) + '{"seq":2,"cut sho')
+    expect(await new FileJobStore(dir).lastAudit('job-1')).toBe('{"seq":1}')
+    expect(await new FileJobStore(dir).getAudit('job-1')).toEqual(['{"seq":0}', '{"seq":1}'])
+    await store.appendAudit('job-1', ['{"seq":2}'])
+    expect(await new FileJobStore(dir).getAudit('job-1')).toEqual(['{"seq":0}', '{"seq":1}', '{"seq":2}'])
   })
 
   it('survives a truncated last line and cuts it off before the next append', async () => {

@@ -62,6 +62,55 @@ describe('Scheduler: independent witnesses (diversity groups)', () => {
   })
 })
 
+describe('Scheduler: malformed results', () => {
+  it('do not use up the task\'s attempts: fresh identities cannot make an honest task fail', () => {
+    const { s, decisions } = manual({ taskCount: 1, maxAttempts: 2 })
+    for (const liar of ['x1', 'x2', 'x3']) {
+      s.setWorker({ peerId: liar, slots: 1, eligible: true })
+      const [a] = s.assign()
+      expect(a.peerId).toBe(liar)
+      s.malformed(a, 'wrong shape')
+    }
+    expect(s.taskState(0)).toBe('active')
+    s.setWorker({ peerId: 'honest', slots: 1, eligible: true })
+    const [h] = s.assign()
+    s.succeeded(h, out(0))
+    expect(decisions).toHaveLength(1)
+  })
+})
+
+describe('Scheduler: unplaced workers', () => {
+  it('gives a worker whose address is not known yet only tasks nobody holds, and pairs nobody with it', () => {
+    const { s, decisions } = manual({ taskCount: 2, replicas: 2 })
+    s.setWorker({ peerId: 'a', slots: 2, eligible: true, placed: false })
+    s.setWorker({ peerId: 'b', slots: 2, eligible: true, placed: false })
+    const first = s.assign()
+    // One replica of each task, never two of one task across the unplaced pair.
+    expect(first.map(a => a.taskIndex).sort()).toEqual([0, 1])
+    for (const a of first) s.succeeded(a, out(666))
+    expect(s.assign()).toEqual([])
+    expect(decisions).toHaveLength(0)
+    // Once placed (different hosts), each takes the other's task; the pair agrees and decides.
+    s.setWorker({ peerId: 'a', slots: 2, eligible: true, groups: ['host:203.0.113.1'] })
+    s.setWorker({ peerId: 'b', slots: 2, eligible: true, groups: ['host:198.51.100.1'] })
+    const second = s.assign()
+    expect(second).toHaveLength(2)
+    for (const a of second) s.succeeded(a, out(666))
+    expect(decisions).toHaveLength(2)
+  })
+
+  it('is stuck when free workers may take nothing, and waiting (not stuck) with no worker', () => {
+    const { s } = manual({ taskCount: 1, replicas: 2 })
+    expect(s.stuck).toBe(false)
+    s.setWorker({ peerId: 'only', slots: 1, eligible: true })
+    const [a] = s.assign()
+    expect(s.stuck).toBe(false)
+    s.succeeded(a, out(0))
+    expect(s.assign()).toEqual([])
+    expect(s.stuck).toBe(true)
+  })
+})
+
 describe('Scheduler: conviction by the requester', () => {
   it('discards every vote of a convicted worker, re-opens the tasks it decided, and excludes it', () => {
     const { s, decisions, revoked, excluded, reputation } = manual({ taskCount: 3, replicas: 2 })
