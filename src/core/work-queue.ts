@@ -22,6 +22,11 @@ import type { WireTensor } from './tensor.js'
 
 /** Largest deadline a task may ask for; longer ones are clamped to it (a slot is never held for longer). */
 export const MAX_TIMEOUT_MS = 10 * 60_000
+/**
+ * Deadlines asked below this are raised to it: a deadline stops the running work, which on a Node
+ * worker means replacing an inference process, and a requester must not make every task do that.
+ */
+export const MIN_TIMEOUT_MS = 1000
 
 export interface ExecutionResult {
   outputs: WireTensor[]
@@ -133,8 +138,10 @@ export class WorkQueue {
     if (this.paused) throw new TaskError('busy', 'this worker is paused by its volunteer')
     this.admit(requester)
     const asked = request.timeoutMs > 0 ? request.timeoutMs : this.defaultTimeoutMs
-    const timeoutMs = Math.min(asked, this.maxTimeoutMs)
-    const capped = asked > timeoutMs ? ` (asked ${asked} ms; this worker allows at most ${this.maxTimeoutMs} ms)` : ''
+    const timeoutMs = Math.max(MIN_TIMEOUT_MS, Math.min(asked, this.maxTimeoutMs))
+    const capped = asked > timeoutMs
+      ? ` (asked ${asked} ms; this worker allows at most ${this.maxTimeoutMs} ms)`
+      : asked < timeoutMs ? ` (asked ${asked} ms; this worker allows no less than ${MIN_TIMEOUT_MS} ms)` : ''
     return await new Promise<WorkResult>((resolve, reject) => {
       const job: Job = { request, requester, receivedAt: this.clock.now(), deadline: undefined, resolve, reject, settled: false }
       job.deadline = this.clock.setTimeout(() => {

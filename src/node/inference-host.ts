@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
 import { OrtRunner } from '../runtime/ort-runner.js'
 import { TaskError, toTaskError } from '../core/errors.js'
+import { DEFAULT_LIMITS } from '../core/limits.js'
 import { compactTensor, nodeBackendName } from './inference-protocol.js'
 import type { FromHost, HostConfig, ToHost } from './inference-protocol.js'
 import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
@@ -51,6 +52,9 @@ async function execute (m: Extract<ToHost, { type: 'execute' }>): Promise<void> 
   try {
     if (runner == null) throw new TaskError('inference-failed', `no onnxruntime runner with ${m.threads} threads here`)
     const result = await runner.execute(m.request, m.requester)
+    const bytes = result.outputs.reduce((n, t) => n + t.data.byteLength, 0)
+    const max = config.maxOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
+    if (bytes > max) throw new TaskError('inference-failed', `outputs are ${bytes} bytes, over the ${max}-byte frame limit`)
     send({ type: 'result', id: m.id, result: { ...result, outputs: result.outputs.map(compactTensor) }, sessions: runner.cachedModels })
   } catch (err) {
     const e = toTaskError(err)

@@ -24,6 +24,7 @@ import { createRequire } from 'node:module'
 import { setPriority } from 'node:os'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { TaskError, toTaskError } from '../core/errors.js'
+import { DEFAULT_LIMITS } from '../core/limits.js'
 import { compactTensor, nodeBackendName } from './inference-protocol.js'
 import type { ChildProcess } from 'node:child_process'
 import type { BackendCandidate } from '../core/backend-picker.js'
@@ -205,7 +206,7 @@ export class InferencePool {
   }
 
   private spawn (): Host {
-    const config: HostConfig = { threads: this.options.threads, sessionBudgetBytes: this.options.sessionBudgetBytes }
+    const config: HostConfig = { threads: this.options.threads, sessionBudgetBytes: this.options.sessionBudgetBytes, maxOutputBytes: DEFAULT_LIMITS.maxFrameBytes }
     const child = fork(HOST_ENTRY, [JSON.stringify(config)], {
       execArgv: ['--import', TSX_LOADER],
       serialization: 'advanced',

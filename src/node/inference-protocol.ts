@@ -13,6 +13,11 @@ export interface HostConfig {
   threads: number[]
   /** Model bytes each runner keeps sessions for (LRU beyond). */
   sessionBudgetBytes?: number
+  /**
+   * Largest total of output bytes sent back: anything bigger could never travel in a frame, and
+   * sending it over IPC would make the worker's own process hold it (default: the frame limit).
+   */
+  maxOutputBytes?: number
 }
 
 export interface WireError { code: TaskErrorCode, message: string }

@@ -125,6 +125,20 @@ describe('inference isolation on a Node worker', () => {
     expect(worker.child.exitCode).toBeNull()
   })
 
+  it('refuses outputs over the frame limit in the inference process, before they cross into the worker', async () => {
+    const owner = await startPeer(cleanup, relayAddr, { work: false })
+    const worker = await startWorker([], owner)
+    const bytes = memoryBomb()
+    const bomb: ModelRef = { sha256: await owner.models.add(bytes), size: bytes.byteLength, name: 'big-output.onnx' }
+    const runHere = async (request: TaskRequest): Promise<TaskOutcome> =>
+      await withTimeout(owner.tasks.run(peerIdFromString(worker.peerId), request), 60_000, `task ${request.taskId}`)
+    // 9 Mi float32 ones: 36 MiB of output, under the memory cap but over the 32 MiB frame limit.
+    const err = await rejectionOf(runHere(task('big', bomb, [shapeTensor([9 * 2 ** 20])])))
+    expect(err.code).toBe('inference-failed')
+    expect(err.message).toMatch(/outputs are 37748736 bytes, over the \d+-byte frame limit/)
+    expect(predicted(await runHere(digitsTask('after-big', DIGIT.pixels)))).toBe(DIGIT.label)
+  })
+
   it('stops a task at its deadline: its inference process is replaced and the slot serves the next task at once', async () => {
     const worker = await startWorker(['--slots', '1'])
     await until(() => childrenOf(worker.child.pid!).length === 1, 'the worker\'s inference process')

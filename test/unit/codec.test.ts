@@ -117,6 +117,13 @@ describe('codec round trip', () => {
       expect(roundTrip({ type: 'response', response })).toEqual({ type: 'response', response })
     })
 
+  it('keeps at most 1,024 characters of a peer\'s error message', () => {
+    const response: TaskResponse = { taskId: 'task-9', ok: false, error: { code: 'busy', message: 'x'.repeat(100_000) } }
+    const decoded = roundTrip({ type: 'response', response })
+    if (decoded.type !== 'response' || decoded.response.ok) throw new Error('unreachable')
+    expect(decoded.response.error.message).toBe(`${'x'.repeat(1024)}…`)
+  })
+
   it('carries ping, pong and cancel', () => {
     for (const msg of [
       { type: 'ping', nonce: 0 },

@@ -208,11 +208,24 @@ describe('WorkQueue deadlines and cancellation', () => {
   it('emits queued → failed for a task that timed out before running', async () => {
     const { clock, events, submit } = setup({ slots: 1 })
     submit('blocker')
-    submit('doomed', 'peer-A', 100)
+    submit('doomed', 'peer-A', 1000)
     await flushMicrotasks()
-    clock.advance(100)
+    clock.advance(1000)
     await flushMicrotasks()
     expect(events.filter(e => e.taskId === 'doomed').map(e => e.state)).toEqual(['queued', 'failed'])
+  })
+
+  it('raises a deadline below a second to one (a tiny deadline would replace an inference process per task)', async () => {
+    const { clock, outcomes, submit } = setup({ slots: 1 })
+    submit('blocker')
+    submit('hurried', 'peer-A', 1)
+    await flushMicrotasks()
+    clock.advance(999)
+    await flushMicrotasks()
+    expect(outcomes.get('hurried')).toEqual({})
+    clock.advance(1)
+    await flushMicrotasks()
+    expect(outcomes.get('hurried')?.error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/no less than 1000 ms/) })
   })
 })
 

@@ -43,6 +43,8 @@ const WIRE_TO_ERROR = new Map<ErrorCode, WireErrorCode>(
 )
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
+/** Longest error message kept from a peer (characters). */
+const MAX_ERROR_MESSAGE = 1024
 const SIGNATURE_BYTES = 64
 
 function bad (message: string): TaskError {
@@ -176,7 +178,9 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
     if (r.error != null) {
       const code = WIRE_TO_ERROR.get(r.error.code)
       if (code == null) throw bad(`unknown error code ${r.error.code}`)
-      return { type: 'response', response: { taskId: r.taskId, ok: false, error: { code, message: r.error.message } } }
+      // A peer's text ends up in logs, the UI and the audit log: kept short.
+      const message = r.error.message.length > MAX_ERROR_MESSAGE ? `${r.error.message.slice(0, MAX_ERROR_MESSAGE)}…` : r.error.message
+      return { type: 'response', response: { taskId: r.taskId, ok: false, error: { code, message } } }
     }
     const result = r.result!
     checkId(result.backend, 'backend', limits, true)
