@@ -16,9 +16,9 @@ export interface VerificationSettings {
 export const DEFAULT_SPOT_CHECK = 0.05
 
 const INDEPENDENT: Record<DiversityMode, string> = {
-  standard: 'workers on different public hosts and /24 (IPv6 /48) networks',
-  strict: 'workers on different public hosts and networks, reached through different relays',
-  lan: 'different workers (LAN mode: workers on one host or network count as independent)'
+  standard: 'workers (workers on one public host or /24, IPv6 /48, network count as one; private and loopback addresses count as your own network)',
+  strict: 'workers (workers on one host or network, or reached through one relay, count as one)',
+  lan: 'workers (LAN mode: every worker counts on its own, whatever its address)'
 }
 
 export function describeVerification (v: VerificationSettings): string {
