@@ -78,6 +78,9 @@ const alive = (pid: number): boolean => {
   }
 }
 
+/** Bound for a worker's inference processes to start (they start in the background after it joins). */
+const PROCESS_START_MS = 90_000
+
 /** Waits until `condition` holds, looking every 50 ms (process exits have no event to wait on here). */
 async function until (condition: () => boolean, what: string | (() => string), timeoutMs = WAIT_MS): Promise<void> {
   await withTimeout((async () => { while (!condition()) await new Promise(resolve => setTimeout(resolve, 50)) })(), timeoutMs, what)
@@ -161,7 +164,8 @@ describe('inference isolation on a Node worker', () => {
 
   it('leaves no inference process behind when the worker stops or is killed', async () => {
     const stopped = await startWorker(['--slots', '2'])
-    await until(() => childrenOf(stopped.child.pid!).length === 2, () => `two inference processes (have ${childrenOf(stopped.child.pid!).join(', ')}); worker output:\n${stopped.lines.join('\n')}`)
+    // Each process loads tsx and onnxruntime: seconds on an idle machine, far more on a loaded one.
+    await until(() => childrenOf(stopped.child.pid!).length === 2, () => `two inference processes (have ${childrenOf(stopped.child.pid!).join(', ')}); worker output:\n${stopped.lines.join('\n')}`, PROCESS_START_MS)
     const stoppedChildren = childrenOf(stopped.child.pid!)
     await stopped.stop()
     expect(await stopped.exited).toEqual({ code: 0, signal: null })
@@ -170,7 +174,8 @@ describe('inference isolation on a Node worker', () => {
     // Killed while one of its inference processes is a minute into a run (onnxruntime blocks
     // that process's main thread): it still goes at once.
     const killed = await startWorker(['--slots', '2'])
-    await until(() => childrenOf(killed.child.pid!).length === 2, () => `two inference processes (have ${childrenOf(killed.child.pid!).join(', ')}); worker output:\n${killed.lines.join('\n')}`)
+    // Each process loads tsx and onnxruntime: seconds on an idle machine, far more on a loaded one.
+    await until(() => childrenOf(killed.child.pid!).length === 2, () => `two inference processes (have ${childrenOf(killed.child.pid!).join(', ')}); worker output:\n${killed.lines.join('\n')}`, PROCESS_START_MS)
     const orphans = childrenOf(killed.child.pid!)
     const endless = await offer(slowMatMul(200, 1 / 2048), 'endless-matmul.onnx')
     run(killed.peerId, task('endless-when-killed', endless, [shapeTensor([2048, 2048])])).catch(() => {})
@@ -178,5 +183,5 @@ describe('inference isolation on a Node worker', () => {
     killed.child.kill('SIGKILL')
     await killed.exited
     await until(() => orphans.every(pid => !alive(pid)), 'the inference processes of a killed worker to exit', 10_000)
-  })
+  }, 300_000)
 })
