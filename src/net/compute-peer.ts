@@ -78,8 +78,11 @@ export interface ComputePeer {
 export async function createComputePeer (platform: ComputePlatform): Promise<ComputePeer> {
   let node: Peer | undefined
   let advertiser: WorkerAdvertiser | undefined
+  // Models of tasks queued or running here: the cache budget never deletes one under a task.
+  const working = new Map<string, number>()
   const models = new ModelProvider({
     store: platform.modelStore,
+    inUse: () => working.keys(),
     builtin: platform.builtin,
     fetchFrom: platform.maxModelBytes > 0 ? async (peer, ref, onProgress) => await node!.services.models.fetch(peer, ref, onProgress) : undefined,
     holders: (sha) => node == null ? [] : [...node.services.discovery.table.values()].filter(e => e.advert.models.includes(sha)).map(e => e.peerId),
@@ -104,7 +107,12 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
     queue = new WorkQueue(setup.wrapExecutor?.(picker) ?? picker, {
       slots: 1,
       ...setup.queue,
-      onEvent: (e) => { advertiser?.onWork(e); onEvent?.(e); platform.onWork?.(e) }
+      onEvent: (e) => {
+        countWork(working, e)
+        advertiser?.onWork(e)
+        onEvent?.(e)
+        platform.onWork?.(e)
+      }
     })
   }
 
@@ -170,5 +178,16 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
       relays.stop()
       await joined.stop()
     }
+  }
+}
+
+/** Counts a task's model while it is queued or running (WorkEvent states queued → running → done | failed). */
+function countWork (working: Map<string, number>, e: WorkEvent): void {
+  if (e.state === 'queued') {
+    working.set(e.sha256, (working.get(e.sha256) ?? 0) + 1)
+  } else if (e.state === 'done' || e.state === 'failed') {
+    const n = (working.get(e.sha256) ?? 0) - 1
+    if (n > 0) working.set(e.sha256, n)
+    else working.delete(e.sha256)
   }
 }
