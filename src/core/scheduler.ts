@@ -64,10 +64,10 @@ export interface SchedulerWorker {
   /** Diversity groups (core/diversity.ts): workers sharing one are not independent witnesses. */
   groups?: readonly string[]
   /**
-   * false while the requester has not yet learnt where the worker connects from: until then it
-   * counts as related to every other worker (it gets only tasks nobody else holds, and nobody
-   * joins it on one), so two identities cannot pair up before their addresses are known.
-   * Default true.
+   * false while the requester has not yet learnt where the worker connects from: it works as
+   * usual, but its votes count as related to every other worker's until it is placed (then the
+   * tasks it voted on are reconsidered), so two identities cannot outvote anyone before their
+   * addresses are known. Default true.
    */
   placed?: boolean
   /** Has the model's bytes already (a worker without them must fetch them first). */
@@ -174,6 +174,9 @@ const COUNTED: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['bad-request
 /** Failure codes that back the worker off: it has no room, or cannot run this model. */
 const BACK_OFF: ReadonlySet<TaskErrorCode> = new Set<TaskErrorCode>(['busy', 'model-unavailable', 'model-hash-mismatch'])
 
+/** Malformed answers to one task after which each further one uses up an attempt. */
+const MALFORMED_BEFORE_COUNTED = 3
+
 /** Failures in a row (of the counted kind) after which a worker is backed off, doubling each time. */
 const FAIL_STREAK_BACKOFF = 3
 const MAX_BACKOFF_MS = 60_000
@@ -229,6 +232,8 @@ interface TaskRecord {
   flights: Assignment[]
   /** Workers this task failed on (tried again there only as a last resort). */
   failedOn?: string[]
+  /** Malformed answers it got. */
+  malformed?: number
 }
 
 /** Weight of the newest duration in a worker's measured speed. */
@@ -404,6 +409,8 @@ export class Scheduler {
     const worker: SchedulerWorker = { peerId: w.peerId, slots, eligible: w.eligible, msPerTask: w.msPerTask, hasModel: w.hasModel === true, groups, placed }
     if (groups != null) this.groupsOf.set(w.peerId, groups)
     else this.groupsOf.delete(w.peerId)
+    const wasUnplaced = this.unplaced.has(w.peerId)
+    const groupsChanged = !sameGroups(this.workers.get(w.peerId)?.w.groups, groups)
     if (placed) this.unplaced.delete(w.peerId)
     else this.unplaced.add(w.peerId)
     let ws = this.workers.get(w.peerId)
@@ -424,7 +431,21 @@ export class Scheduler {
       if (old.msPerTask !== worker.msPerTask || old.hasModel !== worker.hasModel) this.sortWorkers()
     }
     this.liftBackoff(ws)
+    if ((wasUnplaced && placed) || groupsChanged) this.reconsider(w.peerId)
     this.notify()
+  }
+
+  /**
+   * The votes of `peerId` now count differently (it was placed, or its groups changed): tasks it
+   * voted on may have enough independent agreeing results now, or want more.
+   */
+  private reconsider (peerId: string): void {
+    for (const [t, rec] of [...this.records]) {
+      if (!rec.groups.some(g => g.peers.includes(peerId))) continue
+      const winner = rec.groups.find(g => this.independent(g.peers) >= rec.need)
+      if (winner != null && rec.need > 0) this.decide(t, rec, winner)
+      else this.requeue(t, rec)
+    }
   }
 
   /** Worker lost: its in-flight assignments are dropped and their tasks re-queued at the front. Returns the re-queued task indices. */
@@ -436,6 +457,15 @@ export class Scheduler {
     this.slotTotal -= ws.w.slots
     this.order = this.order.filter(x => x !== ws)
     const affected: number[] = []
+    // Gone before it could be placed: its votes on undecided tasks can never count, so they go
+    // (a peer that answers and leaves must not hold tasks hostage).
+    if (this.unplaced.delete(peerId)) {
+      for (const [t, rec] of this.records) {
+        if (!this.dropVotes(rec, peerId)) continue
+        if (rec.flights.length === 0 && rec.results === 0) rec.need = 0
+        if (this.wanting(rec)) affected.push(t)
+      }
+    }
     for (const f of this.flights.values()) {
       if (f.worker !== ws) continue
       this.removeFlight(f)
@@ -518,8 +548,13 @@ export class Scheduler {
     this.replicasRunCount++
     this.onMalformed?.(f.a, reason)
     this.penalize(f.a.peerId)
-    // The worker's fault, not the task's: it must not use up the task's attempts (fresh identities could exhaust them).
-    this.fail(f, 'inference-failed', false)
+    // Usually the worker's fault, not the task's, so it does not use up an attempt (fresh
+    // identities could exhaust them); from the third malformed answer to one task on, the task
+    // itself (or the model's declared outputs) is suspect and each one counts.
+    const rec = this.records.get(f.a.taskIndex)
+    const reports = rec == null ? 0 : (rec.malformed = (rec.malformed ?? 0) + 1)
+    this.fail(f, 'inference-failed', reports >= MALFORMED_BEFORE_COUNTED)
+    if (rec != null && reports < MALFORMED_BEFORE_COUNTED) (rec.failedOn ??= []).push(f.a.peerId)
     this.notify()
   }
 
@@ -577,13 +612,14 @@ export class Scheduler {
 
   /**
    * Undecided tasks remain, nothing is in flight, and some worker is free to work (eligible, not
-   * excluded or backed off, credits left) yet assign() gives it nothing: the tasks need witnesses
-   * this job does not have. (With no free worker the job is waiting for workers, not stuck.)
+   * excluded or backed off, credits left) yet assign() gives it nothing, or every worker present
+   * is excluded: the tasks need witnesses this job does not have. (With no worker, or only busy
+   * or paused ones, the job is waiting for workers, not stuck.)
    * Meaningful right after assign().
    */
   get stuck (): boolean {
-    if (this.finished || this.flights.size > 0) return false
-    return this.order.some(ws => this.free(ws) > 0)
+    if (this.finished || this.flights.size > 0 || this.order.length === 0) return false
+    return this.order.some(ws => this.free(ws) > 0) || this.order.every(ws => this.excluded.has(ws.w.peerId))
   }
 
   /** Workers convicted in this job. */
@@ -624,20 +660,7 @@ export class Scheduler {
       this.onCancel?.(f.a)
       affected.add(f.a.taskIndex)
     }
-    for (const [t, rec] of this.records) {
-      for (const g of rec.groups) {
-        const i = g.peers.indexOf(peerId)
-        if (i < 0) continue
-        g.peers.splice(i, 1)
-        g.results.splice(i, 1)
-        g.proofs.splice(i, 1)
-        // Decide with a remaining member's own outputs, which its proof covers.
-        if (i === 0 && g.results.length > 0) g.outputs = g.results[0]
-        rec.results--
-        affected.add(t)
-      }
-      rec.groups = rec.groups.filter(g => g.peers.length > 0)
-    }
+    for (const [t, rec] of this.records) if (this.dropVotes(rec, peerId)) affected.add(t)
     const revoked: number[] = []
     const votes = this.votesBy.get(peerId) ?? []
     this.votesBy.delete(peerId)
@@ -925,16 +948,34 @@ export class Scheduler {
 
   // --- verification helpers ---
 
-  /** The task is already with this worker, or with one it is not independent of. */
+  /** The task is already with this worker, or with one known to share a group with it. */
   private holds (rec: TaskRecord, peer: string): boolean {
-    if (this.groupsOf.size === 0 && this.unplaced.size === 0) return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
-    return rec.flights.some(a => this.related(a.peerId, peer)) || rec.groups.some(g => g.peers.some(p => this.related(p, peer)))
+    if (this.groupsOf.size === 0) return rec.flights.some(a => a.peerId === peer) || rec.groups.some(g => g.peers.includes(peer))
+    return rec.flights.some(a => this.sameGroup(a.peerId, peer)) || rec.groups.some(g => g.peers.some(p => this.sameGroup(p, peer)))
   }
 
   private largestGroup (rec: TaskRecord): number {
     let max = 0
     for (const g of rec.groups) max = Math.max(max, this.independent(g.peers))
     return max
+  }
+
+  /** Removes a peer's results from an undecided task; returns whether it had any. */
+  private dropVotes (rec: TaskRecord, peerId: string): boolean {
+    let dropped = false
+    for (const g of rec.groups) {
+      const i = g.peers.indexOf(peerId)
+      if (i < 0) continue
+      g.peers.splice(i, 1)
+      g.results.splice(i, 1)
+      g.proofs.splice(i, 1)
+      // Decide with a remaining member's own outputs, which its proof covers.
+      if (i === 0 && g.results.length > 0) g.outputs = g.results[0]
+      rec.results--
+      dropped = true
+    }
+    if (dropped) rec.groups = rec.groups.filter(g => g.peers.length > 0)
+    return dropped
   }
 
   /** Remembers who decided task t (its current generation), for conviction. */
@@ -946,12 +987,17 @@ export class Scheduler {
     }
   }
 
-  /** Two workers are one witness: the same peer, sharing a diversity group, or either not placed yet. */
-  private related (x: string, y: string): boolean {
-    if (x === y || this.unplaced.has(x) || this.unplaced.has(y)) return true
+  /** The same peer, or two sharing a diversity group. */
+  private sameGroup (x: string, y: string): boolean {
+    if (x === y) return true
     const gx = this.groupsOf.get(x)
     const gy = this.groupsOf.get(y)
     return gx != null && gy != null && gx.some(g => gy.includes(g))
+  }
+
+  /** Two workers' votes are one witness: sharing a group, or either not placed yet. */
+  private related (x: string, y: string): boolean {
+    return this.unplaced.has(x) || this.unplaced.has(y) || this.sameGroup(x, y)
   }
 
   /** Independent witnesses among agreeing peers: each counts unless related to one counted before it. */

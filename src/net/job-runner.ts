@@ -102,8 +102,6 @@ export interface SpotCheckCounts {
   mismatches: number
   /** Waiting or running. */
   pending: number
-  /** Drawn for a check but skipped: too many were already waiting for this machine. */
-  skipped: number
 }
 
 export interface JobProgress {
@@ -128,8 +126,14 @@ export interface JobProgress {
 }
 
 const RATE_WINDOW_MS = 5000
-/** Decisions waiting for a spot check at most: past it a sample is skipped (the requester is the bottleneck). */
+/**
+ * Decisions waiting for a spot check at most, by count and by output bytes: past either, no new
+ * task is dispatched until checks catch up (so the share checked holds however fast workers answer).
+ */
 const MAX_SPOT_QUEUE = 256
+const MAX_SPOT_QUEUE_BYTES = 64 * 1024 * 1024
+/** Most slots credited to one worker, whatever its advert says. */
+const MAX_WORKER_SLOTS = 64
 /** Longest remote-supplied text kept in the audit log. */
 const MAX_REASON = 300
 
@@ -165,7 +169,10 @@ export class JobRunner extends EventTarget {
   private revokedWrites: number[] = []
   private readonly spotQueue: Decision[] = []
   private spotRunning = false
-  private readonly spot: SpotCheckCounts = { done: 0, mismatches: 0, pending: 0, skipped: 0 }
+  private readonly spot: SpotCheckCounts = { done: 0, mismatches: 0, pending: 0 }
+  private spotBytes = 0
+  /** The end of the job in progress (its last writes), which stop() waits for. */
+  private ending?: Promise<void>
   private readonly random: () => number
   private stallTimer?: ReturnType<typeof setTimeout>
   /** Why the job gave up on tasks it could not verify, if it did. */
@@ -243,6 +250,10 @@ export class JobRunner extends EventTarget {
 
   /** Stops dispatching, writes what is decided, and leaves the job resumable. */
   async stop (): Promise<void> {
+    if (this.ending != null) {
+      await this.ending
+      return
+    }
     this.stopped = true
     this.detach()
     await this.flush()
@@ -303,7 +314,7 @@ export class JobRunner extends EventTarget {
     const groups = this.groups.get(peerId)
     this.scheduler.setWorker({
       peerId,
-      slots: Math.max(1, advert.slots),
+      slots: Math.min(MAX_WORKER_SLOTS, Math.max(1, advert.slots)),
       eligible: canRun(advert, sha, this.meta.model.size),
       hasModel: hasModel(advert, sha),
       groups,
@@ -353,6 +364,11 @@ export class JobRunner extends EventTarget {
 
   private pump (): void {
     if (this.stopped || !this.started) return
+    // Spot checks behind: hold dispatch back until this machine catches up.
+    if (this.spotQueue.length >= MAX_SPOT_QUEUE || this.spotBytes >= MAX_SPOT_QUEUE_BYTES) {
+      this.changed()
+      return
+    }
     for (const a of this.scheduler.assign()) this.dispatch(a).catch((err: unknown) => { this.broken(err) })
     this.watchStall()
     this.changed()
@@ -439,11 +455,8 @@ export class JobRunner extends EventTarget {
     const check = this.o.spotCheck
     // The requester's own results need no check; every other decision is a candidate.
     if (check != null && d.byRequester !== true && !d.agreedBy.includes(LOCAL_PEER) && this.random() < check.fraction) {
-      if (this.spotQueue.length >= MAX_SPOT_QUEUE) {
-        this.spot.skipped++
-        return
-      }
       this.spotQueue.push(d)
+      this.spotBytes += outputBytes(d.outputs)
       this.runSpotChecks().catch((err: unknown) => { this.broken(err) })
     }
   }
@@ -463,11 +476,15 @@ export class JobRunner extends EventTarget {
     this.spotRunning = true
     try {
       for (let d = this.spotQueue.shift(); d != null && !this.stopped; d = this.spotQueue.shift()) {
+        this.spotBytes -= outputBytes(d.outputs)
         await this.spotCheck(d, this.o.spotCheck!)
+        // A slot freed in the backlog: dispatch may resume.
+        this.pump()
       }
     } finally {
       this.spotRunning = false
       this.spotQueue.length = 0
+      this.spotBytes = 0
       this.pump()
       this.checkFinished()
     }
@@ -516,8 +533,18 @@ export class JobRunner extends EventTarget {
     const { store } = this.o
     const jobId = this.meta.jobId
     const write = async (): Promise<void> => {
-      // The log first: a result on disk is always explained by the log before it.
-      if (lines.length > 0) await store.appendAudit(jobId, lines)
+      // The log first: a result on disk is always explained by the log before it. If the store
+      // refuses lines, nothing more is logged in this run (later lines would chain onto lines that
+      // were never written); a resumed run continues the chain from the store's last line.
+      if (lines.length > 0) {
+        try {
+          await store.appendAudit(jobId, lines)
+        } catch (err) {
+          this.audit = undefined
+          this.auditLines = []
+          throw err
+        }
+      }
       if (revoked.length > 0) await store.deleteResults(jobId, revoked)
       if (batch.length > 0) await store.putResults(jobId, batch)
       await store.putReputation(this.o.reputation.toJSON())
@@ -550,7 +577,7 @@ export class JobRunner extends EventTarget {
       this.detach()
       const failed = this.scheduler.failedTasks().length
       this.log({ type: 'job-end', state: failed > 0 ? 'failed' : 'done', done: p.done, failed })
-      ;(async () => {
+      this.ending = (async () => {
         await this.flush()
         if (this.meta.state === 'running') await this.setState('verifying')
         if (failed > 0) this.meta = { ...this.meta, error: this.unverified ?? `${failed} task(s) failed after repeated attempts` }
@@ -593,4 +620,8 @@ export class JobRunner extends EventTarget {
   private changed (): void {
     this.dispatchEvent(new Event('progress'))
   }
+}
+
+function outputBytes (outputs: readonly WireTensor[]): number {
+  return outputs.reduce((n, t) => n + t.data.byteLength, 0)
 }

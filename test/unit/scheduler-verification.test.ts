@@ -63,6 +63,16 @@ describe('Scheduler: independent witnesses (diversity groups)', () => {
 })
 
 describe('Scheduler: malformed results', () => {
+  it('count against a task only from the third one on (the task itself is then suspect)', () => {
+    const { s } = manual({ taskCount: 1, maxAttempts: 1 })
+    for (const liar of ['x1', 'x2', 'x3']) {
+      s.setWorker({ peerId: liar, slots: 1, eligible: true })
+      const [a] = s.assign()
+      s.malformed(a, 'wrong shape')
+    }
+    expect(s.taskState(0)).toBe('failed')
+  })
+
   it('do not use up the task\'s attempts: fresh identities cannot make an honest task fail', () => {
     const { s, decisions } = manual({ taskCount: 1, maxAttempts: 2 })
     for (const liar of ['x1', 'x2', 'x3']) {
@@ -80,23 +90,47 @@ describe('Scheduler: malformed results', () => {
 })
 
 describe('Scheduler: unplaced workers', () => {
-  it('gives a worker whose address is not known yet only tasks nobody holds, and pairs nobody with it', () => {
-    const { s, decisions } = manual({ taskCount: 2, replicas: 2 })
-    s.setWorker({ peerId: 'a', slots: 2, eligible: true, placed: false })
-    s.setWorker({ peerId: 'b', slots: 2, eligible: true, placed: false })
+  it('counts an unplaced worker\'s vote as related to everyone\'s until it is placed, then reconsiders', () => {
+    const { s, decisions } = manual({ taskCount: 1, replicas: 2 })
+    s.setWorker({ peerId: 'a', slots: 1, eligible: true, placed: false })
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true, placed: false })
     const first = s.assign()
-    // One replica of each task, never two of one task across the unplaced pair.
-    expect(first.map(a => a.taskIndex).sort()).toEqual([0, 1])
+    expect(first.map(a => a.peerId).sort()).toEqual(['a', 'b'])
     for (const a of first) s.succeeded(a, out(666))
-    expect(s.assign()).toEqual([])
     expect(decisions).toHaveLength(0)
-    // Once placed (different hosts), each takes the other's task; the pair agrees and decides.
-    s.setWorker({ peerId: 'a', slots: 2, eligible: true, groups: ['host:203.0.113.1'] })
-    s.setWorker({ peerId: 'b', slots: 2, eligible: true, groups: ['host:198.51.100.1'] })
-    const second = s.assign()
-    expect(second).toHaveLength(2)
-    for (const a of second) s.succeeded(a, out(666))
-    expect(decisions).toHaveLength(2)
+    // Placed on one host: still one witness.
+    s.setWorker({ peerId: 'a', slots: 1, eligible: true, groups: ['host:203.0.113.1'] })
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true, groups: ['host:203.0.113.1'] })
+    expect(decisions).toHaveLength(0)
+    // A third worker on another host agrees: now two independent witnesses.
+    s.setWorker({ peerId: 'c', slots: 1, eligible: true, groups: ['host:198.51.100.1'] })
+    const [c] = s.assign()
+    expect(c.peerId).toBe('c')
+    s.succeeded(c, out(666))
+    expect(decisions.map(d => d.agreedBy.sort())).toEqual([['a', 'b', 'c']])
+  })
+
+  it('decides at placement when the pair turns out to be on different hosts', () => {
+    const { s, decisions } = manual({ taskCount: 1, replicas: 2 })
+    s.setWorker({ peerId: 'a', slots: 1, eligible: true, placed: false })
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true, placed: false })
+    for (const a of s.assign()) s.succeeded(a, out(0))
+    s.setWorker({ peerId: 'a', slots: 1, eligible: true, groups: ['host:203.0.113.1'] })
+    expect(decisions).toHaveLength(0)
+    s.setWorker({ peerId: 'b', slots: 1, eligible: true, groups: ['host:198.51.100.1'] })
+    expect(decisions).toHaveLength(1)
+  })
+
+  it('drops the votes of a worker that leaves before it is placed (it cannot hold tasks hostage)', () => {
+    const { s, decisions } = manual({ taskCount: 1, replicas: 2 })
+    s.setWorker({ peerId: 'hit-and-run', slots: 1, eligible: true, placed: false })
+    const [x] = s.assign()
+    s.succeeded(x, out(666))
+    s.removeWorker('hit-and-run')
+    s.setWorker({ peerId: 'h1', slots: 1, eligible: true })
+    s.setWorker({ peerId: 'h2', slots: 1, eligible: true })
+    for (const a of s.assign()) s.succeeded(a, out(0))
+    expect(decisions.map(d => d.agreedBy.sort())).toEqual([['h1', 'h2']])
   })
 
   it('is stuck when free workers may take nothing, and waiting (not stuck) with no worker', () => {
@@ -106,6 +140,16 @@ describe('Scheduler: unplaced workers', () => {
     const [a] = s.assign()
     expect(s.stuck).toBe(false)
     s.succeeded(a, out(0))
+    expect(s.assign()).toEqual([])
+    expect(s.stuck).toBe(true)
+  })
+
+  it('is stuck when every worker present is excluded', () => {
+    const { s } = manual({ taskCount: 2, replicas: 1 })
+    s.setWorker({ peerId: 'bad', slots: 1, eligible: true })
+    const [a] = s.assign()
+    s.malformed(a, 'wrong shape')
+    expect(s.excludedWorkers).toEqual(['bad'])
     expect(s.assign()).toEqual([])
     expect(s.stuck).toBe(true)
   })
