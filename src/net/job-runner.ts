@@ -163,6 +163,7 @@ export class JobRunner extends EventTarget {
   private readonly standby = new Map<string, Advert>()
   /** Each active worker's latest advert, to re-register it when its groups become known. */
   private readonly adverts = new Map<string, Advert>()
+  /** Diversity groups learnt per worker; kept when it leaves, so a worker that comes back is placed at once. */
   private readonly groups = new Map<string, string[]>()
   /** Workers whose endpoint has been looked up once a connection existed. */
   private readonly located = new Set<string>()
@@ -348,7 +349,6 @@ export class JobRunner extends EventTarget {
   private removeWorker (peerId: string): void {
     this.standby.delete(peerId)
     this.located.delete(peerId)
-    this.groups.delete(peerId)
     if (!this.active.delete(peerId)) return
     this.adverts.delete(peerId)
     for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
