@@ -162,7 +162,7 @@ export class JobRunner extends EventTarget {
   private readonly active = new Set<string>()
   private readonly standby = new Map<string, Advert>()
   /** Each active worker's latest advert, to re-register it when its groups become known. */
-  private readonly adverts = new Map<string, Advert>()
+  private readonly advertOf = new Map<string, Advert>()
   /** Diversity groups learnt per worker; kept when it leaves, so a worker that comes back is placed at once. */
   private readonly groups = new Map<string, string[]>()
   /** Workers whose endpoint has been looked up once a connection existed. */
@@ -236,7 +236,7 @@ export class JobRunner extends EventTarget {
     adverts.addEventListener('advert', onAdvert)
     adverts.addEventListener('gone', onGone)
     this.listeners.push(() => { adverts.removeEventListener('advert', onAdvert) }, () => { adverts.removeEventListener('gone', onGone) })
-    // Best placed first (the model already there, then measured speed), so a capped job takes those.
+    // Best placed first (the model already there), so a capped job takes those.
     const known = [...adverts.values()].sort((a, b) => compareWorkers(this.placement(a.advert), this.placement(b.advert)))
     for (const e of known) this.setWorker(e.peerId, e.advert)
     if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true, hasModel: true })
@@ -301,14 +301,14 @@ export class JobRunner extends EventTarget {
       return
     }
     this.active.add(peerId)
-    this.adverts.set(peerId, advert)
+    this.advertOf.set(peerId, advert)
     this.register(peerId)
     this.locate(peerId)
     this.pump()
   }
 
   private register (peerId: string): void {
-    const advert = this.adverts.get(peerId)
+    const advert = this.advertOf.get(peerId)
     if (advert == null) return
     const sha = this.meta.model.sha256
     // The advert's own speed figure is a claim: preference comes from what this job measures.
@@ -350,7 +350,7 @@ export class JobRunner extends EventTarget {
     this.standby.delete(peerId)
     this.located.delete(peerId)
     if (!this.active.delete(peerId)) return
-    this.adverts.delete(peerId)
+    this.advertOf.delete(peerId)
     for (const [id, a] of this.live) if (a.peerId === peerId) this.live.delete(id)
     this.scheduler.removeWorker(peerId)
     // Room for a standby: the best placed one takes it.
