@@ -296,7 +296,11 @@ async function batch (args: { tasks: number, maxWorkers: number, timeoutMs: numb
   const t0 = performance.now()
   // Past the time limit the job is stopped (resumable, as a user would) and what was decided is reported.
   let timedOut = false
-  const limit = setTimeout(() => { timedOut = true; void runner.stop() }, args.timeoutMs)
+  const limit = setTimeout(() => {
+    timedOut = true
+    // A store that fails to save leaves nothing to report that the timeout does not already say.
+    runner.stop().catch(() => {})
+  }, args.timeoutMs)
   let final: JobMeta
   try {
     final = await runner.run()

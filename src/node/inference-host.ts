@@ -65,7 +65,9 @@ async function execute (m: Extract<ToHost, { type: 'execute' }>): Promise<void> 
 process.on('message', (m: ToHost) => {
   switch (m.type) {
     case 'execute':
-      void execute(m)
+      // execute() answers every outcome itself; only the answer can fail, when the IPC channel is
+      // closed: the parent is gone, and so is any reason to stay.
+      execute(m).catch(() => { process.exit(0) })
       return
     case 'release':
       void runners.get(m.threads)?.release(m.sha256).catch(() => {})
