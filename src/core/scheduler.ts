@@ -84,7 +84,7 @@ export interface Decision {
   crossChecked: boolean
   /** Decided by the requester's own computation (a spot check that caught a lie), not by votes. */
   byRequester?: boolean
-  /** What agreedBy[0] passed with its result (its signed receipt). Outputs are the group's first reporter's, which agree with it. */
+  /** What agreedBy[0] passed with its result (its signed receipt); `outputs` are agreedBy[0]'s own. */
   proof?: unknown
 }
 
@@ -214,10 +214,11 @@ interface Flight {
 }
 
 interface Group {
-  /** The first member's outputs: what the group decides with (the others agree with them). */
-  outputs: WireTensor[]
   peers: string[]
-  /** Each member's own outputs and what it passed with them (see Decision.proof), in step with `peers`. */
+  /**
+   * Each member's own outputs and what it passed with them (see Decision.proof), in step with
+   * `peers`. The group compares and decides with its first member's outputs, which its proof covers.
+   */
   results: WireTensor[][]
   proofs: unknown[]
 }
@@ -257,7 +258,7 @@ export function compareWorkers (x: Pick<SchedulerWorker, 'hasModel' | 'msPerTask
 }
 
 /** A worker as the ordering sees it: its measured speed once this job has one. */
-function placed (ws: WorkerState): Pick<SchedulerWorker, 'hasModel' | 'msPerTask'> {
+function ordering (ws: WorkerState): Pick<SchedulerWorker, 'hasModel' | 'msPerTask'> {
   return { hasModel: ws.w.hasModel, msPerTask: ws.measured ?? ws.w.msPerTask }
 }
 
@@ -290,8 +291,8 @@ export class Scheduler {
   onTimeout?: (a: Assignment) => void
   /** A worker gets no more of this job's tasks: it lost votes until its score fell too low, or was convicted. */
   onExclude?: (peerId: string, reason: 'low-reputation' | 'convicted') => void
-  /** Decided tasks re-opened because a convicted worker's vote was part of their decision. */
-  onRevoke?: (taskIndices: number[], convicted: string) => void
+  /** Decided tasks re-opened because the vote of `peerId` (convicted, or excluded for lost votes) was part of their decision. */
+  onRevoke?: (taskIndices: number[], peerId: string) => void
   /** A result was malformed (see malformed()): why, and whose it was. */
   onMalformed?: (a: Assignment, reason: string) => void
 
@@ -516,9 +517,9 @@ export class Scheduler {
     // A solo (unchecked) task only takes a trusted peer's word: a result from anyone else (a
     // speculative copy, or a peer that lost trust meanwhile) turns it into a checked task.
     if (rec.need === 1 && this.adaptive && !this.reputation.trusted(f.a.peerId)) rec.need = this.checkedNeed()
-    let group = rec.groups.find(g => this.compare(g.outputs, outputs))
+    let group = rec.groups.find(g => this.compare(g.results[0], outputs))
     if (group == null) {
-      group = { outputs, peers: [], results: [], proofs: [] }
+      group = { peers: [], results: [], proofs: [] }
       rec.groups.push(group)
     }
     group.peers.push(f.a.peerId)
@@ -693,8 +694,8 @@ export class Scheduler {
    * over any worker). Returns the Decision, or undefined when the task is already done.
    */
   settle (taskIndex: number, outputs: WireTensor[]): Decision | undefined {
-    const state = this.state[taskIndex] & STATE
     if (this.taskState(taskIndex) === 'done') return undefined
+    const state = this.state[taskIndex] & STATE
     const rec = this.records.get(taskIndex) ?? { need: 1, results: 0, groups: [], flights: [] }
     if (state === FAILED) {
       this.failedCount--
@@ -923,7 +924,7 @@ export class Scheduler {
     this.checkedHere[t] = crossChecked ? 1 : 0
     this.recordVotes(t, winner.peers)
     if (losers.length > 0) this.disagreementCount++
-    const decision: Decision = { taskIndex: t, outputs: winner.outputs, agreedBy: [...winner.peers], crossChecked, proof: winner.proofs[0] }
+    const decision: Decision = { taskIndex: t, outputs: winner.results[0], agreedBy: [...winner.peers], crossChecked, proof: winner.proofs[0] }
     for (const a of rec.flights) this.onCancel?.(a)
     this.onDecision?.(decision)
     if (losers.length > 0) this.onDisagreement?.(t, losers)
@@ -969,8 +970,6 @@ export class Scheduler {
       g.peers.splice(i, 1)
       g.results.splice(i, 1)
       g.proofs.splice(i, 1)
-      // Decide with a remaining member's own outputs, which its proof covers.
-      if (i === 0 && g.results.length > 0) g.outputs = g.results[0]
       rec.results--
       dropped = true
     }
@@ -1058,7 +1057,7 @@ export class Scheduler {
   // --- workers and timers ---
 
   private sortWorkers (): void {
-    this.order.sort((x, y) => compareWorkers(placed(x), placed(y)) || x.seq - y.seq)
+    this.order.sort((x, y) => compareWorkers(ordering(x), ordering(y)) || x.seq - y.seq)
   }
 
   /** Folds a completed assignment's duration into the worker's measured speed; re-sorts when its place changes. */
@@ -1067,7 +1066,7 @@ export class Scheduler {
     const i = this.order.indexOf(ws)
     const before = this.order[i - 1]
     const after = this.order[i + 1]
-    if ((before != null && compareWorkers(placed(before), placed(ws)) > 0) || (after != null && compareWorkers(placed(ws), placed(after)) > 0)) this.sortWorkers()
+    if ((before != null && compareWorkers(ordering(before), ordering(ws)) > 0) || (after != null && compareWorkers(ordering(ws), ordering(after)) > 0)) this.sortWorkers()
   }
 
   private backOff (ws: WorkerState, ms: number, kind: 'busy' | 'failing'): void {

@@ -311,7 +311,6 @@ export class JobRunner extends EventTarget {
     const advert = this.advertOf.get(peerId)
     if (advert == null) return
     const sha = this.meta.model.sha256
-    // The advert's own speed figure is a claim: preference comes from what this job measures.
     const groups = this.groups.get(peerId)
     this.scheduler.setWorker({
       peerId,
@@ -449,8 +448,10 @@ export class JobRunner extends EventTarget {
   private onDecision (d: Decision): void {
     this.decidedAt.push(this.clock.now())
     const receipt = d.proof as Receipt | undefined
-    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy: d.byRequester === true ? [LOCAL_PEER] : d.agreedBy, crossChecked: d.crossChecked, receipt })
-    this.log({ type: 'decided', task: d.taskIndex, workers: d.byRequester === true ? [LOCAL_PEER] : d.agreedBy, outputsSha256: tensorsSha256(d.outputs) })
+    const agreedBy = d.byRequester === true ? [LOCAL_PEER] : d.agreedBy
+    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy, crossChecked: d.crossChecked, receipt })
+    // The winning outputs are the receipt's worker's own, whose digest the task protocol checked: no second hash per task.
+    this.log({ type: 'decided', task: d.taskIndex, workers: agreedBy, outputsSha256: receipt?.outputsSha256 ?? tensorsSha256(d.outputs) })
     this.scheduleFlush()
     const check = this.o.spotCheck
     // The requester's own results need no check; every other decision is a candidate.
