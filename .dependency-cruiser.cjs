@@ -1,6 +1,6 @@
 /**
  * The dependency direction, checked by `npm run lint:deps` (part of `npm test`):
- * ui → browser | node → net | runtime → models | ocr → core. `core` is pure: no libp2p, no DOM,
+ * ui → browser | node → net | runtime → models | ocr → core; gateway | mcp → the library (src/index.ts, src/node). `core` is pure: no libp2p, no DOM,
  * no onnxruntime. Generated protobuf code (pb/) is excluded from the checks on its own contents.
  */
 const layer = (name) => `^src/${name}/`
@@ -41,6 +41,19 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/(browser|node)/' },
       to: { path: '^src/ui/' }
+    },
+    {
+      name: 'apps-on-the-library',
+      comment: 'the HTTP gateway and the MCP server are thin layers over the library (src/index.ts, src/node/requester*): no protocol, scheduler or runtime code of their own',
+      severity: 'error',
+      from: { path: '^src/(gateway|mcp)/' },
+      to: { path: '^src/(core|net|runtime|browser|ui|ocr)/' }
+    },
+    {
+      name: 'nothing-below-imports-the-apps',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(gateway|mcp)/' },
+      to: { path: '^src/(gateway|mcp)/' }
     },
     {
       name: 'no-circular',

@@ -75,7 +75,9 @@ function dimsAndData (spec: TensorSpec, obj: Record<string, unknown>): { dims: n
   const extra = Object.keys(obj).filter(k => !['dims', 'data', 'name', 'dtype'].includes(k))
   if (extra.length > 0) throw bad(spec, `unexpected key '${extra[0]!}'; use { "dims": [...], "data": [...] }`)
   if (obj.dtype !== undefined && obj.dtype !== spec.dtype) throw bad(spec, `the data is ${String(obj.dtype)}, the model wants ${spec.dtype}`)
-  const { dims, data } = obj
+  const { dims } = obj
+  // Typed arrays (a library caller's Float32Array) read as the plain lists JSON gives.
+  const data = ArrayBuffer.isView(obj.data) && !(obj.data instanceof DataView) ? Array.from(obj.data as unknown as ArrayLike<number>) : obj.data
   if (!Array.isArray(dims) || dims.length > DEFAULT_LIMITS.maxDims || !dims.every(d => Number.isSafeInteger(d) && d >= 0)) {
     throw bad(spec, `"dims" must be a list of at most ${DEFAULT_LIMITS.maxDims} non-negative integers`)
   }

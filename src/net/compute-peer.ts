@@ -11,6 +11,7 @@ import { BackendPicker } from '../core/backend-picker.js'
 import { ModelProvider } from '../core/model-store.js'
 import { createPeer } from './peer.js'
 import { RelaySet } from './relays.js'
+import { SYNC_COOLDOWN_MS } from './discovery-service.js'
 import { WorkerAdvertiser } from './worker-advertiser.js'
 import { DISCOVERY_TOPIC } from '../core/discovery/codec.js'
 import type { PrivateKey } from '@libp2p/interface'
@@ -26,6 +27,8 @@ import type { DirectConnectionsInit } from './direct-connections.js'
 
 /** How often a peer checks that its relays still carry its gossip. */
 const GOSSIP_CHECK_MS = 15_000
+/** Sync requests to one relay after it is reached (the first, and retries after a refusal). */
+const MAX_SYNC_ATTEMPTS = 3
 
 /** How a platform runs tasks for others. */
 export interface WorkerSetup {
@@ -142,10 +145,23 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
 
   const relays = new RelaySet(node, platform.relays)
   const joined = node
+  const syncRetries = new Set<ReturnType<typeof setTimeout>>()
+  let stopped = false
+  const syncWith = (relayId: string, attempt: number): void => {
+    joined.services.discovery.sync(peerIdFromString(relayId)).catch(() => {
+      // Refused (this identity synced moments ago: a process restarted with the same key) or cut
+      // short: ask again once the relay's cooldown is over, a few times at most.
+      if (stopped || attempt >= MAX_SYNC_ATTEMPTS) return
+      const timer = setTimeout(() => {
+        syncRetries.delete(timer)
+        if (relays.ready.includes(relayId)) syncWith(relayId, attempt + 1)
+      }, SYNC_COOLDOWN_MS + 500)
+      syncRetries.add(timer)
+    })
+  }
   relays.addEventListener('ready', (evt) => {
     // A relay we just reached knows the network: take its table rather than wait for heartbeats.
-    const relayId = (evt as CustomEvent<string>).detail
-    joined.services.discovery.sync(peerIdFromString(relayId)).catch(() => {})
+    syncWith((evt as CustomEvent<string>).detail, 1)
     joined.services.discovery.changed()
   })
   // Relays advertise themselves too: more to fall back on when ours go away.
@@ -174,6 +190,8 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
     advertiser,
     join: async () => { await relays.start() },
     stop: async () => {
+      stopped = true
+      for (const timer of syncRetries) clearTimeout(timer)
       clearInterval(gossipWatch)
       relays.stop()
       await joined.stop()

@@ -28,7 +28,7 @@ import type { PacerOptions } from '../core/discovery/pacer.js'
 const MAX_PUBLIC_KEY_BYTES = 64
 const SYNC_TIMEOUT_MS = 10_000
 /** A peer gets one sync answer per this long (it asks once per relay it reaches). */
-const SYNC_COOLDOWN_MS = 5_000
+export const SYNC_COOLDOWN_MS = 5_000
 /** Peers remembered for the cooldown at once: a flood of new identities is refused beyond it. */
 const MAX_SYNC_CLIENTS = 4096
 /**

@@ -25,7 +25,7 @@ import { AuditLog } from '../core/audit.js'
 import { tensorsSha256 } from '../core/receipt.js'
 import type { AuditEntry } from '../core/audit.js'
 import type { Receipt } from '../core/receipt.js'
-import type { Assignment, Decision } from '../core/scheduler.js'
+import type { Assignment, Decision, TaskFailure } from '../core/scheduler.js'
 import type { JobMeta, JobSource, JobState, JobStore, StoredResult } from '../core/job-store.js'
 import type { OutputComparator } from '../core/compare.js'
 import type { Reputation } from '../core/reputation.js'
@@ -141,6 +141,20 @@ function clip (text: string): string {
   return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text
 }
 
+/** A task given up for good (its attempts used up, or nobody left who may verify it). */
+export interface TaskFailedEvent {
+  task: number
+  reason: TaskFailure
+  /** The last error a worker gave for it, in its words (clipped). */
+  lastError?: string
+}
+
+/**
+ * Events: 'progress' (Event) on any change; 'result' (CustomEvent<StoredResult>) when a task is
+ * decided; 'revoke' (CustomEvent<number[]>) when decided tasks are re-opened because a worker
+ * that voted for them was convicted (they are decided again later); 'task-failed'
+ * (CustomEvent<TaskFailedEvent>). Listeners must not throw.
+ */
 export class JobRunner extends EventTarget {
   meta: JobMeta
   private readonly o: JobRunnerOptions
@@ -180,6 +194,8 @@ export class JobRunner extends EventTarget {
   private unverified?: string
   private audit?: AuditLog
   private auditLines: string[] = []
+  /** The last worker error per task not yet decided (only tasks that failed somewhere). */
+  private readonly lastErrors = new Map<number, string>()
   /** The flush in progress (flushes are chained). */
   private flushing: Promise<void> = Promise.resolve()
 
@@ -222,7 +238,12 @@ export class JobRunner extends EventTarget {
     this.scheduler.onDisagreement = (task, workers) => { this.log({ type: 'disagreement', task, workers }) }
     this.scheduler.onExclude = (worker, reason) => { this.log({ type: 'exclusion', worker, reason }) }
     this.scheduler.onMalformed = (a, reason) => { this.log({ type: 'malformed', task: a.taskIndex, worker: a.peerId, reason: clip(reason) }) }
-    this.scheduler.onFailed = (task, reason) => { this.log({ type: 'task-failed', task, reason }) }
+    this.scheduler.onFailed = (task, reason) => {
+      this.log({ type: 'task-failed', task, reason })
+      const lastError = this.lastErrors.get(task)
+      this.lastErrors.delete(task)
+      this.dispatchEvent(new CustomEvent<TaskFailedEvent>('task-failed', { detail: { task, reason, lastError } }))
+    }
     this.scheduler.onChange = () => { this.pump() }
     this.startedAt = this.clock.now()
     await this.setState(this.scheduler.finished ? this.meta.state : 'running')
@@ -429,11 +450,17 @@ export class JobRunner extends EventTarget {
       this.perPeer[a.peerId] = (this.perPeer[a.peerId] ?? 0) + 1
       if (receipt != null) this.log({ type: 'result', task: a.taskIndex, worker: a.peerId, receipt })
       const problem = this.o.declared == null ? undefined : outputProblem(this.o.declared, request.inputs, request.outputNames, result.outputs)
-      if (problem != null) this.scheduler.malformed(a, problem)
-      else this.scheduler.succeeded(a, result.outputs, receipt)
+      if (problem != null) {
+        this.lastErrors.set(a.taskIndex, clip(`malformed result: ${problem}`))
+        this.scheduler.malformed(a, problem)
+      } else {
+        this.scheduler.succeeded(a, result.outputs, receipt)
+      }
       this.locate(a.peerId)
     } else {
-      this.log({ type: 'requeue', task: a.taskIndex, worker: a.peerId, reason: clip(`${error!.code}: ${error!.message}`) })
+      const reason = clip(`${error!.code}: ${error!.message}`)
+      this.lastErrors.set(a.taskIndex, reason)
+      this.log({ type: 'requeue', task: a.taskIndex, worker: a.peerId, reason })
       this.scheduler.failed(a, error!.code)
       // Gone for good (no direct connection left): stop giving it work; a new connection brings a
       // fresh advert and so brings it back. A hiccup on a live connection only costs a retry.
@@ -447,9 +474,12 @@ export class JobRunner extends EventTarget {
 
   private onDecision (d: Decision): void {
     this.decidedAt.push(this.clock.now())
+    this.lastErrors.delete(d.taskIndex)
     const receipt = d.proof as Receipt | undefined
     const agreedBy = d.byRequester === true ? [LOCAL_PEER] : d.agreedBy
-    this.pendingWrites.push({ index: d.taskIndex, outputs: d.outputs, agreedBy, crossChecked: d.crossChecked, receipt })
+    const result: StoredResult = { index: d.taskIndex, outputs: d.outputs, agreedBy, crossChecked: d.crossChecked, receipt }
+    this.pendingWrites.push(result)
+    this.dispatchEvent(new CustomEvent<StoredResult>('result', { detail: result }))
     // The winning outputs are the receipt's worker's own, whose digest the task protocol checked: no second hash per task.
     this.log({ type: 'decided', task: d.taskIndex, workers: agreedBy, outputsSha256: receipt?.outputsSha256 ?? tensorsSha256(d.outputs) })
     this.scheduleFlush()
@@ -467,6 +497,7 @@ export class JobRunner extends EventTarget {
     const revoked = new Set(tasks)
     this.pendingWrites = this.pendingWrites.filter(r => !revoked.has(r.index))
     this.revokedWrites.push(...tasks)
+    this.dispatchEvent(new CustomEvent<number[]>('revoke', { detail: tasks }))
     this.scheduleFlush()
     this.checkFinished()
   }
