@@ -3,7 +3,7 @@
  * See README.md ("Use it from your code") and examples/library/.
  */
 export { connect, Requester, taskInputs } from './node/requester.js'
-export type { ConnectOptions, TaskInputs, RunOptions, MapOptions, MapProgress, SubmitOptions, DatasetInputs, WorkerInfo, OcrOptions, ImageInput } from './node/requester.js'
+export type { ConnectOptions, TaskInputs, RunOptions, MapOptions, MapProgress, SubmitOptions, DatasetInputs, WorkerInfo, OcrOptions, ImageInput, ResumeOptions, WorkerReputation } from './node/requester.js'
 export { Job } from './node/requester-job.js'
 export type { TaskOutput } from './node/requester-job.js'
 export { RequesterError } from './node/requester-errors.js'

@@ -6,139 +6,99 @@
  * Each output line is { index, outputs: [{ name, dtype, dims, data }], agreedBy }, in input order.
  *
  * Exit status: 0 when every line ran, 1 when some failed or the relay is unreachable, 2 for bad
- * arguments, an unreadable model or a malformed input line.
+ * arguments, an unreadable model or a malformed input line, 130 when interrupted (nothing written).
  */
-import './polyfill.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { parseArgs } from 'node:util'
-import { RELAY_OPTION, requiredRelays } from './relay-args.js'
-import { randomUUID } from 'node:crypto'
-import { startNodePeer } from './node-peer.js'
-import { waitForWorkers } from './cli-workers.js'
-import { JobRunner } from '../net/job-runner.js'
-import { nodeVerification } from './local-inference.js'
-import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
+import { COMMON_OPTIONS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import { taskInputs } from './requester.js'
+import { describeModel } from './requester-models.js'
 import { describeVerification } from '../core/verification.js'
-import { jobExportLines } from '../core/job-export.js'
-import { MemoryJobStore } from '../core/job-store.js'
-import { Reputation } from '../core/reputation.js'
-import { relativeComparator } from '../core/compare.js'
-import { readModelInfo } from '../models/onnx-info.js'
-import { inputsFromJson } from '../models/tensor-input.js'
-import { tensorToJson } from '../models/tensor-output.js'
-import type { ModelInfo, SupportedIo } from '../models/onnx-info.js'
-import type { WireTensor } from '../core/tensor.js'
+import type { CliIo } from './cli.js'
 
 const USAGE = `usage: infer --relay <multiaddr> --model <file.onnx> --inputs <inputs.jsonl> [--out outputs.jsonl] [--export proofs.jsonl]
              [--replicas 1-3] [--workers N] [--tolerance 1e-4] ${VERIFICATION_USAGE}
   env: RELAY_ADDR`
 
-const { values } = parseArgs({
-  options: {
-    relay: RELAY_OPTION,
-    model: { type: 'string' },
-    inputs: { type: 'string' },
-    out: { type: 'string' },
-    export: { type: 'string' },
-    replicas: { type: 'string', default: '1' },
-    workers: { type: 'string', default: '1' },
-    tolerance: { type: 'string', default: '1e-4' },
-    ...VERIFICATION_OPTIONS,
-    'wait-timeout': { type: 'string', default: '30' },
-    help: { type: 'boolean', short: 'h', default: false }
-  }
-})
+export async function inferMain (argv: string[], io: CliIo = processIo()): Promise<number> {
+  return await runCommand('infer', io, async (cli) => {
+    const { values } = parseCli({
+      args: argv,
+      options: {
+        ...COMMON_OPTIONS,
+        model: { type: 'string' },
+        inputs: { type: 'string' },
+        out: { type: 'string' },
+        export: { type: 'string' },
+        tolerance: { type: 'string', default: '1e-4' }
+      }
+    }, USAGE)
+    if (values.help) {
+      cli.out(USAGE)
+      return EXIT_OK
+    }
+    const args = commonArgs(values, io.env, USAGE)
+    const modelFile = values.model
+    const inputsFile = values.inputs
+    if (modelFile == null || inputsFile == null) return fail(`--model and --inputs are required\n${USAGE}`, EXIT_USAGE)
+    const tolerance = Number(values.tolerance)
+    if (!(tolerance >= 0 && Number.isFinite(tolerance))) fail(`--tolerance must be a number ≥ 0, got "${values.tolerance}"`, EXIT_USAGE)
 
-function fail (message: string, code = 1): never {
-  console.error(`infer: ${message}`)
-  process.exit(code)
+    const bytes = new Uint8Array(await readFile(modelFile).catch((err: Error) => fail(err.message, EXIT_USAGE)))
+    const name = basename(modelFile)
+    const declared = describeModel(bytes, name, '')
+    const lines = (await readFile(inputsFile, 'utf8').catch((err: Error) => fail(err.message, EXIT_USAGE))).split('\n').filter(l => l.trim() !== '')
+    if (lines.length === 0) fail(`${inputsFile} has no input lines`, EXIT_USAGE)
+    // Every line is checked before anything is sent: a typo on line 9,000 should not cost a job.
+    lines.forEach((line, i) => {
+      try {
+        taskInputs(declared, line)
+      } catch (err) {
+        fail(`${inputsFile}:${i + 1}: ${(err as Error).message}`, EXIT_USAGE)
+      }
+    })
+
+    const net = await connectCli(args, { dataDir: null })
+    try {
+      const model = await net.model({ bytes, name })
+      await waitForWorkers(cli, net, args)
+      const job = await net.submit(model.sha256, lines, { replicas: args.replicas, tolerance, label: basename(inputsFile) })
+      cli.say(`${lines.length} task(s) of ${model.name} (sha256 ${model.sha256.slice(0, 12)}…), replicas ${args.replicas}`)
+      cli.say(`verification: ${describeVerification({ replicas: args.replicas, adaptive: false, spotCheck: args.spotCheck, diversity: args.diversity })}`)
+      let last = 0
+      job.addEventListener('progress', () => {
+        if (Date.now() - last < 1000) return
+        last = Date.now()
+        const p = job.progress
+        cli.say(`${p.done}/${p.total} done, ${p.inFlight} in flight, ${p.tasksPerSec.toFixed(1)} tasks/s`)
+      })
+      const detach = cli.onInterrupt(() => { job.stop().catch(() => {}) }) // job.done reports the end
+      const t0 = Date.now()
+      const final = await job.done
+      detach()
+      if (cli.interrupted) {
+        cli.say('interrupted; nothing written')
+        return EXIT_INTERRUPTED
+      }
+      const body: string[] = []
+      for await (const r of job.results()) if (r.outputs != null) body.push(JSON.stringify({ index: r.index, outputs: r.outputs, agreedBy: r.agreedBy }))
+      const seconds = (Date.now() - t0) / 1000
+      const { perPeer, spotChecks, convicted } = job.progress
+      cli.say(`${final.state}: ${body.length}/${lines.length} in ${seconds.toFixed(1)} s; per peer ${JSON.stringify(perPeer)}; ${spotChecks.done} recomputed here, ${spotChecks.mismatches} caught a wrong result${convicted.length > 0 ? `, convicted ${convicted.join(', ')}` : ''}`)
+
+      const text = body.join('\n') + '\n'
+      if (values.out != null) await writeFile(values.out, text)
+      else cli.io.stdout.write(text)
+      cli.say(`audit head ${job.auditHead ?? '—'}`)
+      if (values.export != null) {
+        await writeFile(values.export, (await net.exportLines(job.id)).join('\n') + '\n')
+        cli.say(`results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export} --model ${modelFile} --inputs ${inputsFile})`)
+      }
+      return final.state === 'done' && body.length === lines.length ? EXIT_OK : EXIT_FAILED
+    } finally {
+      await net.close()
+    }
+  })
 }
 
-if (values.help) { console.log(USAGE); process.exit(0) }
-const relays = requiredRelays(values.relay, (message) => fail(`${message}\n${USAGE}`, 2))
-if (values.model == null || values.inputs == null) fail(`--model and --inputs are required\n${USAGE}`, 2)
-const replicas = Number(values.replicas)
-if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
-const verification = verificationArgs(values, (message) => fail(`${message}\n${USAGE}`, 2))
-
-const bytes = new Uint8Array(await readFile(values.model).catch((err: Error) => fail(err.message, 2)))
-let specs: SupportedIo[]
-let info: ModelInfo
-try {
-  info = readModelInfo(bytes)
-  const unsupported = info.inputs.filter(i => !i.supported)
-  if (unsupported.length > 0) fail(`input ${unsupported.map(i => `${i.name} (${i.type})`).join(', ')} has a type the network cannot carry`, 2)
-  specs = info.inputs.filter((i): i is SupportedIo => i.supported)
-} catch (err) {
-  fail(`${values.model}: ${(err as Error).message}`, 2)
-}
-const lines = (await readFile(values.inputs, 'utf8').catch((err: Error) => fail(err.message, 2))).split('\n').filter(l => l.trim() !== '')
-if (lines.length === 0) fail(`${values.inputs} has no input lines`, 2)
-// Every line is checked before anything is sent: a typo on line 9,000 should not cost a job.
-const inputs: WireTensor[][] = lines.map((line, i) => {
-  try {
-    return inputsFromJson(specs, line)
-  } catch (err) {
-    fail(`${values.inputs}:${i + 1}: ${(err as Error).message}`, 2)
-  }
-})
-
-const peer = await startNodePeer({ relays, work: false })
-  .catch((err: Error) => fail(`cannot reach the relay ${relays.join(', ')}: ${err.message.split('\n')[0]}`))
-const sha256 = await peer.models.add(bytes)
-await waitForWorkers(peer, Number(values.workers), Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
-
-const now = Date.now()
-const store = new MemoryJobStore()
-const meta = {
-  jobId: randomUUID(),
-  modelId: basename(values.model),
-  model: { sha256, size: bytes.byteLength, name: basename(values.model) },
-  datasetId: basename(values.inputs),
-  taskCount: inputs.length,
-  replicas,
-  adaptive: false,
-  state: 'queued' as const,
-  createdAt: now,
-  updatedAt: now
-}
-await store.putJob(meta)
-const runner = new JobRunner({
-  meta,
-  source: { task: (i) => ({ inputs: inputs[i], outputNames: [] }) },
-  tasks: peer.tasks,
-  adverts: peer.discovery.table,
-  store,
-  compare: relativeComparator(Number(values.tolerance)),
-  reputation: new Reputation(),
-  requester: peer.node.peerId.toString(),
-  declared: info,
-  ...nodeVerification(peer, verification)
-})
-console.error(`infer: ${inputs.length} task(s) of ${meta.model.name} (sha256 ${sha256.slice(0, 12)}…), replicas ${replicas}`)
-console.error(`infer: verification: ${describeVerification({ replicas, adaptive: false, ...verification })}`)
-let last = 0
-runner.addEventListener('progress', () => {
-  if (Date.now() - last < 1000) return
-  last = Date.now()
-  const p = runner.progress
-  console.error(`infer: ${p.done}/${p.total} done, ${p.inFlight} in flight, ${p.tasksPerSec.toFixed(1)} tasks/s`)
-})
-const t0 = Date.now()
-const final = await runner.run()
-const results = await store.getResults(meta.jobId)
-const seconds = (Date.now() - t0) / 1000
-const { spotChecks, convicted } = runner.progress
-console.error(`infer: ${final.state}: ${results.length}/${inputs.length} in ${seconds.toFixed(1)} s; per peer ${JSON.stringify(runner.progress.perPeer)}; ${spotChecks.done} recomputed here, ${spotChecks.mismatches} caught a wrong result${convicted.length > 0 ? `, convicted ${convicted.join(', ')}` : ''}`)
-
-const body = results.map(r => JSON.stringify({ index: r.index, outputs: r.outputs.map(tensorToJson), agreedBy: r.agreedBy })).join('\n') + '\n'
-if (values.out != null) await writeFile(values.out, body)
-else process.stdout.write(body)
-console.error(`infer: audit head ${runner.auditHead ?? '—'}`)
-if (values.export != null) {
-  await writeFile(values.export, (await jobExportLines(store, final, peer.node.peerId.toString())).join('\n') + '\n')
-  console.error(`infer: results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export} --model ${values.model} --inputs ${values.inputs})`)
-}
-await peer.stop()
-process.exit(final.state === 'done' && results.length === inputs.length ? 0 : 1)
+runIfMain(import.meta.url, inferMain)

@@ -19,14 +19,3 @@ export function relayList (flag: string[] | undefined, env = process.env.RELAY_A
   }
   return relays
 }
-
-/** relayList for a command that needs a relay: `fail` is called with a one-line reason when none is given or one is bad. */
-export function requiredRelays (flag: string[] | undefined, fail: (message: string) => never): string[] {
-  let relays: string[]
-  try {
-    relays = relayList(flag)
-  } catch (err) {
-    return fail((err as Error).message)
-  }
-  return relays.length > 0 ? relays : fail('--relay is required (or set RELAY_ADDR)')
-}

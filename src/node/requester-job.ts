@@ -80,6 +80,11 @@ export class Job extends EventTarget {
     return this.ended ? this.stored : this.runner?.meta ?? this.stored
   }
 
+  /** The hash that pins this run's audit log so far (absent for a job that is not running here). */
+  get auditHead (): string | undefined {
+    return this.runner?.auditHead
+  }
+
   /** Whether this run is over (the job may still be resumable when it was stopped). */
   get finished (): boolean {
     return this.ended

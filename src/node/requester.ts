@@ -34,6 +34,7 @@ import { Job } from './requester-job.js'
 import { JobRunner } from '../net/job-runner.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { MemoryJobStore, isTerminalState, isValidJobId } from '../core/job-store.js'
+import { jobExportLines } from '../core/job-export.js'
 import { MemoryModelStore } from '../core/model-store.js'
 import { Reputation } from '../core/reputation.js'
 import { DEFAULT_SPOT_CHECK } from '../core/verification.js'
@@ -135,6 +136,19 @@ export interface WorkerInfo {
   models: string[]
   /** This requester has a direct connection to it. */
   connected: boolean
+}
+
+/** Verification for a resumed run, instead of the settings the job was started with. */
+export interface ResumeOptions {
+  spotCheck?: number
+  diversity?: DiversityMode
+}
+
+/** What this requester has seen of a worker: results that agreed and that were outvoted, and the score from them. */
+export interface WorkerReputation {
+  score: number
+  agreed: number
+  disagreed: number
 }
 
 export interface OcrOptions {
@@ -431,7 +445,7 @@ export class Requester extends EventTarget {
   }
 
   /** Continues a stored job that did not finish (a finished one is returned as it is). */
-  async resume (jobId: string): Promise<Job> {
+  async resume (jobId: string, options: ResumeOptions = {}): Promise<Job> {
     const live = this.live.get(jobId)
     if (live != null) return live
     const job = await this.job(jobId)
@@ -448,7 +462,24 @@ export class Requester extends EventTarget {
       if (tasks.length !== job.meta.taskCount) throw new RequesterError('unknown-job', `job ${jobId}'s saved inputs have ${tasks.length} tasks, its meta ${job.meta.taskCount}`)
       source = { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }
     }
-    return this.runJob(job.meta, handle, source, request, this.store)
+    const settings = checkSettings({ spotCheck: options.spotCheck ?? request.spotCheck, diversity: options.diversity ?? request.diversity })
+    return this.runJob(job.meta, handle, source, { ...request, ...settings }, this.store)
+  }
+
+  /**
+   * A job of this requester's store as an export for `npm run verify`: a header, each accepted
+   * result with its signed receipt, and the audit log (README, "Verifying results"); while the job
+   * runs, what is decided so far. RequesterError 'unknown-job'.
+   */
+  async exportLines (jobId: string): Promise<string[]> {
+    const job = await this.job(jobId)
+    return await jobExportLines(this.store, job.meta, this.peerId)
+  }
+
+  /** A worker's standing with this requester (kept in the job store across restarts). */
+  reputationOf (peerId: string): WorkerReputation {
+    const { agreed, disagreed } = this.reputation.record(peerId)
+    return { score: this.reputation.score(peerId), agreed, disagreed }
   }
 
   /** Reads text from page images (PNG) with the network's workers: detection, then recognition of every line. */
@@ -531,7 +562,8 @@ function isDatasetInputs (v: unknown): v is DatasetInputs {
   return typeof v === 'object' && v !== null && typeof (v as DatasetInputs).dataset === 'string' && !(Symbol.iterator in v) && !(Symbol.asyncIterator in v)
 }
 
-async function readImage (image: ImageInput, i: number): Promise<RgbaImage> {
+/** An image as RGBA: decoded from a PNG file or bytes; RequesterError 'bad-image'. */
+export async function readImage (image: ImageInput, i: number): Promise<RgbaImage> {
   if (typeof image === 'object' && !(image instanceof Uint8Array)) return image
   let bytes: Uint8Array
   const name = typeof image === 'string' ? image : `image ${i}`

@@ -3,29 +3,20 @@
  * runs a batch job across the network's workers from the command line, with a progress bar, and
  * prints the same summary as the page. Job state lives in a file store, so `--resume <jobId>`
  * continues an interrupted job; Ctrl-C stops cleanly and keeps what is done.
+ *
+ * Exit status: 0 when the job is done, 1 when it failed or the relay is unreachable, 2 for bad
+ * arguments or an unknown job, 130 when interrupted (resumable).
  */
-import './polyfill.js'
 import { writeFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
-import { RELAY_OPTION, requiredRelays } from './relay-args.js'
-import { randomUUID } from 'node:crypto'
-import { startNodePeer } from './node-peer.js'
-import { waitForWorkers, workerCount } from './cli-workers.js'
+import { COMMON_OPTIONS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import { RequesterError } from './requester-errors.js'
 import { loadDigitDataset } from './datasets.js'
-import { FileJobStore } from './file-job-store.js'
-import { loadOrCreateKey } from './key-file.js'
-import { JobRunner } from '../net/job-runner.js'
-import { nodeVerification } from './local-inference.js'
-import { VERIFICATION_OPTIONS, VERIFICATION_USAGE, verificationArgs } from './verification-args.js'
 import { describeVerification } from '../core/verification.js'
-import { jobExportLines } from '../core/job-export.js'
-import { Reputation } from '../core/reputation.js'
-import { argmaxComparator } from '../core/compare.js'
-import { builtinModel, modelRef } from '../models/catalog.js'
-import { digitJobSource, digitPredictions, digitsToCsv, digitsToJson, summarizeDigits } from '../models/digit-job.js'
-import { DIGITS_OUTPUT_PROBS } from '../models/digits.js'
-import type { JobMeta } from '../core/job-store.js'
-import type { JobProgress } from '../net/job-runner.js'
+import { digitPredictions, digitsToCsv, digitsToJson, summarizeDigits } from '../models/digit-job.js'
+import type { Cli, CliIo, CommonArgs } from './cli.js'
+import type { Job } from './requester-job.js'
+import type { Requester } from './requester.js'
+import type { DigitDataset } from '../models/datasets.js'
 
 const USAGE = `usage: submit --relay <multiaddr>... [--model digits] [--dataset mnist-test] [--replicas 1-3] [--adaptive]
               ${VERIFICATION_USAGE}
@@ -33,133 +24,128 @@ const USAGE = `usage: submit --relay <multiaddr>... [--model digits] [--dataset 
               [--resume <jobId>] [--store .data/jobs]
   env: RELAY_ADDR`
 
-const { values } = parseArgs({
-  options: {
-    relay: RELAY_OPTION,
-    model: { type: 'string', default: 'digits' },
-    dataset: { type: 'string', default: 'mnist-test' },
-    replicas: { type: 'string', default: '1' },
-    adaptive: { type: 'boolean', default: false },
-    ...VERIFICATION_OPTIONS,
-    limit: { type: 'string' },
-    workers: { type: 'string', default: '1' },
-    'wait-timeout': { type: 'string', default: '30' },
-    out: { type: 'string' },
-    export: { type: 'string' },
-    resume: { type: 'string' },
-    store: { type: 'string', default: '.data/jobs' },
-    key: { type: 'string', default: '.data/submit.key' },
-    help: { type: 'boolean', short: 'h', default: false }
+export async function submitMain (argv: string[], io: CliIo = processIo()): Promise<number> {
+  return await runCommand('submit', io, async (cli) => {
+    const { values } = parseCli({
+      args: argv,
+      options: {
+        ...COMMON_OPTIONS,
+        model: { type: 'string', default: 'digits' },
+        dataset: { type: 'string', default: 'mnist-test' },
+        adaptive: { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        out: { type: 'string' },
+        export: { type: 'string' },
+        resume: { type: 'string' },
+        store: { type: 'string', default: '.data/jobs' },
+        key: { type: 'string', default: '.data/submit.key' }
+      }
+    }, USAGE)
+    if (values.help) {
+      cli.out(USAGE)
+      return EXIT_OK
+    }
+    const args = commonArgs(values, io.env, USAGE)
+    if (values.model !== 'digits') fail(`unknown model "${values.model}" (available: digits)`, EXIT_USAGE)
+    const limit = values.limit == null ? undefined : Number(values.limit)
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) fail(`--limit must be a whole number above 0, got "${values.limit}"`, EXIT_USAGE)
+    // A new job's dataset is checked before connecting; a resumed job names its own.
+    const newDataset = values.resume == null ? await loadDigitDataset(values.dataset).catch((err: Error) => fail(err.message, EXIT_USAGE)) : undefined
+
+    const net = await connectCli(args, { dataDir: null, jobsDir: values.store, key: values.key })
+    try {
+      let job: Job
+      let dataset = newDataset
+      if (values.resume != null) {
+        const stored = await net.job(values.resume).catch((err: unknown) => {
+          if (err instanceof RequesterError && err.code === 'unknown-job') fail(`no job ${values.resume} in ${values.store}`, EXIT_USAGE)
+          throw err
+        })
+        if (stored.meta.modelId !== 'digits') fail(`job ${stored.id} runs ${stored.meta.modelId}, not the digits model`, EXIT_USAGE)
+        dataset = await loadDigitDataset(stored.meta.datasetId).catch((err: Error) => fail(`job ${stored.id}: ${err.message}`, EXIT_USAGE))
+        if (stored.meta.state === 'done') {
+          cli.err(`job ${stored.id} is already done; printing its results`)
+          job = stored
+        } else {
+          await waitForWorkers(cli, net, args)
+          job = await net.resume(stored.id, { spotCheck: args.spotCheck, diversity: args.diversity })
+        }
+      } else {
+        await waitForWorkers(cli, net, args)
+        job = await net.submit('digits', { dataset: newDataset!.id, limit }, { replicas: args.replicas, adaptive: values.adaptive })
+      }
+      return await follow(cli, net, job, dataset!, args, values)
+    } finally {
+      await net.close()
+    }
+  })
+}
+
+
+/** Shows the job's progress until it ends (or Ctrl-C stops it), then its summary and files. */
+async function follow (cli: Cli, net: Requester, job: Job, dataset: DigitDataset, args: CommonArgs, values: { out?: string, export?: string }): Promise<number> {
+  const meta = job.meta
+  cli.err(`submit ${net.peerId} joined; job ${meta.jobId}: ${meta.taskCount} × ${meta.modelId} on ${meta.datasetId}, replicas ${meta.replicas}${meta.adaptive ? ' (adaptive)' : ''}`)
+  const verificationText = describeVerification({ replicas: meta.replicas, adaptive: meta.adaptive, spotCheck: args.spotCheck, diversity: args.diversity })
+  cli.err(`verification: ${verificationText}`)
+
+  const tty = cli.io.stderr.isTTY === true
+  let lastLine = 0
+  const render = (force = false): void => {
+    const now = Date.now()
+    if (!force && now - lastLine < (tty ? 100 : 2000)) return
+    lastLine = now
+    const p = job.progress
+    const width = 30
+    const frac = p.total > 0 ? p.done / p.total : 1
+    const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░')
+    const eta = Number.isFinite(p.etaSeconds) ? `${p.etaSeconds.toFixed(0)} s` : '—'
+    const workers = net.workers().filter(w => !w.paused).length
+    const line = `${bar} ${p.done}/${p.total} ${(frac * 100).toFixed(1)}%  ${p.tasksPerSec.toFixed(0)} tasks/s  ETA ${eta}  in flight ${p.inFlight}  workers ${workers}  ${p.state}`
+    if (tty) cli.io.stderr.write(`\r${line}\x1b[K`)
+    else cli.err(line)
   }
-})
+  const running = !job.finished
+  const onProgress = (): void => { render() }
+  job.addEventListener('progress', onProgress)
+  const detach = cli.onInterrupt(() => {
+    if (tty) cli.io.stderr.write('\n')
+    cli.err(`interrupted: saving; resume with --resume ${meta.jobId}`)
+    job.stop().catch(() => {}) // job.done reports the end
+  })
 
-function fail (message: string, code = 1): never {
-  console.error(`submit: ${message}`)
-  process.exit(code)
+  const t0 = Date.now()
+  const final = await job.done
+  detach()
+  job.removeEventListener('progress', onProgress)
+  if (running) render(true)
+  if (tty) cli.io.stderr.write('\n')
+
+  const progress = job.progress
+  const rows = digitPredictions(await job.storedResults(), dataset)
+  const summary = summarizeDigits(rows)
+  const seconds = (Date.now() - t0) / 1000
+  cli.out(`job ${final.jobId}: ${final.state}${final.error != null ? ` (${final.error})` : ''}`)
+  cli.out(`  tasks       ${rows.length}/${final.taskCount} in ${seconds.toFixed(1)} s (${(rows.length / Math.max(seconds, 1e-3)).toFixed(0)} tasks/s this run)`)
+  cli.out(`  accuracy    ${(summary.accuracy * 100).toFixed(2)} % of ${summary.count}; ${(summary.heldOutAccuracy * 100).toFixed(2)} % of the ${summary.heldOutCount} digits never trained on`)
+  cli.out(`  verified    ${summary.crossChecked} cross-checked (replicas ${final.replicas}${final.adaptive ? ', adaptive' : ''}), ${progress.disagreements} disagreement(s)${progress.disagreements > 0 ? ' — see reputation below' : ''}`)
+  cli.out(`  checks      ${progress.spotChecks.done} recomputed here, ${progress.spotChecks.mismatches} caught a wrong result${progress.convicted.length > 0 ? `; convicted (all their votes discarded): ${progress.convicted.map(p => `…${p.slice(-10)}`).join(', ')}` : ''}`)
+  cli.out(`  level       ${verificationText}`)
+  const total = Object.values(progress.perPeer).reduce((a, b) => a + b, 0)
+  for (const [peerId, n] of Object.entries(progress.perPeer).sort((a, b) => b[1] - a[1])) {
+    const r = net.reputationOf(peerId)
+    cli.out(`  peer        …${peerId.slice(-10)} ran ${n} (${(n / Math.max(total, 1) * 100).toFixed(1)} %), reputation ${r.score.toFixed(2)} (✓${r.agreed} ✗${r.disagreed})`)
+  }
+  if (values.out != null) {
+    await writeFile(values.out, values.out.endsWith('.csv') ? digitsToCsv(rows) : digitsToJson(rows, summary))
+    cli.out(`  results     written to ${values.out} (input order)`)
+  }
+  if (job.auditHead != null) cli.out(`  audit head  ${job.auditHead} (the hash that pins this job's audit log)`)
+  if (values.export != null) {
+    await writeFile(values.export, (await net.exportLines(final.jobId)).join('\n') + '\n')
+    cli.out(`  proofs      results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export})`)
+  }
+  return cli.interrupted ? EXIT_INTERRUPTED : final.state === 'done' ? EXIT_OK : EXIT_FAILED
 }
 
-if (values.help) { console.log(USAGE); process.exit(0) }
-const relays = requiredRelays(values.relay, (message) => fail(`${message}\n${USAGE}`, 2))
-if (values.model !== 'digits') fail(`unknown model "${values.model}" (available: digits)`, 2)
-const replicas = Number(values.replicas)
-if (![1, 2, 3].includes(replicas)) fail('--replicas must be 1, 2 or 3', 2)
-const minWorkers = Number(values.workers)
-const verification = verificationArgs(values, (message) => fail(`${message}\n${USAGE}`, 2))
-
-const store = new FileJobStore(values.store)
-const dataset = await loadDigitDataset(values.dataset).catch((err: Error) => fail(err.message, 2))
-const model = builtinModel('digits')
-let meta: JobMeta
-if (values.resume != null) {
-  const found = await store.getJob(values.resume)
-  if (found == null) fail(`no job ${values.resume} in ${values.store}`, 2)
-  meta = found
-  if (meta.state === 'done') console.error(`job ${meta.jobId} is already done; printing its results`)
-} else {
-  const taskCount = Math.min(dataset.count, values.limit != null ? Number(values.limit) : dataset.count)
-  const now = Date.now()
-  meta = { jobId: randomUUID(), modelId: model.id, model: modelRef(model), datasetId: dataset.id, taskCount, replicas, adaptive: values.adaptive, state: 'queued', createdAt: now, updatedAt: now }
-  await store.putJob(meta)
-}
-
-const peer = await startNodePeer({ relays, work: false, privateKey: await loadOrCreateKey(values.key) })
-  .catch((err: Error) => fail(`cannot reach the relay ${relays.join(', ')}: ${err.message.split('\n')[0]}`))
-console.error(`submit ${peer.node.peerId.toString()} joined; job ${meta.jobId}: ${meta.taskCount} × ${meta.modelId} on ${meta.datasetId}, replicas ${meta.replicas}${meta.adaptive ? ' (adaptive)' : ''}`)
-const verificationText = describeVerification({ replicas: meta.replicas, adaptive: meta.adaptive, ...verification })
-console.error(`verification: ${verificationText}`)
-
-if (meta.state !== 'done') await waitForWorkers(peer, minWorkers, Number(values['wait-timeout'])).catch((err: Error) => fail(err.message))
-
-const reputation = new Reputation(await store.getReputation())
-const runner = new JobRunner({
-  meta,
-  source: digitJobSource(dataset),
-  tasks: peer.tasks,
-  adverts: peer.discovery.table,
-  store,
-  compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
-  reputation,
-  requester: peer.node.peerId.toString(),
-  declared: model,
-  ...nodeVerification(peer, verification)
-})
-
-const tty = process.stderr.isTTY
-let lastLine = 0
-function render (force = false): void {
-  const now = Date.now()
-  if (!force && now - lastLine < (tty ? 100 : 2000)) return
-  lastLine = now
-  const p: JobProgress = runner.progress
-  const width = 30
-  const frac = p.total > 0 ? p.done / p.total : 1
-  const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░')
-  const eta = Number.isFinite(p.etaSeconds) ? `${p.etaSeconds.toFixed(0)} s` : '—'
-  const line = `${bar} ${p.done}/${p.total} ${(frac * 100).toFixed(1)}%  ${p.tasksPerSec.toFixed(0)} tasks/s  ETA ${eta}  in flight ${p.inFlight}  workers ${workerCount(peer)}  ${p.state}`
-  if (tty) process.stderr.write(`\r${line}\x1b[K`)
-  else console.error(line)
-}
-runner.addEventListener('progress', () => { render() })
-
-let interrupted = false
-const onSignal = (): void => {
-  if (interrupted) return
-  interrupted = true
-  if (tty) process.stderr.write('\n')
-  console.error(`interrupted: saving; resume with --resume ${meta.jobId}`)
-  void runner.stop()
-}
-process.on('SIGINT', onSignal)
-process.on('SIGTERM', onSignal)
-
-const t0 = Date.now()
-const final = meta.state === 'done' ? meta : await runner.run()
-const progress = runner.progress
-if (meta.state !== 'done') render(true)
-if (tty) process.stderr.write('\n')
-
-const rows = digitPredictions(await store.getResults(meta.jobId), dataset)
-const summary = summarizeDigits(rows)
-const seconds = (Date.now() - t0) / 1000
-console.log(`job ${final.jobId}: ${final.state}${final.error != null ? ` (${final.error})` : ''}`)
-console.log(`  tasks       ${rows.length}/${final.taskCount} in ${seconds.toFixed(1)} s (${(rows.length / Math.max(seconds, 1e-3)).toFixed(0)} tasks/s this run)`)
-console.log(`  accuracy    ${(summary.accuracy * 100).toFixed(2)} % of ${summary.count}; ${(summary.heldOutAccuracy * 100).toFixed(2)} % of the ${summary.heldOutCount} digits never trained on`)
-console.log(`  verified    ${summary.crossChecked} cross-checked (replicas ${final.replicas}${final.adaptive ? ', adaptive' : ''}), ${progress.disagreements} disagreement(s)${progress.disagreements > 0 ? ' — see reputation below' : ''}`)
-console.log(`  checks      ${progress.spotChecks.done} recomputed here, ${progress.spotChecks.mismatches} caught a wrong result${progress.convicted.length > 0 ? `; convicted (all their votes discarded): ${progress.convicted.map(p => `…${p.slice(-10)}`).join(', ')}` : ''}`)
-console.log(`  level       ${verificationText}`)
-const total = Object.values(progress.perPeer).reduce((a, b) => a + b, 0)
-for (const [peerId, n] of Object.entries(progress.perPeer).sort((a, b) => b[1] - a[1])) {
-  const r = reputation.record(peerId)
-  console.log(`  peer        …${peerId.slice(-10)} ran ${n} (${(n / Math.max(total, 1) * 100).toFixed(1)} %), reputation ${reputation.score(peerId).toFixed(2)} (✓${r.agreed} ✗${r.disagreed})`)
-}
-if (values.out != null) {
-  await writeFile(values.out, values.out.endsWith('.csv') ? digitsToCsv(rows) : digitsToJson(rows, summary))
-  console.log(`  results     written to ${values.out} (input order)`)
-}
-if (runner.auditHead != null) console.log(`  audit head  ${runner.auditHead} (the hash that pins this job's audit log)`)
-if (values.export != null) {
-  await writeFile(values.export, (await jobExportLines(store, final, peer.node.peerId.toString())).join('\n') + '\n')
-  console.log(`  proofs      results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export})`)
-}
-await peer.stop()
-process.exit(interrupted ? 130 : final.state === 'done' ? 0 : 1)
+runIfMain(import.meta.url, submitMain)

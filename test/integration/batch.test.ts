@@ -6,15 +6,19 @@
  * - all 10,000 MNIST test digits on 8 workers: every prediction equals onnxruntime-node's local one;
  * - churn: 3 of 8 workers are processes SIGKILLed mid-job; the job still completes exactly once;
  * - a lying worker under replication 2: every lie is outvoted and only the liar's reputation suffers;
- * - a worker paused mid-job gets no new tasks once its paused advert arrives; its running task finishes.
+ * - a worker paused mid-job gets no new tasks once its paused advert arrives; its running task finishes;
+ * - `npm run submit` itself (submitMain, in-process): the summary, --out, an --export that
+ *   `npm run verify` accepts, Ctrl-C keeping what is decided, --resume finishing the job.
  *
  * Every index must be written to the store exactly once, and every result must equal the
  * reference computed here with onnxruntime-node (one thread, like the workers).
  */
 import '../../src/node/polyfill.js'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -28,7 +32,8 @@ import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { digitJobSource, digitPredictions, summarizeDigits } from '../../src/models/digit-job.js'
 import { DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
-import { Cleanup, referenceDigits, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
+import { submitMain } from '../../src/node/submit.js'
+import { Cleanup, REPO_ROOT, referenceDigits, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
 import type { JobProgress } from '../../src/net/job-runner.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
@@ -37,6 +42,7 @@ import type { DigitDataset } from '../../src/models/datasets.js'
 import type { TaskErrorCode } from '../../src/core/errors.js'
 import type { Advert } from '../../src/core/discovery/advert.js'
 import type { WireTensor } from '../../src/core/tensor.js'
+import type { CliIo } from '../../src/node/cli.js'
 
 const DIGITS = builtinModel('digits')
 const SHA = modelRef(DIGITS).sha256
@@ -403,4 +409,97 @@ describe('batch jobs over the real network', () => {
     expect(byPaused).toBeLessThan(N / 2)
     expect(results.length - byPaused).toBeGreaterThan(N / 2)
   }, 150_000)
+})
+
+// ---------------------------------------------------------------- the CLI
+
+/** Captured streams for submitMain; `onErr` sees each stderr write (the progress bar redraws when isTTY). */
+function cliIo (interrupt?: AbortSignal, onErr?: (text: string) => void): { io: CliIo, stdout: () => string, stderr: () => string } {
+  const out: string[] = []
+  const err: string[] = []
+  return {
+    io: {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => { err.push(t); onErr?.(t) }, isTTY: true },
+      env: {},
+      interrupt
+    },
+    stdout: () => out.join(''),
+    stderr: () => err.join('')
+  }
+}
+
+describe('npm run submit (submitMain, in-process) over the real network', () => {
+  const cleanup = new Cleanup()
+  let relayAddr: string
+  let dir: string
+  let store: string
+  let key: string
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'p2p-submit-'))
+    cleanup.add(`rm ${dir}`, async () => { await rm(dir, { recursive: true, force: true }) })
+    store = join(dir, 'jobs')
+    key = join(dir, 'submit.key')
+    relayAddr = (await startRelay(cleanup)).addr
+    await startWorkers(cleanup, relayAddr, 2)
+  })
+  afterAll(async () => { await cleanup.run() })
+
+  it('runs a replicated job with the summary, --out csv and an --export that npm run verify accepts', async () => {
+    const out = join(dir, 'results.csv')
+    const proofs = join(dir, 'proofs.jsonl')
+    const c = cliIo()
+    const status = await withTimeout(submitMain(['--relay', relayAddr, '--limit', '300', '--replicas', '2', '--workers', '2', '--store', store, '--key', key, '--out', out, '--export', proofs], c.io), JOB_MS, () => `submit (stderr: ${c.stderr().slice(-500)})`)
+    expect(status, c.stderr()).toBe(0)
+    const stdout = c.stdout()
+    const jobId = /^job (\S+): done$/m.exec(stdout)?.[1]
+    expect(jobId, stdout).toBeDefined()
+    expect(stdout).toMatch(/^ {2}tasks {7}300\/300 in [\d.]+ s/m)
+    expect(stdout).toMatch(/^ {2}accuracy {4}\d+\.\d\d % of 300; /m)
+    expect(stdout).toMatch(/^ {2}verified {4}300 cross-checked \(replicas 2\), 0 disagreement\(s\)$/m)
+    expect(stdout.match(/^ {2}peer {8}…\S{10} ran \d+ \([\d.]+ %\), reputation [\d.]+ \(✓\d+ ✗0\)$/gm)).toHaveLength(2)
+    expect(stdout).toMatch(/^ {2}audit head {2}[0-9a-f]{64} /m)
+    expect(stdout).toContain(`  results     written to ${out} (input order)`)
+    expect(stdout).toContain(`  proofs      results, signed receipts and the audit log written to ${proofs}`)
+    const csv = (await readFile(out, 'utf8')).trim().split('\n')
+    expect(csv[0]).toBe('index,label,prediction,confidence,held_out,cross_checked,workers')
+    expect(csv.slice(1).map(l => Number(l.split(',')[0]))).toEqual([...Array(300).keys()])
+    const predictions = csv.slice(1).map(l => Number(l.split(',')[2]))
+    expect(predictions.filter((p, i) => p !== reference[i])).toEqual([])
+
+    const verify = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/node/verify.ts', proofs], { cwd: REPO_ROOT, timeout: 60_000 })
+    expect(verify.stdout).toContain('checks out')
+  }, 150_000)
+
+  it('Ctrl-C stops the job and keeps what is decided; --resume finishes it', async () => {
+    const controller = new AbortController()
+    const first = cliIo(controller.signal, (text) => {
+      const m = /(\d+)\/3000 /.exec(text)
+      if (m != null && Number(m[1]) >= 200) controller.abort()
+    })
+    const stopped = await withTimeout(submitMain(['--relay', relayAddr, '--limit', '3000', '--store', store, '--key', key], first.io), JOB_MS, () => `submit (stderr: ${first.stderr().slice(-500)})`)
+    expect(stopped, first.stderr()).toBe(130)
+    const jobId = /interrupted: saving; resume with --resume (\S+)/.exec(first.stderr())?.[1]
+    expect(jobId, first.stderr()).toBeDefined()
+    const done = Number(/^ {2}tasks {7}(\d+)\/3000 /m.exec(first.stdout())?.[1])
+    expect(done).toBeGreaterThanOrEqual(200)
+    expect(done).toBeLessThan(3000)
+    expect(first.stdout()).not.toMatch(/: done$/m)
+
+    const second = cliIo()
+    const status = await withTimeout(submitMain(['--relay', relayAddr, '--resume', jobId!, '--store', store, '--key', key, '--wait-timeout', '60'], second.io), JOB_MS, () => `submit --resume (stderr: ${second.stderr().slice(-500)})`)
+    expect(status, second.stderr()).toBe(0)
+    expect(second.stdout()).toMatch(new RegExp(`^job ${jobId}: done$`, 'm'))
+    expect(second.stdout()).toMatch(/^ {2}tasks {7}3000\/3000 /m)
+
+    // A finished job resumed again only prints its results.
+    const third = cliIo()
+    expect(await submitMain(['--relay', relayAddr, '--resume', jobId!, '--store', store, '--key', key], third.io)).toBe(0)
+    expect(third.stderr()).toContain(`job ${jobId} is already done; printing its results`)
+    expect(third.stdout()).toMatch(/^ {2}tasks {7}3000\/3000 /m)
+    const unknown = cliIo()
+    expect(await submitMain(['--relay', relayAddr, '--resume', 'no-such-job', '--store', store, '--key', key], unknown.io)).toBe(2)
+    expect(unknown.stderr()).toBe(`submit: no job no-such-job in ${store}\n`)
+  }, 200_000)
 })
