@@ -198,6 +198,8 @@ export class JobRunner extends EventTarget {
   private readonly lastErrors = new Map<number, string>()
   /** The flush in progress (flushes are chained). */
   private flushing: Promise<void> = Promise.resolve()
+  /** Batches of results taken by a flush and not yet in the store. */
+  private readonly writing = new Set<StoredResult[]>()
 
   constructor (options: JobRunnerOptions) {
     super()
@@ -582,9 +584,19 @@ export class JobRunner extends EventTarget {
       await store.putReputation(this.o.reputation.toJSON())
       await this.saveMeta()
     }
-    const run = this.flushing.then(write, write)
+    this.writing.add(batch)
+    const run = this.flushing.then(write, write).finally(() => { this.writing.delete(batch) })
     this.flushing = run.catch(() => {})
     await run
+  }
+
+  /**
+   * Results decided and not yet in the store (waiting for a flush, or being written). With what
+   * the store holds, read after this, they are every result decided so far: a reader that starts
+   * mid-job (Job.results()) misses none of the last moments' decisions.
+   */
+  unflushed (): StoredResult[] {
+    return [...[...this.writing].flat(), ...this.pendingWrites]
   }
 
   private async saveMeta (): Promise<void> {

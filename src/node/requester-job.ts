@@ -134,6 +134,9 @@ export class Job extends EventTarget {
     this.addEventListener('end', notify)
     signal?.addEventListener('abort', notify)
     try {
+      // Decided but not yet written, taken before the store is read: between the two, nothing decided is missed.
+      const unflushed = this.runner?.unflushed() ?? []
+      for (const r of unflushed) if (!buffer.has(r.index)) buffer.set(r.index, output(r))
       for (const r of await this.store.getResults(this.id)) if (!buffer.has(r.index)) buffer.set(r.index, output(r))
       while (next < total) {
         throwIfCancelled(signal)

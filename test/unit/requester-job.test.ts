@@ -22,6 +22,8 @@ function result (index: number): StoredResult {
 
 class StandIn extends EventTarget {
   meta: JobMeta
+  /** Decided results not yet written to the store (the runner's flush comes later). */
+  readonly pending: StoredResult[] = []
   private end!: (m: JobMeta) => void
   readonly run = new Promise<JobMeta>(resolve => { this.end = resolve })
   constructor (m: JobMeta) { super(); this.meta = m }
@@ -31,6 +33,7 @@ class StandIn extends EventTarget {
   finish (state: JobMeta['state'], error?: string): void { this.meta = { ...this.meta, state, error }; this.end(this.meta) }
   async stop (): Promise<void> { this.finish('running') }
   get progress (): unknown { return {} }
+  unflushed (): StoredResult[] { return [...this.pending] }
 }
 
 async function setup (taskCount: number, stored: StoredResult[] = []): Promise<{ job: Job, runner: StandIn, store: MemoryJobStore }> {
@@ -83,6 +86,21 @@ describe('Job.results', () => {
     expect(got.map(o => o.index)).toEqual([1, 2])
     // Task 2's outcome is the one stored after the revocation, not the revoked one.
     expect((got[1] as { agreedBy: string[] }).agreedBy).toEqual(['other'])
+  })
+
+  it('gives a reader that starts mid-job the results decided but not yet in the store', async () => {
+    const { job, runner } = await setup(3, [result(0)])
+    // Decided before the reader came: its event is gone, the store does not have it yet.
+    runner.pending.push(result(1))
+    runner.decide(result(1))
+    const got = take(job.results(), 3)
+    await Promise.resolve()
+    runner.decide(result(2))
+    runner.finish('done')
+    const outcomes = await got
+    expect(outcomes.map(o => o.index)).toEqual([0, 1, 2])
+    expect(outcomes[1]).not.toHaveProperty('error')
+    expect(outcomes[1]).toMatchObject({ outputs: [{ data: [1] }] })
   })
 
   it('gives every missing task the job\'s error once it failed', async () => {

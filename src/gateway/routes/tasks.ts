@@ -1,0 +1,68 @@
+/** POST /v1/run (one task, answered when its result is verified) and POST /v1/ocr (pages → text). */
+import { GatewayError } from '../errors.js'
+import { pngImages } from '../images.js'
+import { DEFAULT_RUN_TIMEOUT_MS, MAX_CONCURRENT_OCR, MAX_CONCURRENT_RUNS, MAX_IMAGE_PIXELS, MAX_OCR_IMAGES, MAX_TOTAL_PIXELS } from '../limits.js'
+import { OcrBody, OcrResponse, RunBody, RunResponse, responses } from '../schemas.js'
+import { clientGone } from '../streams.js'
+import type { App, GatewayContext } from '../context.js'
+
+const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits
+
+export function taskRoutes (app: App, ctx: GatewayContext): void {
+  app.post('/v1/run', {
+    bodyLimit: ctx.maxBodyBytes,
+    onRequest: async (_request, reply) => { ctx.slots.runs.take(reply.raw) },
+    schema: {
+      summary: 'Run one task',
+      description: `Answers once the task's result is verified (replicas agreeing, spot check included). Waits up to timeout_ms (default ${DEFAULT_RUN_TIMEOUT_MS} ms): 504 'cancelled' after; 503 'no-workers' when no worker joins within ${ctx.waitForWorkersMs / 1000} s. A client that goes away cancels the task. At most ${MAX_CONCURRENT_RUNS} calls at once (429 'busy' beyond).`,
+      tags: ['tasks'],
+      body: RunBody,
+      response: responses({ 200: RunResponse }, [400, 401, 404, 413, 415, 429, 502, 503, 504])
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    const timeoutMs = body.timeout_ms ?? DEFAULT_RUN_TIMEOUT_MS
+    const gone = clientGone(reply)
+    const timeout = new AbortController()
+    const timer = setTimeout(() => { timeout.abort() }, timeoutMs)
+    try {
+      const out = await ctx.net.run(body.model, body.inputs, {
+        replicas: body.replicas,
+        tolerance: body.tolerance,
+        argmax: body.argmax,
+        spotCheck: body.spotCheck,
+        diversity: body.diversity,
+        waitForWorkersMs: Math.min(ctx.waitForWorkersMs, timeoutMs),
+        signal: AbortSignal.any([gone, timeout.signal])
+      })
+      return { outputs: out.outputs ?? [], agreedBy: out.agreedBy ?? [] }
+    } catch (err) {
+      if (timeout.signal.aborted && !gone.aborted) throw new GatewayError('cancelled', 504, `no verified result within ${timeoutMs} ms (timeout_ms)`)
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  })
+
+  app.post('/v1/ocr', {
+    bodyLimit: ctx.maxBodyBytes,
+    onRequest: async (_request, reply) => { ctx.slots.ocr.take(reply.raw) },
+    schema: {
+      summary: 'Read text from page images',
+      description: `Up to ${MAX_OCR_IMAGES} PNG pages (base64), each at most ${MAX_IMAGE_PIXELS / 1e6} MP and ${MAX_TOTAL_PIXELS / 1e6} MP together: text detection and recognition run on the network's workers. Each page gives its text and lines with their boxes; a page whose detection failed says so in its error. At most ${MAX_CONCURRENT_OCR} calls at once (429 'busy' beyond).`,
+      tags: ['tasks'],
+      body: OcrBody,
+      response: responses({ 200: OcrResponse }, [400, 401, 413, 415, 429, 503])
+    }
+  }, async (request) => {
+    const images = pngImages(request.body.images)
+    const pages = await ctx.net.ocr(images, { replicas: request.body.replicas, waitForWorkersMs: ctx.waitForWorkersMs })
+    return {
+      pages: pages.map(p => ({
+        text: p.text,
+        lines: p.lines.map(l => ({ text: l.text, score: round(l.score, 4), box: l.box.map(pt => [round(pt.x, 1), round(pt.y, 1)] as [number, number]) })),
+        ...(p.error != null ? { error: p.error } : {})
+      }))
+    }
+  })
+}
