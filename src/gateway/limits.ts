@@ -23,9 +23,11 @@ export const MAX_CONCURRENT_RUNS = 64
 export const MAX_CONCURRENT_OCR = 2
 /** Bodies of many megabytes being read and checked at once: model uploads, job submissions. */
 export const MAX_CONCURRENT_UPLOADS = 2
-/** POST /v1/run: how long it waits for a verified result unless timeout_ms says otherwise, and the most it may say. */
+/** POST /v1/run: how long it waits for a verified result unless timeout_ms says otherwise, and the most it may say (/v1/ocr too). */
 export const DEFAULT_RUN_TIMEOUT_MS = 60_000
 export const MAX_RUN_TIMEOUT_MS = 600_000
+/** POST /v1/ocr: the same for a whole OCR call (detection, then recognition of every line). */
+export const DEFAULT_OCR_TIMEOUT_MS = 300_000
 /** Images in one POST /v1/ocr. */
 export const MAX_OCR_IMAGES = 16
 /** Pixels of one image, read from its PNG header before it is decoded (25 MP is 100 MB of RGBA). */

@@ -6,7 +6,7 @@
  */
 import { Type } from 'typebox'
 import type { Static, TSchema } from 'typebox'
-import { DEFAULT_JOB_PAGE, DEFAULT_RUN_TIMEOUT_MS, MAX_JOB_INPUTS, MAX_JOB_PAGE, MAX_OCR_IMAGES, MAX_RUN_TIMEOUT_MS } from './limits.js'
+import { DEFAULT_JOB_PAGE, DEFAULT_OCR_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, MAX_JOB_INPUTS, MAX_JOB_PAGE, MAX_OCR_IMAGES, MAX_RUN_TIMEOUT_MS } from './limits.js'
 
 export const ModelRef = Type.String({
   pattern: '^(?:[0-9a-f]{64}|[a-z][a-z0-9-]{0,63})$',
@@ -80,7 +80,8 @@ export const RunBody = Type.Object({
 
 export const OcrBody = Type.Object({
   images: Type.Array(Type.String({ description: 'A PNG, base64 (a data: URL prefix is accepted).' }), { minItems: 1, maxItems: MAX_OCR_IMAGES }),
-  replicas: Type.Optional(Replicas)
+  replicas: Type.Optional(Replicas),
+  timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RUN_TIMEOUT_MS, description: `Give up after this long (default ${DEFAULT_OCR_TIMEOUT_MS}): 504 'cancelled'.` }))
 }, { additionalProperties: false })
 
 export const ModelQuery = Type.Object({

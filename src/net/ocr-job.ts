@@ -36,6 +36,8 @@ export interface OcrBatchOptions {
   verify?: JobVerification
   ocr?: OcrOptions
   onProgress?: (p: OcrBatchProgress) => void
+  /** Stops the batch: the phase running is stopped and the call rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal
 }
 
 export interface OcrBatchProgress {
@@ -49,6 +51,18 @@ export interface OcrBatchProgress {
 export interface OcrPageResult extends OcrResult {
   /** Set when detection failed on this page (after the scheduler's retries). */
   error?: string
+}
+
+/** Runs a phase's job, stopped when `signal` aborts (then rejects with its reason). */
+async function runUnlessAborted (runner: JobRunner, signal: AbortSignal | undefined): Promise<void> {
+  const stop = (): void => { runner.stop().catch(() => {}) }
+  signal?.addEventListener('abort', stop, { once: true })
+  try {
+    await runner.run()
+  } finally {
+    signal?.removeEventListener('abort', stop)
+  }
+  signal?.throwIfAborted()
 }
 
 /** A memory store that reduces each decided result with `reduce` and keeps no output tensors. */
@@ -101,9 +115,10 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   const det = builtinModel('ocr-det')
   const detMeta = jobMeta(det, 'ocr-det', pages.length, replicas)
   await detStore.putJob(detMeta)
+  o.signal?.throwIfAborted()
   const detRunner = new JobRunner({ ...common, meta: detMeta, store: detStore, declared: det, source: { task: (i) => ({ inputs: [detInputOf(i).tensor], outputNames: [] }) } })
   detRunner.addEventListener('progress', () => { o.onProgress?.({ phase: 'detect', pages: pages.length, lines: lineCount, job: detRunner.progress }) })
-  await detRunner.run()
+  await runUnlessAborted(detRunner, o.signal)
 
   // Phase 2: recognition of every line, batched across pages.
   const owners: Array<{ page: number, line: number }> = []
@@ -120,7 +135,7 @@ export async function runOcrBatch (pages: readonly RgbaImage[], dict: readonly s
   await recStore.putJob(recMeta)
   const recRunner = new JobRunner({ ...common, meta: recMeta, store: recStore, declared: rec, source: { task: (j) => ({ inputs: [batches[j].tensor], outputNames: REC_OUTPUTS }) } })
   recRunner.addEventListener('progress', () => { o.onProgress?.({ phase: 'recognize', pages: pages.length, lines: lineCount, job: recRunner.progress }) })
-  if (batches.length > 0) await recRunner.run()
+  if (batches.length > 0) await runUnlessAborted(recRunner, o.signal)
   o.onProgress?.({ phase: 'done', pages: pages.length, lines: lineCount, job: recRunner.progress })
 
   const perPage: Array<Array<Recognized | undefined>> = pages.map(() => [])

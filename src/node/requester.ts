@@ -157,6 +157,8 @@ export interface OcrOptions {
   diversity?: DiversityMode
   waitForWorkersMs?: number
   onProgress?: (p: OcrBatchProgress) => void
+  /** Stops the OCR: RequesterError 'cancelled'. */
+  signal?: AbortSignal
 }
 
 /** A PNG file path, PNG bytes, or a decoded RGBA image. */
@@ -490,16 +492,22 @@ export class Requester extends EventTarget {
     if (pages.length === 0) throw new RequesterError('bad-request', 'no images')
     ensureOcrModels()
     this.dict ??= parseDictionary(await readFile(MODELS_DIR + 'ocr-keys.txt', 'utf8'))
-    await this.waitForWorkers(1, { timeoutMs: options.waitForWorkersMs })
+    await this.waitForWorkers(1, { timeoutMs: options.waitForWorkersMs, signal: options.signal })
     const settings = checkSettings({ spotCheck: options.spotCheck ?? this.defaults.spotCheck, diversity: options.diversity ?? this.defaults.diversity })
-    return await runOcrBatch(pages, this.dict, {
-      tasks: this.peer.tasks,
-      adverts: this.peer.discovery.table,
-      reputation: this.reputation,
-      replicas: options.replicas ?? 1,
-      verify: nodeVerification(this.peer, settings, this.recompute),
-      onProgress: options.onProgress
-    })
+    try {
+      return await runOcrBatch(pages, this.dict, {
+        tasks: this.peer.tasks,
+        adverts: this.peer.discovery.table,
+        reputation: this.reputation,
+        replicas: options.replicas ?? 1,
+        verify: nodeVerification(this.peer, settings, this.recompute),
+        onProgress: options.onProgress,
+        signal: options.signal
+      })
+    } catch (err) {
+      if (options.signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
+      throw err
+    }
   }
 
   /** Stops every running job (each stays resumable) and leaves the network. */

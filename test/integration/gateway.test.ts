@@ -375,8 +375,11 @@ describe('HTTP gateway', () => {
     expect(body.pages[0].lines[0].score).toBeGreaterThan(0.5)
   })
 
-  it('answers 504 when a run outlasts timeout_ms, and 503 when no worker joins', async () => {
+  it('answers 504 when a run or an OCR call outlasts timeout_ms, and 503 when no worker joins', async () => {
     await expectError(api('/v1/run', post({ model: 'digits', inputs: digitInputs(0), timeout_ms: 1 })), 504, 'cancelled', /within 1 ms/)
+    // An OCR call is stopped too (its detection job is stopped, not left running).
+    const png = await readFile(join(SAMPLES, 'ocr/note.png'))
+    await expectError(api('/v1/ocr', post({ images: [png.toString('base64')], timeout_ms: 1 })), 504, 'cancelled', /within 1 ms/)
     // A network with no worker at all.
     const lonely = await startRelay(cleanup)
     const empty = await startGateway({ relays: lonely.addr, port: 0, dataDir: null, waitForWorkersMs: 200 })
