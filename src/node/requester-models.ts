@@ -3,7 +3,7 @@
  * Each is read once (its declared inputs and outputs), refused with a clear error when this
  * network cannot run it, and added to the peer's model store so workers can fetch it by sha256.
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { BUILTIN_MODELS, builtinBySha } from '../models/catalog.js'
 import { readModelInfo } from '../models/onnx-info.js'
@@ -124,8 +124,12 @@ export class ModelRegistry {
   private async addFile (path: string): Promise<ModelHandle> {
     let bytes: Uint8Array
     try {
+      // The size first: a path to a huge file is refused without reading it.
+      const { size } = await stat(path)
+      if (size > this.maxBytes) throw new RequesterError('too-large', `${basename(path)}: ${size} bytes, models of at most ${this.maxBytes} bytes travel between peers`)
       bytes = new Uint8Array(await readFile(path))
     } catch (err) {
+      if (err instanceof RequesterError) throw err
       throw new RequesterError('unknown-model', `cannot read model file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }
     return await this.add(bytes, basename(path))
