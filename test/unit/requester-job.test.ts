@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { Job } from '../../src/node/requester-job.js'
 import { MemoryJobStore } from '../../src/core/job-store.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
+import type { TaskOutput } from '../../src/node/requester-job.js'
 import type { JobRunner, TaskFailedEvent } from '../../src/net/job-runner.js'
 
 const sha = 'a'.repeat(64)
@@ -45,7 +46,7 @@ async function setup (taskCount: number, stored: StoredResult[] = []): Promise<{
 }
 
 /** Pulls `n` outcomes from the generator. */
-async function take (it: AsyncGenerator<{ index: number, error?: string }>, n: number): Promise<Array<{ index: number, error?: string }>> {
+async function take (it: AsyncGenerator<TaskOutput>, n: number): Promise<TaskOutput[]> {
   const out = []
   for (let i = 0; i < n; i++) {
     const next = await it.next()
@@ -68,7 +69,7 @@ describe('Job.results', () => {
     const got = await first
     expect(got.map(o => o.index)).toEqual([0, 1, 2, 3])
     expect(got[1]!.error).toBe('failed after repeated attempts (last error: inference-failed: boom)')
-    expect((got[2] as { outputs: Array<{ data: number[] }> }).outputs[0]!.data).toEqual([2])
+    expect(got[2]!.outputs![0]!.data).toEqual([2])
   })
 
   it('starts with what the store holds and does not yield a result revoked before its turn', async () => {
@@ -85,7 +86,7 @@ describe('Job.results', () => {
     const got = await rest
     expect(got.map(o => o.index)).toEqual([1, 2])
     // Task 2's outcome is the one stored after the revocation, not the revoked one.
-    expect((got[1] as { agreedBy: string[] }).agreedBy).toEqual(['other'])
+    expect(got[1]!.agreedBy).toEqual(['other'])
   })
 
   it('gives a reader that starts mid-job the results decided but not yet in the store', async () => {
