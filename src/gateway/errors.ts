@@ -71,7 +71,11 @@ function fastifyError (err: FastifyError, request: FastifyRequest | undefined): 
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new GatewayError('bad-request', 400, 'the body does not match its Content-Length')
   }
-  if (err.validation != null) return new GatewayError('bad-request', 400, err.message)
+  if (err.validation != null) {
+    // Too many items (inputs, images) is a size limit, as a body too large is.
+    const tooMany = err.validation.some(e => e.keyword === 'maxItems')
+    return tooMany ? new GatewayError('too-large', 413, err.message) : new GatewayError('bad-request', 400, err.message)
+  }
   if (err.statusCode != null && err.statusCode >= 400 && err.statusCode < 500) {
     return new GatewayError(err.statusCode === 404 ? 'not-found' : 'bad-request', err.statusCode, err.message)
   }

@@ -101,6 +101,8 @@ export async function startGateway (options: GatewayOptions): Promise<Gateway> {
       bodyLimit: maxBodyBytes,
       requestTimeout: REQUEST_TIMEOUT_MS,
       forceCloseConnections: true,
+      // No HEAD twins: a HEAD on a stream would hold a stream slot for nothing.
+      exposeHeadRoutes: false,
       return503OnClosing: false,
       clientErrorHandler,
       frameworkErrors,

@@ -9,7 +9,7 @@
  */
 import '../../src/node/polyfill.js'
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -239,7 +239,9 @@ describe('HTTP gateway', () => {
     await expectError(api('/v1/jobs', post({ model: 'digits' })), 400, 'bad-request', /either "inputs" .* or "dataset"/)
     await expectError(api('/v1/jobs', post({ model: 'digits', inputs: [] })), 400, 'bad-request', /body\/inputs must not have fewer than 1 items/)
     // An array past its limit is refused on its length (one error), before its items are checked.
-    await expectError(api('/v1/jobs', post(`{"model":"digits","inputs":[${new Array(100_001).fill('1').join(',')}]}`)), 400, 'bad-request', /body\/inputs must have at most 100000 items \(has 100001\)/)
+    await expectError(api('/v1/jobs', post(`{"model":"digits","inputs":[${new Array(100_001).fill('1').join(',')}]}`)), 413, 'too-large', /body\/inputs must have at most 100000 items \(has 100001\)/)
+    await expectError(api('/v1/jobs?model=digits', post('{}\n'.repeat(100_001), 'application/x-ndjson')), 413, 'too-large', /more than 100000 lines/)
+    await expectError(api('/v1/ocr', post({ images: new Array(17).fill('x') })), 413, 'too-large', /body\/images must have at most 16 items/)
     await expectError(api('/v1/models', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'not a model' }), 400, 'bad-model', /not a readable ONNX model/)
     await expectError(api('/v1/ocr', post({ images: [Buffer.from('not a png').toString('base64')] })), 400, 'bad-image', /image 0: not a PNG/)
     // A PNG header claiming 100000 × 100000 pixels is refused before anything is decoded.
@@ -455,6 +457,8 @@ describe('HTTP gateway', () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     expect((await fetch(`${url}/v1/workers`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+    // It runs no process of its own (spot checks run in-process): none can be left behind.
+    expect(await childrenOf(child.pid!)).toEqual([])
     child.kill('SIGTERM')
     expect(await withTimeout(exited, WAIT_MS, 'the gateway to exit after SIGTERM')).toBe(0)
   })
@@ -467,6 +471,19 @@ async function addMulSha (): Promise<string> {
   const res = await json('/v1/models', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: await readFile(join(SAMPLES, 'models/add-mul.onnx')) })
   addMul = res.body.sha256 as string
   return addMul
+}
+
+/** Pids whose parent is `pid` (Linux /proc). */
+async function childrenOf (pid: number): Promise<number[]> {
+  const found: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // The command name may hold spaces and parentheses: the ppid is the second field after its closing one.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (ppid === pid) found.push(Number(entry))
+  }
+  return found
 }
 
 async function runGatewayCli (args: string[]): Promise<{ code: number | null, stderr: string }> {
