@@ -30,10 +30,6 @@ export const MAX_RUN_TIMEOUT_MS = 600_000
 export const DEFAULT_OCR_TIMEOUT_MS = 300_000
 /** Images in one POST /v1/ocr. */
 export const MAX_OCR_IMAGES = 16
-/** Pixels of one image, read from its PNG header before it is decoded (25 MP is 100 MB of RGBA). */
-export const MAX_IMAGE_PIXELS = 25_000_000
-/** Pixels of all the images of one call together (they are decoded together). */
-export const MAX_TOTAL_PIXELS = 100_000_000
 /** Jobs in one GET /v1/jobs page unless ?limit= says otherwise, and the most it may say. */
 export const DEFAULT_JOB_PAGE = 100
 export const MAX_JOB_PAGE = 1000
@@ -41,3 +37,5 @@ export const MAX_JOB_PAGE = 1000
 export const REQUEST_TIMEOUT_MS = 600_000
 /** Open connections at once. */
 export const MAX_CONNECTIONS = 1024
+/** Pixels per page and per call: the library's bounds (src/node/png.ts), checked from PNG headers. */
+export { MAX_IMAGE_PIXELS, MAX_TOTAL_PIXELS } from '../node/png.js'

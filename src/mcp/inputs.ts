@@ -7,7 +7,8 @@ import { createReadStream } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { RequesterError } from '../index.js'
-import { MAX_FILE_BYTES, MAX_FILE_INPUTS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_TOTAL_PIXELS } from './limits.js'
+import { checkPngPages } from '../node/png.js'
+import { MAX_FILE_BYTES, MAX_FILE_INPUTS, MAX_IMAGE_BYTES } from './limits.js'
 import type { RequesterErrorCode } from '../index.js'
 
 const MiB = 1024 * 1024
@@ -54,32 +55,17 @@ export async function jsonlInputs (path: string): Promise<AsyncGenerator<string>
   })()
 }
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
-
-/** Width and height from a PNG's header (its first chunk, IHDR), without decoding it; RequesterError 'bad-image' when it is no PNG. */
-function pngDimensions (bytes: Uint8Array, name: string): { width: number, height: number } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const isPng = bytes.byteLength >= 24 && PNG_SIGNATURE.every((b, i) => bytes[i] === b) &&
-    String.fromCharCode(...bytes.subarray(12, 16)) === 'IHDR'
-  if (!isPng) throw new RequesterError('bad-image', `${name} is not a PNG image (read_text_from_images takes PNG files)`)
-  return { width: view.getUint32(16), height: view.getUint32(20) }
-}
-
 /** The bytes of every PNG page, checked against the file size and pixel limits, one page and all together. */
 export async function readPages (paths: readonly string[]): Promise<Uint8Array[]> {
-  const pages: Uint8Array[] = []
-  let total = 0
+  const pages: Array<{ name: string, bytes: Uint8Array }> = []
   for (const path of paths) {
     await fileSize(path, MAX_IMAGE_BYTES, 'bad-image')
     const bytes = new Uint8Array(await readFile(path).catch((err: NodeJS.ErrnoException) => {
       throw new RequesterError('bad-image', `cannot read ${path}: ${err.code ?? err.message}`)
     }))
-    const { width, height } = pngDimensions(bytes, path)
-    const pixels = width * height
-    if (pixels > MAX_IMAGE_PIXELS) throw new RequesterError('too-large', `${path} is ${width}×${height} pixels, at most ${MAX_IMAGE_PIXELS / 1e6} megapixels per image are accepted`)
-    total += pixels
-    if (total > MAX_TOTAL_PIXELS) throw new RequesterError('too-large', `these images have more than ${MAX_TOTAL_PIXELS / 1e6} megapixels together; send fewer per call`)
-    pages.push(bytes)
+    pages.push({ name: path, bytes })
+    // Each page is sized (and the running total) before the next file is read.
+    checkPngPages(pages)
   }
-  return pages
+  return pages.map(p => p.bytes)
 }

@@ -25,13 +25,11 @@ export const MAX_TENSOR_VALUES = 10_000
 export const MAX_IMAGES = 16
 /** Bytes of one PNG file. */
 export const MAX_IMAGE_BYTES = 32 * 1024 * 1024
-/** Pixels of one image (read from its header before it is decoded: 25 MP is 100 MB of RGBA). */
-export const MAX_IMAGE_PIXELS = 25_000_000
-/** Pixels of all the images of one call together (they are decoded together). */
-export const MAX_TOTAL_PIXELS = 100_000_000
 
 /** Longest wait job_status may be asked for, seconds (below MCP clients' usual 60 s request timeout). */
 export const MAX_WAIT_SECONDS = 50
 
 /** Largest protocol message read from stdin; a longer line ends the session (the SDK's stdio buffer). */
 export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+/** Pixels per page and per call: the library's bounds (src/node/png.ts), checked from PNG headers. */
+export { MAX_IMAGE_PIXELS, MAX_TOTAL_PIXELS } from '../node/png.js'

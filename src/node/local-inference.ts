@@ -1,20 +1,19 @@
 /**
- * The requester's own onnxruntime, for spot checks: a CLI recomputes a share of the decided tasks
- * itself (JobRunner's `spotCheck`). It runs in this process, single-threaded, on the requester's
- * own model (never one a remote peer chose), so it needs none of a worker's isolation.
+ * The requester's own onnxruntime, for spot checks: a requester recomputes a share of the decided
+ * tasks itself (JobRunner's `spotCheck`). The model is the requester's, but a gateway's requester
+ * runs models its HTTP clients uploaded, so the recomputation runs in a child process with the
+ * workers' memory cap (inference-pool.ts), never in the requester's own process.
  */
-import * as ort from 'onnxruntime-node'
-import { OrtRunner } from '../runtime/ort-runner.js'
-import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
 import { endpointLookup } from '../net/peer-endpoint.js'
+import { InferencePool } from './inference-pool.js'
 import type { JobVerification, SpotCheck } from '../net/job-runner.js'
 import type { DiversityMode } from '../core/diversity.js'
 import type { NodePeer } from './node-peer.js'
 
 export type Recompute = SpotCheck['recompute']
 
-/** A requester job's verification: spot checks on `recompute` (this process's onnxruntime), workers told apart by their connections. */
-export function nodeVerification (peer: NodePeer, settings: { spotCheck: number, diversity: DiversityMode }, recompute: Recompute = requesterRecompute(peer)): JobVerification {
+/** A requester job's verification: spot checks on `recompute`, workers told apart by their connections. */
+export function nodeVerification (peer: NodePeer, settings: { spotCheck: number, diversity: DiversityMode }, recompute: Recompute): JobVerification {
   return {
     diversity: settings.diversity,
     endpoint: endpointLookup(peer.node),
@@ -22,16 +21,22 @@ export function nodeVerification (peer: NodePeer, settings: { spotCheck: number,
   }
 }
 
-/** Runs tasks on this process's onnxruntime (sessions made on first use and kept): make one per requester. */
-export function requesterRecompute (peer: NodePeer): Recompute {
-  return recomputer(async (ref) => await peer.models.get(ref))
+export interface RequesterInference {
+  recompute: Recompute
+  /** Ends the inference process (a requester's close()). */
+  stop: () => void
 }
 
-function recomputer (fetchModel: ModelFetcher): Recompute {
-  const runner = new OrtRunner(ort as unknown as OrtModule, fetchModel, {
-    backend: 'onnxruntime-node cpu 1 thread (requester)',
-    threads: 1,
-    sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 }
-  })
-  return async (request) => (await runner.execute(request)).outputs
+/**
+ * One single-threaded inference process for a requester's recomputations, started on first use
+ * and kept (its sessions too); `maxMemoryMb` as a worker's (default DEFAULT_MAX_MEMORY_MB).
+ */
+export function requesterInference (peer: NodePeer, options: { maxMemoryMb?: number } = {}): RequesterInference {
+  const pool = new InferencePool({ size: 1, threads: [1], fetchModel: async (ref) => await peer.models.get(ref), maxMemoryMb: options.maxMemoryMb })
+  const [candidate] = pool.candidates
+  const requester = peer.node.peerId.toString()
+  return {
+    recompute: async (request) => (await candidate!.execute(request, requester)).outputs,
+    stop: () => { pool.stop() }
+  }
 }

@@ -10,7 +10,7 @@
 import { writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { COMMON_OPTIONS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, unlessInterrupted, waitForWorkers } from './cli.js'
-import { readImage } from './requester.js'
+import { readImages } from './requester.js'
 import type { CliIo } from './cli.js'
 
 const USAGE = `usage: ocr --relay <multiaddr> <page.png>... [--replicas 1-3] [--workers N] [--out result.json|result.txt]
@@ -34,8 +34,7 @@ export async function ocrMain (argv: string[], io: CliIo = processIo()): Promise
     const args = commonArgs(values, io.env, USAGE)
     if (positionals.length === 0) fail(`no pages given\n${USAGE}`, EXIT_USAGE)
     // Every page is read before connecting: an unreadable file costs no network time.
-    const pages = []
-    for (const [i, file] of positionals.entries()) pages.push(await readImage(file, i))
+    const pages = await readImages(positionals)
 
     const net = await connectCli(args, { dataDir: null })
     try {

@@ -23,10 +23,10 @@ import { FileJobStore } from './file-job-store.js'
 import { FileModelStore } from './file-model-store.js'
 import { FileJobRequests, MemoryJobRequests } from './job-requests.js'
 import { loadOrCreateKey } from './key-file.js'
-import { nodeVerification, requesterRecompute } from './local-inference.js'
+import { nodeVerification, requesterInference } from './local-inference.js'
 import { relayList } from './relay-args.js'
 import { loadDigitDataset } from './datasets.js'
-import { decodePng } from './png.js'
+import { checkPngPages, decodePng } from './png.js'
 import { ensureOcrModels } from './ocr-assets.js'
 import { RequesterError, toRequesterError } from './requester-errors.js'
 import { ModelRegistry, inputSpecs } from './requester-models.js'
@@ -47,7 +47,7 @@ import { parseDictionary } from '../ocr/recognize.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { NodePeer, NodePeerOptions } from './node-peer.js'
 import type { JobRequest, JobRequests } from './job-requests.js'
-import type { Recompute } from './local-inference.js'
+import type { RequesterInference } from './local-inference.js'
 import type { ModelHandle, ModelInput } from './requester-models.js'
 import type { TaskOutput } from './requester-job.js'
 import type { JobMeta, JobSource, JobStore } from '../core/job-store.js'
@@ -237,8 +237,10 @@ export class Requester extends EventTarget {
   private readonly registry: ModelRegistry
   private readonly reputation: Reputation
   private readonly defaults: { spotCheck: number, diversity: DiversityMode }
-  private readonly recompute: Recompute
+  private readonly inference: RequesterInference
   private readonly live = new Map<string, Job>()
+  /** Resumes under way (their stored state is being read): a second call waits for the first. */
+  private readonly resuming = new Map<string, Promise<Job>>()
   private readonly workersSeen = new Set<string>()
   private readonly detach: () => void
   private dict?: string[]
@@ -253,7 +255,7 @@ export class Requester extends EventTarget {
     this.reputation = reputation
     this.defaults = defaults
     this.registry = new ModelRegistry(peer.models)
-    this.recompute = requesterRecompute(peer)
+    this.inference = requesterInference(peer)
     const table = peer.discovery.table
     const onAdvert = (e: Event): void => {
       const { peerId, advert } = (e as CustomEvent<AdvertEvent>).detail
@@ -446,10 +448,19 @@ export class Requester extends EventTarget {
     return await this.store.listJobs()
   }
 
-  /** Continues a stored job that did not finish (a finished one is returned as it is). */
+  /** Continues a stored job that did not finish (a finished one is returned as it is); calls at once share one run. */
   async resume (jobId: string, options: ResumeOptions = {}): Promise<Job> {
     const live = this.live.get(jobId)
     if (live != null) return live
+    let resuming = this.resuming.get(jobId)
+    if (resuming == null) {
+      resuming = this.startResumed(jobId, options).finally(() => { this.resuming.delete(jobId) })
+      this.resuming.set(jobId, resuming)
+    }
+    return await resuming
+  }
+
+  private async startResumed (jobId: string, options: ResumeOptions): Promise<Job> {
     const job = await this.job(jobId)
     if (isTerminalState(job.meta.state)) return job
     const request = await this.requests.get(jobId)
@@ -487,8 +498,7 @@ export class Requester extends EventTarget {
   /** Reads text from page images (PNG) with the network's workers: detection, then recognition of every line. */
   async ocr (images: readonly ImageInput[], options: OcrOptions = {}): Promise<OcrPageResult[]> {
     if (options.replicas !== undefined && ![1, 2, 3].includes(options.replicas)) throw new RequesterError('bad-request', `replicas must be 1, 2 or 3, got ${options.replicas}`)
-    const pages: RgbaImage[] = []
-    for (const [i, image] of images.entries()) pages.push(await readImage(image, i))
+    const pages = await readImages(images)
     if (pages.length === 0) throw new RequesterError('bad-request', 'no images')
     ensureOcrModels()
     this.dict ??= parseDictionary(await readFile(MODELS_DIR + 'ocr-keys.txt', 'utf8'))
@@ -500,7 +510,7 @@ export class Requester extends EventTarget {
         adverts: this.peer.discovery.table,
         reputation: this.reputation,
         replicas: options.replicas ?? 1,
-        verify: nodeVerification(this.peer, settings, this.recompute),
+        verify: nodeVerification(this.peer, settings, this.inference.recompute),
         onProgress: options.onProgress,
         signal: options.signal
       })
@@ -516,6 +526,7 @@ export class Requester extends EventTarget {
     this.closed = true
     this.detach()
     await Promise.all([...this.live.values()].map(async job => await job.stop()))
+    this.inference.stop()
     await this.peer.stop()
   }
 
@@ -557,7 +568,7 @@ export class Requester extends EventTarget {
       requester: this.peerId,
       declared: handle,
       flushMs,
-      ...nodeVerification(this.peer, request, this.recompute)
+      ...nodeVerification(this.peer, request, this.inference.recompute)
     })
     const job = new Job(store, meta, runner, runner.run())
     this.live.set(job.id, job)
@@ -570,25 +581,32 @@ function isDatasetInputs (v: unknown): v is DatasetInputs {
   return typeof v === 'object' && v !== null && typeof (v as DatasetInputs).dataset === 'string' && !(Symbol.iterator in v) && !(Symbol.asyncIterator in v)
 }
 
-/** An image as RGBA: decoded from a PNG file or bytes; RequesterError 'bad-image'. */
-export async function readImage (image: ImageInput, i: number): Promise<RgbaImage> {
-  if (typeof image === 'object' && !(image instanceof Uint8Array)) return image
-  let bytes: Uint8Array
-  const name = typeof image === 'string' ? image : `image ${i}`
-  if (typeof image === 'string') {
-    try {
-      bytes = new Uint8Array(await readFile(image))
-    } catch (err) {
-      throw new RequesterError('bad-image', `cannot read ${image}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-  } else {
-    bytes = image
-  }
+/** An image's PNG bytes (read from its file), or the image itself when it is already decoded; RequesterError 'bad-image'. */
+async function imageBytes (image: ImageInput, i: number): Promise<{ name: string, bytes: Uint8Array } | RgbaImage> {
+  if (image instanceof Uint8Array) return { name: `image ${i}`, bytes: image }
+  if (typeof image !== 'string') return image
   try {
-    return decodePng(bytes)
+    return { name: image, bytes: new Uint8Array(await readFile(image)) }
   } catch (err) {
-    throw new RequesterError('bad-image', `${name}: not a readable PNG (${(err as Error).message})`)
+    throw new RequesterError('bad-image', `cannot read ${image}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
+}
+
+/**
+ * Pages as RGBA: PNGs are sized from their headers first (checkPngPages: one small file must not
+ * decode to gigabytes), then decoded; RequesterError 'bad-image' or 'too-large' naming the page.
+ */
+export async function readImages (images: readonly ImageInput[]): Promise<RgbaImage[]> {
+  const read = await Promise.all(images.map(async (image, i) => await imageBytes(image, i)))
+  checkPngPages(read.filter((r): r is { name: string, bytes: Uint8Array } => 'bytes' in r))
+  return read.map(r => {
+    if (!('bytes' in r)) return r
+    try {
+      return decodePng(r.bytes)
+    } catch (err) {
+      throw new RequesterError('bad-image', `${r.name}: not a readable PNG (${(err as Error).message})`)
+    }
+  })
 }
 
 export { RequesterError, toRequesterError }

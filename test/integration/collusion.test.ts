@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { JobRunner } from '../../src/net/job-runner.js'
 import { peerEndpoint } from '../../src/net/peer-endpoint.js'
-import { nodeVerification } from '../../src/node/local-inference.js'
+import { nodeVerification, requesterInference } from '../../src/node/local-inference.js'
 import { loadDigitDataset } from '../../src/node/datasets.js'
 import { MemoryJobStore } from '../../src/core/job-store.js'
 import { Reputation } from '../../src/core/reputation.js'
@@ -70,6 +70,18 @@ async function waitForWorkers (requester: NodePeer, ids: string[]): Promise<void
   }))
 }
 
+/** The requester's spot-check process, one per requester, stopped after the file. */
+const inferences = new Map<NodePeer, ReturnType<typeof requesterInference>>()
+afterAll(() => { for (const i of inferences.values()) i.stop() })
+function inference (requester: NodePeer): ReturnType<typeof requesterInference> {
+  let found = inferences.get(requester)
+  if (found == null) {
+    found = requesterInference(requester)
+    inferences.set(requester, found)
+  }
+  return found
+}
+
 async function digitsJob (requester: NodePeer, taskCount: number, replicas: number, spotCheck: number) {
   const store = new MemoryJobStore()
   const now = Date.now()
@@ -88,7 +100,7 @@ async function digitsJob (requester: NodePeer, taskCount: number, replicas: numb
     compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
     reputation,
     declared: DIGITS,
-    ...nodeVerification(requester, { spotCheck, diversity: 'standard' }),
+    ...nodeVerification(requester, { spotCheck, diversity: 'standard' }, inference(requester).recompute),
     random: seededRandom(9),
     stallMs: 3000
   })

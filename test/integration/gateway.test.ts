@@ -243,7 +243,7 @@ describe('HTTP gateway', () => {
     await expectError(api('/v1/jobs?model=digits', post('{}\n'.repeat(100_001), 'application/x-ndjson')), 413, 'too-large', /more than 100000 lines/)
     await expectError(api('/v1/ocr', post({ images: new Array(17).fill('x') })), 413, 'too-large', /body\/images must have at most 16 items/)
     await expectError(api('/v1/models', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'not a model' }), 400, 'bad-model', /not a readable ONNX model/)
-    await expectError(api('/v1/ocr', post({ images: [Buffer.from('not a png').toString('base64')] })), 400, 'bad-image', /image 0: not a PNG/)
+    await expectError(api('/v1/ocr', post({ images: [Buffer.from('not a png').toString('base64')] })), 400, 'bad-image', /image 0 is not a PNG/)
     // A PNG header claiming 100000 × 100000 pixels is refused before anything is decoded.
     const header = Buffer.alloc(33)
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]).copy(header)

@@ -11,6 +11,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, RequesterError } from '../../src/index.js'
 import { dynamicAddMul } from '../../src/models/test-models.js'
+import { requesterInference } from '../../src/node/local-inference.js'
+import { builtinModel, modelRef } from '../../src/models/catalog.js'
+import { memoryBomb, shapeTensor } from '../helpers/hostile-models.js'
 import { Cleanup, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
 import type { Requester, TaskOutput } from '../../src/index.js'
 
@@ -132,7 +135,9 @@ describe('library', () => {
     // Same key, same peer id, moments later: the relay refuses a second sync this soon; it is asked again after its cooldown.
     expect(second.peerId).toBe(first.peerId)
     await second.waitForWorkers(2, { timeoutMs: WAIT_MS })
-    const resumed = await second.resume(job.id)
+    // Two resumes at once (a gateway resuming at start while a client asks): one run, not two.
+    const [resumed, twin] = await Promise.all([second.resume(job.id), second.resume(job.id)])
+    expect(twin).toBe(resumed)
     const final = await resumed.done
     expect(final.state).toBe('done')
     expect(resumed.progress.restored).toBeGreaterThanOrEqual(200)
@@ -145,5 +150,22 @@ describe('library', () => {
     expect(count).toBe(total)
     expect(right / total).toBeGreaterThan(0.9)
     await expect(second.job('nope')).rejects.toMatchObject({ code: 'unknown-job' })
+  })
+
+  it('recomputes spot checks in a child process: a model that allocates without bound fails there, not in the requester', async () => {
+    const inference = requesterInference(net.peer, { maxMemoryMb: 256 })
+    try {
+      const bomb = await net.model({ bytes: memoryBomb(), name: 'bomb.onnx' })
+      const rssBefore = process.memoryUsage().rss
+      const err = await inference.recompute({ taskId: 'bomb', jobId: 'spot', model: { sha256: bomb.sha256, size: bomb.size, name: bomb.name }, inputs: [shapeTensor([2 ** 30])], timeoutMs: 0, outputNames: [] }).then(() => undefined, (e: unknown) => e)
+      expect(err).toMatchObject({ code: 'inference-failed', message: expect.stringMatching(/memory/) })
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024)
+      // The process is replaced: the next recomputation runs.
+      const digits0 = digitInputs(0).input
+      const out = await inference.recompute({ taskId: 'after', jobId: 'spot', model: modelRef(builtinModel('digits')), inputs: [{ name: 'input', dtype: 'float32', dims: digits0.dims, data: new Uint8Array(digits0.data.buffer.slice(0)) }], timeoutMs: 0, outputNames: [] })
+      expect(out.map(t => t.name)).toContain('probs')
+    } finally {
+      inference.stop()
+    }
   })
 })
