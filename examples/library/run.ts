@@ -48,3 +48,5 @@ try {
 } finally {
   await net.close()
 }
+// libp2p's WebRTC for Node (node-datachannel) can keep a process alive after close(): end it here.
+process.exit()

@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Cleanup, REPO_ROOT, heldOutDigits, startPeer, startRelay, withTimeout } from './helpers.js'
 
 const SAMPLES_DIR = fileURLToPath(new URL('../../public/samples/ocr/', import.meta.url))
-/** Bound for one example to finish: generous, this 2-core box may be shared with other suites. */
+/** Bound for one example to finish, and for a test (two examples at most): generous, this 2-core box may be shared with other suites. */
 const RUN_MS = 150_000
+const TEST_MS = 2 * RUN_MS + 30_000
 
 interface Sample { file: string, lines: string[] }
 
@@ -83,7 +84,7 @@ describe('examples/library', () => {
     const run = await runExample(cleanup, 'run.ts', ['--relay', relayAddr])
     expect(run.code, run.stderr.join('\n')).toBe(0)
     expect(run.stdout).toEqual([expect.stringMatching(/^digit 7 \(p 0\.\d{3}\), computed by 12D3Koo\w+$/)])
-  })
+  }, TEST_MS)
 
   it('map.ts: a JSONL file through the model with replicas 2, results in input order, each agreed by two workers', async () => {
     const n = 60
@@ -98,7 +99,7 @@ describe('examples/library', () => {
     }
     expect(right / n).toBeGreaterThan(0.9) // the model scores about 98 % on held-out digits
     expect(run.stderr.at(-1)).toMatch(new RegExp(`^${n}/${n} done`))
-  })
+  }, TEST_MS)
 
   it('map.ts: Ctrl-C aborts the batch through its AbortSignal; what was printed is a prefix in input order', async () => {
     const n = 3000
@@ -109,7 +110,7 @@ describe('examples/library', () => {
     expect(indices.length).toBeGreaterThanOrEqual(10)
     expect(indices.length).toBeLessThan(n)
     expect(indices).toEqual([...Array(indices.length).keys()])
-  })
+  }, TEST_MS)
 
   it('job.ts: a job on disk stopped by Ctrl-C, then resumed by id from a new process, ends with every task', async () => {
     const total = 3000
@@ -136,7 +137,7 @@ describe('examples/library', () => {
     expect(counts).toHaveLength(10)
     expect(counts.reduce((a, b) => a + b, 0)).toBe(total)
     for (const c of counts) expect(c).toBeGreaterThan(250)
-  })
+  }, TEST_MS)
 
   it('ocr.ts: reads sample pages to the exact text they were rendered from', async () => {
     const samples = JSON.parse(await readFile(SAMPLES_DIR + 'samples.json', 'utf8')) as Sample[]
@@ -153,5 +154,5 @@ describe('examples/library', () => {
       expect(boxLines.length).toBeGreaterThan(0)
       for (const l of boxLines) expect(l).toMatch(/^ {2}[01]\.\d\d( -?\d+,-?\d+){4} \S/)
     }
-  })
+  }, TEST_MS)
 })
