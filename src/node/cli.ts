@@ -180,15 +180,6 @@ export async function waitForWorkers (cli: Cli, net: Requester, args: CommonArgs
   await net.waitForWorkers(args.workers, { timeoutMs: args.waitTimeoutMs, signal: cli.io.interrupt })
 }
 
-/** `work`, or RequesterError 'cancelled' on Ctrl-C for work that has no way to stop (left to end with the process). */
-export async function unlessInterrupted<T> (cli: Cli, work: Promise<T>): Promise<T> {
-  work.catch(() => {}) // awaited below, or abandoned on Ctrl-C
-  return await new Promise<T>((resolve, reject) => {
-    const detach = cli.onInterrupt(() => { reject(new RequesterError('cancelled', 'interrupted')) })
-    work.then(resolve, reject).finally(detach)
-  })
-}
-
 /** Whether `moduleUrl` (import.meta.url) is the file node was started with. */
 export function isEntryPoint (moduleUrl: string): boolean {
   const entry = process.argv[1]

@@ -9,7 +9,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { COMMON_OPTIONS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, unlessInterrupted, waitForWorkers } from './cli.js'
+import { COMMON_OPTIONS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
 import { readImages } from './requester.js'
 import type { CliIo } from './cli.js'
 
@@ -41,15 +41,16 @@ export async function ocrMain (argv: string[], io: CliIo = processIo()): Promise
       await waitForWorkers(cli, net, args)
       const t0 = Date.now()
       let last = 0
-      const results = await unlessInterrupted(cli, net.ocr(pages, {
+      const results = await net.ocr(pages, {
         replicas: args.replicas,
+        signal: cli.io.interrupt,
         onProgress: (p) => {
           if (Date.now() - last < 1000 && p.phase !== 'done') return
           last = Date.now()
           const what = p.phase === 'detect' ? `finding text ${p.job.done}/${p.job.total} pages` : p.phase === 'recognize' ? `reading ${p.lines} lines: ${p.job.done}/${p.job.total} batches` : 'done'
           cli.say(what)
         }
-      }))
+      })
       const seconds = (Date.now() - t0) / 1000
       cli.say(`${pages.length} page(s) in ${seconds.toFixed(1)} s (${(pages.length / seconds * 60).toFixed(1)} pages/min)`)
 

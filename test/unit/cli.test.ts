@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CliExit, commonArgs, exitStatus, isEntryPoint, runCommand, unlessInterrupted, Cli } from '../../src/node/cli.js'
+import { CliExit, commonArgs, exitStatus, isEntryPoint, runCommand } from '../../src/node/cli.js'
 import { RequesterError } from '../../src/node/requester-errors.js'
 import { submitMain } from '../../src/node/submit.js'
 import { inferMain } from '../../src/node/infer.js'
@@ -88,15 +88,6 @@ describe('exit statuses', () => {
     expect(c.stdout()).toBe('')
   })
 
-  it('answers an interrupt during work that cannot stop with cancelled, and otherwise with the work\'s result', async () => {
-    const controller = new AbortController()
-    const cli = new Cli('demo', capture({}, controller.signal).io)
-    expect(await unlessInterrupted(cli, Promise.resolve(7))).toBe(7)
-    const pending = unlessInterrupted(cli, new Promise(() => {}))
-    controller.abort()
-    await expect(pending).rejects.toMatchObject({ code: 'cancelled' })
-  })
-
   it('is the entry point only for the file node was started with', () => {
     expect(isEntryPoint(import.meta.url)).toBe(false)
     expect(isEntryPoint(new URL('../../src/node/submit.ts', import.meta.url).href)).toBe(false)
@@ -160,7 +151,7 @@ describe('the commands, in-process', () => {
     expect(a.stderr()).toMatch(/^ocr: cannot read .*missing\.png: ENOENT/)
     const b = capture()
     expect(await ocrMain(['--relay', RELAY, text], b.io)).toBe(2)
-    expect(b.stderr()).toMatch(/^ocr: .*page\.png: not a readable PNG/)
+    expect(b.stderr()).toMatch(/^ocr: .*page\.png\b.*\bPNG\b/)
     const c = capture()
     expect(await ocrMain(['--relay', RELAY], c.io)).toBe(2)
     expect(c.stderr()).toMatch(/^ocr: no pages given\nusage: ocr/)
