@@ -12,8 +12,6 @@ import type { RequesterErrorCode } from '../index.js'
 
 /** The library's codes, and what only an HTTP server can say. */
 export type GatewayErrorCode = RequesterErrorCode
-  /** A limit on concurrent work (runs, streams, running jobs) is reached: try again later. */
-  | 'busy'
   /** No such route. */
   | 'not-found'
   /** A fault of the gateway itself (logged there). */

@@ -31,6 +31,8 @@ export class JobDesk {
   /** Submissions between the running-jobs check and their start. */
   private reserved = 0
   private readonly resumeErrors = new Map<string, string>()
+  /** Unfinished jobs found at start beyond MAX_RUNNING_JOBS, resumed one by one as running jobs end. */
+  private readonly waiting: string[] = []
   /** Cancels under way: a stream that sees the run end waits for the cancel to settle the state. */
   readonly cancelling = new Map<string, Promise<JobMeta>>()
   private readonly contributions = new Map<string, Contribution>()
@@ -42,13 +44,19 @@ export class JobDesk {
     let resumed = 0
     for (const meta of await this.net.jobs()) {
       if (isFinished(meta)) continue
+      // Each running job holds its inputs in memory: the rest wait their turn (resumed as running ones end).
+      if (resumed >= MAX_RUNNING_JOBS) {
+        this.waiting.push(meta.jobId)
+        continue
+      }
       try {
         this.track(await this.net.resume(meta.jobId))
         resumed++
       } catch (err) {
-        const message = `not resumed: ${(err as Error).message}`
+        // Only the library's own words reach clients; anything else (a store's file paths) stays in the log.
+        const message = `not resumed: ${err instanceof RequesterError ? err.message : 'its saved request could not be read'}`
         this.resumeErrors.set(meta.jobId, message)
-        this.log(`job ${meta.jobId} ${message}`)
+        this.log(`job ${meta.jobId} not resumed: ${(err as Error).message}`)
       }
     }
     return resumed
@@ -80,7 +88,7 @@ export class JobDesk {
   /** Stops a job for good (decided results stay); RequesterError 'conflict' when it already ended. */
   async cancel (id: string): Promise<Job> {
     const job = await this.get(id)
-    if (isFinished(job.meta)) throw new RequesterError('conflict', `job ${id} is already ${job.meta.state}`)
+    if (isFinished(job.meta) || this.cancelling.has(id)) throw new RequesterError('conflict', `job ${id} is already ${this.cancelling.has(id) ? 'being cancelled' : job.meta.state}`)
     const cancel = job.cancel()
     this.cancelling.set(id, cancel)
     try {
@@ -132,7 +140,23 @@ export class JobDesk {
   private track (job: Job): void {
     this.running.set(job.id, job)
     this.resumeErrors.delete(job.id)
-    job.done.finally(() => { if (this.running.get(job.id) === job) this.running.delete(job.id) }).catch(() => {})
+    job.done.finally(() => {
+      if (this.running.get(job.id) === job) this.running.delete(job.id)
+      this.resumeNext()
+    }).catch(() => {})
+  }
+
+  private resumeNext (): void {
+    const id = this.waiting.shift()
+    if (id == null || this.running.size + this.reserved >= MAX_RUNNING_JOBS) {
+      if (id != null) this.waiting.unshift(id)
+      return
+    }
+    this.net.resume(id).then(job => { this.track(job) }, (err: unknown) => {
+      this.resumeErrors.set(id, `not resumed: ${err instanceof RequesterError ? err.message : 'its saved request could not be read'}`)
+      this.log(`job ${id} not resumed: ${(err as Error).message}`)
+      this.resumeNext()
+    })
   }
 
   /** A running job's workers from its progress; a stopped one's from the results it stored (kept once it finished). */

@@ -10,6 +10,8 @@ const MiB = 1024 * 1024
 export const DEFAULT_MAX_BODY_BYTES = 64 * MiB
 /** An uploaded model: the network's model cap (peers refuse to carry a larger one). */
 export const MAX_MODEL_BYTES = 256 * MiB
+/** POST /v1/run: one task's inputs (the network's frame limit is 64 MiB; 64 calls may wait at once). */
+export const MAX_RUN_BODY_BYTES = 8 * MiB
 /** Tasks in one job (array items or JSONL lines). */
 export const MAX_JOB_INPUTS = 100_000
 /** Jobs running in this gateway at once: each holds its inputs in memory until it ends. */

@@ -66,7 +66,7 @@ export class Batches {
 
   constructor (private readonly requester: Requester) {}
 
-  /** Starts a batch kept in the job store; RequesterError 'too-large' when MAX_RUNNING_BATCHES are running. */
+  /** Starts a batch kept in the job store; RequesterError 'busy' when MAX_RUNNING_BATCHES are running. */
   async start (model: string, inputs: Iterable<TaskInputs> | AsyncIterable<TaskInputs>, options: SubmitOptions): Promise<Job> {
     this.reserve()
     try {
@@ -150,7 +150,7 @@ export class Batches {
 
   private reserve (): void {
     if (this.running >= MAX_RUNNING_BATCHES) {
-      throw new RequesterError('too-large', `${this.running} batches are running, at most ${MAX_RUNNING_BATCHES} at once: wait for one to end (job_status with wait_seconds) or cancel one`)
+      throw new RequesterError('busy', `${this.running} batches are running, at most ${MAX_RUNNING_BATCHES} at once: wait for one to end (job_status with wait_seconds) or cancel one`)
     }
     this.running++
   }

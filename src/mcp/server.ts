@@ -75,7 +75,7 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
     instructions: 'Runs ONNX models on a peer-to-peer network of volunteer workers. Start with list_workers (is anyone there?) and list_models. ' +
       'run_model runs one input and waits; start_batch runs many (then job_status with wait_seconds, and get_results page by page). ' +
       'read_text_from_images reads PNG pages (OCR). A failed call\'s text starts with an error code: bad-request, bad-input, bad-model, bad-image, ' +
-      'unknown-model, unknown-job, too-large, no-workers, task-failed, cancelled, conflict.'
+      'unknown-model, unknown-job, too-large, busy, no-workers, task-failed, cancelled, conflict.'
   })
   const batches = new Batches(requester)
   const calls = new Map<string, (args: unknown, extra: Extra) => Promise<CallToolResult>>()
@@ -174,7 +174,7 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
       notified = notified.then(async () => { await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress, total: 100, message } }) }).catch(() => {})
     }
     // One OCR call at a time, its files read in its turn: each holds its pages (up to MAX_TOTAL_PIXELS × 4 bytes decoded) until it ends.
-    const turn = ocrTurn.then(async () => await requester.ocr(await readPages(paths), { replicas, onProgress }))
+    const turn = ocrTurn.then(async () => await requester.ocr(await readPages(paths), { replicas, onProgress, signal: extra.signal }))
     ocrTurn = turn.catch(() => {})
     const results = await turn
     await notified

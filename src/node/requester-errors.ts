@@ -17,6 +17,8 @@ export type RequesterErrorCode =
   | 'unknown-job'
   /** A body or an input beyond the stated limits. */
   | 'too-large'
+  /** A limit on concurrent work (running jobs, calls, streams) is reached: try again when one ends. */
+  | 'busy'
   /** The gateway's bearer token is missing or wrong. */
   | 'unauthenticated'
   /** Not enough workers joined within the wait. */

@@ -3,7 +3,7 @@
  * (streamed while it runs, read from the store once it is over), and cancel / stop. Wraps one run
  * of a JobRunner, or a job kept in the store that is not running.
  */
-import { isTerminalState, transitionJob } from '../core/job-store.js'
+import { JobStateError, isTerminalState, transitionJob } from '../core/job-store.js'
 import { tensorToJson } from '../models/tensor-output.js'
 import { RequesterError } from './requester-errors.js'
 import type { TensorJson } from '../models/tensor-output.js'
@@ -36,7 +36,12 @@ function throwIfCancelled (signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
 }
 
-function output (r: StoredResult): TaskOutput {
+/** A decided result, or a task that failed: what results() holds until the task's turn comes. */
+type Outcome = StoredResult | { index: number, error: string }
+
+/** As JSON tensors, made only when yielded (a buffer of raw results is several times smaller). */
+function output (r: Outcome): TaskOutput {
+  if ('error' in r) return r
   return { index: r.index, outputs: r.outputs.map(tensorToJson), agreedBy: r.agreedBy, crossChecked: r.crossChecked }
 }
 
@@ -111,14 +116,14 @@ export class Job extends EventTarget {
   async * results (options: { signal?: AbortSignal } = {}): AsyncGenerator<TaskOutput> {
     const { signal } = options
     const total = this.meta.taskCount
-    const buffer = new Map<number, TaskOutput>()
+    const buffer = new Map<number, Outcome>()
     let next = 0
     let wake: (() => void) | undefined
     const notify = (): void => { const w = wake; wake = undefined; w?.() }
     const onResult = (e: Event): void => {
       const r = (e as CustomEvent<StoredResult>).detail
       if (r.index < next) return
-      buffer.set(r.index, output(r))
+      buffer.set(r.index, r)
       if (r.index === next) notify()
     }
     const onFailed = (e: Event): void => {
@@ -136,24 +141,24 @@ export class Job extends EventTarget {
     try {
       // Decided but not yet written, taken before the store is read: between the two, nothing decided is missed.
       const unflushed = this.runner?.unflushed() ?? []
-      for (const r of unflushed) if (!buffer.has(r.index)) buffer.set(r.index, output(r))
-      for (const r of await this.store.getResults(this.id)) if (!buffer.has(r.index)) buffer.set(r.index, output(r))
+      for (const r of unflushed) if (!buffer.has(r.index)) buffer.set(r.index, r)
+      for (const r of await this.store.getResults(this.id)) if (!buffer.has(r.index)) buffer.set(r.index, r)
       while (next < total) {
         throwIfCancelled(signal)
         const item = buffer.get(next)
         if (item != null) {
           buffer.delete(next++)
-          yield item
+          yield output(item)
           continue
         }
         if (this.ended) {
           const meta = this.meta
           if (!isTerminalState(meta.state)) throw new RequesterError('cancelled', `job ${this.id} was stopped before it finished${meta.error != null ? ` (${meta.error})` : ''}; resume it for the rest`)
           // Everything decided is in the store by now; what is not there failed.
-          for (const r of await this.store.getResults(this.id)) if (r.index >= next) buffer.set(r.index, output(r))
+          for (const r of await this.store.getResults(this.id)) if (r.index >= next) buffer.set(r.index, r)
           for (; next < total; next++) {
             throwIfCancelled(signal)
-            yield buffer.get(next) ?? { index: next, error: meta.error ?? 'not decided' }
+            yield output(buffer.get(next) ?? { index: next, error: meta.error ?? 'not decided' })
             buffer.delete(next)
           }
           return
@@ -181,7 +186,14 @@ export class Job extends EventTarget {
     await this.stop()
     const current = await this.store.getJob(this.id)
     if (current == null || isTerminalState(current.state)) return current ?? this.meta
-    this.stored = await transitionJob(this.store, this.id, 'failed', { error: 'cancelled' })
+    try {
+      this.stored = await transitionJob(this.store, this.id, 'failed', { error: 'cancelled' })
+    } catch (err) {
+      // Ended meanwhile (another cancel, or the job's own end): what the store says stands.
+      if (!(err instanceof JobStateError)) throw err
+      this.stored = await this.store.getJob(this.id) ?? this.stored
+      return this.stored
+    }
     this.dispatchEvent(new Event('progress'))
     return this.stored
   }

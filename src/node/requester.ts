@@ -41,6 +41,7 @@ import { DEFAULT_SPOT_CHECK } from '../core/verification.js'
 import { isDiversityMode } from '../core/diversity.js'
 import { argmaxComparator, relativeComparator } from '../core/compare.js'
 import { digitJobSource } from '../models/digit-job.js'
+import { DATASETS } from '../models/datasets.js'
 import { DIGITS_OUTPUT_PROBS } from '../models/digits.js'
 import { inputsFromJson } from '../models/tensor-input.js'
 import { parseDictionary } from '../ocr/recognize.js'
@@ -334,6 +335,7 @@ export class Requester extends EventTarget {
     // The whole job, spot check included: a result returned here is final.
     const onAbort = (): void => { job.stop().catch(() => {}) }
     options.signal?.addEventListener('abort', onAbort)
+    if (options.signal?.aborted === true) onAbort()
     try {
       await job.done
     } finally {
@@ -368,7 +370,7 @@ export class Requester extends EventTarget {
         const tasks: WireTensor[][] = []
         let bytes = 0
         while (tasks.length < windowSize && bytes < MAX_WINDOW_BYTES) {
-          options.signal?.throwIfAborted()
+          if (options.signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
           const next = await items.next()
           if (next.done === true) {
             exhausted = true
@@ -381,24 +383,22 @@ export class Requester extends EventTarget {
         if (tasks.length === 0) break
         await this.waitForWorkers(1, { timeoutMs: options.waitForWorkersMs, signal: options.signal })
         const job = await this.start(handle, tasks.length, { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }, request, { label: 'map', store: new MemoryJobStore(), flushMs: 20 })
-        const report = (force: boolean): void => {
+        // Called here, never from an event listener: what the callback throws ends this generator.
+        const report = (): void => {
           const now = Date.now()
-          if (options.onProgress == null || (!force && now - lastReport < PROGRESS_EVERY_MS)) return
+          if (options.onProgress == null || now - lastReport < PROGRESS_EVERY_MS) return
           lastReport = now
           const p: JobProgress = job.progress
           options.onProgress({ done: decided, failed, submitted: base + tasks.length, inFlight: p.inFlight, tasksPerSec: p.tasksPerSec })
         }
-        const onProgress = (): void => { report(false) }
-        job.addEventListener('progress', onProgress)
         try {
           for await (const out of job.results({ signal: options.signal })) {
             decided++
             if (out.error != null) failed++
-            report(false)
+            report()
             yield { ...out, index: base + out.index }
           }
         } finally {
-          job.removeEventListener('progress', onProgress)
           if (!job.finished) await job.stop()
         }
         base += tasks.length
@@ -407,6 +407,8 @@ export class Requester extends EventTarget {
       if ((err as Error)?.name === 'AbortError') throw new RequesterError('cancelled', 'cancelled')
       throw err
     } finally {
+      // The caller's iterable is closed too (its finally blocks run, its files close).
+      await items.return(undefined)
       options.onProgress?.({ done: decided, failed, submitted: base, inFlight: 0, tasksPerSec: 0 })
     }
   }
@@ -461,9 +463,10 @@ export class Requester extends EventTarget {
   }
 
   private async startResumed (jobId: string, options: ResumeOptions): Promise<Job> {
+    if (this.closed) throw new RequesterError('cancelled', 'this requester is closed')
     const job = await this.job(jobId)
     if (isTerminalState(job.meta.state)) return job
-    const request = await this.requests.get(jobId)
+    const request = await this.requests.get(jobId) ?? datasetRequest(job.meta, this.defaults)
     if (request == null) throw new RequesterError('unknown-job', `job ${jobId} has no saved request to resume from`)
     const handle = await this.registry.bySha(request.model.sha256)
     if (handle == null) throw new RequesterError('unknown-model', `job ${jobId}'s model ${request.model.name} (${request.model.sha256}) is no longer here: add it again, then resume`)
@@ -500,10 +503,17 @@ export class Requester extends EventTarget {
     if (options.replicas !== undefined && ![1, 2, 3].includes(options.replicas)) throw new RequesterError('bad-request', `replicas must be 1, 2 or 3, got ${options.replicas}`)
     const pages = await readImages(images)
     if (pages.length === 0) throw new RequesterError('bad-request', 'no images')
-    ensureOcrModels()
-    this.dict ??= parseDictionary(await readFile(MODELS_DIR + 'ocr-keys.txt', 'utf8'))
+    // Once per requester: it reads and hashes both models synchronously.
+    if (this.dict == null) {
+      ensureOcrModels()
+      this.dict = parseDictionary(await readFile(MODELS_DIR + 'ocr-keys.txt', 'utf8'))
+    }
     await this.waitForWorkers(1, { timeoutMs: options.waitForWorkersMs, signal: options.signal })
     const settings = checkSettings({ spotCheck: options.spotCheck ?? this.defaults.spotCheck, diversity: options.diversity ?? this.defaults.diversity })
+    // The callback runs inside the jobs' event listeners, where a throw would be uncaught: it stops the OCR and is rethrown here.
+    let thrown: { error: unknown } | undefined
+    const stop = new AbortController()
+    const onProgress = options.onProgress
     try {
       return await runOcrBatch(pages, this.dict, {
         tasks: this.peer.tasks,
@@ -511,10 +521,21 @@ export class Requester extends EventTarget {
         reputation: this.reputation,
         replicas: options.replicas ?? 1,
         verify: nodeVerification(this.peer, settings, this.inference.recompute),
-        onProgress: options.onProgress,
-        signal: options.signal
+        onProgress: onProgress == null
+          ? undefined
+          : (p) => {
+              if (thrown != null) return
+              try {
+                onProgress(p)
+              } catch (error) {
+                thrown = { error }
+                stop.abort()
+              }
+            },
+        signal: options.signal == null ? stop.signal : AbortSignal.any([options.signal, stop.signal])
       })
     } catch (err) {
+      if (thrown != null) throw thrown.error
       if (options.signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
       throw err
     }
@@ -575,6 +596,15 @@ export class Requester extends EventTarget {
     job.done.finally(() => { this.live.delete(job.id) }).catch(() => {})
     return job
   }
+}
+
+/**
+ * The request of a digits job over a built-in dataset that has none saved (started by `npm run
+ * submit` before requests were saved): everything it needs is in its meta.
+ */
+function datasetRequest (meta: JobMeta, defaults: { spotCheck: number, diversity: DiversityMode }): JobRequest | undefined {
+  if (meta.modelId !== 'digits' || !DATASETS.some(d => d.id === meta.datasetId)) return undefined
+  return { model: meta.model, argmax: DIGITS_OUTPUT_PROBS, tolerance: 1e-4, ...defaults, replicas: meta.replicas, adaptive: meta.adaptive, source: { kind: 'dataset', dataset: meta.datasetId } }
 }
 
 function isDatasetInputs (v: unknown): v is DatasetInputs {

@@ -457,10 +457,15 @@ describe('HTTP gateway', () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     expect((await fetch(`${url}/v1/workers`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
-    // It runs no process of its own (spot checks run in-process): none can be left behind.
-    expect(await childrenOf(child.pid!)).toEqual([])
+    // A task makes it start its spot-check inference process (and tsx may run helpers): whatever it
+    // started must be gone once it has exited.
+    const run = await fetch(`${url}/v1/run`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'digits', inputs: { input: { dims: [1, 1, 28, 28], data: Array.from(digits[0]!.pixels) } }, spotCheck: 1 }) })
+    expect(run.status).toBe(200)
+    const children = await childrenOf(child.pid!)
+    expect(children.length).toBeGreaterThan(0)
     child.kill('SIGTERM')
     expect(await withTimeout(exited, WAIT_MS, 'the gateway to exit after SIGTERM')).toBe(0)
+    await withTimeout(allGone(children), WAIT_MS, () => `the gateway's child processes ${children.join(', ')} to end`)
   })
 })
 
@@ -474,6 +479,15 @@ async function addMulSha (): Promise<string> {
 }
 
 /** Pids whose parent is `pid` (Linux /proc). */
+/** Resolves once none of `pids` is a live process (gone, or a zombie waiting to be reaped). */
+async function allGone (pids: number[]): Promise<void> {
+  const alive = async (pid: number): Promise<boolean> => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  }
+  while ((await Promise.all(pids.map(alive))).some(Boolean)) await new Promise(resolve => setTimeout(resolve, 50))
+}
+
 async function childrenOf (pid: number): Promise<number[]> {
   const found: number[] = []
   for (const entry of await readdir('/proc')) {

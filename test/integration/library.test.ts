@@ -168,4 +168,34 @@ describe('library', () => {
       inference.stop()
     }
   })
+
+  it('ends a map with the error its onProgress threw, and closes the input iterable', async () => {
+    let closed = false
+    async function * inputs (): AsyncGenerator<ReturnType<typeof digitInputs>> {
+      try {
+        for (let i = 0; i < 500; i++) yield digitInputs(i)
+      } finally {
+        closed = true
+      }
+    }
+    const thrown = new Error('a bug in the caller')
+    const err = await (async () => {
+      for await (const _ of net.map('digits', inputs(), { window: 100, onProgress: () => { throw thrown } })) { /* drain */ }
+    })().then(() => undefined, (e: unknown) => e)
+    expect(err).toBe(thrown)
+    expect(closed).toBe(true)
+  })
+
+  it('resumes a digits job over a built-in dataset that has no saved request (started by an older submit)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'p2p-lib-legacy-'))
+    const older = await connect({ relays: relayAddr, dataDir })
+    cleanup.add('legacy requester', async () => { await older.close() })
+    const now = Date.now()
+    const digitsModel = modelRef(builtinModel('digits'))
+    await older.store.putJob({ jobId: 'legacy-job', modelId: 'digits', model: digitsModel, datasetId: 'mnist-test', taskCount: 40, replicas: 1, adaptive: false, state: 'running', createdAt: now, updatedAt: now })
+    await older.waitForWorkers(1, { timeoutMs: WAIT_MS })
+    const job = await older.resume('legacy-job')
+    expect((await job.done).state).toBe('done')
+    expect((await job.storedResults()).length).toBe(40)
+  })
 })

@@ -1,7 +1,7 @@
 /** POST /v1/run (one task, answered when its result is verified) and POST /v1/ocr (pages → text). */
 import { GatewayError } from '../errors.js'
 import { pngImages } from '../images.js'
-import { DEFAULT_OCR_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, MAX_CONCURRENT_OCR, MAX_CONCURRENT_RUNS, MAX_IMAGE_PIXELS, MAX_OCR_IMAGES, MAX_TOTAL_PIXELS } from '../limits.js'
+import { DEFAULT_OCR_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, MAX_CONCURRENT_OCR, MAX_CONCURRENT_RUNS, MAX_IMAGE_PIXELS, MAX_RUN_BODY_BYTES, MAX_OCR_IMAGES, MAX_TOTAL_PIXELS } from '../limits.js'
 import { OcrBody, OcrResponse, RunBody, RunResponse, responses } from '../schemas.js'
 import { clientGone } from '../streams.js'
 import type { FastifyReply } from 'fastify'
@@ -29,7 +29,7 @@ async function withDeadline<T> (reply: FastifyReply, timeoutMs: number, work: (s
 
 export function taskRoutes (app: App, ctx: GatewayContext): void {
   app.post('/v1/run', {
-    bodyLimit: ctx.maxBodyBytes,
+    bodyLimit: Math.min(ctx.maxBodyBytes, MAX_RUN_BODY_BYTES),
     onRequest: async (_request, reply) => { ctx.slots.runs.take(reply.raw) },
     schema: {
       summary: 'Run one task',
