@@ -2,8 +2,9 @@
  * P2P AI Agents as a library: `connect()` to the network and run ONNX models on its workers.
  * See README.md ("Use it from your code") and examples/library/.
  */
-export { connect, Requester, taskInputs } from './node/requester.js'
-export type { ConnectOptions, TaskInputs, RunOptions, MapOptions, MapProgress, SubmitOptions, DatasetInputs, WorkerInfo, OcrOptions, ImageInput, ResumeOptions, WorkerReputation } from './node/requester.js'
+export { connect, Requester, taskInputs, ocrPageJson } from './node/requester.js'
+export { isTerminalState } from './core/job-store.js'
+export type { ConnectOptions, TaskInputs, RunOptions, MapOptions, MapProgress, SubmitOptions, DatasetInputs, WorkerInfo, OcrOptions, ImageInput, ResumeOptions, WorkerReputation, OcrPageJson } from './node/requester.js'
 export { Job } from './node/requester-job.js'
 export type { TaskOutput } from './node/requester-job.js'
 export { RequesterError } from './node/requester-errors.js'

@@ -38,6 +38,15 @@ const CTORS: Record<DTypeName, TypedArrayCtor> = {
   bool: Uint8Array
 }
 
+/**
+ * Whether `v` is the typed array that holds `dtype`'s values as they travel (little-endian, as on
+ * every platform onnxruntime runs on): its bytes can be taken as they are. float16 and bool are
+ * never (a Uint16Array or Uint8Array of them is ambiguous).
+ */
+export function isNativeArrayOf (dtype: DTypeName, v: unknown): v is AnyTypedArray {
+  return dtype !== 'float16' && dtype !== 'bool' && v instanceof CTORS[dtype]
+}
+
 export function isDType (value: string): value is DTypeName {
   return Object.hasOwn(DTYPE_BYTES, value)
 }

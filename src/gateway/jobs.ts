@@ -3,18 +3,17 @@
  * inputs), resumed when the gateway starts again, cancelled on request, and described as the
  * JSON GET /v1/jobs/:id answers.
  */
-import { Job, RequesterError } from '../index.js'
+import { Job, RequesterError, isTerminalState } from '../index.js'
 import { GatewayError } from './errors.js'
 import { MAX_RUNNING_JOBS } from './limits.js'
-import type { DatasetInputs, JobMeta, JobState, Requester, SubmitOptions, TaskInputs } from '../index.js'
+import type { DatasetInputs, JobMeta, Requester, SubmitOptions, TaskInputs } from '../index.js'
 import type { Static } from 'typebox'
 import type { JobStatus } from './schemas.js'
 
 export type JobStatusValue = Static<typeof JobStatus>
 type Contribution = Array<{ peerId: string, results: number }>
 
-const TERMINAL: ReadonlySet<JobState> = new Set(['done', 'failed'])
-export const isFinished = (meta: JobMeta): boolean => TERMINAL.has(meta.state)
+export const isFinished = (meta: JobMeta): boolean => isTerminalState(meta.state)
 
 /** Finished jobs whose workers are remembered (counting them reads every result). */
 const CONTRIBUTIONS_KEPT = 256

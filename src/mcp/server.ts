@@ -8,7 +8,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { CallToolRequestSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js'
 import * as z from 'zod'
-import { RequesterError } from '../index.js'
+import { RequesterError, ocrPageJson } from '../index.js'
 import { toRequesterError } from '../node/requester-errors.js'
 import { Batches } from './batches.js'
 import { jsonlInputs, readPages } from './inputs.js'
@@ -61,7 +61,6 @@ function modelJson (m: ModelHandle): Record<string, unknown> {
 
 const signature = (list: readonly TensorInfo[]): string => list.map(t => `${t.name} ${t.dtype} [${t.dims.join(', ')}]`).join(', ')
 
-const round = (v: number, digits: number): number => Math.round(v * 10 ** digits) / 10 ** digits
 
 const json = (v: unknown): string => JSON.stringify(v)
 
@@ -178,12 +177,7 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
     ocrTurn = turn.catch(() => {})
     const results = await turn
     await notified
-    const pages = results.map((r, i) => ({
-      path: paths[i]!,
-      text: r.text,
-      lines: r.lines.map(l => ({ text: l.text, score: round(l.score, 3), box: l.box.map(p => [round(p.x, 1), round(p.y, 1)]) })),
-      ...(r.error != null ? { error: r.error } : {})
-    }))
+    const pages = results.map((r, i) => ({ path: paths[i]!, ...ocrPageJson(r) }))
     const text = pages.map(p => `# ${p.path}${p.error != null ? ` (failed: ${p.error})` : ''}\n${p.text}`).join('\n\n')
     return { text, structured: { pages } }
   })

@@ -4,7 +4,7 @@
  */
 import { TaskError } from '../core/errors.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
-import { DTYPE_BYTES, elementCount } from '../core/tensor.js'
+import { DTYPE_BYTES, elementCount, isNativeArrayOf } from '../core/tensor.js'
 import type { DTypeName, WireTensor } from '../core/tensor.js'
 import type { TensorSpec } from './catalog.js'
 import { parseNpy } from './npy.js'
@@ -44,9 +44,9 @@ function checkDims (spec: InputSpec, dims: number[]): void {
  */
 export function tensorFromJson (spec: InputSpec, input: unknown): WireTensor {
   const value = typeof input === 'string' ? parseJson(`input '${spec.name}'`, input) : input
-  const { dims, values } = isPlainObject(value) ? dimsAndData(spec, value) : flatten(spec, value)
+  const { dims, values, bytes }: { dims: number[], values?: unknown[], bytes?: Uint8Array } = isPlainObject(value) ? dimsAndData(spec, value) : flatten(spec, value)
   checkDims(spec, dims)
-  return { name: spec.name, dtype: spec.dtype, dims, data: encode(spec, dims, values) }
+  return { name: spec.name, dtype: spec.dtype, dims, data: bytes ?? encode(spec, dims, values!) }
 }
 
 /** JSON text or value of the form { "<input name>": <tensorFromJson input>, ... } for every input. */
@@ -71,16 +71,21 @@ function parseJson (what: string, text: string): unknown {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-function dimsAndData (spec: TensorSpec, obj: Record<string, unknown>): { dims: number[], values: unknown[] } {
+function dimsAndData (spec: TensorSpec, obj: Record<string, unknown>): { dims: number[], values?: unknown[], bytes?: Uint8Array } {
   const extra = Object.keys(obj).filter(k => !['dims', 'data', 'name', 'dtype'].includes(k))
   if (extra.length > 0) throw bad(spec, `unexpected key '${extra[0]!}'; use { "dims": [...], "data": [...] }`)
   if (obj.dtype !== undefined && obj.dtype !== spec.dtype) throw bad(spec, `the data is ${String(obj.dtype)}, the model wants ${spec.dtype}`)
   const { dims } = obj
-  // Typed arrays (a library caller's Float32Array) read as the plain lists JSON gives.
-  const data = ArrayBuffer.isView(obj.data) && !(obj.data instanceof DataView) ? Array.from(obj.data as unknown as ArrayLike<number>) : obj.data
   if (!Array.isArray(dims) || dims.length > DEFAULT_LIMITS.maxDims || !dims.every(d => Number.isSafeInteger(d) && d >= 0)) {
     throw bad(spec, `"dims" must be a list of at most ${DEFAULT_LIMITS.maxDims} non-negative integers`)
   }
+  // A library caller's typed array of the model's own dtype (a Float32Array for float32) is copied
+  // as bytes; any other typed array reads as the plain list JSON gives.
+  if (isNativeArrayOf(spec.dtype, obj.data)) {
+    if (obj.data.length !== elementCount(dims)) throw bad(spec, `"data" has ${obj.data.length} values, dims ${fmtDims(dims)} need ${elementCount(dims)}`)
+    return { dims, bytes: new Uint8Array(obj.data.buffer.slice(obj.data.byteOffset, obj.data.byteOffset + obj.data.byteLength)) }
+  }
+  const data = ArrayBuffer.isView(obj.data) && !(obj.data instanceof DataView) ? Array.from(obj.data as unknown as ArrayLike<number>) : obj.data
   if (!Array.isArray(data)) throw bad(spec, '"data" must be a flat list of values')
   if (data.length !== elementCount(dims)) throw bad(spec, `"data" has ${data.length} values, dims ${fmtDims(dims)} need ${elementCount(dims)}`)
   return { dims, values: data }

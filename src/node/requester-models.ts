@@ -11,7 +11,6 @@ import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import { RequesterError } from './requester-errors.js'
 import type { CatalogModel } from '../models/catalog.js'
 import type { ModelProvider } from '../core/model-store.js'
-import type { InputSpec } from '../models/tensor-input.js'
 import type { DTypeName } from '../core/tensor.js'
 
 /** A model: a built-in name ('digits'), a sha256 this requester knows, a path to an .onnx file, or its bytes. */
@@ -44,11 +43,6 @@ function fromCatalog (m: CatalogModel): ModelHandle {
 }
 
 export const BUILTIN_HANDLES: readonly ModelHandle[] = BUILTIN_MODELS.map(fromCatalog)
-
-/** The input specs inputsFromJson checks a task's inputs against. */
-export function inputSpecs (model: ModelHandle): InputSpec[] {
-  return model.inputs.map(i => ({ name: i.name, dtype: i.dtype, dims: i.dims, rankKnown: i.rankKnown }))
-}
 
 /** What a model declares, read from its bytes; RequesterError 'bad-model' when this network cannot run it. */
 export function describeModel (bytes: Uint8Array, name: string, sha256: string): ModelHandle {

@@ -29,7 +29,7 @@ import { loadDigitDataset } from './datasets.js'
 import { checkPngPages, decodePng } from './png.js'
 import { ensureOcrModels } from './ocr-assets.js'
 import { RequesterError, toRequesterError } from './requester-errors.js'
-import { ModelRegistry, inputSpecs } from './requester-models.js'
+import { ModelRegistry } from './requester-models.js'
 import { Job } from './requester-job.js'
 import { JobRunner } from '../net/job-runner.js'
 import { runOcrBatch } from '../net/ocr-job.js'
@@ -217,7 +217,7 @@ function checkRunOptions (o: MapOptions): void {
 /** One task's inputs as wire tensors, checked against the model; RequesterError 'bad-input' naming the task. */
 export function taskInputs (model: ModelHandle, inputs: TaskInputs, index?: number): WireTensor[] {
   try {
-    return inputsFromJson(inputSpecs(model), inputs)
+    return inputsFromJson(model.inputs, inputs)
   } catch (err) {
     throw new RequesterError('bad-input', `${index === undefined ? '' : `input ${index}: `}${(err as Error).message}`)
   }
@@ -609,6 +609,23 @@ function datasetRequest (meta: JobMeta, defaults: { spotCheck: number, diversity
 
 function isDatasetInputs (v: unknown): v is DatasetInputs {
   return typeof v === 'object' && v !== null && typeof (v as DatasetInputs).dataset === 'string' && !(Symbol.iterator in v) && !(Symbol.asyncIterator in v)
+}
+
+/** A page read by ocr() as plain JSON (the HTTP API's and the MCP server's shape): box corners as [x, y] pairs, rounded. */
+export interface OcrPageJson {
+  text: string
+  lines: Array<{ text: string, score: number, box: Array<[number, number]> }>
+  error?: string
+}
+
+const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits
+
+export function ocrPageJson (page: OcrPageResult): OcrPageJson {
+  return {
+    text: page.text,
+    lines: page.lines.map(l => ({ text: l.text, score: round(l.score, 4), box: l.box.map(p => [round(p.x, 1), round(p.y, 1)]) })),
+    ...(page.error != null ? { error: page.error } : {})
+  }
 }
 
 /** An image's PNG bytes (read from its file), or the image itself when it is already decoded; RequesterError 'bad-image'. */

@@ -287,3 +287,26 @@ describe('images', () => {
     expect(failure(() => tensorFromImage(spec('float32', [1, 3, 'h', 'w']), huge))).toMatch(/at most 16777216/)
   })
 })
+
+describe('typed arrays from library callers', () => {
+  const f32 = { name: 'x', dtype: 'float32' as const, dims: [1, 3] }
+  it('takes the bytes of a typed array of the model\'s own dtype, the same as the JSON list gives', () => {
+    const fromTyped = tensorFromJson(f32, { dims: [1, 3], data: new Float32Array([0.5, -2, 1e-3]).subarray(0) })
+    const fromList = tensorFromJson(f32, { dims: [1, 3], data: [0.5, -2, Math.fround(1e-3)] })
+    expect(fromTyped.data).toEqual(fromList.data)
+    const i64 = tensorFromJson({ name: 'n', dtype: 'int64', dims: [2] }, { dims: [2], data: new BigInt64Array([2n ** 62n, -1n]) })
+    expect(i64.data).toEqual(tensorFromJson({ name: 'n', dtype: 'int64', dims: [2] }, { dims: [2], data: [String(2n ** 62n), '-1'] }).data)
+  })
+
+  it('copies a view at an offset (not the whole buffer), and checks its length against dims', () => {
+    const big = new Float32Array([9, 9, 1, 2, 3, 9])
+    expect(tensorFromJson(f32, { dims: [1, 3], data: big.subarray(2, 5) }).data).toEqual(tensorFromJson(f32, { dims: [1, 3], data: [1, 2, 3] }).data)
+    expect(() => tensorFromJson(f32, { dims: [1, 3], data: new Float32Array(4) })).toThrow(/"data" has 4 values, dims \[1, 3\] need 3/)
+  })
+
+  it('reads another typed array as a list, checked value by value', () => {
+    expect(tensorFromJson({ name: 'x', dtype: 'float64', dims: [2] }, { dims: [2], data: new Float32Array([0.5, 2]) }).data)
+      .toEqual(tensorFromJson({ name: 'x', dtype: 'float64', dims: [2] }, { dims: [2], data: [0.5, 2] }).data)
+    expect(() => tensorFromJson({ name: 'x', dtype: 'uint8', dims: [1] }, { dims: [1], data: new Int16Array([-1]) })).toThrow(/element \[0\]/)
+  })
+})

@@ -1,4 +1,5 @@
 /** POST /v1/run (one task, answered when its result is verified) and POST /v1/ocr (pages → text). */
+import { ocrPageJson } from '../../index.js'
 import { GatewayError } from '../errors.js'
 import { pngImages } from '../images.js'
 import { DEFAULT_OCR_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, MAX_CONCURRENT_OCR, MAX_CONCURRENT_RUNS, MAX_IMAGE_PIXELS, MAX_RUN_BODY_BYTES, MAX_OCR_IMAGES, MAX_TOTAL_PIXELS } from '../limits.js'
@@ -7,7 +8,6 @@ import { clientGone } from '../streams.js'
 import type { FastifyReply } from 'fastify'
 import type { App, GatewayContext } from '../context.js'
 
-const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits
 
 /**
  * Runs `work` with a signal that aborts when the client goes away or after `timeoutMs`; a timeout
@@ -71,12 +71,6 @@ export function taskRoutes (app: App, ctx: GatewayContext): void {
       waitForWorkersMs: Math.min(ctx.waitForWorkersMs, timeoutMs),
       signal
     }))
-    return {
-      pages: pages.map(p => ({
-        text: p.text,
-        lines: p.lines.map(l => ({ text: l.text, score: round(l.score, 4), box: l.box.map(pt => [round(pt.x, 1), round(pt.y, 1)] as [number, number]) })),
-        ...(p.error != null ? { error: p.error } : {})
-      }))
-    }
+    return { pages: pages.map(ocrPageJson) }
   })
 }
