@@ -4,7 +4,7 @@
  * refused, an abort honoured. Driven by a stand-in runner (an EventTarget with meta and stop) over
  * the reference MemoryJobStore.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Job } from '../../src/node/requester-job.js'
 import { MemoryJobStore } from '../../src/core/job-store.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
@@ -126,11 +126,13 @@ describe('Job.results', () => {
     const { job, runner } = await setup(2)
     const controller = new AbortController()
     const it = job.results({ signal: controller.signal })
+    const removed = vi.spyOn(job, 'removeEventListener')
     const pending = it.next()
     await Promise.resolve()
     controller.abort()
     await expect(pending).rejects.toMatchObject({ code: 'cancelled' })
-    // A result after the generator ended reaches no leftover listener (nothing buffered, nothing thrown).
+    expect(removed.mock.calls.map(c => c[0]).sort()).toEqual(['end', 'result', 'revoke', 'task-failed'])
+    // A result after the generator ended reaches no leftover listener, and throws nothing.
     runner.decide(result(0))
   })
 
