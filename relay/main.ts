@@ -202,6 +202,35 @@ try {
   process.exit(1)
 }
 const relayId = relay.node.peerId.toString()
+
+let http: Awaited<ReturnType<typeof startStaticServer>> | undefined
+// Listen for signals before printing that we are up: until a listener exists, SIGTERM kills the
+// process outright, and whoever reads the address may send it at once.
+let stopping = false
+async function shutdown (signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  console.log(`\n${signal}: shutting down`)
+  // A peer that never lets go must not keep the process alive.
+  setTimeout(() => {
+    console.error('relay: shutdown timed out')
+    process.exit(1)
+  }, 10_000).unref()
+  http?.closeAllConnections()
+  try {
+    await Promise.all([
+      new Promise<void>(resolve => { if (http == null) resolve(); else http.close(() => { resolve() }) }),
+      relay.stop()
+    ])
+  } catch (err) {
+    console.error(`relay: error while stopping: ${oneLine(err)}`)
+    process.exit(1)
+  }
+  process.exit(0)
+}
+process.on('SIGINT', () => { void shutdown('SIGINT') })
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+
 // With --port 0 the OS picks the port: report the one actually bound.
 const wsPort = Number(relay.node.getMultiaddrs()[0]?.getComponents().find(c => c.name === 'tcp')?.value ?? port)
 
@@ -229,7 +258,6 @@ console.log(`relay peer id ${relayId}`)
 console.log(`relay listening on ${relayAddrFor(local)}`)
 for (const ip of lanAddresses().filter(ip => ip !== local)) console.log(`               and ${relayAddrFor(ip)}`)
 
-let http: Awaited<ReturnType<typeof startStaticServer>> | undefined
 if (values.serve != null) {
   const discovery = relay.node.services.discovery
   try {
@@ -263,30 +291,6 @@ if (values.serve != null) {
   for (const ip of lanAddresses()) console.log(`Other devices on your network: ${scheme}://${ip}:${boundPort}/ (see README: LAN)`)
 }
 
-let stopping = false
-async function shutdown (signal: string): Promise<void> {
-  if (stopping) return
-  stopping = true
-  console.log(`\n${signal}: shutting down`)
-  // A peer that never lets go must not keep the process alive.
-  setTimeout(() => {
-    console.error('relay: shutdown timed out')
-    process.exit(1)
-  }, 10_000).unref()
-  http?.closeAllConnections()
-  try {
-    await Promise.all([
-      new Promise<void>(resolve => { if (http == null) resolve(); else http.close(() => { resolve() }) }),
-      relay.stop()
-    ])
-  } catch (err) {
-    console.error(`relay: error while stopping: ${oneLine(err)}`)
-    process.exit(1)
-  }
-  process.exit(0)
-}
-process.on('SIGINT', () => { void shutdown('SIGINT') })
-process.on('SIGTERM', () => { void shutdown('SIGTERM') })
 // Started by a tool (tests, bench, demo): stop when that process dies without stopping us first.
 if (process.env.P2P_EXIT_WITH_PARENT === '1') {
   const parent = process.ppid

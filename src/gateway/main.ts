@@ -94,7 +94,6 @@ try {
   const code = (err as NodeJS.ErrnoException).code
   fail(code === 'EADDRINUSE' ? `port ${port} on ${values.host} is taken` : (err as Error).message, 1)
 }
-console.log(gateway.url)
 
 let stopping = false
 const stop = (): void => {
@@ -109,3 +108,5 @@ const stop = (): void => {
 }
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)
+// Only now: until a listener exists, a SIGTERM sent on reading the URL would kill us outright.
+console.log(gateway.url)
