@@ -43,10 +43,14 @@ export interface AppServerOptions extends RelayOptions {
 
 let started = 0
 
-/** The relay and the built app (`--serve dist`). */
+/**
+ * The relay and the built app (`--serve dist`, or the build in P2P_APP_DIR, relative to the repository: several checkouts'
+ * worth of builds side by side, as when tests of different changes run at once).
+ */
 export async function startAppServer (options: AppServerOptions = {}): Promise<AppServer> {
-  if (!existsSync(ROOT + 'dist/index.html')) throw new Error('dist/ is missing: run `npm run build` first')
-  const { relay, url } = await spawnRelay(options, ['--serve', ROOT + 'dist', '--http-port', String(options.httpPort ?? 0)], /Open (http:\/\/\S+) /)
+  const dir = ROOT + (process.env.P2P_APP_DIR ?? 'dist')
+  if (!existsSync(dir + '/index.html')) throw new Error(`${dir}/ is missing: run \`npm run build\` first`)
+  const { relay, url } = await spawnRelay(options, ['--serve', dir, '--http-port', String(options.httpPort ?? 0)], /Open (http:\/\/\S+) /)
   return { ...relay, url: url!.replace('localhost', '127.0.0.1') }
 }
 
