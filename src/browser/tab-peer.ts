@@ -277,11 +277,18 @@ export class TabPeer extends EventTarget {
     const id = peerIdFromString(peerId)
     let run: TaskRun
     try {
-      run = { ...await this.tasks.run(id, request), worker: peerId }
+      try {
+        run = { ...await this.tasks.run(id, request), worker: peerId }
+      } catch (err) {
+        const e = toTaskError(err)
+        if (e.code !== 'peer-gone' || this.adverts.get(peerId) == null) throw e
+        run = { ...await this.tasks.run(id, request), worker: peerId }
+      }
     } catch (err) {
+      // Which peer failed, for the error shown to the user.
       const e = toTaskError(err)
-      if (e.code !== 'peer-gone' || this.adverts.get(peerId) == null) throw e
-      run = { ...await this.tasks.run(id, request), worker: peerId }
+      e.peer ??= peerId
+      throw e
     }
     const key = `${peerId} ${request.model.sha256}`
     const before = this.measured.get(key)

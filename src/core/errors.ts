@@ -12,6 +12,8 @@ export type TaskErrorCode =
 
 export class TaskError extends Error {
   readonly code: TaskErrorCode
+  /** The peer id that raised it, set by whoever sent the task there (for describeTaskError). */
+  peer?: string
 
   constructor (code: TaskErrorCode, message: string) {
     super(message)
