@@ -39,6 +39,9 @@ export class WorkerAdvertiser {
   private readonly speeds = new SpeedTracker()
   private readonly cached = new Set<string>()
   private lastKey = ''
+  /** Tasks served since start (a refusal throws before the queue emits anything, so it never counts). */
+  private tasksDone = 0
+  private tasksFailed = 0
 
   constructor (sink: AdvertSink, queue: WorkQueue, identity: WorkerIdentity) {
     this.sink = sink
@@ -49,6 +52,8 @@ export class WorkerAdvertiser {
 
   /** Feed every WorkQueue event here. */
   onWork (e: WorkEvent): void {
+    if (e.state === 'done') this.tasksDone++
+    if (e.state === 'failed') this.tasksFailed++
     if (e.state === 'done' && e.result != null) {
       this.speeds.add(e.sha256, e.result.timings.inferenceMs)
       this.cached.add(e.sha256)
@@ -89,7 +94,10 @@ export class WorkerAdvertiser {
       cached: [...this.cached],
       speeds: this.speeds.toRecord(),
       maxModelBytes: this.identity.maxModelBytes,
-      backends: this.identity.backends?.() ?? {}
+      backends: this.identity.backends?.() ?? {},
+      // Ride along with whatever publication comes next: never a reason to publish (not in materialKey).
+      tasksDone: this.tasksDone,
+      tasksFailed: this.tasksFailed
     }
   }
 }

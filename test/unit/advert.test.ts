@@ -111,6 +111,18 @@ describe('advert body round trip', () => {
     expect(roundTrip(worker, { seq: Number.MAX_SAFE_INTEGER }).envelope.seq).toBe(Number.MAX_SAFE_INTEGER)
   })
 
+  it('carries the served-task totals up to 2^53 − 1, and reads zero as absent (what a peer that does not count sends)', () => {
+    const counting = { ...worker, tasksDone: 123_456, tasksFailed: 7 }
+    expect(roundTrip(counting).envelope.advert).toEqual(withoutAddrs(counting))
+    const huge = { ...worker, tasksDone: Number.MAX_SAFE_INTEGER, tasksFailed: 1 }
+    expect(roundTrip(huge).envelope.advert.tasksDone).toBe(Number.MAX_SAFE_INTEGER)
+    expect(roundTrip({ ...worker, tasksDone: 0, tasksFailed: 0 }).envelope.advert).not.toHaveProperty('tasksDone')
+    // Anything but a whole number ≥ 0 goes out as 0 rather than as a value receivers would refuse.
+    for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) {
+      expect(roundTrip({ ...worker, tasksDone: bad }).envelope.advert).not.toHaveProperty('tasksDone')
+    }
+  })
+
   it('carries a model size cap past 4 GiB and large thread and slot counts', () => {
     const big = { ...worker, maxModelBytes: 5 * 2 ** 30 + 3, threads: 256, slots: 300, freeSlots: 299 }
     expect(roundTrip(big).envelope.advert).toEqual(withoutAddrs(big))
@@ -197,6 +209,11 @@ describe('advert body decoding rejects what breaks a bound', () => {
     expectBadAdvert(() => decodeAdvertBody(rawBody({ addrs: [new Uint8Array(301)] })), /address too long/)
     // The limits themselves are fine.
     expect(decodeAdvertBody(rawBody({ backend: 'x'.repeat(96), models: [model({ backend: 'y'.repeat(96) })] })).envelope.advert.backend).toHaveLength(96)
+  })
+
+  it('a served-task total past 2^53', () => {
+    expectBadAdvert(() => decodeAdvertBody(rawBody({ tasksDone: 2n ** 53n })), /task counter out of range/)
+    expectBadAdvert(() => decodeAdvertBody(rawBody({ tasksFailed: 2n ** 64n - 1n })), /task counter out of range/)
   })
 
   it('a sequence number past 2^53', () => {

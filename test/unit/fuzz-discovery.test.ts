@@ -35,7 +35,9 @@ function randomBody (rng: Rng): Uint8Array {
     slots: rng.uint() >>> 0,
     freeSlots: rng.uint() >>> 0,
     maxModelBytes: String(rng.uint()),
-    models
+    models,
+    tasksDone: rng.chance(0.9) ? String(rng.uint()) : '18446744073709551615',
+    tasksFailed: rng.chance(0.9) ? String(rng.int(1000)) : '9007199254740992'
   })
 }
 
@@ -69,6 +71,7 @@ function bodyChecked (bytes: Uint8Array): 'ok' | 'bad' {
   for (const ms of Object.values(a.speeds)) expect(Number.isFinite(ms) && ms > 0).toBe(true)
   for (const b of Object.values(a.backends)) expect(b.length).toBeLessThanOrEqual(96)
   expect(Number.isFinite(a.maxModelBytes) && a.maxModelBytes >= 0).toBe(true)
+  for (const n of [a.tasksDone, a.tasksFailed]) if (n !== undefined) expect(Number.isSafeInteger(n) && n > 0).toBe(true)
   return 'ok'
 }
 

@@ -22,6 +22,10 @@ export interface Advert {
   maxModelBytes: number
   /** sha256 → the backend it measured fastest for that model. */
   backends: Record<string, string>
+  /** Tasks served since the peer started, finished with a result (a running total; absent: not counted). */
+  tasksDone?: number
+  /** Tasks served since the peer started that failed (refusals for busy or paused not counted). */
+  tasksFailed?: number
 }
 
 export const NOT_A_WORKER: Advert = { kind: 'unknown', addrs: [], worker: false, paused: false, backend: '', threads: 0, slots: 0, freeSlots: 0, models: [], cached: [], speeds: {}, maxModelBytes: 0, backends: {} }

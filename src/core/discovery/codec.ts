@@ -93,7 +93,9 @@ export function encodeAdvertBody (e: AdvertEnvelope, addrs: Uint8Array[]): Uint8
     slots: a.slots,
     freeSlots: a.freeSlots,
     maxModelBytes: BigInt(a.maxModelBytes),
-    models
+    models,
+    tasksDone: counter(a.tasksDone),
+    tasksFailed: counter(a.tasksFailed)
   })
   // Whatever the lists hold, the signed advert must fit what receivers accept: the last models go first.
   let body = encode()
@@ -102,6 +104,11 @@ export function encodeAdvertBody (e: AdvertEnvelope, addrs: Uint8Array[]): Uint8
     body = encode()
   }
   return body
+}
+
+/** A running total as the wire carries it: a whole number ≥ 0 (anything else reads as 0). */
+function counter (n: number | undefined): bigint {
+  return n != null && Number.isSafeInteger(n) && n > 0 ? BigInt(n) : 0n
 }
 
 /**
@@ -133,6 +140,9 @@ export function decodeAdvertBody (bytes: Uint8Array): { envelope: Omit<AdvertEnv
   }
   const seq = Number(m.seq)
   if (!Number.isSafeInteger(seq)) throw bad('sequence number out of range')
+  const tasksDone = Number(m.tasksDone)
+  const tasksFailed = Number(m.tasksFailed)
+  if (!Number.isSafeInteger(tasksDone) || !Number.isSafeInteger(tasksFailed)) throw bad('task counter out of range')
   return {
     envelope: {
       seq,
@@ -149,7 +159,10 @@ export function decodeAdvertBody (bytes: Uint8Array): { envelope: Omit<AdvertEnv
         cached,
         speeds,
         maxModelBytes: Number(m.maxModelBytes),
-        backends
+        backends,
+        // Zero is also what a peer that does not count sends: absent either way.
+        ...(tasksDone > 0 ? { tasksDone } : {}),
+        ...(tasksFailed > 0 ? { tasksFailed } : {})
       }
     },
     addrs: m.addrs

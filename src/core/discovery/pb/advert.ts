@@ -174,6 +174,8 @@ export interface AdvertBody {
   freeSlots: number
   maxModelBytes: bigint
   models: ModelInfo[]
+  tasksDone: bigint
+  tasksFailed: bigint
 }
 
 export namespace AdvertBody {
@@ -250,6 +252,16 @@ export namespace AdvertBody {
           }
         }
 
+        if ((obj.tasksDone != null && obj.tasksDone !== 0n)) {
+          w.uint32(104)
+          w.uint64(obj.tasksDone)
+        }
+
+        if ((obj.tasksFailed != null && obj.tasksFailed !== 0n)) {
+          w.uint32(112)
+          w.uint64(obj.tasksFailed)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -266,7 +278,9 @@ export namespace AdvertBody {
           slots: 0,
           freeSlots: 0,
           maxModelBytes: 0n,
-          models: []
+          models: [],
+          tasksDone: 0n,
+          tasksFailed: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -331,6 +345,14 @@ export namespace AdvertBody {
               obj.models.push(ModelInfo.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.models$
               }))
+              break
+            }
+            case 13: {
+              obj.tasksDone = reader.uint64()
+              break
+            }
+            case 14: {
+              obj.tasksFailed = reader.uint64()
               break
             }
             default: {
@@ -456,6 +478,20 @@ export namespace AdvertBody {
 
               break
             }
+            case 13: {
+              yield {
+                field: `${prefix}.tasksDone`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 14: {
+              yield {
+                field: `${prefix}.tasksFailed`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -548,6 +584,16 @@ export namespace AdvertBody {
     index: number
   }
 
+  export interface AdvertBodyTasksDoneFieldEvent {
+    field: '$.tasksDone'
+    value: bigint
+  }
+
+  export interface AdvertBodyTasksFailedFieldEvent {
+    field: '$.tasksFailed'
+    value: bigint
+  }
+
   export function encode (obj: Partial<AdvertBody>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, AdvertBody.codec())
   }
@@ -556,7 +602,7 @@ export namespace AdvertBody {
     return decodeMessage(buf, AdvertBody.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AdvertBody>): Generator<AdvertBodySeqFieldEvent | AdvertBodyKindFieldEvent | AdvertBodyAddrsFieldEvent | AdvertBodyLeavingFieldEvent | AdvertBodyWorkerFieldEvent | AdvertBodyPausedFieldEvent | AdvertBodyBackendFieldEvent | AdvertBodyThreadsFieldEvent | AdvertBodySlotsFieldEvent | AdvertBodyFreeSlotsFieldEvent | AdvertBodyMaxModelBytesFieldEvent | AdvertBodyModelsSha256FieldEvent | AdvertBodyModelsLoadedFieldEvent | AdvertBodyModelsMsFieldEvent | AdvertBodyModelsBackendFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AdvertBody>): Generator<AdvertBodySeqFieldEvent | AdvertBodyKindFieldEvent | AdvertBodyAddrsFieldEvent | AdvertBodyLeavingFieldEvent | AdvertBodyWorkerFieldEvent | AdvertBodyPausedFieldEvent | AdvertBodyBackendFieldEvent | AdvertBodyThreadsFieldEvent | AdvertBodySlotsFieldEvent | AdvertBodyFreeSlotsFieldEvent | AdvertBodyMaxModelBytesFieldEvent | AdvertBodyModelsSha256FieldEvent | AdvertBodyModelsLoadedFieldEvent | AdvertBodyModelsMsFieldEvent | AdvertBodyModelsBackendFieldEvent | AdvertBodyTasksDoneFieldEvent | AdvertBodyTasksFailedFieldEvent> {
     return streamMessage(buf, AdvertBody.codec(), opts)
   }
 }
