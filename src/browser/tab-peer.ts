@@ -19,7 +19,7 @@ import type { JobVerification } from '../net/job-runner.js'
 import type { DiversityMode } from '../core/diversity.js'
 import { compareWorkers } from '../core/scheduler.js'
 import { loadTabIdentity } from './identity.js'
-import { tabModelStore } from './cache-model-store.js'
+import { BuiltinModelCache, tabModelStore } from './cache-model-store.js'
 import { rememberChoice, rememberedChoices } from './backend-memory.js'
 import type { TabConfig } from './config.js'
 import type { ComputePeer } from '../net/compute-peer.js'
@@ -356,11 +356,11 @@ export class TabPeer extends EventTarget {
   }
 }
 
-/** A built-in model's bytes from this app's server (public/models), by sha256. */
+const builtinCache = new BuiltinModelCache({ current: BUILTIN_MODELS.map(m => m.sha256) })
+
+/** A built-in model's bytes, by sha256: kept in Cache Storage once fetched from this app's server (public/models), so they run offline. */
 async function fetchBuiltin (sha256: string): Promise<Uint8Array | undefined> {
   const m = builtinBySha(sha256)
   if (m == null) return undefined
-  const res = await fetch(new URL(`models/${m.file}`, location.href))
-  if (!res.ok) throw new Error(`GET models/${m.file}: ${res.status}`)
-  return new Uint8Array(await res.arrayBuffer())
+  return await builtinCache.get(sha256, new URL(`models/${m.file}`, location.href))
 }

@@ -6,7 +6,7 @@
 import { TASK_PROTOCOL } from '../core/task/codec.js'
 import { TaskClient } from '../core/task/client.js'
 import { TaskServer } from '../core/task/server.js'
-import { TaskError } from '../core/errors.js'
+import { TaskError, toTaskError } from '../core/errors.js'
 import { UnfinishedFrames } from '../core/framing.js'
 import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
@@ -17,6 +17,21 @@ import type { TaskClientOptions, TaskOutcome } from '../core/task/client.js'
 import type { WorkQueue } from '../core/work-queue.js'
 import type { ProtocolLimits, UnfinishedFrameLimits } from '../core/limits.js'
 import type { DirectConnections } from './direct-connections.js'
+import type { TaskErrorCode } from '../core/errors.js'
+
+/** One task this peer sent, finished: for the page's charts (every requester path goes through `run`). */
+export interface RoundTrip {
+  worker: string
+  taskId: string
+  modelSha256: string
+  ok: boolean
+  /** The error's code when it failed. */
+  code?: TaskErrorCode
+  /** Request sent → response decoded when it succeeded; call → failure otherwise (a dial included). */
+  ms: number
+}
+
+const ROUND_TRIP = 'roundtrip'
 
 export interface TaskProtocolInit {
   client?: TaskClientOptions
@@ -37,7 +52,7 @@ export interface TaskProtocolComponents {
   connections: DirectConnections
 }
 
-export class TaskProtocol implements Startable {
+export class TaskProtocol extends EventTarget implements Startable {
   private readonly components: TaskProtocolComponents
   private readonly init: TaskProtocolInit
   private readonly log: Logger
@@ -49,6 +64,7 @@ export class TaskProtocol implements Startable {
   readonly unfinishedResponses: UnfinishedFrames
 
   constructor (components: TaskProtocolComponents, init: TaskProtocolInit) {
+    super()
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('p2p-ai-agents:task')
@@ -82,6 +98,30 @@ export class TaskProtocol implements Startable {
    * that cannot open a stream is dead but not yet noticed: it is dropped and the peer dialled once more.
    */
   async run (peer: PeerId, request: TaskRequest, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+    const startedAt = performance.now()
+    const done = (ok: boolean, ms: number, code?: TaskErrorCode): void => {
+      const detail: RoundTrip = { worker: peer.toString(), taskId: request.taskId, modelSha256: request.model.sha256, ok, ms, ...(code != null ? { code } : {}) }
+      this.dispatchEvent(new CustomEvent<RoundTrip>(ROUND_TRIP, { detail }))
+    }
+    try {
+      const outcome = await this.send(peer, request, options)
+      done(true, outcome.roundTripMs)
+      return outcome
+    } catch (err) {
+      // A dial that failed or an abort is not a TaskError yet: the peer could not be reached.
+      done(false, performance.now() - startedAt, toTaskError(err, 'peer-gone').code)
+      throw err
+    }
+  }
+
+  /** Calls `listener` once per task sent through `run`, finished or failed; returns how to stop. */
+  onRoundTrip (listener: (r: RoundTrip) => void): () => void {
+    const handler = (evt: Event): void => { listener((evt as CustomEvent<RoundTrip>).detail) }
+    this.addEventListener(ROUND_TRIP, handler)
+    return () => { this.removeEventListener(ROUND_TRIP, handler) }
+  }
+
+  private async send (peer: PeerId, request: TaskRequest, options: { signal?: AbortSignal }): Promise<TaskOutcome> {
     const { connections } = this.components
     let connection = await connections.connect(peer, options.signal)
     let client: TaskClient

@@ -19,6 +19,7 @@ import type { InferenceSession } from 'onnxruntime-node'
 import type { Connection } from '@libp2p/interface'
 import type { NodePeer } from '../../src/node/node-peer.js'
 import type { TaskOutcome } from '../../src/core/task/client.js'
+import type { RoundTrip } from '../../src/net/task-service.js'
 import type { Digit } from './helpers.js'
 import type { TestRelay } from './helpers.js'
 
@@ -130,6 +131,25 @@ describe('digits over direct WebRTC between two Node peers', () => {
     const err = await rejectionOf(requester.tasks.run(worker.node.peerId, request))
     expect(err.code).toBe('model-unavailable')
     expect(err.message).toContain('not-on-this-worker.onnx')
+  })
+
+  it('tells the requester\'s listeners of every finished task (round trip, ok or its code) and counts it in the worker\'s advert', async () => {
+    const seen: RoundTrip[] = []
+    const stop = requester.tasks.onRoundTrip(r => { seen.push(r) })
+    const doneBefore = worker.advertiser!.advert().tasksDone ?? 0
+    const outcome = await requester.tasks.run(worker.node.peerId, digitsTask('round-trip-ok', digits[0].pixels))
+    const missing = digitsTask('round-trip-failed', digits[0].pixels)
+    missing.model = { sha256: 'cd'.repeat(32), size: 4096, name: 'not-anywhere.onnx' }
+    await rejectionOf(requester.tasks.run(worker.node.peerId, missing))
+    stop()
+    await requester.tasks.run(worker.node.peerId, digitsTask('after-stop', digits[0].pixels))
+    expect(seen).toEqual([
+      { worker: worker.node.peerId.toString(), taskId: 'round-trip-ok', modelSha256: modelRef(DIGITS).sha256, ok: true, ms: outcome.roundTripMs },
+      { worker: worker.node.peerId.toString(), taskId: 'round-trip-failed', modelSha256: 'cd'.repeat(32), ok: false, code: 'model-unavailable', ms: expect.any(Number) }
+    ])
+    // Two tasks ran to a result (one before, one after the listener stopped); the failed one counts as failed.
+    expect(worker.advertiser!.advert().tasksDone).toBe(doneBefore + 2)
+    expect(worker.advertiser!.advert().tasksFailed ?? 0).toBeGreaterThanOrEqual(1)
   })
 
   it('answers model-hash-mismatch when the worker\'s model file does not hash to the requested sha256', async () => {
