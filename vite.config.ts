@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite'
 import { svelte } from '@sveltejs/vite-plugin-svelte'
+import { swPrecache } from './scripts/sw-precache.js'
 
 // Same isolation headers as relay/static-server.ts, so WASM threads work in dev and preview too.
 const isolation = {
@@ -9,7 +10,7 @@ const isolation = {
 }
 
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [svelte(), swPrecache()],
   worker: { format: 'es' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   build: { target: 'es2022', chunkSizeWarningLimit: 2048 },

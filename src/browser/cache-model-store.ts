@@ -1,8 +1,11 @@
 /**
- * A tab's model cache in Cache Storage, keyed by sha256: survives reloads and is shared by the
- * origin's tabs. Cache Storage exists only in secure contexts; elsewhere models stay in memory.
+ * A tab's model caches in Cache Storage, keyed by sha256: survive reloads and are shared by the
+ * origin's tabs. Models fetched from peers go to the ModelStore; the app's built-in models, once a
+ * tab has used them, to BuiltinModelCache, so the tab runs them with no network (offline OCR).
+ * Cache Storage exists only in secure contexts; elsewhere models stay in memory.
  */
 import { MemoryModelStore } from '../core/model-store.js'
+import { sha256Hex } from '../core/hash.js'
 import type { ModelStore, StoredModel } from '../core/model-store.js'
 
 /** Outside the service worker's "p2p-ai-agents-" prefix: its clean-up of old shells leaves models alone. */
@@ -56,4 +59,63 @@ export class CacheModelStore implements ModelStore {
 /** Cache Storage where the page may use it (secure contexts), memory otherwise. */
 export function tabModelStore (): ModelStore {
   return typeof caches !== 'undefined' ? new CacheModelStore() : new MemoryModelStore()
+}
+
+/** Built-in models a tab has used; a "p2p-" name outside the service worker's "p2p-ai-agents-" clean-up. */
+export const BUILTIN_CACHE = 'p2p-builtin-models-v1'
+const BUILTIN_PATH = '/p2p-builtin/'
+
+export interface BuiltinModelCacheOptions {
+  /** sha256 of this build's built-in models: entries for any other (an older build's) are deleted. */
+  current: readonly string[]
+  /** The origin's Cache Storage (default: the global one; none outside secure contexts). */
+  caches?: CacheStorage
+  fetch?: typeof globalThis.fetch
+}
+
+/**
+ * The app's built-in models (public/models, served over HTTP), kept in Cache Storage by sha256 once
+ * fetched: later loads, offline ones included, read them from there. Bytes are stored only when they
+ * hash to the sha256 asked for, so a wrong file (an old deploy behind a proxy) is never pinned.
+ */
+export class BuiltinModelCache {
+  private readonly current: ReadonlySet<string>
+  private readonly caches?: CacheStorage
+  private readonly fetch: typeof globalThis.fetch
+  private pruned?: Promise<void>
+
+  constructor (options: BuiltinModelCacheOptions) {
+    this.current = new Set(options.current)
+    this.caches = options.caches ?? (typeof caches !== 'undefined' ? caches : undefined)
+    this.fetch = options.fetch ?? (async (input, init) => await globalThis.fetch(input, init))
+  }
+
+  /** The bytes of built-in `sha256`, from the cache, else from `url` (then cached when they match). */
+  async get (sha256: string, url: string | URL): Promise<Uint8Array> {
+    if (this.caches == null) return await this.download(url)
+    const cache = await this.caches.open(BUILTIN_CACHE)
+    this.pruned ??= this.prune(cache).catch(() => {})
+    const hit = await cache.match(BUILTIN_PATH + sha256)
+    if (hit != null) return new Uint8Array(await hit.arrayBuffer())
+    const bytes = await this.download(url)
+    if (this.current.has(sha256) && await sha256Hex(bytes) === sha256) {
+      // Out of quota the model still runs, only not offline: not worth failing the task over.
+      await cache.put(BUILTIN_PATH + sha256, new Response(new Uint8Array(bytes), {
+        headers: { 'content-type': 'application/octet-stream', [SIZE_HEADER]: String(bytes.byteLength) }
+      })).catch((err: unknown) => { console.warn(`built-in model ${sha256} not cached:`, err) })
+    }
+    return bytes
+  }
+
+  private async prune (cache: Cache): Promise<void> {
+    for (const key of await cache.keys()) {
+      if (!this.current.has(new URL(key.url).pathname.slice(BUILTIN_PATH.length))) await cache.delete(key)
+    }
+  }
+
+  private async download (url: string | URL): Promise<Uint8Array> {
+    const res = await this.fetch(url)
+    if (!res.ok) throw new Error(`GET ${String(url)}: ${res.status}`)
+    return new Uint8Array(await res.arrayBuffer())
+  }
 }

@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url'
 import { runInNewContext } from 'node:vm'
 import { crc32, inflateSync } from 'node:zlib'
 import { describe, expect, it, vi } from 'vitest'
+import { buildId, injectBuild, precacheList } from '../../scripts/sw-precache.js'
+import { BUILTIN_CACHE, BuiltinModelCache } from '../../src/browser/cache-model-store.js'
+import { sha256Hex } from '../../src/core/hash.js'
 
 const PUBLIC = resolve(dirname(fileURLToPath(import.meta.url)), '../../public')
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
@@ -69,76 +72,244 @@ describe('web app manifest', () => {
   })
 })
 
+/** A Map-backed Cache Storage: enough of the API for sw.js and BuiltinModelCache, keyed by absolute URL. */
+class FakeCaches {
+  readonly stores = new Map<string, Map<string, unknown>>()
+  constructor (private readonly origin: string) {}
+
+  private key (k: string | { url: string }): string {
+    return new URL(typeof k === 'string' ? k : k.url, this.origin).href
+  }
+
+  async open (name: string): Promise<{
+    match: (k: string | { url: string }) => Promise<unknown>
+    put: (k: string | { url: string }, v: unknown) => Promise<void>
+    keys: () => Promise<Array<{ url: string }>>
+    delete: (k: string | { url: string }) => Promise<boolean>
+  }> {
+    let store = this.stores.get(name)
+    if (store == null) this.stores.set(name, store = new Map())
+    const s = store
+    return {
+      match: async (k) => s.get(this.key(k)),
+      put: async (k, v) => { s.set(this.key(k), v) },
+      keys: async () => [...s.keys()].map(url => ({ url })),
+      delete: async (k) => s.delete(this.key(k))
+    }
+  }
+
+  async keys (): Promise<string[]> { return [...this.stores.keys()] }
+  async delete (name: string): Promise<boolean> { return this.stores.delete(name) }
+  cached (name: string): string[] { return [...(this.stores.get(name)?.keys() ?? [])].map(u => new URL(u).pathname) }
+}
+
+describe('service worker build step (scripts/sw-precache.ts)', () => {
+  const files = [
+    'index.html', 'sw.js', 'manifest.webmanifest', 'models/ocr-det.onnx', 'datasets/digits-test.json',
+    'assets/index-B7IiEHbm.js', 'assets/index-GWHs6z2j.css', 'assets/inference-worker-DyKqXiJA.js',
+    'assets/ort-wasm-simd-threaded-DcHrbrbl.wasm', 'assets/ort-wasm-simd-threaded.asyncify-D5D0fo7z.wasm',
+    'assets/ort-wasm-simd-threaded.jsep-Aa1Bb2Cc.wasm', 'assets/ort.wasm.bundle.min-0A5rgwmB.js'
+  ]
+
+  it('precaches the shell and every built asset but the WebGPU builds of onnxruntime, nothing outside assets/', () => {
+    expect(precacheList(files)).toEqual([
+      '/',
+      '/assets/index-B7IiEHbm.js', '/assets/index-GWHs6z2j.css', '/assets/inference-worker-DyKqXiJA.js',
+      '/assets/ort-wasm-simd-threaded-DcHrbrbl.wasm', '/assets/ort.wasm.bundle.min-0A5rgwmB.js'
+    ])
+  })
+
+  it('gives a build a new id when a file name or the shell changes, the same id otherwise', () => {
+    const list = precacheList(files)
+    const id = buildId(list, '<html>a</html>')
+    expect(id).toMatch(/^[0-9a-f]{16}$/)
+    expect(buildId([...list], '<html>a</html>')).toBe(id)
+    expect(buildId(list, '<html>b</html>')).not.toBe(id)
+    expect(buildId(list.map(f => f.replace('B7IiEHbm', 'Xx1Yy2Zz')), '<html>a</html>')).not.toBe(id)
+  })
+
+  it('writes the build into sw.js, and refuses a sw.js without the line to replace', () => {
+    const source = readFileSync(join(PUBLIC, 'sw.js'), 'utf8')
+    const built = injectBuild(source, { id: 'abc', precache: ['/', '/assets/a.js'] })
+    expect(built).toContain('const BUILD = {"id":"abc","precache":["/","/assets/a.js"]}')
+    expect(built).not.toContain("id: 'unbuilt'")
+    expect(() => injectBuild(built, { id: 'x', precache: [] })).toThrow(/missing/)
+  })
+})
+
 describe('service worker (public/sw.js)', () => {
   const path = join(PUBLIC, 'sw.js')
   const ORIGIN = 'https://app.example'
+  const BUILD = { id: 'b1', precache: ['/', '/assets/index-1.js', '/assets/ort-2.wasm'] }
+  const SHELL = 'p2p-ai-agents-shell-b1'
+  const RUNTIME = 'p2p-ai-agents-runtime-v2'
 
   it('is valid JavaScript', () => {
     execFileSync(process.execPath, ['--check', path], { stdio: 'pipe' })
   })
 
-  /** Evaluates sw.js against a fake worker global and returns its fetch handler plus the fakes. */
+  interface FakeResponse { ok: boolean, status: number, type: string, redirected: boolean, url: string, clone: () => FakeResponse }
+
+  function response (url: string, status = 200): FakeResponse {
+    return { ok: status < 400, status, type: 'basic', redirected: false, url, clone () { return this } }
+  }
+
+  /** Evaluates the built sw.js against a fake worker global; `online` false makes every fetch fail as offline. */
   function loadWorker (): {
-    onFetch: (event: unknown) => void
+    on: (type: string) => (event: unknown) => void
     fetch: ReturnType<typeof vi.fn>
-    put: ReturnType<typeof vi.fn>
+    caches: FakeCaches
+    net: { online: boolean, status: (url: string) => number }
   } {
     const handlers = new Map<string, (event: unknown) => void>()
-    const put = vi.fn(async () => {})
-    const cache = { match: vi.fn(async () => undefined), put, keys: async () => [], delete: async () => true }
-    const fetch = vi.fn(async () => ({ ok: true, status: 200, type: 'basic', redirected: false, clone () { return this } }))
-    const self = { location: new URL(`${ORIGIN}/sw.js`), addEventListener: (type: string, fn: (event: unknown) => void) => handlers.set(type, fn) }
-    const caches = { open: async () => cache, match: cache.match, keys: async () => [], delete: async () => true }
-    runInNewContext(readFileSync(path, 'utf8'), { self, caches, fetch, URL, Set, Promise, Error }, { filename: path })
+    const caches = new FakeCaches(ORIGIN)
+    const net = { online: true, status: (_url: string) => 200 }
+    const fetch = vi.fn(async (input: string | { url: string }) => {
+      const url = new URL(typeof input === 'string' ? input : input.url, ORIGIN).href
+      if (!net.online) throw new TypeError('Failed to fetch')
+      return response(url, net.status(url))
+    })
+    const self = {
+      location: new URL(`${ORIGIN}/sw.js`),
+      addEventListener: (type: string, fn: (event: unknown) => void) => handlers.set(type, fn),
+      skipWaiting: async () => {},
+      clients: { claim: async () => {} },
+      registration: {}
+    }
+    const source = injectBuild(readFileSync(path, 'utf8'), BUILD)
+    runInNewContext(source, { self, caches, fetch, URL, Set, Promise, Error, TypeError }, { filename: path })
     expect([...handlers.keys()].sort()).toEqual(['activate', 'fetch', 'install'])
-    return { onFetch: handlers.get('fetch')!, fetch, put }
+    return { on: (type) => handlers.get(type)!, fetch, caches, net }
   }
 
-  function fakeEvent (url: string, init: { method?: string, mode?: string } = {}): {
-    event: unknown
-    responses: Array<Promise<unknown>>
-    waits: Array<Promise<unknown>>
-  } {
-    const responses: Array<Promise<unknown>> = []
+  /** A lifecycle event (install, activate): resolves when its waitUntil promise does. */
+  async function lifecycle (sw: ReturnType<typeof loadWorker>, type: string): Promise<void> {
     const waits: Array<Promise<unknown>> = []
-    const request = { url, method: init.method ?? 'GET', mode: init.mode ?? 'cors', headers: new Headers() }
-    const event = { request, respondWith: (p: Promise<unknown>) => responses.push(p), waitUntil: (p: Promise<unknown>) => waits.push(p) }
-    return { event, responses, waits }
+    sw.on(type)({ waitUntil: (p: Promise<unknown>) => waits.push(p) })
+    await Promise.all(waits)
   }
 
-  it('leaves /config.json, /healthz and /metrics to the network', () => {
-    const sw = loadWorker()
-    for (const p of ['/config.json', '/healthz', '/metrics']) {
-      for (const mode of ['cors', 'navigate']) {
-        const { event, responses, waits } = fakeEvent(`${ORIGIN}${p}`, { mode })
-        sw.onFetch(event)
-        expect(responses, `${p} (${mode})`).toHaveLength(0)
-        expect(waits).toHaveLength(0)
-      }
-    }
-    expect(sw.fetch).not.toHaveBeenCalled()
-    expect(sw.put).not.toHaveBeenCalled()
-  })
-
-  it('does not intercept cross-origin or non-GET requests', () => {
-    const sw = loadWorker()
-    for (const [url, method] of [['https://other.example/assets/x.js', 'GET'], [`${ORIGIN}/assets/x.js`, 'POST']]) {
-      const { event, responses } = fakeEvent(url, { method })
-      sw.onFetch(event)
-      expect(responses, `${method} ${url}`).toHaveLength(0)
-    }
-  })
-
-  it('answers /assets/* itself and caches the network response on first use', async () => {
-    const sw = loadWorker()
-    const { event, responses, waits } = fakeEvent(`${ORIGIN}/assets/x.js`)
-    sw.onFetch(event)
-    expect(responses).toHaveLength(1)
-    const response = await responses[0]
+  /** A fetch event: the response the worker answers with, or undefined when it does not intercept. */
+  async function request (sw: ReturnType<typeof loadWorker>, url: string, init: { method?: string, mode?: string } = {}): Promise<FakeResponse | undefined> {
+    const responses: Array<Promise<FakeResponse>> = []
+    const waits: Array<Promise<unknown>> = []
+    const req = { url: new URL(url, ORIGIN).href, method: init.method ?? 'GET', mode: init.mode ?? 'cors', headers: new Headers() }
+    sw.on('fetch')({ request: req, preloadResponse: Promise.resolve(undefined), respondWith: (p: Promise<FakeResponse>) => responses.push(p), waitUntil: (p: Promise<unknown>) => waits.push(p) })
+    if (responses.length === 0) return undefined
+    const answer = await responses[0]
     await Promise.all(waits)
+    return answer
+  }
+
+  it('installs by caching every file of the build\'s shell, and fails the install if one is missing', async () => {
+    const sw = loadWorker()
+    await lifecycle(sw, 'install')
+    expect(sw.caches.cached(SHELL).sort()).toEqual([...BUILD.precache].sort())
+    // What a tab needs to start and read text offline, though the first visit's own fetches bypassed the worker.
+    expect(sw.caches.cached(RUNTIME)).toEqual(expect.arrayContaining(['/config.json', '/models/ocr-keys.txt', '/manifest.webmanifest', '/icons/icon-192.png']))
+
+    const broken = loadWorker()
+    broken.net.status = (url) => url.endsWith('.wasm') ? 404 : 200
+    await expect(lifecycle(broken, 'install')).rejects.toThrow(/ort-2\.wasm: 404/)
+  })
+
+  it('on activate deletes this app\'s other caches (older builds and versions) and nothing else', async () => {
+    const sw = loadWorker()
+    for (const name of ['p2p-ai-agents-v1', 'p2p-ai-agents-shell-old', 'p2p-ai-agents-runtime-v1', SHELL, RUNTIME, 'p2p-models-v1', BUILTIN_CACHE]) await sw.caches.open(name)
+    await lifecycle(sw, 'activate')
+    expect((await sw.caches.keys()).sort()).toEqual([BUILTIN_CACHE, RUNTIME, SHELL, 'p2p-models-v1'].sort())
+  })
+
+  it('opens offline: a navigation the network cannot answer gets the cached shell', async () => {
+    const sw = loadWorker()
+    await lifecycle(sw, 'install')
+    sw.net.online = false
+    const shell = await request(sw, '/?relay=x', { mode: 'navigate' })
+    // The very response stored at install (with its COOP/COEP headers), not one the worker made up.
+    expect(shell).toBe((await (await sw.caches.open(SHELL)).match('/')))
+    expect(await request(sw, '/assets/ort-2.wasm')).toBe(await (await sw.caches.open(SHELL)).match('/assets/ort-2.wasm'))
+  })
+
+  it('serves the last /config.json seen when the network fails, and the OCR keys and samples used before', async () => {
+    const sw = loadWorker()
+    const paths = ['/config.json', '/models/ocr-keys.txt', '/samples/ocr/samples.json', '/samples/ocr/note.png']
+    const online = await Promise.all(paths.map(async p => await request(sw, p)))
+    sw.net.online = false
+    for (const [i, p] of paths.entries()) expect(await request(sw, p), p).toBe(online[i])
+    await expect(request(sw, '/samples/ocr/never-seen.png')).rejects.toThrow(/Failed to fetch/)
+  })
+
+  it('leaves /healthz, /metrics, .onnx models, datasets, cross-origin and non-GET requests to the network', async () => {
+    const sw = loadWorker()
+    for (const p of ['/healthz', '/metrics', '/models/ocr-det.onnx', '/datasets/digits-test.json']) {
+      expect(await request(sw, p), p).toBeUndefined()
+    }
+    expect(await request(sw, '/metrics', { mode: 'navigate' })).toBeUndefined()
+    expect(await request(sw, 'https://other.example/assets/x.js')).toBeUndefined()
+    expect(await request(sw, '/assets/x.js', { method: 'POST' })).toBeUndefined()
+    expect(sw.fetch).not.toHaveBeenCalled()
+  })
+
+  it('answers /assets/* from the cache first, caching a file first used (not precached) as it comes', async () => {
+    const sw = loadWorker()
+    const first = await request(sw, '/assets/ort-wasm.asyncify-9.wasm')
     expect(sw.fetch).toHaveBeenCalledTimes(1)
-    expect(sw.put).toHaveBeenCalledTimes(1)
     // The very response object from the network is stored: the worker never synthesises its own.
-    expect(sw.put.mock.calls[0]).toEqual([(event as { request: unknown }).request, response])
+    expect(await (await sw.caches.open(SHELL)).match('/assets/ort-wasm.asyncify-9.wasm')).toBe(first)
+    sw.net.online = false
+    expect(await request(sw, '/assets/ort-wasm.asyncify-9.wasm')).toBe(first)
+    expect(sw.fetch).toHaveBeenCalledTimes(1)
+  })
+
+  it('never caches an error or a redirected response', async () => {
+    const sw = loadWorker()
+    sw.net.status = () => 500
+    expect((await request(sw, '/config.json'))?.status).toBe(500)
+    expect(sw.caches.cached(RUNTIME)).toEqual([])
+  })
+})
+
+describe('built-in models kept for offline use (BuiltinModelCache)', () => {
+  const ORIGIN = 'https://app.example'
+  const bytes = new Uint8Array([8, 1, 18, 4, 116, 101, 115, 116])
+
+  function setup (current: string[]): { cache: BuiltinModelCache, caches: FakeCaches, fetch: ReturnType<typeof vi.fn>, body: { bytes: Uint8Array, online: boolean } } {
+    const caches = new FakeCaches(ORIGIN)
+    const body = { bytes, online: true }
+    const fetch = vi.fn(async () => {
+      if (!body.online) throw new TypeError('Failed to fetch')
+      return new Response(new Uint8Array(body.bytes))
+    })
+    const cache = new BuiltinModelCache({ current, caches: caches as unknown as CacheStorage, fetch: fetch as unknown as typeof globalThis.fetch })
+    return { cache, caches, fetch, body }
+  }
+
+  it('fetches a built-in once, then serves it from Cache Storage with no network', async () => {
+    const sha = await sha256Hex(bytes)
+    const t = setup([sha])
+    expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
+    t.body.online = false
+    const again = new BuiltinModelCache({ current: [sha], caches: t.caches as unknown as CacheStorage, fetch: t.fetch as unknown as typeof globalThis.fetch })
+    expect(await again.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
+    expect(t.fetch).toHaveBeenCalledTimes(1)
+  })
+
+  it('does not keep bytes that are not the model asked for', async () => {
+    const sha = await sha256Hex(bytes)
+    const t = setup([sha])
+    t.body.bytes = new Uint8Array([1, 2, 3])
+    expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(new Uint8Array([1, 2, 3]))
+    expect(t.caches.cached(BUILTIN_CACHE)).toEqual([])
+    t.body.bytes = bytes
+    expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
+    expect(t.caches.cached(BUILTIN_CACHE)).toEqual([`/p2p-builtin/${sha}`])
+  })
+
+  it('deletes built-ins of an older build (a sha256 this build does not ship)', async () => {
+    const sha = await sha256Hex(bytes)
+    const t = setup([sha])
+    await (await t.caches.open(BUILTIN_CACHE)).put(`/p2p-builtin/${'0'.repeat(64)}`, new Response('old'))
+    await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)
+    await vi.waitFor(() => { expect(t.caches.cached(BUILTIN_CACHE)).toEqual([`/p2p-builtin/${sha}`]) })
   })
 })
