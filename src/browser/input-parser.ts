@@ -1,0 +1,54 @@
+/**
+ * The page's side of the input parser: JSON text, JSON/JSONL/.npy/image files → wire tensors,
+ * parsed in a Web Worker (input-parser-worker.ts) so the main thread only posts a File handle and
+ * receives the tensors' buffers, transferred. One worker for the page, started on first use.
+ *
+ *   parseTensorText(spec, text)  one input from JSON text (at most MAX_PASTE_CHARS)
+ *   parseTensorFile(spec, file)  one input from a .json, .npy or image file
+ *   parseInputFile(file, specs)  a dataset: rows of every input, from JSONL (one object keyed by
+ *                                input name per line), JSON (one such object or a list of them),
+ *                                .npy (samples along axis 0) or an image, for one-input models
+ * Each rejects with a TaskError ('bad-request') whose message names the input, line or element.
+ */
+import * as Comlink from 'comlink'
+import { TaskError } from '../core/errors.js'
+import { fileTooLarge, pastedTooLarge } from './input-parser-files.js'
+import type { ParseReply } from './input-parser-files.js'
+import type { InputParserApi } from './input-parser-worker.js'
+import type { InputSpec } from '../models/tensor-input.js'
+import type { WireTensor } from '../core/tensor.js'
+
+export { MAX_DATASET_ROWS, MAX_INPUT_FILE_BYTES, MAX_PASTE_CHARS, fileKind, fileTooLarge, pastedTooLarge } from './input-parser-files.js'
+
+let remote: Comlink.Remote<InputParserApi> | undefined
+
+function parser (): Comlink.Remote<InputParserApi> {
+  remote ??= Comlink.wrap<InputParserApi>(new Worker(new URL('./input-parser-worker.ts', import.meta.url), { type: 'module', name: 'p2p-input-parser' }))
+  return remote
+}
+
+/** A plain copy: specs held in Svelte state are proxies, which cannot be posted to a worker. */
+const plain = (spec: InputSpec): InputSpec => ({ name: spec.name, dtype: spec.dtype, dims: [...spec.dims], rankKnown: spec.rankKnown })
+
+function unwrap<T> (reply: ParseReply<T>): T {
+  if ('error' in reply) throw new TaskError(reply.error.code, reply.error.message)
+  return reply.value
+}
+
+export async function parseTensorText (spec: InputSpec, text: string): Promise<WireTensor> {
+  const large = pastedTooLarge(text.length)
+  if (large != null) throw new TaskError('bad-request', large)
+  return unwrap(await parser().parseText(plain(spec), text))
+}
+
+export async function parseTensorFile (spec: InputSpec, file: File): Promise<WireTensor> {
+  const large = fileTooLarge(file)
+  if (large != null) throw new TaskError('bad-request', large)
+  return unwrap(await parser().parseFile(plain(spec), file))
+}
+
+export async function parseInputFile (file: File, specs: readonly InputSpec[]): Promise<WireTensor[][]> {
+  const large = fileTooLarge(file)
+  if (large != null) throw new TaskError('bad-request', large)
+  return unwrap(await parser().parseRows(file, specs.map(plain)))
+}
