@@ -33,32 +33,33 @@ import { parseReceipt } from './receipt.js'
 import type { Receipt } from './receipt.js'
 import type { WireTensor } from './tensor.js'
 
-export type JobState = 'queued' | 'running' | 'verifying' | 'done' | 'failed'
+export type JobState = 'queued' | 'running' | 'verifying' | 'done' | 'failed' | 'cancelled'
 
-export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'verifying', 'done', 'failed']
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'verifying', 'done', 'failed', 'cancelled']
 
 /**
  * Allowed state changes:
  *
- *   queued    → running | failed
- *   running   → running | verifying | failed
- *   verifying → verifying | running | done | failed
- *   done, failed: terminal
+ *   queued    → running | failed | cancelled
+ *   running   → running | verifying | failed | cancelled
+ *   verifying → verifying | running | done | failed | cancelled
+ *   done, failed, cancelled: terminal
  *
  * `verifying` is the phase after every task has a result, while replicas and cross-checks are
  * settled; a job with nothing to verify passes through it at once, so every `done` job has been
  * through it. A disagreement found while verifying re-opens the job (verifying → running).
  * The active states may be re-entered (running → running, verifying → verifying) so a job resumed
- * after a reload or a crash can be put back into the state it was in. `failed` is reachable from
- * every non-terminal state (a user cancel, or an unrecoverable error). Nothing leaves a terminal
- * state: a retry is a new job.
+ * after a reload or a crash can be put back into the state it was in. `failed` (an unrecoverable
+ * error) and `cancelled` (its requester stopped it for good; decided results stay) are reachable
+ * from every non-terminal state. Nothing leaves a terminal state: a retry is a new job.
  */
 export const JOB_TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
-  queued: ['running', 'failed'],
-  running: ['running', 'verifying', 'failed'],
-  verifying: ['verifying', 'running', 'done', 'failed'],
+  queued: ['running', 'failed', 'cancelled'],
+  running: ['running', 'verifying', 'failed', 'cancelled'],
+  verifying: ['verifying', 'running', 'done', 'failed', 'cancelled'],
   done: [],
-  failed: []
+  failed: [],
+  cancelled: []
 }
 
 export type JobStateErrorCode = 'invalid-transition' | 'unknown-job' | 'corrupt-store'

@@ -129,7 +129,7 @@ export const ResultLine = Type.Object({
 
 export const JobStatus = Type.Object({
   id: Type.String(),
-  state: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('verifying'), Type.Literal('done'), Type.Literal('failed')]),
+  state: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('verifying'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('cancelled')]),
   running: Type.Boolean({ description: 'Whether this gateway is running it now.' }),
   label: Type.String(),
   model: Type.Object({ sha256: Type.String(), name: Type.String() }),

@@ -4,7 +4,7 @@
  * from an earlier session, which continue when the agent asks about them. Results are read from
  * the job store a page at a time, in input order, as far as they are decided.
  */
-import { RequesterError } from '../index.js'
+import { RequesterError, isTerminalState } from '../index.js'
 import { failureText } from '../node/requester-job.js'
 import { tensorToJson } from '../models/tensor-output.js'
 import { MAX_PAGE_CHARS, MAX_RUNNING_BATCHES } from './limits.js'
@@ -56,8 +56,8 @@ export interface ResultsPage {
 /** Finished jobs whose failure reasons are kept, oldest forgotten first. */
 const KEEP_FINISHED = 256
 
-// A job in one of these states is over for good; any other that is not running was stopped and can continue.
-const isOver = (state: JobState): boolean => state === 'done' || state === 'failed'
+// A job in a terminal state is over for good; any other that is not running was stopped and can continue.
+const isOver = isTerminalState
 
 export class Batches {
   private readonly tracked = new Map<string, Tracked>()
@@ -142,7 +142,7 @@ export class Batches {
     return { job_id: job.id, state: meta.state, total, results, next_offset: next, complete: next >= total && over }
   }
 
-  /** Stops a job for good (it ends failed, "cancelled"); its decided results stay. */
+  /** Stops a job for good (it ends cancelled); its decided results stay. */
   async cancel (jobId: string): Promise<JobMeta> {
     const job = this.tracked.get(jobId)?.job ?? await this.requester.job(jobId)
     return await job.cancel()

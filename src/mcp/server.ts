@@ -259,7 +259,7 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
 
   tool('cancel_job', {
     title: 'Cancel a batch job',
-    description: 'Stops a batch job for good: it ends failed with the error "cancelled"; results decided before stay readable with get_results. A finished job gives conflict.',
+    description: 'Stops a batch job for good: it ends in the state cancelled; results decided before stay readable with get_results. A finished job gives conflict.',
     input: { job_id: JOB_ID },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false }
   }, async ({ job_id: jobId }) => {

@@ -22,8 +22,10 @@ import { canRun, hasModel } from '../core/discovery/advert.js'
 import { outputProblem } from '../core/output-check.js'
 import { diversityGroups } from '../core/diversity.js'
 import { AuditLog } from '../core/audit.js'
+import { BlockedTracker, blockedReason, needFor } from '../core/job-blocked.js'
 import { tensorsSha256 } from '../core/receipt.js'
 import type { AuditEntry } from '../core/audit.js'
+import type { BlockedWorker, JobBlocked } from '../core/job-blocked.js'
 import type { Receipt } from '../core/receipt.js'
 import type { Assignment, Decision, TaskFailure } from '../core/scheduler.js'
 import type { JobMeta, JobSource, JobState, JobStore, StoredResult } from '../core/job-store.js'
@@ -80,9 +82,16 @@ export interface JobRunnerOptions {
   /**
    * A job with tasks left, nothing in flight and no worker that may take them for this long is
    * given up (its remaining tasks fail as unverifiable) rather than waiting forever (default 90 s:
-   * longer than the longest back-off a failing worker gets).
+   * longer than the longest back-off a failing worker gets). Infinity: never given up, the job
+   * waits for more workers (the page does: its user may open another tab); `progress.blocked`
+   * says why it waits either way.
    */
   stallMs?: number
+  /**
+   * Why this requester cannot reach the network now (no relay holds its reservation), in words;
+   * undefined when it can. Read whenever the runner reconsiders whether the job is blocked.
+   */
+  connectivity?: () => string | undefined
 }
 
 /** The verification a requester adds to a job's replicas (the options its platform supplies). */
@@ -123,6 +132,12 @@ export interface JobProgress {
   spotChecks: SpotCheckCounts
   /** Workers this job caught lying (spot check) and stopped trusting. */
   convicted: string[]
+  /** Why the job cannot progress now (see core/job-blocked.ts); absent while it can. */
+  blocked?: JobBlocked
+  /** Inference time of every accepted result in this run (replicas included), ms: the compute this job used. */
+  inferenceMs: number
+  /** The same per peer ('self': this requester's own worker). */
+  perPeerInferenceMs: Record<string, number>
 }
 
 const RATE_WINDOW_MS = 5000
@@ -134,6 +149,12 @@ const MAX_SPOT_QUEUE = 256
 const MAX_SPOT_QUEUE_BYTES = 64 * 1024 * 1024
 /** Most slots credited to one worker, whatever its advert says. */
 const MAX_WORKER_SLOTS = 64
+/**
+ * How often a running job reconsiders whether it is blocked when nothing else happens (its
+ * connectivity and the scheduler's stuck verdict change without an event).
+ */
+const BLOCKED_CHECK_MS = 1000
+const BLOCKED_THROTTLE_MS = 100
 /** Longest remote-supplied text kept in the audit log. */
 const MAX_REASON = 300
 
@@ -150,7 +171,7 @@ export interface TaskFailedEvent {
 }
 
 /**
- * Events: 'progress' (Event) on any change; 'result' (CustomEvent<StoredResult>) when a task is
+ * Events: 'progress' (Event) on any change (progress.blocked appearing, changing or clearing included); 'result' (CustomEvent<StoredResult>) when a task is
  * decided; 'revoke' (CustomEvent<number[]>) when decided tasks are re-opened because a worker
  * that voted for them was convicted (they are decided again later); 'task-failed'
  * (CustomEvent<TaskFailedEvent>). Listeners must not throw.
@@ -162,6 +183,13 @@ export class JobRunner extends EventTarget {
   private scheduler!: Scheduler
   private readonly live = new Map<number, Assignment>()
   private readonly perPeer: Record<string, number> = {}
+  private readonly perPeerInferenceMs: Record<string, number> = {}
+  private inferenceMs = 0
+  /** meta.stats.inferenceMs when this run started (a resumed job adds to it). */
+  private priorInferenceMs = 0
+  private readonly blocked = new BlockedTracker(() => Date.now())
+  private blockedTimer?: ReturnType<typeof setTimeout>
+  private blockedCheckedAt = Number.NEGATIVE_INFINITY
   private pendingWrites: StoredResult[] = []
   private flushTimer?: ReturnType<typeof setTimeout>
   private readonly decidedAt: number[] = []
@@ -218,6 +246,7 @@ export class JobRunner extends EventTarget {
   async run (): Promise<JobMeta> {
     const previous = await this.o.store.getResults(this.meta.jobId)
     this.restored = previous.length
+    this.priorInferenceMs = this.meta.stats?.inferenceMs ?? 0
     const last = await this.o.store.lastAudit(this.meta.jobId)
     this.audit = new AuditLog({ jobId: this.meta.jobId, after: last, sink: line => { this.auditLines.push(line) } })
     const { model } = this.meta
@@ -267,6 +296,7 @@ export class JobRunner extends EventTarget {
     const finished = new Promise<void>(resolve => { this.finish = resolve })
     this.started = true
     this.pump()
+    this.watchBlocked()
     this.checkFinished()
     await finished
     return this.meta
@@ -308,8 +338,60 @@ export class JobRunner extends EventTarget {
       etaSeconds: tasksPerSec > 0 ? remaining / tasksPerSec : Number.POSITIVE_INFINITY,
       elapsedMs: now - this.startedAt,
       spotChecks: { ...this.spot, pending: this.spotQueue.length + (this.spotRunning ? 1 : 0) },
-      convicted: this.scheduler?.convictedWorkers ?? []
+      convicted: this.scheduler?.convictedWorkers ?? [],
+      ...(this.blocked.current != null ? { blocked: { ...this.blocked.current } } : {}),
+      inferenceMs: this.inferenceMs,
+      perPeerInferenceMs: { ...this.perPeerInferenceMs }
     }
+  }
+
+  /**
+   * Reconsiders whether the job can progress, from what the scheduler was given: the workers
+   * present (paused, able to run the model, excluded), their diversity groups, the scheduler's
+   * stuck verdict and this requester's connectivity. Returns whether `progress.blocked` changed.
+   */
+  private checkBlocked (force = false): boolean {
+    if (this.scheduler == null || !this.started) return false
+    if (this.stopped) return this.blocked.update(undefined)
+    // Every dispatch and result passes here: at full speed, look at most every BLOCKED_THROTTLE_MS (the periodic check catches the rest).
+    const now = Date.now()
+    if (!force && now - this.blockedCheckedAt < BLOCKED_THROTTLE_MS) return false
+    this.blockedCheckedAt = now
+    const sha = this.meta.model.sha256
+    const excluded = new Set(this.scheduler.excludedWorkers)
+    const workers: BlockedWorker[] = []
+    let anyTrusted = false
+    for (const peerId of this.active) {
+      const advert = this.advertOf.get(peerId)
+      if (advert == null) continue
+      const capable = canRun({ ...advert, paused: false }, sha, this.meta.model.size)
+      workers.push({ peerId, paused: advert.paused, capable, excluded: excluded.has(peerId), groups: this.groups.get(peerId) })
+      if (!advert.paused && capable && this.o.reputation.trusted(peerId)) anyTrusted = true
+    }
+    if (this.o.local != null) {
+      workers.push({ peerId: LOCAL_PEER, paused: false, capable: true, excluded: false })
+      if (this.o.reputation.trusted(LOCAL_PEER)) anyTrusted = true
+    }
+    const reason = blockedReason({
+      finished: this.scheduler.finished,
+      need: needFor(this.meta.replicas, this.meta.adaptive, anyTrusted),
+      workers,
+      stuck: this.stalled(),
+      connectivity: this.o.connectivity?.()
+    })
+    return this.blocked.update(reason)
+  }
+
+  /** Re-checks now and then while the job runs: connectivity and time-based changes have no event of their own. */
+  private watchBlocked (): void {
+    clearTimeout(this.blockedTimer)
+    this.blockedTimer = undefined
+    if (this.stopped) return
+    this.blockedTimer = setTimeout(() => {
+      this.blockedTimer = undefined
+      if (this.checkBlocked(true)) this.dispatchEvent(new Event('progress'))
+      this.watchBlocked()
+    }, BLOCKED_CHECK_MS)
   }
 
   /** What the scheduler's ordering reads from an advert, for this job's model (its speed figure is a claim: not used). */
@@ -327,6 +409,7 @@ export class JobRunner extends EventTarget {
     this.advertOf.set(peerId, advert)
     this.register(peerId)
     this.locate(peerId)
+    this.blockedCheckedAt = Number.NEGATIVE_INFINITY // who may work changed: look again at once
     this.pump()
   }
 
@@ -381,6 +464,7 @@ export class JobRunner extends EventTarget {
       this.standby.delete(next[0])
       this.setWorker(next[0], next[1])
     }
+    this.blockedCheckedAt = Number.NEGATIVE_INFINITY
     this.pump()
   }
 
@@ -408,6 +492,9 @@ export class JobRunner extends EventTarget {
       this.stallTimer = undefined
       return
     }
+    const stallMs = this.o.stallMs ?? 90_000
+    // Infinity: the job waits for workers however long it takes (setTimeout would fire at once).
+    if (!Number.isFinite(stallMs)) return
     this.stallTimer ??= setTimeout(() => {
       this.stallTimer = undefined
       this.pump()
@@ -416,7 +503,7 @@ export class JobRunner extends EventTarget {
       const excluded = this.scheduler.excludedWorkers.length
       this.unverified = `${n} task(s) could not be verified: no worker left that may run them (each needs ${this.meta.replicas} agreeing independent result(s)${excluded > 0 ? `; ${excluded} worker(s) excluded for wrong results` : ''})`
       this.checkFinished()
-    }, this.o.stallMs ?? 90_000)
+    }, stallMs)
   }
 
   private async dispatch (a: Assignment): Promise<void> {
@@ -456,6 +543,12 @@ export class JobRunner extends EventTarget {
         this.lastErrors.set(a.taskIndex, clip(`malformed result: ${problem}`))
         this.scheduler.malformed(a, problem)
       } else {
+        // The worker's own figure, bounded: it is only ever a measure of use, never a reason to trust.
+        const ms = result.timings?.inferenceMs
+        if (typeof ms === 'number' && ms > 0 && ms < request.timeoutMs + 1000) {
+          this.inferenceMs += ms
+          this.perPeerInferenceMs[a.peerId] = (this.perPeerInferenceMs[a.peerId] ?? 0) + ms
+        }
         this.scheduler.succeeded(a, result.outputs, receipt)
       }
       this.locate(a.peerId)
@@ -601,7 +694,7 @@ export class JobRunner extends EventTarget {
 
   private async saveMeta (): Promise<void> {
     const p = this.progress
-    this.meta = { ...this.meta, updatedAt: Date.now(), stats: { done: p.done, failed: p.failed, crossChecked: p.crossChecked, disagreements: p.disagreements } }
+    this.meta = { ...this.meta, updatedAt: Date.now(), stats: { ...this.meta.stats, done: p.done, failed: p.failed, crossChecked: p.crossChecked, disagreements: p.disagreements, inferenceMs: Math.round(this.priorInferenceMs + p.inferenceMs) } }
     await this.o.store.putJob(this.meta)
   }
 
@@ -658,10 +751,14 @@ export class JobRunner extends EventTarget {
     this.scheduler?.dispose()
     clearTimeout(this.stallTimer)
     this.stallTimer = undefined
+    clearTimeout(this.blockedTimer)
+    this.blockedTimer = undefined
+    this.blocked.update(undefined)
     for (const off of this.listeners.splice(0)) off()
   }
 
   private changed (): void {
+    this.checkBlocked()
     this.dispatchEvent(new Event('progress'))
   }
 }

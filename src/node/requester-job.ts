@@ -99,7 +99,7 @@ export class Job extends EventTarget {
     if (this.runner != null) return this.runner.progress
     const m = this.stored
     const done = m.stats?.done ?? (m.state === 'done' ? m.taskCount : 0)
-    return { jobId: m.jobId, state: m.state, total: m.taskCount, done, failed: m.stats?.failed ?? 0, inFlight: 0, crossChecked: m.stats?.crossChecked ?? 0, disagreements: m.stats?.disagreements ?? 0, restored: done, perPeer: {}, tasksPerSec: 0, etaSeconds: Number.POSITIVE_INFINITY, elapsedMs: 0, spotChecks: { done: 0, mismatches: 0, pending: 0 }, convicted: [] }
+    return { jobId: m.jobId, state: m.state, total: m.taskCount, done, failed: m.stats?.failed ?? 0, inFlight: 0, crossChecked: m.stats?.crossChecked ?? 0, disagreements: m.stats?.disagreements ?? 0, restored: done, perPeer: {}, tasksPerSec: 0, etaSeconds: Number.POSITIVE_INFINITY, elapsedMs: 0, spotChecks: { done: 0, mismatches: 0, pending: 0 }, convicted: [], inferenceMs: m.stats?.inferenceMs ?? 0, perPeerInferenceMs: {} }
   }
 
   /** The results so far, in input order (a snapshot; see results() to follow a running job). */
@@ -180,14 +180,14 @@ export class Job extends EventTarget {
     return await this.done
   }
 
-  /** Stops the job for good: it ends `failed` with the error "cancelled"; decided results stay. */
+  /** Stops the job for good: it ends `cancelled` (its error "cancelled"); decided results stay. */
   async cancel (): Promise<JobMeta> {
     if (isTerminalState(this.meta.state)) throw new RequesterError('conflict', `job ${this.id} is already ${this.meta.state}`)
     await this.stop()
     const current = await this.store.getJob(this.id)
     if (current == null || isTerminalState(current.state)) return current ?? this.meta
     try {
-      this.stored = await transitionJob(this.store, this.id, 'failed', { error: 'cancelled' })
+      this.stored = await transitionJob(this.store, this.id, 'cancelled', { error: 'cancelled' })
     } catch (err) {
       // Ended meanwhile (another cancel, or the job's own end): what the store says stands.
       if (!(err instanceof JobStateError)) throw err

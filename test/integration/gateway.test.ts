@@ -351,9 +351,9 @@ describe('HTTP gateway', () => {
 
     const cancelled = await json(`/v1/jobs/${id}`, { method: 'DELETE' })
     expect(cancelled.status).toBe(200)
-    expect(cancelled.body).toMatchObject({ id, state: 'failed', error: 'cancelled', running: false })
+    expect(cancelled.body).toMatchObject({ id, state: 'cancelled', error: 'cancelled', running: false })
     const end = await until(events, e => e.event === 'end', 'the end event', seen)
-    expect(end.data).toMatchObject({ state: 'failed', error: 'cancelled' })
+    expect(end.data).toMatchObject({ state: 'cancelled', error: 'cancelled' })
     expect(seen.filter(e => e.event === 'progress').length).toBeGreaterThan(1)
     // The results stream finishes: every task has its line, decided or "cancelled".
     for await (const value of { [Symbol.asyncIterator]: () => results }) read.push(JSON.parse(value))

@@ -314,7 +314,7 @@ describe('MCP server over stdio', () => {
     for (let i = 0; i < MAX_RUNNING_BATCHES; i++) ids.push((await ok('start_batch', { model: ADD_MUL, inputs: file })).job_id)
     const refused = await call('start_batch', { model: ADD_MUL, inputs: file })
     expect(text(refused)).toMatch(new RegExp(`^busy: ${MAX_RUNNING_BATCHES} batches are running`))
-    for (const id of ids) expect(await ok('cancel_job', { job_id: id })).toEqual({ job_id: id, state: 'failed', error: 'cancelled' })
+    for (const id of ids) expect(await ok('cancel_job', { job_id: id })).toEqual({ job_id: id, state: 'cancelled', error: 'cancelled' })
     expect(text(await call('cancel_job', { job_id: ids[0] }))).toMatch(/^conflict: /)
     // What was decided before stays; the rest failed with the job.
     const page = await ok('get_results', { job_id: ids[0], limit: 100 })

@@ -340,6 +340,16 @@ describe.each(IMPLEMENTATIONS)('%s', (_name, create) => {
     await expect(store.putReputation({ x: { agreed: 1, disagreed: 0 } } as never)).rejects.toThrow(TypeError)
   })
 
+  it('cancels a running job for good, and reads it back cancelled after a reopen', async () => {
+    const { store, reopen } = await create()
+    await store.putJob(meta('job-c', { state: 'running' }))
+    const cancelled = await transitionJob(store, 'job-c', 'cancelled', { error: 'cancelled' }, 900)
+    expect(cancelled).toMatchObject({ state: 'cancelled', error: 'cancelled', updatedAt: 900 })
+    expect(await reopen().getJob('job-c')).toStrictEqual(cancelled)
+    const err = await expectCode(transitionJob(store, 'job-c', 'running'), 'invalid-transition')
+    expect(err.message).toMatch(/cancelled is final/)
+  })
+
   it('walks a job through its states with transitionJob', async () => {
     const { store } = await create()
     await store.putJob(meta('job-1'))
@@ -394,9 +404,9 @@ describe('job state transitions', () => {
   it('allows exactly the documented transitions', () => {
     const allowed = new Set(Object.entries(JOB_TRANSITIONS).flatMap(([from, tos]) => tos.map(to => `${from}→${to}`)))
     expect([...allowed].sort()).toEqual([
-      'queued→failed', 'queued→running',
-      'running→failed', 'running→running', 'running→verifying',
-      'verifying→done', 'verifying→failed', 'verifying→running', 'verifying→verifying'
+      'queued→cancelled', 'queued→failed', 'queued→running',
+      'running→cancelled', 'running→failed', 'running→running', 'running→verifying',
+      'verifying→cancelled', 'verifying→done', 'verifying→failed', 'verifying→running', 'verifying→verifying'
     ].sort())
     for (const from of JOB_STATES) {
       for (const to of JOB_STATES) {
@@ -411,12 +421,14 @@ describe('job state transitions', () => {
 
   it('reports invalid transitions with a code and a readable message', () => {
     const cases: Array<[JobState, JobState, RegExp]> = [
-      ['queued', 'done', /queued job cannot become done \(allowed: running, failed\)/],
+      ['queued', 'done', /queued job cannot become done \(allowed: running, failed, cancelled\)/],
       ['running', 'done', /running job cannot become done/],
       ['queued', 'verifying', /cannot become verifying/],
       ['done', 'running', /done is final/],
       ['failed', 'queued', /failed is final/],
-      ['done', 'done', /done is final/]
+      ['done', 'done', /done is final/],
+      ['cancelled', 'running', /cancelled is final/],
+      ['cancelled', 'failed', /cancelled is final/]
     ]
     for (const [from, to, message] of cases) {
       try {
@@ -432,8 +444,8 @@ describe('job state transitions', () => {
     expect(() => nextState('running', 'paused' as JobState)).toThrow(/unknown job state/)
   })
 
-  it('marks done and failed as terminal', () => {
-    expect(JOB_STATES.filter(isTerminalState)).toEqual(['done', 'failed'])
+  it('marks done, failed and cancelled as terminal', () => {
+    expect(JOB_STATES.filter(isTerminalState)).toEqual(['done', 'failed', 'cancelled'])
   })
 })
 

@@ -139,9 +139,9 @@ describe('Job.results', () => {
   it('cancels a running job for good, and refuses to cancel a finished one', async () => {
     const { job, store } = await setup(2)
     const cancelled = await job.cancel()
-    expect(cancelled.state).toBe('failed')
+    expect(cancelled.state).toBe('cancelled')
     expect(cancelled.error).toBe('cancelled')
-    expect((await store.getJob('job-1'))!.state).toBe('failed')
+    expect((await store.getJob('job-1'))!.state).toBe('cancelled')
     await expect(job.cancel()).rejects.toMatchObject({ code: 'conflict' })
   })
 })
