@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { TaskSeries } from '../../src/core/stats/task-series.js'
 import { CounterDeltas } from '../../src/core/stats/counter-deltas.js'
+import { parseMetrics } from '../../src/core/stats/metrics-text.js'
 import { BINS, binOf, binValue, quantile } from '../../src/core/stats/histogram.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 
@@ -122,5 +123,13 @@ describe('CounterDeltas', () => {
     d.update('c', 1, 0, 0)
     expect(d.update('a', 5, 0, 1000)).toBeUndefined() // evicted: a baseline again
     expect(d.update('c', 5, 0, 1000)).toEqual({ ok: 4, failed: 0, fromMs: 0, toMs: 1000 })
+  })
+})
+
+describe('parseMetrics', () => {
+  it('reads the relay\'s p2p_ai_agents_* lines and skips anything else', () => {
+    const text = 'p2p_ai_agents_connections 3\np2p_ai_agents_discovery_peers 12\n# HELP x\nother_metric 5\np2p_ai_agents_bad abc\np2p_ai_agents_big 1e3\n'
+    expect(parseMetrics(text)).toEqual({ connections: 3, discovery_peers: 12, big: 1000 })
+    expect(parseMetrics('')).toEqual({})
   })
 })
