@@ -1,4 +1,8 @@
 /** Where this tab finds its relay and how it runs: /config.json from the server, URL parameters override. */
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { VolunteerSettings } from './volunteer-settings.js'
+
 /** auto: measure WASM (1 and N threads) and WebGPU per model; wasm: WASM only; webgpu: WebGPU only. */
 export type BackendSetting = 'auto' | 'wasm' | 'webgpu'
 
@@ -11,9 +15,47 @@ export interface TabConfig {
   allowPrivateAddresses: boolean
   iceServers: RTCIceServer[]
   threads: number
+  /** Tasks run at once (an inference worker each). */
+  slots: number
 }
 
-export async function loadConfig (): Promise<TabConfig> {
+/** What a relay address looks like, for messages about a wrong one. */
+export const RELAY_EXAMPLE = '/ip4/192.168.1.10/tcp/9090/ws/p2p/12D3KooW… (npm start prints it; /dns4/<host>/tcp/443/wss/p2p/… behind TLS)'
+
+export class RelayAddressError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'RelayAddressError'
+  }
+}
+
+/**
+ * Checks one relay address before the tab dials it, so a wrong one is named with what was expected
+ * instead of a bare multiaddr parse error: a multiaddr over WebSockets (ws/wss, the only transport
+ * a tab dials a relay with) that ends with the relay's peer id.
+ */
+export function checkRelayAddress (text: string): string {
+  const bad = (why: string): RelayAddressError => new RelayAddressError(`relay address "${text}" ${why}; a relay address looks like ${RELAY_EXAMPLE}`)
+  let components
+  try {
+    components = multiaddr(text).getComponents()
+  } catch (err) {
+    throw bad(`is not a multiaddr (${(err as Error).message})`)
+  }
+  const names = components.map(c => c.name)
+  if (!names.includes('ws') && !names.includes('wss')) throw bad('has no /ws or /wss part (a browser reaches a relay over WebSockets)')
+  const id = components.findLast(c => c.name === 'p2p')?.value
+  if (id == null || names.at(-1) !== 'p2p') throw bad('does not end with /p2p/<the relay\'s peer id>')
+  try {
+    peerIdFromString(id)
+  } catch {
+    throw bad(`ends with "${id}", which is not a peer id`)
+  }
+  return text
+}
+
+/** `volunteer`: the threads and slots the volunteer chose in the page (`?threads=` still wins). */
+export async function loadConfig (volunteer?: Pick<VolunteerSettings, 'threads' | 'slots'>): Promise<TabConfig> {
   const params = new URLSearchParams(location.search)
   let served: Partial<TabConfig> & { relay?: string } = {}
   try {
@@ -24,7 +66,8 @@ export async function loadConfig (): Promise<TabConfig> {
   }
   const fromUrl = params.getAll('relay').flatMap(r => r.split(',')).map(r => r.trim()).filter(r => r !== '')
   const relays = fromUrl.length > 0 ? fromUrl : (served.relays ?? (served.relay != null ? [served.relay] : []))
-  if (relays.length === 0) throw new Error('no relay address: serve the app with `npm start` or add ?relay=<multiaddr> to the URL')
+  if (relays.length === 0) throw new RelayAddressError(`no relay address: serve the app with \`npm start\` or add ?relay=<address> to the URL; a relay address looks like ${RELAY_EXAMPLE}`)
+  relays.forEach(checkRelayAddress)
   const backend = (params.get('backend') ?? 'auto') as BackendSetting
   const ice = params.get('ice') ?? savedIceServers()
   return {
@@ -34,8 +77,14 @@ export async function loadConfig (): Promise<TabConfig> {
     // Local and LAN use is the point of `npm start`; ?private=0 turns it off for internet deployments.
     allowPrivateAddresses: params.get('private') !== '0',
     iceServers: ice != null ? parseIceServers(ice) : (served.iceServers ?? []),
-    threads: Number(params.get('threads') ?? Math.min(4, navigator.hardwareConcurrency || 1))
+    threads: wholeParam(params.get('threads')) ?? volunteer?.threads ?? Math.min(4, navigator.hardwareConcurrency || 1),
+    slots: volunteer?.slots ?? 1
   }
+}
+
+function wholeParam (value: string | null): number | undefined {
+  const n = Number(value ?? '')
+  return value != null && Number.isInteger(n) && n >= 1 ? n : undefined
 }
 
 const ICE_KEY = 'p2p-ai-agents:ice'

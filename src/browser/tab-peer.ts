@@ -77,6 +77,8 @@ export class TabPeer extends EventTarget {
   picker!: BackendPicker
   /** Why WebGPU is not among the candidates, if it is not. */
   webgpuSkipped?: string
+  /** The backends this tab measures per model (each with `config.slots` inference workers). */
+  specs: BackendSpec[] = []
   /** Built-in models, this tab's model cache (Cache Storage) and transfers from peers. */
   models!: ModelProvider
   slot = 0
@@ -113,10 +115,15 @@ export class TabPeer extends EventTarget {
     return specs
   }
 
-  /** Joins the network; resolves when this tab is ready to work (worker loaded, a relay holding our reservation). */
-  async start (onEvent: (e: WorkEvent) => void): Promise<void> {
+  /**
+   * Joins the network; resolves when this tab is ready to work (worker loaded, a relay holding our
+   * reservation). `paused`: a volunteer's pause kept from before the reload holds from the first advert.
+   */
+  async start (onEvent: (e: WorkEvent) => void, options: { paused?: boolean } = {}): Promise<void> {
     const [specs, identity] = await Promise.all([this.backendSpecs(), loadTabIdentity()])
+    this.specs = specs
     this.slot = identity.slot
+    const slots = Math.max(1, this.config.slots)
     this.peer = await createComputePeer({
       kind: 'tab',
       privateKey: identity.privateKey,
@@ -134,13 +141,8 @@ export class TabPeer extends EventTarget {
         const start = async (spec: BackendSpec): Promise<InferenceWorker> =>
           await startInferenceWorker({ backend: spec.backend, threads: spec.threads, allowFallbackAdapter: this.config.allowFallbackAdapter }, fetchModel)
         this.worker = await start(specs[0])
-        const lazy = (spec: BackendSpec): BackendCandidate => {
-          let started: Promise<InferenceWorker> | undefined
-          const get = async (): Promise<InferenceWorker> => await (started ??= start(spec))
-          this.stopWorkers.push(() => { void started?.then(w => { w.terminate() }, () => {}) })
-          return { name: backendLabel(spec), execute: async (r, from) => await (await get()).execute(r, from), release: async (sha) => { await (await started)?.release(sha) } }
-        }
-        const candidates = [this.worker, ...specs.slice(1).map(lazy)]
+        // Each backend gets one inference worker per slot: a worker runs one task at a time.
+        const candidates = specs.map((spec, i) => workerPool(i === 0 ? this.worker.info.backend : backendLabel(spec), slots, async () => await start(spec), i === 0 ? this.worker : undefined, this.stopWorkers))
         const names = candidates.map(c => c.name)
         return {
           candidates,
@@ -151,7 +153,7 @@ export class TabPeer extends EventTarget {
             rememberChoice(picker.names, sha, choice)
             this.changed()
           },
-          queue: { slots: 1, maxQueued: 64 },
+          queue: { slots, maxQueued: 64 },
           builtins: BUILTIN_MODELS.map(m => m.sha256)
         }
       }
@@ -164,6 +166,7 @@ export class TabPeer extends EventTarget {
     this.queue = peer.queue!
     this.picker = peer.picker!
     this.advertiser = peer.advertiser!
+    if (options.paused === true) this.advertiser.setPaused(true)
     for (const evt of ['connection:open', 'connection:close'] as const) {
       this.node.addEventListener(evt, () => { this.changed() })
     }
@@ -193,9 +196,25 @@ export class TabPeer extends EventTarget {
       await peer.join()
     } catch (err) {
       // The relay set keeps retrying; the page says so meanwhile.
-      this.relayError = `cannot reach ${this.config.relays.length > 1 ? 'any relay' : `the relay at ${this.config.relays[0]}`} (${(err as Error).message}); retrying`
+      const why = (err as Error).message
+      this.relayError = `cannot reach ${this.config.relays.length > 1 ? 'any relay' : `the relay at ${this.config.relays[0]}`} (${why == null || why === '' || why === 'undefined' ? 'no answer' : why}); retrying. Check that the relay runs and that the address is right`
       this.changed()
     }
+  }
+
+  /** The first join has ended (ready, or failed and retrying): from then on "no relay ready" means unreachable, not "still starting". */
+  get relayTried (): boolean {
+    return this.readyMs != null || this.relayError != null
+  }
+
+  /** "the relay at … is unreachable, retrying" while no relay holds this tab's reservation after trying; undefined otherwise. */
+  relayUnreachable (): string | undefined {
+    const relays = this.relays
+    // A relay being redialled shows as connecting between failures: only 'ready' ends the outage.
+    if (relays.length === 0 || !this.relayTried || relays.some(r => r.state === 'ready')) return undefined
+    const tried = relays.filter(r => r.state !== 'standby')
+    const down = tried.length > 0 ? tried : relays
+    return down.length === 1 ? `the relay at ${down[0].addr} is unreachable, retrying` : `no relay is reachable (${down.map(r => r.addr).join(', ')}), retrying`
   }
 
   get peerId (): string {
@@ -244,17 +263,27 @@ export class TabPeer extends EventTarget {
       const result = await this.queue.submit(request, 'self')
       return { result, worker: 'self', roundTripMs: performance.now() - t0, networkMs: 0 }
     }
-    if (target.kind === 'peer') return await this.runOn(target.peerId, request)
+    if (target.kind === 'peer') {
+      try {
+        return await this.runOn(target.peerId, request)
+      } catch (err) {
+        throw this.explainUnreachable(toTaskError(err))
+      }
+    }
     const sha = request.model.sha256
     const placement = (e: { peerId: string, advert: Advert }): { hasModel: boolean, msPerTask?: number } => ({ hasModel: hasModel(e.advert, sha), msPerTask: this.measured.get(`${e.peerId} ${sha}`) })
     // The scheduler's own ordering: workers that have the model first, then the fastest.
     const able = [...this.adverts.values()].filter(e => canRun(e.advert, sha, request.model.size))
       .sort((x, y) => compareWorkers(placement(x), placement(y)))
     const candidates = able.map(e => e.peerId)
+    const unreachable = this.relayUnreachable()
     if (candidates.length === 0) {
-      throw new TaskError('no-peer', this.adverts.size === 0
-        ? 'no worker has advertised yet: open the app in another tab or device'
-        : 'no worker can run this model now (all paused, or none takes models this size)')
+      // Workers are heard through the relay: while it is down, "open another tab" would not help.
+      throw new TaskError('no-peer', unreachable != null
+        ? `${unreachable}; workers are found through it, so none can be reached now (this tab keeps trying)`
+        : this.adverts.size === 0
+          ? 'no worker has advertised yet: open the app in another tab or device'
+          : 'no worker can run this model now (all paused, or none takes models this size)')
     }
     let lastError: TaskError | undefined
     // Spread single tasks over equally placed workers rather than always the first.
@@ -269,7 +298,19 @@ export class TabPeer extends EventTarget {
         if (!['busy', 'peer-gone', 'no-peer'].includes(lastError.code)) throw lastError
       }
     }
-    throw lastError!
+    throw this.explainUnreachable(lastError!)
+  }
+
+  /**
+   * A worker that could not be reached while no relay can be either: say the relay is the cause
+   * (dials to workers not connected directly go through it), keeping the worker's own words.
+   */
+  private explainUnreachable (err: TaskError): TaskError {
+    const unreachable = this.relayUnreachable()
+    if (unreachable == null || (err.code !== 'no-peer' && err.code !== 'peer-gone')) return err
+    const e = new TaskError('no-peer', `${unreachable}; workers not connected directly cannot be reached without it (${err.message})`)
+    e.peer = err.peer
+    return e
   }
 
   /** Runs on one peer (dialled if need be); a task lost with its connection is sent once more while the peer still advertises. */
@@ -363,4 +404,49 @@ async function fetchBuiltin (sha256: string): Promise<Uint8Array | undefined> {
   const m = builtinBySha(sha256)
   if (m == null) return undefined
   return await builtinCache.get(sha256, new URL(`models/${m.file}`, location.href))
+}
+
+/**
+ * `size` inference workers for one backend behind one candidate, each running one task at a time:
+ * a Web Worker is single-threaded and one onnxruntime session must not run two tasks at once. The
+ * work queue admits at most `size` tasks, so a free worker is there for each; extra workers start
+ * on first need (each loads its own copy of a model).
+ */
+function workerPool (name: string, size: number, spawn: () => Promise<InferenceWorker>, first: InferenceWorker | undefined, stops: Array<() => void>): BackendCandidate {
+  const workers: Array<Promise<InferenceWorker> | undefined> = Array.from({ length: size }, (_, i) => i === 0 && first != null ? Promise.resolve(first) : undefined)
+  const busy = new Array<boolean>(size).fill(false)
+  const waiting: Array<() => void> = []
+  stops.push(() => { workers.forEach((w, i) => { if (i > 0 || first == null) void w?.then(x => { x.terminate() }, () => {}) }) })
+  const take = async (): Promise<number> => {
+    for (;;) {
+      const i = busy.indexOf(false)
+      if (i >= 0) {
+        busy[i] = true
+        return i
+      }
+      // More tasks than workers (a backend measurement beside queued work): wait for one to free.
+      await new Promise<void>(resolve => waiting.push(resolve))
+    }
+  }
+  const get = async (i: number): Promise<InferenceWorker> => {
+    const w = workers[i] ??= spawn()
+    // A worker that failed to start is tried afresh by the next task on this slot.
+    w.catch(() => { if (workers[i] === w) workers[i] = undefined })
+    return await w
+  }
+  return {
+    name,
+    execute: async (request, from, signal) => {
+      const i = await take()
+      try {
+        return await (await get(i)).execute(request, from, signal)
+      } finally {
+        busy[i] = false
+        waiting.shift()?.()
+      }
+    },
+    release: async (sha) => {
+      await Promise.all(workers.map(async w => { await (await w?.catch(() => undefined))?.release(sha) }))
+    }
+  }
 }

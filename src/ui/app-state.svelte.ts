@@ -19,6 +19,12 @@ import { BatchController } from '../browser/batch.js'
 import { OcrState } from './ocr-state.svelte.js'
 import { ModelState } from './model-state.svelte.js'
 import { digitsToCsv, digitsToJson } from '../models/digit-job.js'
+import { showTabState, VolunteerControls } from '../browser/volunteer.js'
+import { needsReload } from '../browser/volunteer-settings.js'
+import { backendsInWords, relaysInWords } from '../browser/volunteer-words.js'
+import { countTask, isResultRow, isServedRow, loadRows, loadTotals, MAX_KEPT_RESULTS, MAX_KEPT_SERVED, RESULTS_KEY, saveRows, saveTotals, SERVED_KEY } from '../browser/volunteer-log.js'
+import type { PauseReason, VolunteerSettings } from '../browser/volunteer-settings.js'
+import type { WorkTotals } from '../browser/volunteer-log.js'
 
 export interface Submission {
   taskId: string
@@ -30,7 +36,8 @@ export interface Submission {
   backend?: string
   threads?: number
   timings?: Timings & { networkMs: number, roundTripMs: number }
-  error?: string
+  /** The task's error as raised, with the peer that raised it when known (shown in words by ResultCard). */
+  error?: { code: string, message: string, peer?: string }
 }
 
 export interface ServedTask {
@@ -58,6 +65,16 @@ export interface ModelFetch {
 
 const MAX_LOG = 50
 const PROGRESS_MS = 200
+/** Results and the work log are written to storage at most this often while tasks stream in. */
+const KEEP_MS = 1000
+
+function storage (): Storage | undefined {
+  try {
+    return localStorage
+  } catch {
+    return undefined
+  }
+}
 
 export interface BatchView {
   phase: 'idle' | 'starting' | 'running' | 'done' | 'failed'
@@ -78,9 +95,12 @@ class AppState {
   /** ICE servers set in the page (empty: those from the server's /config.json, or none). */
   iceText = savedIceServers() ?? ''
   backend = $state('')
+  /** Where this tab computes, in words ("CPU (WebAssembly), 2 threads · 1 task at a time; WebGPU not available: …"). */
+  backendWords = $state('')
+  /** The relays' state in words ("relay unreachable, retrying: …"). */
+  relayWords = $state('')
   threads = $state(0)
   isolated = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated
-  webgpuNote = $state('')
   readyMs = $state<number | undefined>(undefined)
   fatal = $state('')
   relayError = $state('')
@@ -88,6 +108,19 @@ class AppState {
   submissions = $state<Submission[]>([])
   served = $state<ServedTask[]>([])
   paused = $state(false)
+  /** Why this tab takes no work now (empty while it works): the volunteer's pause, a hidden tab, the battery. */
+  pauseReasons = $state.raw<PauseReason[]>([])
+  readonly volunteer = new VolunteerControls(() => { this.applyVolunteer() })
+  volunteerSettings = $state.raw<VolunteerSettings>(this.volunteer.settings)
+  batterySupported = $state(this.volunteer.batterySupported)
+  /** Undefined where the browser does not say. */
+  onBattery = $state<boolean | undefined>(undefined)
+  /** Slots and threads this tab started with (saved changes to them apply on reload). */
+  running = $state.raw<{ slots: number, threads?: number }>({ slots: this.volunteer.settings.slots, threads: this.volunteer.settings.threads })
+  /** Tasks this tab ran, since install, including rows past the log's cap. */
+  totals = $state.raw<WorkTotals>(loadTotals(storage()))
+  /** Why the last Recognise was refused before anything was sent (an empty pad). */
+  padHint = $state('')
   batchView = $state<BatchView>({ phase: 'idle' })
   reputation = $state<Record<string, PeerRecord>>({})
   /** The tab's peer once started (for the scripting API). */
@@ -105,21 +138,35 @@ class AppState {
   private readonly servedLog = new Map<string, ServedTask>()
   private servedTimer?: ReturnType<typeof setTimeout>
   private counter = 0
+  private keepTimer?: ReturnType<typeof setTimeout>
+
+  constructor () {
+    this.submissions = loadRows(storage(), RESULTS_KEY, MAX_KEPT_RESULTS, isResultRow) as Submission[]
+    // A task that was running when the page went away never reports: say so rather than show it running.
+    for (const row of loadRows(storage(), SERVED_KEY, MAX_KEPT_SERVED, isServedRow).reverse() as ServedTask[]) {
+      this.servedLog.set(row.taskId, row.state === 'done' || row.state === 'failed' ? row : { ...row, state: 'failed', error: 'interrupted: the page was closed or reloaded while it ran' })
+    }
+    this.served = [...this.servedLog.values()].reverse()
+    if (typeof addEventListener === 'function') addEventListener('pagehide', () => { this.keep() })
+  }
 
   async start (): Promise<void> {
+    this.applyVolunteer()
     try {
-      const config = await loadConfig()
+      const config = await loadConfig(this.volunteer.settings)
+      this.running = { slots: config.slots, threads: config.threads }
       this.relayAddr = config.relays.join('\n')
       const tab = new TabPeer(config)
       this.tab = tab
       tab.addEventListener('change', () => { this.refresh() })
       tab.addEventListener('model', (evt) => { this.onModelEvent((evt as CustomEvent<ModelEvent>).detail) })
-      await tab.start(e => { this.onWork(e) })
+      await tab.start(e => { this.onWork(e) }, { paused: this.volunteer.reasons.length > 0 })
       // Every backend this tab measures per model, the one it starts with first.
       this.backend = tab.picker.names.join(' | ')
+      this.backendWords = backendsInWords(tab.specs, config.slots, tab.webgpuSkipped)
       this.threads = tab.worker.info.threads
-      this.webgpuNote = tab.webgpuSkipped != null ? `WebGPU not used: ${tab.webgpuSkipped}` : ''
       this.slot = tab.slot
+      this.applyVolunteer()
       this.refresh()
       this.batch = new BatchController(tab)
       this.batch.addEventListener('progress', () => { this.onBatchProgress() })
@@ -158,11 +205,18 @@ class AppState {
   async submitDigit (rgba: Uint8ClampedArray, width: number, height: number, target: Target): Promise<void> {
     const model = builtinModel('digits')
     const pixels = preprocessDrawing(rgba, width, height)
+    // No ink: the model would still answer (a confident "1"), which means nothing.
+    if (pixels.every(v => v === 0)) {
+      this.padHint = 'Draw a digit first: the pad is empty.'
+      return
+    }
+    this.padHint = ''
     const taskId = `${this.peerId.slice(-6)}-${Date.now().toString(36)}-${++this.counter}`
     const entry: Submission = { taskId, target: target.kind === 'peer' ? target.peerId : target.kind, status: 'running' }
     this.submissions = [entry, ...this.submissions].slice(0, MAX_LOG)
     const update = (patch: Partial<Submission>): void => {
       this.submissions = this.submissions.map(s => s.taskId === taskId ? { ...s, ...patch } : s)
+      this.keepSoon()
     }
     try {
       if (this.tab == null) throw new Error('this tab is not connected yet')
@@ -188,15 +242,35 @@ class AppState {
       })
     } catch (err) {
       const e = toTaskError(err)
-      update({ status: 'failed', error: `${e.code}: ${e.message}` })
+      update({ status: 'failed', error: { code: e.code, message: e.message, peer: e.peer ?? (target.kind === 'peer' ? target.peerId : undefined) } })
     }
   }
 
-  /** Volunteer pause: finish what runs, take nothing new. */
+  /** Volunteer pause: finish what runs, take nothing new; kept across reloads. */
   togglePause (): void {
-    if (this.tab == null) return
-    this.tab.setPaused(!this.tab.paused)
-    this.paused = this.tab.paused
+    this.volunteer.update({ paused: !this.volunteer.settings.paused })
+  }
+
+  /** Stores volunteer settings (throws VolunteerSettingsError for a value out of range). */
+  updateVolunteer (patch: Partial<VolunteerSettings>): void {
+    this.volunteer.update(patch)
+  }
+
+  /** True when saved slots/threads differ from those this tab started with (they apply on reload). */
+  get reloadNeeded (): boolean {
+    return needsReload(this.volunteerSettings, this.running)
+  }
+
+  /** The volunteer's settings and surroundings (visibility, battery) → paused or working, title and favicon. */
+  private applyVolunteer (): void {
+    const reasons = this.volunteer.reasons
+    this.volunteerSettings = this.volunteer.settings
+    this.batterySupported = this.volunteer.batterySupported
+    this.onBattery = this.volunteer.onBattery
+    this.pauseReasons = reasons
+    if (this.tab?.advertiser != null && this.tab.paused !== (reasons.length > 0)) this.tab.setPaused(reasons.length > 0)
+    this.paused = reasons.length > 0
+    showTabState({ reasons, running: this.tab?.queue?.running ?? 0 })
   }
 
   async startBatch (options: BatchOptions): Promise<void> {
@@ -273,11 +347,32 @@ class AppState {
     // Tasks can arrive by the hundred per second: collect them, render at most every PROGRESS_MS.
     this.servedLog.delete(e.taskId)
     this.servedLog.set(e.taskId, entry)
-    if (this.servedLog.size > MAX_LOG) this.servedLog.delete(this.servedLog.keys().next().value!)
+    if (this.servedLog.size > MAX_KEPT_SERVED) this.servedLog.delete(this.servedLog.keys().next().value!)
+    this.pendingTotals = countTask(this.pendingTotals ?? this.totals, e.state, e.result?.timings.inferenceMs, Date.now())
     this.servedTimer ??= setTimeout(() => {
       this.servedTimer = undefined
       this.served = [...this.servedLog.values()].reverse()
+      if (this.pendingTotals != null) this.totals = this.pendingTotals
+      this.pendingTotals = undefined
+      showTabState({ reasons: this.pauseReasons, running: this.tab?.queue?.running ?? 0 })
+      this.keepSoon()
     }, PROGRESS_MS)
+  }
+
+  private pendingTotals?: WorkTotals
+
+  /** Writes results, the work log and totals to storage, at most every KEEP_MS. */
+  private keepSoon (): void {
+    this.keepTimer ??= setTimeout(() => { this.keep() }, KEEP_MS)
+  }
+
+  private keep (): void {
+    clearTimeout(this.keepTimer)
+    this.keepTimer = undefined
+    const store = storage()
+    saveRows(store, RESULTS_KEY, this.submissions.filter(s => s.status !== 'running'), MAX_KEPT_RESULTS)
+    saveRows(store, SERVED_KEY, [...this.servedLog.values()].reverse(), MAX_KEPT_SERVED)
+    saveTotals(store, this.pendingTotals ?? this.totals)
   }
 
   /** Saves the page's ICE servers and reloads to apply them; returns an error to show, if any. */
@@ -298,6 +393,7 @@ class AppState {
     this.relays = this.tab.relays
     this.readyMs = this.tab.readyMs
     this.relayError = this.tab.relayError ?? ''
+    this.relayWords = relaysInWords(this.tab.relays, this.tab.relayTried)
     this.peers = this.tab.peers()
     if (this.tab.picker != null && this.tab.picker.choices.size !== this.backendChoices.length) {
       this.backendChoices = [...this.tab.picker.choices].map(([sha256, c]) => ({ sha256, name: builtinBySha(sha256)?.id ?? this.modelFetches.find(f => f.sha256 === sha256)?.name ?? sha256.slice(0, 12), ...c }))

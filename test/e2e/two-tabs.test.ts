@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { heldOutDigits } from '../../src/node/mnist.js'
 import { openTab, paintDigit, peerRow, readResult, submitDigit, waitForDirectPeer, waitForPeer, waitForRtt, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { argmax } from '../../src/models/digits.js'
+import { peerName } from '../../src/core/peer-name.js'
 import { referenceProbs, startE2E, stopE2E } from './helpers.js'
 import type { E2E } from './helpers.js'
 import type { BrowserContext } from 'playwright-core'
@@ -155,7 +156,10 @@ describe('two tabs', () => {
       // The bound only keeps a broken build from hanging the suite; detection itself takes seconds.
       await a.page.locator(`[data-testid=result][data-task-id="${taskId}"][data-status=failed]`).waitFor({ timeout: 20_000 })
       const result = await readResult(a.page)
-      expect(result.error).toMatch(/^peer-gone: /)
+      // In words, naming the peer that went away; the code stays on the card for scripts.
+      expect(await a.page.locator(`[data-testid=result][data-task-id="${taskId}"]`).getAttribute('data-error-code')).toBe('peer-gone')
+      expect(result.error).toContain(peerName(c.peerId))
+      expect(result.error).not.toMatch(/^peer-gone: /)
     } finally {
       await stalled.close()
     }
@@ -165,7 +169,8 @@ describe('two tabs', () => {
     const page = await context.newPage()
     await page.goto(`${e2e.server.url}?backend=webgpu&allowFallbackAdapter=1`)
     await waitReady(page)
-    expect(await page.locator('[data-testid=backend]').textContent()).toMatch(/^webgpu/)
+    expect(await page.locator('[data-testid=backend]').getAttribute('data-backends')).toMatch(/^webgpu/)
+    expect(await page.locator('[data-testid=backend]').textContent()).toMatch(/^GPU \(WebGPU, /)
     const digit = digits[5]
     await paintDigit(page, digit.pixels)
     const result = await submitDigit(page, 'self', 120_000)

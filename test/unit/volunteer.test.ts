@@ -1,0 +1,163 @@
+/**
+ * The volunteer's settings and what the page says about the tab, as pure logic: stored settings
+ * read leniently and validated on save, pause reasons, the tab title, backends and relays in
+ * words, the kept results and work log bounded, and relay addresses checked before dialling.
+ */
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_SETTINGS, limits, loadSettings, needsReload, parseSettings, pauseReasons, saveSettings, SETTINGS_KEY, VolunteerSettingsError } from '../../src/browser/volunteer-settings.js'
+import { backendsInWords, relaysInWords, tabTitle } from '../../src/browser/volunteer-words.js'
+import { countTask, EMPTY_TOTALS, isResultRow, isServedRow, loadRows, loadTotals, MAX_KEPT_SERVED, saveRows, saveTotals, SERVED_KEY } from '../../src/browser/volunteer-log.js'
+import { checkRelayAddress, RelayAddressError } from '../../src/browser/config.js'
+
+const RELAY_ID = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
+
+function memoryStorage (): Storage & { data: Map<string, string> } {
+  const data = new Map<string, string>()
+  return {
+    data,
+    getItem: (k: string) => data.get(k) ?? null,
+    setItem: (k: string, v: string) => { data.set(k, v) },
+    removeItem: (k: string) => { data.delete(k) },
+    clear: () => { data.clear() },
+    key: () => null,
+    get length () { return data.size }
+  }
+}
+
+describe('volunteer settings', () => {
+  it('survive a save and load (a pause kept across reloads)', () => {
+    const storage = memoryStorage()
+    expect(loadSettings(storage, 4)).toEqual({ ...DEFAULT_SETTINGS, threads: undefined })
+    const chosen = { paused: true, threads: 2, slots: 3, visibleOnly: true, pauseOnBattery: true }
+    expect(saveSettings(storage, chosen, 4)).toBe(true)
+    expect(loadSettings(storage, 4)).toEqual(chosen)
+  })
+
+  it('refuse slots and threads out of range on save, naming what is allowed', () => {
+    const storage = memoryStorage()
+    for (const bad of [{ slots: 0 }, { slots: 5 }, { slots: 1.5 }, { slots: Number.NaN }, { threads: 0 }, { threads: 9 }]) {
+      expect(() => saveSettings(storage, { ...DEFAULT_SETTINGS, ...bad }, 4)).toThrow(VolunteerSettingsError)
+    }
+    expect(() => saveSettings(storage, { ...DEFAULT_SETTINGS, slots: 5 }, 4)).toThrow(/from 1 to 4 on this device \(got 5\)/)
+    expect(storage.data.size).toBe(0)
+  })
+
+  it('read damaged or foreign stored values as defaults, field by field, never throwing', () => {
+    for (const raw of ['not json', '[1,2]', 'null', '"x"', '{"paused":"yes","slots":99,"threads":-1,"visibleOnly":1}']) {
+      expect(parseSettings(raw, 4)).toEqual({ paused: false, threads: undefined, slots: 1, visibleOnly: false, pauseOnBattery: false })
+    }
+    // Fewer cores than when saved: the slots fall back rather than overcommit the device.
+    expect(parseSettings(JSON.stringify({ paused: true, slots: 8 }), 2)).toMatchObject({ paused: true, slots: 1 })
+    const throwing = { getItem: () => { throw new Error('denied') }, setItem: () => { throw new Error('denied') } }
+    expect(loadSettings(throwing, 4).paused).toBe(false)
+    expect(saveSettings(throwing, { ...DEFAULT_SETTINGS }, 4)).toBe(false)
+  })
+
+  it('bound slots and threads by the cores, and by the caps whatever a device claims', () => {
+    expect(limits(2)).toEqual({ maxSlots: 2, maxThreads: 2 })
+    expect(limits(128)).toEqual({ maxSlots: 8, maxThreads: 16 })
+    expect(limits(0)).toEqual({ maxSlots: 1, maxThreads: 1 })
+  })
+
+  it('pause for each reason that applies: the volunteer, a hidden tab, the battery', () => {
+    const s = { ...DEFAULT_SETTINGS }
+    expect(pauseReasons(s, { visible: false, onBattery: true })).toEqual([])
+    expect(pauseReasons({ ...s, paused: true }, { visible: true })).toEqual(['paused by you'])
+    expect(pauseReasons({ ...s, visibleOnly: true }, { visible: false })).toEqual(['this tab is hidden'])
+    expect(pauseReasons({ ...s, visibleOnly: true }, { visible: true })).toEqual([])
+    expect(pauseReasons({ ...s, pauseOnBattery: true }, { visible: true, onBattery: true })).toEqual(['on battery'])
+    // A browser that does not say: no pause on a guess.
+    expect(pauseReasons({ ...s, pauseOnBattery: true }, { visible: true })).toEqual([])
+  })
+
+  it('say when saved slots or threads wait for a reload', () => {
+    expect(needsReload({ ...DEFAULT_SETTINGS, slots: 2 }, { slots: 1, threads: 2 })).toBe(true)
+    expect(needsReload({ ...DEFAULT_SETTINGS, threads: 1 }, { slots: 1, threads: 2 })).toBe(true)
+    expect(needsReload({ ...DEFAULT_SETTINGS }, { slots: 1, threads: 2 })).toBe(false)
+  })
+})
+
+describe('the tab in words', () => {
+  it('names the backends as a volunteer reads them, with why WebGPU is not used', () => {
+    expect(backendsInWords([{ backend: 'wasm', threads: 2 }, { backend: 'wasm', threads: 1 }], 1, 'no WebGPU adapter'))
+      .toBe('CPU (WebAssembly), 2 threads · 1 task at a time; WebGPU not available: no WebGPU adapter')
+    expect(backendsInWords([{ backend: 'wasm', threads: 1 }, { backend: 'webgpu', threads: 1, adapter: 'nvidia ampere' }], 2))
+      .toBe('CPU (WebAssembly), 1 thread · GPU (WebGPU, nvidia ampere) · 2 tasks at a time')
+  })
+
+  it('says the relay is unreachable and retrying, naming it and why, never "undefined"', () => {
+    const addr = `/ip4/127.0.0.1/tcp/1/ws/p2p/${RELAY_ID}`
+    expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'disconnected', error: undefined }], true)).toBe(`relay unreachable, retrying: ${addr} (no answer)`)
+    expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'disconnected', error: 'undefined' }], true)).not.toMatch(/undefined/)
+    expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'disconnected', error: 'connection refused' }], true)).toMatch(/\(connection refused\)$/)
+    expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'ready' }], true)).toBe(`connected to the network through the relay at ${addr}`)
+    // Starting: connecting is just that. After an outage began, a redial between failures is still the outage.
+    expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'connecting' }], false)).toBe(`connecting to ${addr}…`)
+    expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'connecting' }], true)).toBe(`relay unreachable, retrying: ${addr} (redialling)`)
+  })
+
+  it('puts paused (and why) or the tasks being worked on in the tab title', () => {
+    expect(tabTitle('App', { reasons: [], running: 0 })).toBe('App')
+    expect(tabTitle('App', { reasons: [], running: 2 })).toBe('▶ Working on 2 tasks · App')
+    expect(tabTitle('App', { reasons: ['paused by you', 'on battery'], running: 1 })).toBe('⏸ Paused (paused by you, on battery) · App')
+  })
+})
+
+describe('kept results and work log', () => {
+  it('keep at most the cap, newest first, and skip damaged rows', () => {
+    const storage = memoryStorage()
+    const rows = Array.from({ length: MAX_KEPT_SERVED + 20 }, (_, i) => ({ taskId: `t${i}`, requester: 'self', model: 'digits', state: 'done' }))
+    saveRows(storage, SERVED_KEY, rows, MAX_KEPT_SERVED)
+    const back = loadRows(storage, SERVED_KEY, MAX_KEPT_SERVED, isServedRow)
+    expect(back).toHaveLength(MAX_KEPT_SERVED)
+    expect(back[0].taskId).toBe('t0')
+    storage.setItem(SERVED_KEY, JSON.stringify([null, 7, { taskId: 't', requester: 'r', model: 'm', state: 'exploded' }, rows[3]]))
+    expect(loadRows(storage, SERVED_KEY, MAX_KEPT_SERVED, isServedRow)).toEqual([rows[3]])
+    storage.setItem(SERVED_KEY, '{broken')
+    expect(loadRows(storage, SERVED_KEY, MAX_KEPT_SERVED, isServedRow)).toEqual([])
+    expect(isResultRow({ taskId: 'a', target: 'any', status: 'running' })).toBe(false)
+    expect(isResultRow({ taskId: 'a', target: 'any', status: 'done', prediction: 3 })).toBe(true)
+  })
+
+  it('count every ended task in totals since install, past the log cap', () => {
+    let totals = { ...EMPTY_TOTALS }
+    for (let i = 0; i < MAX_KEPT_SERVED + 100; i++) totals = countTask(totals, 'done', 2, 1000 + i)
+    totals = countTask(totals, 'failed', undefined, 5000)
+    totals = countTask(totals, 'running', 99, 6000)
+    expect(totals).toEqual({ done: MAX_KEPT_SERVED + 100, failed: 1, inferenceMs: 2 * (MAX_KEPT_SERVED + 100), since: 1000 })
+    const storage = memoryStorage()
+    saveTotals(storage, totals)
+    expect(loadTotals(storage)).toEqual(totals)
+    storage.setItem('p2p-ai-agents:work-totals', '{"done":-3,"failed":"x","inferenceMs":1e400}')
+    expect(loadTotals(storage)).toEqual({ done: 0, failed: 0, inferenceMs: 0, since: undefined })
+  })
+})
+
+describe('relay addresses', () => {
+  it('accepts a WebSocket multiaddr ending with the relay peer id', () => {
+    const ok = `/ip4/127.0.0.1/tcp/9090/ws/p2p/${RELAY_ID}`
+    expect(checkRelayAddress(ok)).toBe(ok)
+    expect(checkRelayAddress(`/dns4/relay.example.org/tcp/443/wss/p2p/${RELAY_ID}`)).toMatch(/wss/)
+  })
+
+  it('names a wrong value and says what a relay address looks like', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['hello', /relay address "hello" is not a multiaddr/],
+      [`/ip4/127.0.0.1/tcp/99999/ws/p2p/${RELAY_ID}`, /is not a multiaddr/],
+      [`/ip4/127.0.0.1/tcp/9090/p2p/${RELAY_ID}`, /has no \/ws or \/wss part/],
+      ['/ip4/127.0.0.1/tcp/9090/ws', /does not end with \/p2p\//],
+      ['/ip4/127.0.0.1/tcp/9090/ws/p2p/QmNotAPeerId', /"QmNotAPeerId", which is not a peer id|is not a multiaddr/]
+    ]
+    for (const [text, message] of cases) {
+      expect(() => checkRelayAddress(text)).toThrow(RelayAddressError)
+      expect(() => checkRelayAddress(text)).toThrow(message)
+      expect(() => checkRelayAddress(text)).toThrow(/a relay address looks like \/ip4\/.*\/ws\/p2p\//)
+    }
+  })
+})
+
+it('stores settings under one key shared by the origin\'s tabs', () => {
+  const storage = memoryStorage()
+  saveSettings(storage, { ...DEFAULT_SETTINGS, paused: true }, 2)
+  expect(JSON.parse(storage.getItem(SETTINGS_KEY)!)).toMatchObject({ paused: true })
+})
