@@ -41,6 +41,8 @@ const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   'task-failed': 502,
   'no-workers': 503,
   'relay-unreachable': 503,
+  // The network cannot run it now (too few different workers, none able to run the model): try later.
+  stalled: 503,
   // A job or run stopped by the gateway shutting down (a client's own cancel is not answered).
   cancelled: 503
 }

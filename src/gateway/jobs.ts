@@ -130,7 +130,9 @@ export class JobDesk {
         disagreements: p.disagreements,
         tasksPerSec: round(p.tasksPerSec),
         etaSeconds: Number.isFinite(p.etaSeconds) ? round(p.etaSeconds, 1) : null,
-        spotChecks: { done: p.spotChecks.done, mismatches: p.spotChecks.mismatches }
+        spotChecks: { done: p.spotChecks.done, mismatches: p.spotChecks.mismatches },
+        inferenceMs: Math.round(p.inferenceMs),
+        ...(p.blocked != null ? { blocked: { ...p.blocked } } : {})
       },
       ...(error != null ? { error } : {})
     }

@@ -92,7 +92,7 @@ export const ModelQuery = Type.Object({
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({
-    code: Type.String({ description: 'bad-request, bad-input, bad-model, bad-image, unknown-model, unknown-job, too-large, unauthenticated, no-workers, relay-unreachable, task-failed, cancelled, conflict, busy, not-found, internal' }),
+    code: Type.String({ description: 'bad-request, bad-input, bad-model, bad-image, unknown-model, unknown-job, too-large, unauthenticated, no-workers, relay-unreachable, task-failed, stalled, cancelled, conflict, busy, not-found, internal' }),
     message: Type.String()
   })
 }, { description: 'Every failure.' })
@@ -148,7 +148,13 @@ export const JobStatus = Type.Object({
     spotChecks: Type.Object({
       done: Type.Integer({ description: 'Results recomputed by the gateway so far (this run).' }),
       mismatches: Type.Integer({ description: 'Of which differed: the worker is convicted and the results it voted for are decided again (a results stream read before may hold the replaced ones).' })
-    })
+    }),
+    inferenceMs: Type.Integer({ description: 'Inference time of every accepted result (replicas included), ms: this run\'s while it runs, else the total kept with the job.' }),
+    blocked: Type.Optional(Type.Object({
+      code: Type.Union([Type.Literal('too-few-workers'), Type.Literal('no-capable-worker'), Type.Literal('no-worker'), Type.Literal('relay-unreachable'), Type.Literal('all-paused')]),
+      message: Type.String({ description: 'Why, in words: "needs 3 different workers, 1 available".' }),
+      sinceMs: Type.Integer({ description: 'Blocked since (ms since 1970).' })
+    }, { description: 'Present while the job cannot progress; the job keeps waiting (cancel it, or add workers).' }))
   }),
   workers: Type.Optional(Type.Array(Type.Object({ peerId: Type.String(), results: Type.Integer() }), { description: 'Workers that contributed results (this run\'s, while it runs), most first.' })),
   error: Type.Optional(Type.String())

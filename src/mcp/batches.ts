@@ -38,6 +38,8 @@ export interface JobStatus {
   eta_seconds: number | null
   /** Workers that returned results in this run. */
   workers: number
+  /** Present while the job cannot progress: why, in words ("needs 3 different workers, 1 available"), and since when (ms since 1970). */
+  blocked?: { code: string, message: string, since_ms: number }
   error?: string
   note?: string
 }
@@ -109,6 +111,7 @@ export class Batches {
       tasks_per_sec: Math.round(p.tasksPerSec * 10) / 10,
       eta_seconds: Number.isFinite(p.etaSeconds) ? Math.round(p.etaSeconds) : null,
       workers: Object.keys(p.perPeer).length,
+      ...(p.blocked != null ? { blocked: { code: p.blocked.code, message: p.blocked.message, since_ms: p.blocked.sinceMs } } : {}),
       ...(meta.error != null ? { error: meta.error } : {}),
       ...(note != null ? { note } : {})
     }

@@ -74,7 +74,7 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
     instructions: 'Runs ONNX models on a peer-to-peer network of volunteer workers. Start with list_workers (is anyone there?) and list_models. ' +
       'run_model runs one input and waits; start_batch runs many (then job_status with wait_seconds, and get_results page by page). ' +
       'read_text_from_images reads PNG pages (OCR). A failed call\'s text starts with an error code: bad-request, bad-input, bad-model, bad-image, ' +
-      'unknown-model, unknown-job, too-large, busy, no-workers, task-failed, cancelled, conflict.'
+      'unknown-model, unknown-job, too-large, busy, no-workers, task-failed, stalled, cancelled, conflict.'
   })
   const batches = new Batches(requester)
   const calls = new Map<string, (args: unknown, extra: Extra) => Promise<CallToolResult>>()
@@ -207,7 +207,8 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
 
   tool('job_status', {
     title: 'Job status',
-    description: 'A batch job\'s state (queued, running, verifying, done, failed), tasks done and failed of the total, rate, time left and its error if it failed. ' +
+    description: 'A batch job\'s state (queued, running, verifying, done, failed, cancelled), tasks done and failed of the total, rate, time left and its error if it failed. ' +
+      'While the job cannot progress, blocked says why in words ("needs 3 different workers, 1 available", "no worker can run this model"); it keeps waiting until workers come or it is cancelled. ' +
       `wait_seconds (up to ${MAX_WAIT_SECONDS}) waits for the job to end before answering, so there is no need to call this in a tight loop.`,
     input: {
       job_id: JOB_ID,
@@ -234,7 +235,7 @@ export function createMcpServer (requester: Requester, options: McpServerOptions
     }
     const status = batches.status(open)
     const text = `job ${status.job_id}: ${status.state}${status.running ? ' (running)' : ''}, ${status.done}/${status.total} done, ${status.failed} failed` +
-      `${status.error != null ? `; error: ${status.error}` : ''}${status.note != null ? `; ${status.note}` : ''}\n${json(status)}`
+      `${status.blocked != null ? `; cannot progress: ${status.blocked.message}` : ''}${status.error != null ? `; error: ${status.error}` : ''}${status.note != null ? `; ${status.note}` : ''}\n${json(status)}`
     return { text, structured: { ...status } }
   })
 

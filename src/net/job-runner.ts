@@ -15,7 +15,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Scheduler, compareWorkers } from '../core/scheduler.js'
-import { nextState } from '../core/job-store.js'
+import { isTerminalState, nextState } from '../core/job-store.js'
 import { toTaskError } from '../core/errors.js'
 import { systemClock } from '../core/clock.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
@@ -235,6 +235,11 @@ export class JobRunner extends EventTarget {
     this.meta = options.meta
     this.clock = options.clock ?? systemClock
     this.random = options.random ?? Math.random
+  }
+
+  /** Why the job cannot progress now (progress.blocked without the rest of progress). */
+  get blockedNow (): JobBlocked | undefined {
+    return this.blocked.current
   }
 
   /** The audit log's head (hash of its last line): publish it to pin the whole log. */
@@ -693,6 +698,19 @@ export class JobRunner extends EventTarget {
   }
 
   private async saveMeta (): Promise<void> {
+    // Ended elsewhere meanwhile (cancelled from another process: submit --cancel): its word
+    // stands, never overwritten by this run, which stops here (what it decided is written).
+    const stored = await this.o.store.getJob(this.meta.jobId)
+    if (stored != null && isTerminalState(stored.state) && !isTerminalState(this.meta.state)) {
+      this.meta = stored
+      if (!this.stopped) {
+        this.stopped = true
+        this.detach()
+        this.changed()
+        this.finish?.()
+      }
+      return
+    }
     const p = this.progress
     this.meta = { ...this.meta, updatedAt: Date.now(), stats: { ...this.meta.stats, done: p.done, failed: p.failed, crossChecked: p.crossChecked, disagreements: p.disagreements, inferenceMs: Math.round(this.priorInferenceMs + p.inferenceMs) } }
     await this.o.store.putJob(this.meta)
@@ -716,6 +734,11 @@ export class JobRunner extends EventTarget {
       this.log({ type: 'job-end', state: failed > 0 ? 'failed' : 'done', done: p.done, failed })
       this.ending = (async () => {
         await this.flush()
+        // Cancelled elsewhere just before the end (see saveMeta): that stands.
+        if (isTerminalState(this.meta.state)) {
+          this.finish?.()
+          return
+        }
         if (this.meta.state === 'running') await this.setState('verifying')
         if (failed > 0) this.meta = { ...this.meta, error: this.unverified ?? `${failed} task(s) failed after repeated attempts` }
         await this.setState(failed > 0 ? 'failed' : 'done')

@@ -5,12 +5,14 @@
  * integers as strings). Workers fetch the model from this process by sha256, verify and cache it.
  * Each output line is { index, outputs: [{ name, dtype, dims, data }], agreedBy }, in input order.
  *
- * Exit status: 0 when every line ran, 1 when some failed or the relay is unreachable, 2 for bad
- * arguments, an unreadable model or a malformed input line, 130 when interrupted (nothing written).
+ * Exit status: 0 when every line ran, 1 when some failed, the relay is unreachable or the job
+ * could not progress for --give-up-after seconds (the reason on stderr; nothing written), 2 for
+ * bad arguments, an unreadable model or a malformed input line, 130 when interrupted (nothing
+ * written).
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { COMMON_OPTIONS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import { COMMON_OPTIONS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, blockedReporter, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
 import { taskInputs } from './requester.js'
 import { describeModel } from './requester-models.js'
 import { describeVerification } from '../core/verification.js'
@@ -62,11 +64,13 @@ export async function inferMain (argv: string[], io: CliIo = processIo()): Promi
     try {
       const model = await net.model({ bytes, name })
       await waitForWorkers(cli, net, args)
-      const job = await net.submit(model.sha256, lines, { replicas: args.replicas, tolerance, label: basename(inputsFile) })
+      const job = await net.submit(model.sha256, lines, { replicas: args.replicas, tolerance, label: basename(inputsFile), giveUpAfterMs: args.giveUpAfterMs })
       cli.say(`${lines.length} task(s) of ${model.name} (sha256 ${model.sha256.slice(0, 12)}…), replicas ${args.replicas}`)
       cli.say(`verification: ${describeVerification({ replicas: args.replicas, adaptive: false, spotCheck: args.spotCheck, diversity: args.diversity })}`)
       let last = 0
+      const report = blockedReporter(cli, () => job.blocked, args.giveUpAfterMs)
       job.addEventListener('progress', () => {
+        report()
         if (Date.now() - last < 1000) return
         last = Date.now()
         const p = job.progress
@@ -80,6 +84,7 @@ export async function inferMain (argv: string[], io: CliIo = processIo()): Promi
         cli.say('interrupted; nothing written')
         return EXIT_INTERRUPTED
       }
+      if (job.stalled != null) fail(`gave up: ${job.stalled.message}; nothing written`, EXIT_FAILED)
       const body: string[] = []
       for await (const r of job.results()) if (r.outputs != null) body.push(JSON.stringify({ index: r.index, outputs: r.outputs, agreedBy: r.agreedBy }))
       const seconds = (Date.now() - t0) / 1000

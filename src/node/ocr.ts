@@ -4,12 +4,14 @@
  * every line, as two batch jobs), printing progress on stderr and the text on stdout.
  * Pre- and post-processing run here; workers only run the two ONNX models.
  *
- * Exit status: 0 when every page was read, 1 when a page failed or the relay is unreachable,
- * 2 for bad arguments or unreadable files, 130 when interrupted.
+ * Exit status: 0 when every page was read, 1 when a page failed, the relay is unreachable or a
+ * phase could not progress for --give-up-after seconds (the reason on stderr), 2 for bad
+ * arguments or unreadable files, 130 when interrupted.
  */
 import { writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { COMMON_OPTIONS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import { COMMON_OPTIONS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, blockedReporter, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import type { JobBlocked } from '../core/job-blocked.js'
 import { readImages } from './requester.js'
 import type { CliIo } from './cli.js'
 
@@ -41,10 +43,15 @@ export async function ocrMain (argv: string[], io: CliIo = processIo()): Promise
       await waitForWorkers(cli, net, args)
       const t0 = Date.now()
       let last = 0
+      let blocked: JobBlocked | undefined
+      const report = blockedReporter(cli, () => blocked, args.giveUpAfterMs)
       const results = await net.ocr(pages, {
         replicas: args.replicas,
         signal: cli.io.interrupt,
+        giveUpAfterMs: args.giveUpAfterMs,
         onProgress: (p) => {
+          blocked = p.job.blocked
+          report()
           if (Date.now() - last < 1000 && p.phase !== 'done') return
           last = Date.now()
           const what = p.phase === 'detect' ? `finding text ${p.job.done}/${p.job.total} pages` : p.phase === 'recognize' ? `reading ${p.lines} lines: ${p.job.done}/${p.job.total} batches` : 'done'

@@ -27,6 +27,11 @@ export type RequesterErrorCode =
   | 'relay-unreachable'
   /** A task (or a whole job) could not be run or verified. */
   | 'task-failed'
+  /**
+   * The job could not progress for as long as the caller would wait (giveUpAfterMs): the message
+   * is the reason ("needs 3 different workers, 1 available"). A stored job stays resumable.
+   */
+  | 'stalled'
   /** Stopped through an AbortSignal, a cancel, or close(). */
   | 'cancelled'
   /** A job that is finished cannot be changed (cancelled after it ended, say). */

@@ -10,6 +10,7 @@ import type { TensorJson } from '../models/tensor-output.js'
 import type { JobMeta, JobStore, StoredResult } from '../core/job-store.js'
 import type { TaskFailure } from '../core/scheduler.js'
 import type { JobProgress, JobRunner, TaskFailedEvent } from '../net/job-runner.js'
+import type { JobBlocked } from '../core/job-blocked.js'
 
 /** One task's outcome: its agreed outputs, or why it has none. */
 export interface TaskOutput {
@@ -36,6 +37,44 @@ function throwIfCancelled (signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
 }
 
+/**
+ * Gives up on a job that has been blocked (JobProgress.blocked) for `ms`: `poke()` on every
+ * progress event re-reads the reason and re-arms one timer, due when the current block (counted
+ * from its sinceMs, Date.now() time) reaches `ms`; at that moment, if still blocked, `giveUp`
+ * is called once with the reason.
+ */
+export class GiveUpWatch {
+  private timer?: ReturnType<typeof setTimeout>
+  private fired = false
+
+  constructor (private readonly ms: number, private readonly read: () => JobBlocked | undefined, private readonly giveUp: (blocked: JobBlocked) => void) {}
+
+  poke (): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const blocked = this.read()
+    if (this.fired || blocked == null) return
+    const left = blocked.sinceMs + this.ms - Date.now()
+    if (left <= 0) {
+      this.fired = true
+      this.giveUp(blocked)
+      return
+    }
+    this.timer = setTimeout(() => { this.poke() }, left)
+  }
+
+  dispose (): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.fired = true
+  }
+}
+
+/** The error a give-up wait ends with: the reason in words, and how long it waited. */
+export function stalledError (blocked: JobBlocked, ms: number): RequesterError {
+  return new RequesterError('stalled', `${blocked.message} (no progress for ${Math.round(ms / 1000)} s)`)
+}
+
 /** A decided result, or a task that failed: what results() holds until the task's turn comes. */
 type Outcome = StoredResult | { index: number, error: string }
 
@@ -57,6 +96,7 @@ export class Job extends EventTarget {
   private ended = false
   private readonly runner?: JobRunner
   private readonly store: JobStore
+  private gaveUp?: RequesterError
 
   /** `run` is the runner's run() already started (absent: a stored job that is not running). */
   constructor (store: JobStore, meta: JobMeta, runner?: JobRunner, run?: Promise<JobMeta>) {
@@ -88,6 +128,36 @@ export class Job extends EventTarget {
   /** The hash that pins this run's audit log so far (absent for a job that is not running here). */
   get auditHead (): string | undefined {
     return this.runner?.auditHead
+  }
+
+  /**
+   * Stops this run (resumable, as stop() does) once the job has been unable to progress for `ms`
+   * (JobProgress.blocked). The run then ends with `stalled` set, and results() throws it.
+   */
+  giveUpAfter (ms: number): void {
+    const runner = this.runner
+    if (runner == null || this.ended) return
+    const watch = new GiveUpWatch(ms, () => runner.blockedNow, (blocked) => {
+      this.gaveUp = stalledError(blocked, ms)
+      this.stop().catch(() => {}) // done reports the end
+    })
+    const poke = (): void => { watch.poke() }
+    this.addEventListener('progress', poke)
+    this.done.finally(() => {
+      this.removeEventListener('progress', poke)
+      watch.dispose()
+    }).catch(() => {})
+    watch.poke()
+  }
+
+  /** Why the job cannot progress now (progress.blocked, without building the rest of progress). */
+  get blocked (): JobBlocked | undefined {
+    return this.ended ? undefined : this.runner?.blockedNow
+  }
+
+  /** Set when giveUpAfter() stopped this run: RequesterError 'stalled' with the reason. */
+  get stalled (): RequesterError | undefined {
+    return this.gaveUp
   }
 
   /** Whether this run is over (the job may still be resumable when it was stopped). */
@@ -153,6 +223,7 @@ export class Job extends EventTarget {
         }
         if (this.ended) {
           const meta = this.meta
+          if (!isTerminalState(meta.state) && this.gaveUp != null) throw this.gaveUp
           if (!isTerminalState(meta.state)) throw new RequesterError('cancelled', `job ${this.id} was stopped before it finished${meta.error != null ? ` (${meta.error})` : ''}; resume it for the rest`)
           // Everything decided is in the store by now; what is not there failed.
           for (const r of await this.store.getResults(this.id)) if (r.index >= next) buffer.set(r.index, r)

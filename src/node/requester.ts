@@ -30,7 +30,8 @@ import { checkPngPages, decodePng } from './png.js'
 import { ensureOcrModels } from './ocr-assets.js'
 import { RequesterError, toRequesterError } from './requester-errors.js'
 import { ModelRegistry } from './requester-models.js'
-import { Job } from './requester-job.js'
+import { GiveUpWatch, Job, stalledError } from './requester-job.js'
+import { RELAY_UNREACHABLE } from '../core/job-blocked.js'
 import { JobRunner } from '../net/job-runner.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { MemoryJobStore, isTerminalState, isValidJobId } from '../core/job-store.js'
@@ -94,6 +95,13 @@ export interface RunOptions {
   diversity?: DiversityMode
   /** Stop waiting for a first worker after this long (default 30 s): 'no-workers'. */
   waitForWorkersMs?: number
+  /**
+   * Give up once the job has been unable to progress this long (JobProgress.blocked: too few
+   * different workers, none able to run the model, all paused, no relay): RequesterError
+   * 'stalled' with the reason. Default: wait (a job short of different workers still ends after
+   * 90 s of nothing to do, its tasks failed as unverifiable).
+   */
+  giveUpAfterMs?: number
   signal?: AbortSignal
 }
 
@@ -143,6 +151,8 @@ export interface WorkerInfo {
 export interface ResumeOptions {
   spotCheck?: number
   diversity?: DiversityMode
+  /** As RunOptions.giveUpAfterMs: the run stops (resumable) with Job.stalled set. */
+  giveUpAfterMs?: number
 }
 
 /** What this requester has seen of a worker: results that agreed and that were outvoted, and the score from them. */
@@ -157,6 +167,8 @@ export interface OcrOptions {
   spotCheck?: number
   diversity?: DiversityMode
   waitForWorkersMs?: number
+  /** As RunOptions.giveUpAfterMs: RequesterError 'stalled' once a phase could not progress this long. */
+  giveUpAfterMs?: number
   onProgress?: (p: OcrBatchProgress) => void
   /** Stops the OCR: RequesterError 'cancelled'. */
   signal?: AbortSignal
@@ -212,6 +224,11 @@ function checkRunOptions (o: MapOptions): void {
   if (o.replicas !== undefined && ![1, 2, 3].includes(o.replicas)) throw new RequesterError('bad-request', `replicas must be 1, 2 or 3, got ${o.replicas}`)
   if (o.tolerance !== undefined && !(o.tolerance >= 0 && Number.isFinite(o.tolerance))) throw new RequesterError('bad-request', `tolerance must be a number ≥ 0, got ${o.tolerance}`)
   if (o.window !== undefined && !(Number.isSafeInteger(o.window) && o.window > 0)) throw new RequesterError('bad-request', 'window must be a positive integer')
+  checkGiveUp(o.giveUpAfterMs)
+}
+
+function checkGiveUp (ms: number | undefined): void {
+  if (ms !== undefined && !(ms >= 0 && Number.isFinite(ms))) throw new RequesterError('bad-request', `giveUpAfterMs must be a number of ms ≥ 0, got ${ms}`)
 }
 
 /** One task's inputs as wire tensors, checked against the model; RequesterError 'bad-input' naming the task. */
@@ -246,6 +263,8 @@ export class Requester extends EventTarget {
   private readonly detach: () => void
   private dict?: string[]
   private closed = false
+  /** Why this requester cannot reach the network now: no relay holds its reservation. */
+  private readonly connectivity = (): string | undefined => this.peer.relays.ready.length === 0 ? RELAY_UNREACHABLE : undefined
 
   constructor (peer: NodePeer, store: JobStore, requests: JobRequests, reputation: Reputation, defaults: { spotCheck: number, diversity: DiversityMode }) {
     super()
@@ -332,6 +351,7 @@ export class Requester extends EventTarget {
     const tasks = [taskInputs(handle, inputs)]
     await this.waitForWorkers(1, { timeoutMs: options.waitForWorkersMs, signal: options.signal })
     const job = await this.start(handle, tasks.length, { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }, this.request(handle, options, { kind: 'inputs' }), { label: 'run', store: new MemoryJobStore() })
+    if (options.giveUpAfterMs != null) job.giveUpAfter(options.giveUpAfterMs)
     // The whole job, spot check included: a result returned here is final.
     const onAbort = (): void => { job.stop().catch(() => {}) }
     options.signal?.addEventListener('abort', onAbort)
@@ -342,6 +362,7 @@ export class Requester extends EventTarget {
       options.signal?.removeEventListener('abort', onAbort)
     }
     if (options.signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
+    if (job.stalled != null) throw job.stalled
     for await (const out of job.results()) {
       if (out.error != null) throw new RequesterError('task-failed', out.error)
       return out
@@ -383,6 +404,7 @@ export class Requester extends EventTarget {
         if (tasks.length === 0) break
         await this.waitForWorkers(1, { timeoutMs: options.waitForWorkersMs, signal: options.signal })
         const job = await this.start(handle, tasks.length, { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }, request, { label: 'map', store: new MemoryJobStore(), flushMs: 20 })
+        if (options.giveUpAfterMs != null) job.giveUpAfter(options.giveUpAfterMs)
         // Called here, never from an event listener: what the callback throws ends this generator.
         const report = (): void => {
           const now = Date.now()
@@ -426,14 +448,14 @@ export class Requester extends EventTarget {
       const count = Math.min(dataset.count, inputs.limit ?? dataset.count)
       if (!(count > 0)) throw new RequesterError('bad-request', 'limit must be at least 1')
       const request = this.request(handle, { argmax: DIGITS_OUTPUT_PROBS, ...options }, { kind: 'dataset', dataset: inputs.dataset })
-      return await this.start(handle, count, digitJobSource(dataset), request, { label: options.label ?? inputs.dataset, store: this.store, persist: [] })
+      return giveUp(await this.start(handle, count, digitJobSource(dataset), request, { label: options.label ?? inputs.dataset, store: this.store, persist: [] }), options.giveUpAfterMs)
     }
     const tasks: WireTensor[][] = []
     let i = 0
     for await (const item of asyncItems(inputs)) tasks.push(taskInputs(handle, item, i++))
     if (tasks.length === 0) throw new RequesterError('bad-request', 'no inputs')
     const request = this.request(handle, options, { kind: 'inputs' })
-    return await this.start(handle, tasks.length, { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }, request, { label: options.label ?? handle.name, store: this.store, persist: tasks })
+    return giveUp(await this.start(handle, tasks.length, { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }, request, { label: options.label ?? handle.name, store: this.store, persist: tasks }), options.giveUpAfterMs)
   }
 
   /** The job with this id: the running one, or as kept in the store; RequesterError 'unknown-job'. */
@@ -479,7 +501,7 @@ export class Requester extends EventTarget {
       source = { task: (i) => ({ inputs: tasks[i]!, outputNames: [] }) }
     }
     const settings = checkSettings({ spotCheck: options.spotCheck ?? request.spotCheck, diversity: options.diversity ?? request.diversity })
-    return this.runJob(job.meta, handle, source, { ...request, ...settings }, this.store)
+    return giveUp(this.runJob(job.meta, handle, source, { ...request, ...settings }, this.store), options.giveUpAfterMs)
   }
 
   /**
@@ -501,6 +523,7 @@ export class Requester extends EventTarget {
   /** Reads text from page images (PNG) with the network's workers: detection, then recognition of every line. */
   async ocr (images: readonly ImageInput[], options: OcrOptions = {}): Promise<OcrPageResult[]> {
     if (options.replicas !== undefined && ![1, 2, 3].includes(options.replicas)) throw new RequesterError('bad-request', `replicas must be 1, 2 or 3, got ${options.replicas}`)
+    checkGiveUp(options.giveUpAfterMs)
     const pages = await readImages(images)
     if (pages.length === 0) throw new RequesterError('bad-request', 'no images')
     // Once per requester: it reads and hashes both models synchronously.
@@ -514,6 +537,15 @@ export class Requester extends EventTarget {
     let thrown: { error: unknown } | undefined
     const stop = new AbortController()
     const onProgress = options.onProgress
+    // A phase that cannot progress for giveUpAfterMs stops the OCR with 'stalled' (the phases' runners report blocked in their progress).
+    let blocked: JobProgress['blocked']
+    const ms = options.giveUpAfterMs
+    const watch = ms == null
+      ? undefined
+      : new GiveUpWatch(ms, () => blocked, (b) => {
+        thrown ??= { error: stalledError(b, ms) }
+        stop.abort()
+      })
     try {
       return await runOcrBatch(pages, this.dict, {
         tasks: this.peer.tasks,
@@ -521,12 +553,14 @@ export class Requester extends EventTarget {
         reputation: this.reputation,
         replicas: options.replicas ?? 1,
         verify: nodeVerification(this.peer, settings, this.inference.recompute),
-        onProgress: onProgress == null
+        onProgress: onProgress == null && watch == null
           ? undefined
           : (p) => {
               if (thrown != null) return
+              blocked = p.job.blocked
+              watch?.poke()
               try {
-                onProgress(p)
+                onProgress?.(p)
               } catch (error) {
                 thrown = { error }
                 stop.abort()
@@ -538,6 +572,8 @@ export class Requester extends EventTarget {
       if (thrown != null) throw thrown.error
       if (options.signal?.aborted === true) throw new RequesterError('cancelled', 'cancelled')
       throw err
+    } finally {
+      watch?.dispose()
     }
   }
 
@@ -589,6 +625,7 @@ export class Requester extends EventTarget {
       requester: this.peerId,
       declared: handle,
       flushMs,
+      connectivity: this.connectivity,
       ...nodeVerification(this.peer, request, this.inference.recompute)
     })
     const job = new Job(store, meta, runner, runner.run())
@@ -605,6 +642,12 @@ export class Requester extends EventTarget {
 function datasetRequest (meta: JobMeta, defaults: { spotCheck: number, diversity: DiversityMode }): JobRequest | undefined {
   if (meta.modelId !== 'digits' || !DATASETS.some(d => d.id === meta.datasetId)) return undefined
   return { model: meta.model, argmax: DIGITS_OUTPUT_PROBS, tolerance: 1e-4, ...defaults, replicas: meta.replicas, adaptive: meta.adaptive, source: { kind: 'dataset', dataset: meta.datasetId } }
+}
+
+/** Arms the job's give-up wait when one is asked for. */
+function giveUp (job: Job, ms: number | undefined): Job {
+  if (ms != null) job.giveUpAfter(ms)
+  return job
 }
 
 function isDatasetInputs (v: unknown): v is DatasetInputs {

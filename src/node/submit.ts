@@ -2,13 +2,20 @@
  * `npm run submit -- --model digits --dataset mnist-test --replicas 2 [--relay <multiaddr>]`:
  * runs a batch job across the network's workers from the command line, with a progress bar, and
  * prints the same summary as the page. Job state lives in a file store, so `--resume <jobId>`
- * continues an interrupted job; Ctrl-C stops cleanly and keeps what is done.
+ * continues an interrupted job; Ctrl-C stops cleanly and keeps what is done; `--cancel <jobId>`
+ * ends a job for good (its decided results stay; a run of it in another process stops at its next
+ * save). A job that cannot progress says why on stderr at once, and after --give-up-after seconds
+ * of that the command stops (the job stays resumable).
  *
- * Exit status: 0 when the job is done, 1 when it failed or the relay is unreachable, 2 for bad
- * arguments or an unknown job, 130 when interrupted (resumable).
+ * Exit status: 0 when the job is done (or was cancelled by --cancel), 1 when it failed, gave up,
+ * was already over (--cancel) or the relay is unreachable, 2 for bad arguments or an unknown job,
+ * 130 when interrupted (resumable).
  */
 import { writeFile } from 'node:fs/promises'
-import { COMMON_OPTIONS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import { COMMON_OPTIONS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, VERIFICATION_USAGE, blockedReporter, commonArgs, connectCli, fail, parseCli, processIo, runCommand, runIfMain, waitForWorkers } from './cli.js'
+import { FileJobStore } from './file-job-store.js'
+import { JobStateError, isTerminalState, transitionJob } from '../core/job-store.js'
+import { cloudCost, describeCost, formatUsd } from '../core/cost.js'
 import { RequesterError } from './requester-errors.js'
 import { loadDigitDataset } from './datasets.js'
 import { describeVerification } from '../core/verification.js'
@@ -22,6 +29,7 @@ const USAGE = `usage: submit --relay <multiaddr>... [--model digits] [--dataset 
               ${VERIFICATION_USAGE}
               [--limit N] [--workers N] [--out results.csv|results.json] [--export proofs.jsonl]
               [--resume <jobId>] [--store .data/jobs]
+       submit --cancel <jobId> [--store .data/jobs]   (ends the job for good; no relay needed)
   env: RELAY_ADDR`
 
 export async function submitMain (argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -37,6 +45,7 @@ export async function submitMain (argv: string[], io: CliIo = processIo()): Prom
         out: { type: 'string' },
         export: { type: 'string' },
         resume: { type: 'string' },
+        cancel: { type: 'string' },
         store: { type: 'string', default: '.data/jobs' },
         key: { type: 'string', default: '.data/submit.key' }
       }
@@ -45,6 +54,7 @@ export async function submitMain (argv: string[], io: CliIo = processIo()): Prom
       cli.out(USAGE)
       return EXIT_OK
     }
+    if (values.cancel != null) return await cancelJob(cli, values.cancel, values.store)
     const args = commonArgs(values, io.env, USAGE)
     if (values.model !== 'digits') fail(`unknown model "${values.model}" (available: digits)`, EXIT_USAGE)
     const limit = values.limit == null ? undefined : Number(values.limit)
@@ -68,11 +78,11 @@ export async function submitMain (argv: string[], io: CliIo = processIo()): Prom
           job = stored
         } else {
           await waitForWorkers(cli, net, args)
-          job = await net.resume(stored.id, { spotCheck: args.spotCheck, diversity: args.diversity })
+          job = await net.resume(stored.id, { spotCheck: args.spotCheck, diversity: args.diversity, giveUpAfterMs: args.giveUpAfterMs })
         }
       } else {
         await waitForWorkers(cli, net, args)
-        job = await net.submit('digits', { dataset: newDataset!.id, limit }, { replicas: args.replicas, adaptive: values.adaptive })
+        job = await net.submit('digits', { dataset: newDataset!.id, limit }, { replicas: args.replicas, adaptive: values.adaptive, giveUpAfterMs: args.giveUpAfterMs })
       }
       return await follow(cli, net, job, dataset!, args, values)
     } finally {
@@ -81,6 +91,27 @@ export async function submitMain (argv: string[], io: CliIo = processIo()): Prom
   })
 }
 
+
+/**
+ * Ends a stored job for good (state cancelled; its results stay). Only the file store is needed:
+ * a run of the job in another process sees the state at its next save and stops.
+ */
+async function cancelJob (cli: Cli, jobId: string, dir: string): Promise<number> {
+  const store = new FileJobStore(dir)
+  const meta = await store.getJob(jobId)
+  if (meta == null) fail(`no job ${jobId} in ${dir}`, EXIT_USAGE)
+  if (isTerminalState(meta.state)) fail(`job ${jobId} is already ${meta.state}`, EXIT_FAILED)
+  try {
+    await transitionJob(store, jobId, 'cancelled', { error: 'cancelled' })
+  } catch (err) {
+    // Ended meanwhile (its own run finished it): say what the store says.
+    if (err instanceof JobStateError && err.code === 'invalid-transition') fail(`job ${jobId} is already ${(await store.getJob(jobId))?.state ?? 'gone'}`, EXIT_FAILED)
+    throw err
+  }
+  const kept = (await store.getResults(jobId)).length
+  cli.out(`job ${jobId}: cancelled; ${kept}/${meta.taskCount} result(s) kept in ${dir}`)
+  return EXIT_OK
+}
 
 /** Shows the job's progress until it ends (or Ctrl-C stops it), then its summary and files. */
 async function follow (cli: Cli, net: Requester, job: Job, dataset: DigitDataset, args: CommonArgs, values: { out?: string, export?: string }): Promise<number> {
@@ -106,7 +137,12 @@ async function follow (cli: Cli, net: Requester, job: Job, dataset: DigitDataset
     else cli.err(line)
   }
   const running = !job.finished
-  const onProgress = (): void => { render() }
+  // A message ends the progress bar's line first (on a terminal it is redrawn in place).
+  const report = blockedReporter(cli, () => job.blocked, args.giveUpAfterMs, () => { if (tty && lastLine > 0) cli.io.stderr.write('\n') })
+  const onProgress = (): void => {
+    report()
+    render()
+  }
   job.addEventListener('progress', onProgress)
   const detach = cli.onInterrupt(() => {
     if (tty) cli.io.stderr.write('\n')
@@ -131,6 +167,9 @@ async function follow (cli: Cli, net: Requester, job: Job, dataset: DigitDataset
   cli.out(`  verified    ${summary.crossChecked} cross-checked (replicas ${final.replicas}${final.adaptive ? ', adaptive' : ''}), ${progress.disagreements} disagreement(s)${progress.disagreements > 0 ? ' — see reputation below' : ''}`)
   cli.out(`  checks      ${progress.spotChecks.done} recomputed here, ${progress.spotChecks.mismatches} caught a wrong result${progress.convicted.length > 0 ? `; convicted (all their votes discarded): ${progress.convicted.map(p => `…${p.slice(-10)}`).join(', ')}` : ''}`)
   cli.out(`  level       ${verificationText}`)
+  const inferenceMs = final.stats?.inferenceMs ?? progress.inferenceMs
+  const cost = cloudCost(inferenceMs)
+  cli.out(`  compute     ${(inferenceMs / 1000).toFixed(1)} s of inference (replicas included); on a cloud function about ${formatUsd(cost.usd)} (${describeCost(cost)})`)
   const total = Object.values(progress.perPeer).reduce((a, b) => a + b, 0)
   for (const [peerId, n] of Object.entries(progress.perPeer).sort((a, b) => b[1] - a[1])) {
     const r = net.reputationOf(peerId)
@@ -145,6 +184,7 @@ async function follow (cli: Cli, net: Requester, job: Job, dataset: DigitDataset
     await writeFile(values.export, (await net.exportLines(final.jobId)).join('\n') + '\n')
     cli.out(`  proofs      results, signed receipts and the audit log written to ${values.export} (check with npm run verify -- ${values.export})`)
   }
+  if (job.stalled != null) fail(`gave up: ${job.stalled.message}; the job is saved: continue it with --resume ${final.jobId}, or end it with --cancel ${final.jobId}`, EXIT_FAILED)
   return cli.interrupted ? EXIT_INTERRUPTED : final.state === 'done' ? EXIT_OK : EXIT_FAILED
 }
 

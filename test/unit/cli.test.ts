@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CliExit, commonArgs, exitStatus, isEntryPoint, runCommand } from '../../src/node/cli.js'
+import { CliExit, commonArgs, exitStatus, isEntryPoint, npmBannerWarning, runCommand } from '../../src/node/cli.js'
+import { FileJobStore } from '../../src/node/file-job-store.js'
 import { RequesterError } from '../../src/node/requester-errors.js'
 import { submitMain } from '../../src/node/submit.js'
 import { inferMain } from '../../src/node/infer.js'
@@ -47,8 +48,9 @@ describe('common flags', () => {
   const usage = 'usage: test'
 
   it('takes --relay, else RELAY_ADDR (comma-separated), and turns the rest into numbers', () => {
-    expect(commonArgs({ relay: [RELAY], replicas: '2', workers: '3', 'wait-timeout': '1.5', 'spot-check': '0.2', diversity: 'strict' }, { RELAY_ADDR: 'ignored' }, usage))
-      .toEqual({ relays: [RELAY], replicas: 2, workers: 3, waitTimeoutMs: 1500, spotCheck: 0.2, diversity: 'strict' })
+    expect(commonArgs({ relay: [RELAY], replicas: '2', workers: '3', 'wait-timeout': '1.5', 'give-up-after': '2.5', 'spot-check': '0.2', diversity: 'strict' }, { RELAY_ADDR: 'ignored' }, usage))
+      .toEqual({ relays: [RELAY], replicas: 2, workers: 3, waitTimeoutMs: 1500, giveUpAfterMs: 2500, spotCheck: 0.2, diversity: 'strict' })
+    expect(commonArgs({ relay: [RELAY] }, {}, usage).giveUpAfterMs).toBe(60_000)
     expect(commonArgs({}, { RELAY_ADDR: `${RELAY}, ${RELAY}` }, usage).relays).toEqual([RELAY, RELAY])
   })
 
@@ -59,6 +61,8 @@ describe('common flags', () => {
       [{ relay: [RELAY], replicas: '4' }, /^--replicas must be 1, 2 or 3$/],
       [{ relay: [RELAY], workers: '-1' }, /^--workers must be a whole number/],
       [{ relay: [RELAY], 'wait-timeout': '0' }, /^--wait-timeout must be a number of seconds above 0/],
+      [{ relay: [RELAY], 'give-up-after': '-1' }, /^--give-up-after must be a number of seconds ≥ 0/],
+      [{ relay: [RELAY], 'give-up-after': 'soon' }, /^--give-up-after must be a number of seconds ≥ 0/],
       [{ relay: [RELAY], 'spot-check': '1.5' }, /^--spot-check must be a share between 0 and 1/],
       [{ relay: [RELAY], diversity: 'loose' }, /^--diversity must be one of standard, strict, lan/]
     ]
@@ -155,5 +159,50 @@ describe('the commands, in-process', () => {
     const c = capture()
     expect(await ocrMain(['--relay', RELAY], c.io)).toBe(2)
     expect(c.stderr()).toMatch(/^ocr: no pages given\nusage: ocr/)
+  })
+})
+
+describe('npm banner', () => {
+  // npm 11 passes its log level on as npm_config_loglevel ('silent' with -s) and the script's name as npm_lifecycle_event.
+  it('warns only when started by npm run <command> without -s and stdout is not a terminal', () => {
+    const out = { write: () => true }
+    expect(npmBannerWarning('infer', { env: { npm_lifecycle_event: 'infer' }, stdout: out })).toMatch(/npm run -s infer/)
+    expect(npmBannerWarning('infer', { env: { npm_lifecycle_event: 'infer', npm_config_loglevel: 'warn' }, stdout: out })).toMatch(/banner/)
+    expect(npmBannerWarning('infer', { env: { npm_lifecycle_event: 'infer', npm_config_loglevel: 'silent' }, stdout: out })).toBeUndefined()
+    expect(npmBannerWarning('infer', { env: { npm_lifecycle_event: 'infer' }, stdout: { ...out, isTTY: true } })).toBeUndefined()
+    // Spawned by another script (npm test): that script's banner is not in this command's output.
+    expect(npmBannerWarning('infer', { env: { npm_lifecycle_event: 'test' }, stdout: out })).toBeUndefined()
+    expect(npmBannerWarning('infer', { env: {}, stdout: out })).toBeUndefined()
+  })
+
+  it('says so on stderr, never on stdout', async () => {
+    const c = capture({ npm_lifecycle_event: 'submit' })
+    expect(await submitMain(['--help'], c.io)).toBe(0)
+    expect(c.stderr()).toMatch(/^submit: npm printed its banner .*npm run -s submit/)
+    expect(c.stdout()).toMatch(/^usage: submit/)
+  })
+})
+
+describe('submit --cancel', () => {
+  const job = (jobId: string, state: 'running' | 'done') => ({ jobId, modelId: 'digits', model: { sha256: 'a'.repeat(64), size: 1, name: 'digits' }, datasetId: 'mnist-test', taskCount: 4, replicas: 3, adaptive: false, state, createdAt: 1, updatedAt: 1 })
+
+  it('ends a stored job for good without a relay, and refuses an unknown or finished one', async () => {
+    const store = join(dir, 'cancel-jobs')
+    const jobs = new FileJobStore(store)
+    await jobs.putJob(job('j-run', 'running'))
+    await jobs.putJob(job('j-done', 'done'))
+    const ok = capture()
+    expect(await submitMain(['--cancel', 'j-run', '--store', store], ok.io)).toBe(0)
+    expect(ok.stdout()).toMatch(/^job j-run: cancelled; 0\/4 result\(s\) kept/)
+    expect((await new FileJobStore(store).getJob('j-run'))!.state).toBe('cancelled')
+    const again = capture()
+    expect(await submitMain(['--cancel', 'j-run', '--store', store], again.io)).toBe(1)
+    expect(again.stderr()).toMatch(/job j-run is already cancelled/)
+    const done = capture()
+    expect(await submitMain(['--cancel', 'j-done', '--store', store], done.io)).toBe(1)
+    expect(done.stderr()).toMatch(/already done/)
+    const unknown = capture()
+    expect(await submitMain(['--cancel', 'nope', '--store', store], unknown.io)).toBe(2)
+    expect(unknown.stderr()).toMatch(/no job nope/)
   })
 })

@@ -10,6 +10,7 @@ import { MemoryJobStore } from '../../src/core/job-store.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
 import type { TaskOutput } from '../../src/node/requester-job.js'
 import type { JobRunner, TaskFailedEvent } from '../../src/net/job-runner.js'
+import type { JobBlocked } from '../../src/core/job-blocked.js'
 
 const sha = 'a'.repeat(64)
 
@@ -23,6 +24,9 @@ function result (index: number): StoredResult {
 
 class StandIn extends EventTarget {
   meta: JobMeta
+  /** What the runner's blocked check says now (JobRunner.blockedNow). */
+  blockedNow?: JobBlocked
+  block (b: JobBlocked | undefined): void { this.blockedNow = b; this.dispatchEvent(new Event('progress')) }
   /** Decided results not yet written to the store (the runner's flush comes later). */
   readonly pending: StoredResult[] = []
   private end!: (m: JobMeta) => void
@@ -143,5 +147,47 @@ describe('Job.results', () => {
     expect(cancelled.error).toBe('cancelled')
     expect((await store.getJob('job-1'))!.state).toBe('cancelled')
     await expect(job.cancel()).rejects.toMatchObject({ code: 'conflict' })
+  })
+})
+
+describe('Job.giveUpAfter', () => {
+  const tooFew = (sinceMs: number): JobBlocked => ({ code: 'too-few-workers', message: 'needs 3 different workers, 1 available', sinceMs })
+
+  it('stops a job blocked for the wait (counted from when the block began) and results() says why', async () => {
+    vi.useFakeTimers({ now: 10_000 })
+    try {
+      const { job, runner } = await setup(2)
+      job.giveUpAfter(5000)
+      runner.block(tooFew(9000)) // blocked for 1 s already
+      await vi.advanceTimersByTimeAsync(3999)
+      expect(job.finished).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      await job.done
+      expect(job.stalled).toMatchObject({ code: 'stalled', message: 'needs 3 different workers, 1 available (no progress for 5 s)' })
+      await expect(job.results().next()).rejects.toMatchObject({ code: 'stalled', message: expect.stringMatching(/needs 3 different workers/) })
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('keeps waiting when the block clears in time, and starts counting again from a new one', async () => {
+    vi.useFakeTimers({ now: 0 })
+    try {
+      const { job, runner } = await setup(2)
+      job.giveUpAfter(5000)
+      runner.block(tooFew(0))
+      await vi.advanceTimersByTimeAsync(4000)
+      runner.block(undefined)
+      await vi.advanceTimersByTimeAsync(10_000)
+      expect(job.finished).toBe(false)
+      runner.block(tooFew(14_000))
+      await vi.advanceTimersByTimeAsync(4999)
+      expect(job.finished).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      await job.done
+      expect(job.stalled?.code).toBe('stalled')
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
