@@ -1,22 +1,34 @@
 /**
- * Batch jobs from a tab: loads the dataset, runs the job with a JobRunner over this tab's peer
- * (its own worker included), keeps state in IndexedDB so a reloaded tab resumes, and exports results.
+ * Batch jobs from a tab: digits over a built-in dataset, or the user's own model over their own
+ * dataset (src/browser/job-custom.ts). Each job runs with a JobRunner over this tab's peer (its own
+ * worker included) and keeps its state in IndexedDB, so a reloaded tab lists every job it started,
+ * resumes the running ones, and can still export any job's results.
+ *
+ * Control: pause stops dispatching and leaves the job resumable, marked paused so that a reload
+ * does not resume it; resume runs it again; cancel stops it for good (state 'cancelled'), keeping
+ * what was decided. What the page adds to a job (paused, kind, who worked on it, inference time
+ * over every run) lives in a TabJobRecord next to the JobMeta.
  */
 import { JobRunner, LOCAL_PEER } from '../net/job-runner.js'
 import { Reputation } from '../core/reputation.js'
-import { argmaxComparator } from '../core/compare.js'
+import { argmaxComparator, relativeComparator } from '../core/compare.js'
 import { DATASETS, parseDigitDataset } from '../models/datasets.js'
 import { builtinModel, modelRef } from '../models/catalog.js'
-import { digitJobSource, digitPredictions, summarizeDigits } from '../models/digit-job.js'
+import { digitJobSource, digitPredictions, digitsToCsv, digitsToJson, summarizeDigits } from '../models/digit-job.js'
 import { DIGITS_OUTPUT_PROBS } from '../models/digits.js'
 import { IdbJobStore } from './idb-job-store.js'
 import { DEFAULT_SPOT_CHECK } from '../core/verification.js'
 import { jobExportLines } from '../core/job-export.js'
-import type { DiversityMode } from '../core/diversity.js'
+import { isTerminalState, transitionJob } from '../core/job-store.js'
+import { customModel, resultsJsonl } from './job-custom.js'
+import { RELAY_UNREACHABLE } from '../core/job-blocked.js'
+import type { CustomModel, Dataset } from './job-custom.js'
+import type { TabJobRecord } from './job-record.js'
 import type { DigitDataset } from '../models/datasets.js'
-import type { JobMeta } from '../core/job-store.js'
-import type { JobProgress } from '../net/job-runner.js'
-import type { DigitJobSummary, DigitPrediction } from '../models/digit-job.js'
+import type { JobMeta, JobSource } from '../core/job-store.js'
+import type { JobProgress, JobRunnerOptions } from '../net/job-runner.js'
+import type { DigitJobSummary } from '../models/digit-job.js'
+import type { WireTensor } from '../core/tensor.js'
 import type { TabPeer } from './tab-peer.js'
 
 export interface BatchOptions {
@@ -29,21 +41,50 @@ export interface BatchOptions {
   spotCheck?: number
 }
 
+export interface CustomBatchOptions {
+  replicas: number
+  spotCheck?: number
+  /** Relative tolerance when replicas' outputs are compared (default 1e-4, as `npm run infer`). */
+  tolerance?: number
+}
+
+/** A job as the page lists it. */
+export interface JobEntry {
+  meta: JobMeta
+  record: TabJobRecord
+}
+
 export interface BatchOutcome {
   meta: JobMeta
-  rows: DigitPrediction[]
-  summary: DigitJobSummary
+  /** Digits jobs: accuracy over the results. */
+  summary?: DigitJobSummary
   seconds: number
+  /** The run ended because its user paused or cancelled it (the meta's state says which). */
+  stopped: boolean
 }
+
+/** A job this tab is running now. */
+interface Live {
+  runner: JobRunner
+  /** What the record held when this run started (this run's figures are added to it). */
+  base: TabJobRecord
+  /** Set by pause/cancel before they stop the runner. */
+  stopping?: 'pause' | 'cancel'
+  ended: Promise<BatchOutcome>
+  lastSave: number
+}
+
+/** A job's record is rewritten at most this often while it runs (who worked on it, inference time). */
+const RECORD_SAVE_MS = 1000
 
 export class BatchController extends EventTarget {
   readonly store = new IdbJobStore()
-  runner?: JobRunner
   private readonly tab: TabPeer
   private readonly datasets = new Map<string, Promise<DigitDataset>>()
+  private readonly live = new Map<string, Live>()
+  /** Custom jobs' models, read once per job (model bytes and declared interface). */
+  private readonly models = new Map<string, CustomModel>()
   reputation = new Reputation()
-  /** How this tab's jobs verify results beyond replicas (see core/verification.ts). */
-  verification: { spotCheck: number, diversity: DiversityMode } = { spotCheck: DEFAULT_SPOT_CHECK, diversity: 'standard' }
 
   constructor (tab: TabPeer) {
     super()
@@ -54,9 +95,16 @@ export class BatchController extends EventTarget {
     this.reputation = new Reputation(await this.store.getReputation())
   }
 
-  /** The newest job that did not finish (a reloaded tab resumes it). */
+  /** Every job this tab started, newest first, with the page's record (a job from before records existed is a digits job). */
+  async list (): Promise<JobEntry[]> {
+    const [metas, records] = await Promise.all([this.store.listJobs(), this.store.listTabJobs()])
+    const byId = new Map(records.map(r => [r.jobId, r]))
+    return metas.map(meta => ({ meta, record: byId.get(meta.jobId) ?? defaultRecord(meta.jobId, 'digits', DEFAULT_SPOT_CHECK) }))
+  }
+
+  /** The newest job that did not finish and that its user did not pause (a reloaded tab resumes it). */
   async unfinished (): Promise<JobMeta | undefined> {
-    return (await this.store.listJobs()).find(j => j.state === 'queued' || j.state === 'running' || j.state === 'verifying')
+    return (await this.list()).find(j => !isTerminalState(j.meta.state) && !j.record.paused)?.meta
   }
 
   async dataset (id: string): Promise<DigitDataset> {
@@ -74,51 +122,156 @@ export class BatchController extends EventTarget {
     return await d
   }
 
-  /** Creates a new job. */
+  /** Creates a digits job over a built-in dataset. */
   async create (options: BatchOptions): Promise<JobMeta> {
     const dataset = await this.dataset(options.datasetId)
     const model = builtinModel('digits')
-    this.verification = { ...this.verification, spotCheck: options.spotCheck ?? DEFAULT_SPOT_CHECK }
-    const now = Date.now()
-    const meta: JobMeta = {
-      jobId: crypto.randomUUID?.() ?? `${now.toString(36)}-${Math.random().toString(36).slice(2)}`,
-      modelId: model.id,
-      model: modelRef(model),
-      datasetId: dataset.id,
-      taskCount: Math.min(dataset.count, options.limit ?? dataset.count),
-      replicas: options.replicas,
-      adaptive: options.adaptive,
-      state: 'queued',
-      createdAt: now,
-      updatedAt: now
-    }
+    const meta = newMeta(model.id, modelRef(model), dataset.id, Math.min(dataset.count, options.limit ?? dataset.count), options.replicas, options.adaptive)
     await this.store.putJob(meta)
+    await this.store.putTabJob(defaultRecord(meta.jobId, 'digits', options.spotCheck ?? DEFAULT_SPOT_CHECK))
+    this.changed()
     return meta
   }
 
-  /** Runs (or resumes) a job to the end. */
-  async run (meta: JobMeta): Promise<BatchOutcome> {
-    const dataset = await this.dataset(meta.datasetId)
+  /**
+   * Creates a job over the user's own model and dataset: the model goes into this tab's model
+   * cache (workers fetch it from here) and, with every task's inputs, into IndexedDB so a
+   * reloaded tab can resume the job. The job is listed only once all of that is stored.
+   */
+  async createCustom (model: CustomModel, dataset: Dataset, options: CustomBatchOptions): Promise<JobMeta> {
+    const ref = await this.tab.addModel(model.bytes, model.name)
+    const meta = newMeta(`custom:${model.name}`, ref, dataset.source, dataset.tasks.length, options.replicas, false)
+    const record: TabJobRecord = {
+      ...defaultRecord(meta.jobId, 'custom', options.spotCheck ?? DEFAULT_SPOT_CHECK),
+      custom: { modelName: model.name, source: dataset.source, outputNames: [], tolerance: options.tolerance ?? 1e-4 }
+    }
+    // Inputs and model first: a job whose meta is stored is one a reload may try to resume.
+    await this.store.putModel(meta.jobId, model.bytes)
+    await this.store.putInputs(meta.jobId, dataset.tasks)
+    await this.store.putTabJob(record)
+    await this.store.putJob(meta)
+    this.models.set(meta.jobId, model)
+    this.changed()
+    return meta
+  }
+
+  /** Runs (or resumes) a job until it ends or its user pauses or cancels it. */
+  async run (jobId: string): Promise<BatchOutcome> {
+    const running = this.live.get(jobId)
+    if (running != null) return await running.ended
+    const meta = await this.store.getJob(jobId)
+    if (meta == null) throw new Error(`no job ${jobId}`)
+    if (isTerminalState(meta.state)) throw new Error(`job ${jobId} is ${meta.state}`)
+    const record = (await this.store.getTabJob(jobId)) ?? defaultRecord(jobId, 'digits', DEFAULT_SPOT_CHECK)
+    if (record.paused) await this.store.putTabJob({ ...record, paused: false })
+    const base = { ...record, paused: false }
     const t0 = performance.now()
+    const { source, options } = await this.jobParts(meta, base)
+    // Paused while its inputs were being read: it stays paused.
+    if ((await this.store.getTabJob(jobId))?.paused === true) {
+      this.changed()
+      return { meta, seconds: 0, stopped: true }
+    }
+    const tab = this.tab
     const runner = new JobRunner({
+      ...options,
       meta,
-      source: digitJobSource(dataset),
-      tasks: this.tab.tasks,
-      adverts: this.tab.adverts,
+      source,
+      tasks: tab.tasks,
+      adverts: tab.adverts,
       store: this.store,
-      compare: argmaxComparator(DIGITS_OUTPUT_PROBS),
       reputation: this.reputation,
-      declared: builtinModel('digits'),
-      requester: this.tab.node.peerId.toString(),
-      ...this.tab.verification(this.verification.spotCheck, this.verification.diversity),
+      requester: tab.node.peerId.toString(),
+      ...tab.verification(base.spotCheck, 'standard'),
       // The requester's own tab works on the job too, unless its volunteer paused it.
-      local: this.tab.paused ? undefined : { slots: 1, run: async (request) => await this.tab.queue.submit(request, LOCAL_PEER) }
+      local: tab.paused ? undefined : { slots: 1, run: async (request) => await tab.queue.submit(request, LOCAL_PEER) },
+      connectivity: () => connectivity(tab),
+      // A blocked job waits, saying why, until more workers come or its user cancels it: a person
+      // can open another tab, which a timeout would not wait for.
+      stallMs: Number.POSITIVE_INFINITY
     })
-    this.runner = runner
-    runner.addEventListener('progress', () => { this.dispatchEvent(new Event('progress')) })
-    const final = await runner.run()
-    const rows = digitPredictions(await this.store.getResults(meta.jobId), dataset)
-    return { meta: final, rows, summary: summarizeDigits(rows), seconds: (performance.now() - t0) / 1000 }
+    const live: Live = { runner, base, ended: undefined as unknown as Promise<BatchOutcome>, lastSave: 0 }
+    runner.addEventListener('progress', () => {
+      this.dispatchEvent(new CustomEvent<string>('progress', { detail: jobId }))
+      const now = performance.now()
+      if (now - live.lastSave >= RECORD_SAVE_MS) {
+        live.lastSave = now
+        this.saveRecord(live).catch(() => {}) // display figures only; the end of the run writes them again
+      }
+    })
+    live.ended = (async () => {
+      try {
+        let final = await runner.run()
+        await this.saveRecord(live)
+        const stopped = live.stopping != null && !isTerminalState(final.state)
+        if (live.stopping === 'cancel' && stopped) final = await transitionJob(this.store, jobId, 'cancelled', { error: 'cancelled by its requester' })
+        const summary = final.modelId === builtinModel('digits').id ? summarizeDigits(await this.digitRows(final)) : undefined
+        return { meta: final, summary, seconds: (performance.now() - t0) / 1000, stopped }
+      } finally {
+        this.live.delete(jobId)
+        this.changed()
+      }
+    })()
+    this.live.set(jobId, live)
+    this.changed()
+    return await live.ended
+  }
+
+  /** Stops dispatching; the job stays resumable and a reload leaves it paused. */
+  async pause (jobId: string): Promise<void> {
+    const record = await this.recordOf(jobId)
+    if (record == null) return
+    await this.store.putTabJob({ ...record, paused: true })
+    const live = this.live.get(jobId)
+    if (live != null) {
+      live.stopping = 'pause'
+      await live.runner.stop()
+      await live.ended.catch(() => {})
+    }
+    this.changed()
+  }
+
+  /** Ends the job for good ('cancelled'); what was decided stays in the store and downloadable. */
+  async cancel (jobId: string): Promise<void> {
+    const live = this.live.get(jobId)
+    if (live != null) {
+      live.stopping = 'cancel'
+      await live.runner.stop()
+      await live.ended
+    } else {
+      const meta = await this.store.getJob(jobId)
+      if (meta != null && !isTerminalState(meta.state)) await transitionJob(this.store, jobId, 'cancelled', { error: 'cancelled by its requester' })
+    }
+    const record = await this.recordOf(jobId)
+    if (record?.paused === true) await this.store.putTabJob({ ...record, paused: false })
+    this.changed()
+  }
+
+  isRunning (jobId: string): boolean {
+    return this.live.has(jobId)
+  }
+
+  progress (jobId: string): JobProgress | undefined {
+    return this.live.get(jobId)?.runner.progress
+  }
+
+  /** A running job's record with this run's figures added (the stored record otherwise). */
+  liveRecord (jobId: string): TabJobRecord | undefined {
+    const live = this.live.get(jobId)
+    return live == null ? undefined : withRun(live)
+  }
+
+  /** Digits jobs: CSV or JSON of the decided results, in input order. */
+  async exportDigits (jobId: string, format: 'csv' | 'json'): Promise<string> {
+    const meta = await this.store.getJob(jobId)
+    if (meta == null) throw new Error(`no job ${jobId}`)
+    const rows = await this.digitRows(meta)
+    return format === 'csv' ? digitsToCsv(rows) : digitsToJson(rows, summarizeDigits(rows))
+  }
+
+  /** Custom jobs: JSONL of the decided results, in input order. */
+  async exportJsonl (jobId: string): Promise<string> {
+    return resultsJsonl(await this.store.getResults(jobId))
   }
 
   /** The job's results with their signed receipts and its audit log, as `npm run verify` reads them. */
@@ -128,7 +281,79 @@ export class BatchController extends EventTarget {
     return (await jobExportLines(this.store, meta, this.tab.node.peerId.toString())).join('\n') + '\n'
   }
 
-  get progress (): JobProgress | undefined {
-    return this.runner?.progress
+  /** Stored results of a digits job as prediction rows (the dataset gives the labels). */
+  private async digitRows (meta: JobMeta): Promise<ReturnType<typeof digitPredictions>> {
+    return digitPredictions(await this.store.getResults(meta.jobId), await this.dataset(meta.datasetId))
   }
+
+  private async recordOf (jobId: string): Promise<TabJobRecord | undefined> {
+    const meta = await this.store.getJob(jobId)
+    if (meta == null) return undefined
+    return (await this.store.getTabJob(jobId)) ?? defaultRecord(jobId, 'digits', DEFAULT_SPOT_CHECK)
+  }
+
+  /** What a job needs to run, by its kind: where inputs come from, how results compare, the model's interface. */
+  private async jobParts (meta: JobMeta, record: TabJobRecord): Promise<{ source: JobSource, options: Pick<JobRunnerOptions, 'compare' | 'declared'> }> {
+    if (record.kind === 'digits') {
+      return { source: digitJobSource(await this.dataset(meta.datasetId)), options: { compare: argmaxComparator(DIGITS_OUTPUT_PROBS), declared: builtinModel('digits') } }
+    }
+    let model = this.models.get(meta.jobId)
+    if (model == null) {
+      const bytes = await this.store.getModel(meta.jobId)
+      if (bytes == null) throw new Error(`job ${meta.jobId}: its model is no longer stored in this browser`)
+      model = customModel(record.custom?.modelName ?? meta.model.name, bytes)
+      this.models.set(meta.jobId, model)
+    }
+    // A reloaded tab serves the model again (its cache may have been cleared meanwhile).
+    await this.tab.addModel(model.bytes, model.name)
+    const inputs: WireTensor[][] = await this.store.getInputs(meta.jobId, meta.taskCount)
+    const outputNames = record.custom?.outputNames ?? []
+    return {
+      source: { task: (index) => ({ inputs: inputs[index]!, outputNames }) },
+      options: { compare: relativeComparator(record.custom?.tolerance ?? 1e-4), declared: model.declared }
+    }
+  }
+
+  private async saveRecord (live: Live): Promise<void> {
+    const stored = await this.store.getTabJob(live.base.jobId)
+    // Paused meanwhile: keep that.
+    await this.store.putTabJob({ ...withRun(live), paused: stored?.paused ?? false })
+  }
+
+  private changed (): void {
+    this.dispatchEvent(new Event('change'))
+  }
+}
+
+/** The record with the current run's contribution per peer and inference time added. */
+function withRun (live: Live): TabJobRecord {
+  const p = live.runner.progress
+  const workers = { ...live.base.workers }
+  for (const [peer, n] of Object.entries(p.perPeer)) workers[peer] = (workers[peer] ?? 0) + n
+  return { ...live.base, workers, inferenceMs: live.base.inferenceMs + p.inferenceMs }
+}
+
+function defaultRecord (jobId: string, kind: TabJobRecord['kind'], spotCheck: number): TabJobRecord {
+  return { jobId, kind, paused: false, spotCheck, workers: {}, inferenceMs: 0 }
+}
+
+function newMeta (modelId: string, model: JobMeta['model'], datasetId: string, taskCount: number, replicas: number, adaptive: boolean): JobMeta {
+  const now = Date.now()
+  return {
+    jobId: crypto.randomUUID?.() ?? `${now.toString(36)}-${Math.random().toString(36).slice(2)}`,
+    modelId,
+    model,
+    datasetId,
+    taskCount,
+    replicas,
+    adaptive,
+    state: 'queued',
+    createdAt: now,
+    updatedAt: now
+  }
+}
+
+/** Why this tab cannot reach the network now (undefined when it can): the runner words a blocked job with it. */
+export function connectivity (tab: Pick<TabPeer, 'relayStatus'>): string | undefined {
+  return tab.relayStatus === 'disconnected' ? RELAY_UNREACHABLE : undefined
 }

@@ -2,7 +2,7 @@
  * JobStore on IndexedDB, so a requester tab that reloads can resume its job. Same semantics as
  * MemoryJobStore (src/core/job-store.ts); metas and results are validated by the same functions.
  *
- * Database 'p2p-ai-agents-jobs' (separate from the identity keys' database), version 2:
+ * Database 'p2p-ai-agents-jobs' (separate from the identity keys' database), version 3:
  *   jobs        key path 'jobId'             JobMeta
  *   results     key path ['jobId', 'index']  { jobId, index, outputs, agreedBy, crossChecked }, the
  *                                            tensors' data as Uint8Array (structured clone), each
@@ -11,22 +11,36 @@
  *   reputation  out-of-line key 'peers'      the whole reputation record set
  *   audit       out-of-line key [jobId, n]   the job's audit log lines (core/audit.ts), n = 0, 1, …
  *                                            (added in version 2)
+ *   tabjobs     key path 'jobId'             TabJobRecord: what the page adds to a job (paused,
+ *                                            kind, who worked on it, its model and input names)
+ *   inputs      out-of-line key [jobId, n]   a custom job's task n inputs (WireTensor[]), so a
+ *                                            reloaded tab can resume it
+ *   models      out-of-line key jobId        a custom job's model bytes (the tab serves them to
+ *                                            workers by sha256)     (these three added in version 3)
  *
  * putResults checks that the job exists and writes the whole batch in one readwrite transaction
  * (all or nothing). Array keys sort element by element, numbers numerically, so one job's results
  * come back from the key range [jobId] … [jobId, []] already sorted by index. deleteJob removes the
- * meta and the results in one transaction.
+ * meta, results, audit log, page record, inputs and model in one transaction.
  */
 import { JobStateError, checkAuditLines, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
+import type { WireTensor } from '../core/tensor.js'
+import { tabJobProblem } from './job-record.js'
+import type { TabJobRecord } from './job-record.js'
 
 export const JOBS_DB_NAME = 'p2p-ai-agents-jobs'
-const DB_VERSION = 2
+const DB_VERSION = 3
 const JOBS = 'jobs'
 const RESULTS = 'results'
 const REPUTATION = 'reputation'
 const REPUTATION_KEY = 'peers'
 const AUDIT = 'audit'
+const TAB_JOBS = 'tabjobs'
+const INPUTS = 'inputs'
+const MODELS = 'models'
+/** Tasks' inputs written per transaction: large enough to be quick, small enough not to hold one huge transaction. */
+const INPUT_BATCH = 500
 
 interface ResultRow extends StoredResult {
   jobId: string
@@ -41,6 +55,9 @@ function openDb (name: string): Promise<IDBDatabase> {
       if (!db.objectStoreNames.contains(RESULTS)) db.createObjectStore(RESULTS, { keyPath: ['jobId', 'index'] })
       if (!db.objectStoreNames.contains(REPUTATION)) db.createObjectStore(REPUTATION)
       if (!db.objectStoreNames.contains(AUDIT)) db.createObjectStore(AUDIT)
+      if (!db.objectStoreNames.contains(TAB_JOBS)) db.createObjectStore(TAB_JOBS, { keyPath: 'jobId' })
+      if (!db.objectStoreNames.contains(INPUTS)) db.createObjectStore(INPUTS)
+      if (!db.objectStoreNames.contains(MODELS)) db.createObjectStore(MODELS)
     }
     req.onsuccess = () => {
       const db = req.result
@@ -191,11 +208,91 @@ export class IdbJobStore implements JobStore {
 
   async deleteJob (jobId: string): Promise<void> {
     if (!isValidJobId(jobId)) return
-    await this.transact([JOBS, RESULTS, AUDIT], 'readwrite', tx => {
+    await this.transact([JOBS, RESULTS, AUDIT, TAB_JOBS, INPUTS, MODELS], 'readwrite', tx => {
       tx.objectStore(JOBS).delete(jobId)
       tx.objectStore(RESULTS).delete(jobRange(jobId))
       tx.objectStore(AUDIT).delete(jobRange(jobId))
+      tx.objectStore(TAB_JOBS).delete(jobId)
+      tx.objectStore(INPUTS).delete(jobRange(jobId))
+      tx.objectStore(MODELS).delete(jobId)
     })
+  }
+
+  // --- What the page adds to a job (not part of JobStore) ------------------------------------------
+
+  async putTabJob (record: TabJobRecord): Promise<void> {
+    const problem = tabJobProblem(record)
+    if (problem != null) throw new TypeError(problem)
+    await this.transact([TAB_JOBS], 'readwrite', tx => { tx.objectStore(TAB_JOBS).put(structuredClone(record)) })
+  }
+
+  async getTabJob (jobId: string): Promise<TabJobRecord | undefined> {
+    if (!isValidJobId(jobId)) return undefined
+    let value: unknown
+    await this.transact([TAB_JOBS], 'readonly', tx => {
+      const req = tx.objectStore(TAB_JOBS).get(jobId)
+      req.onsuccess = () => { value = req.result }
+    })
+    if (value === undefined) return undefined
+    const problem = tabJobProblem(value)
+    if (problem != null) throw corrupt(TAB_JOBS, problem)
+    return value as TabJobRecord
+  }
+
+  async listTabJobs (): Promise<TabJobRecord[]> {
+    let values: unknown[] = []
+    await this.transact([TAB_JOBS], 'readonly', tx => {
+      const req = tx.objectStore(TAB_JOBS).getAll()
+      req.onsuccess = () => { values = req.result }
+    })
+    return values.map(v => {
+      const problem = tabJobProblem(v)
+      if (problem != null) throw corrupt(TAB_JOBS, problem)
+      return v as TabJobRecord
+    })
+  }
+
+  /** A custom job's inputs, task 0 first; written in several transactions (the job is not runnable until all are in). */
+  async putInputs (jobId: string, tasks: readonly WireTensor[][]): Promise<void> {
+    if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    for (let start = 0; start < tasks.length; start += INPUT_BATCH) {
+      const chunk = tasks.slice(start, start + INPUT_BATCH)
+      await this.transact([INPUTS], 'readwrite', tx => {
+        const store = tx.objectStore(INPUTS)
+        chunk.forEach((inputs, i) => { store.put(inputs, [jobId, start + i]) })
+      })
+    }
+  }
+
+  /** A custom job's inputs in task order; `count` of them must be there (else the store is corrupt). */
+  async getInputs (jobId: string, count: number): Promise<WireTensor[][]> {
+    if (!isValidJobId(jobId)) return []
+    let values: unknown[] = []
+    await this.transact([INPUTS], 'readonly', tx => {
+      const req = tx.objectStore(INPUTS).getAll(jobRange(jobId))
+      req.onsuccess = () => { values = req.result }
+    })
+    if (values.length !== count) throw corrupt(INPUTS, `job ${jobId} has ${values.length} stored inputs, expected ${count}`)
+    for (const v of values) {
+      if (!Array.isArray(v) || !v.every(t => t != null && typeof t.name === 'string' && t.data instanceof Uint8Array && Array.isArray(t.dims))) throw corrupt(INPUTS, `job ${jobId}: an input is not a tensor list`)
+    }
+    return values as WireTensor[][]
+  }
+
+  async putModel (jobId: string, bytes: Uint8Array): Promise<void> {
+    if (!isValidJobId(jobId)) throw new JobStateError('unknown-job', `no job ${jobId}`)
+    await this.transact([MODELS], 'readwrite', tx => { tx.objectStore(MODELS).put(bytes, jobId) })
+  }
+
+  async getModel (jobId: string): Promise<Uint8Array | undefined> {
+    if (!isValidJobId(jobId)) return undefined
+    let value: unknown
+    await this.transact([MODELS], 'readonly', tx => {
+      const req = tx.objectStore(MODELS).get(jobId)
+      req.onsuccess = () => { value = req.result }
+    })
+    if (value !== undefined && !(value instanceof Uint8Array)) throw corrupt(MODELS, `job ${jobId}: the model is not bytes`)
+    return value
   }
 
   async getReputation (): Promise<ReputationRecords> {

@@ -140,7 +140,9 @@ export async function batchProgress (page: Page): Promise<BatchProgressView> {
 export async function batchContributions (page: Page): Promise<Record<string, number>> {
   return await page.locator('[data-testid=batch-progress] [aria-label="results per peer"] > *').evaluateAll(rows => Object.fromEntries(rows.map(r => {
     const cells = [...r.children].map(c => c.textContent?.trim() ?? '')
-    return [cells[0].replace(/^…/, ''), Number(cells.at(-1))]
+    // Rows show the peer's readable name; data-peer holds its id ('self' for this tab).
+    const peer = (r as HTMLElement).dataset.peer ?? ''
+    return [peer === 'self' ? 'this tab' : peer.slice(-8), Number(cells.at(-1))]
   })))
 }
 

@@ -10,15 +10,12 @@ import type { RelayState, RelayView } from '../net/relays.js'
 import type { Timings } from '../core/task-types.js'
 import type { WorkEvent } from '../core/work-queue.js'
 import type { ModelEvent } from '../core/model-store.js'
-import type { JobMeta } from '../core/job-store.js'
 import type { PeerRecord } from '../core/reputation.js'
-import type { JobProgress } from '../net/job-runner.js'
-import type { BatchOptions } from '../browser/batch.js'
-import type { DigitJobSummary, DigitPrediction } from '../models/digit-job.js'
-import { BatchController } from '../browser/batch.js'
+import type { BatchController } from '../browser/batch.js'
+import { jobs } from './jobs-state.svelte.js'
+import { contribution } from './contribution.svelte.js'
 import { OcrState } from './ocr-state.svelte.js'
 import { ModelState } from './model-state.svelte.js'
-import { digitsToCsv, digitsToJson } from '../models/digit-job.js'
 import { showTabState, VolunteerControls } from '../browser/volunteer.js'
 import { needsReload } from '../browser/volunteer-settings.js'
 import { backendsInWords, relaysInWords } from '../browser/volunteer-words.js'
@@ -76,15 +73,6 @@ function storage (): Storage | undefined {
   }
 }
 
-export interface BatchView {
-  phase: 'idle' | 'starting' | 'running' | 'done' | 'failed'
-  jobId?: string
-  resumed?: boolean
-  progress?: JobProgress
-  outcome?: { summary: DigitJobSummary, seconds: number, tasksPerSec: number, state: string, error?: string, disagreements: number, spotChecked: number, convicted: number }
-  error?: string
-}
-
 class AppState {
   peerId = $state('')
   slot = $state(0)
@@ -121,7 +109,6 @@ class AppState {
   totals = $state.raw<WorkTotals>(loadTotals(storage()))
   /** Why the last Recognise was refused before anything was sent (an empty pad). */
   padHint = $state('')
-  batchView = $state<BatchView>({ phase: 'idle' })
   reputation = $state<Record<string, PeerRecord>>({})
   /** The tab's peer once started (for the scripting API). */
   tab?: TabPeer
@@ -132,7 +119,6 @@ class AppState {
   /** sha256 → the backend this tab measured fastest for it, and each candidate's median ms. */
   backendChoices = $state.raw<Array<{ sha256: string, name: string, backend: string, medians: Record<string, number> }>>([])
   private fetchTimer?: ReturnType<typeof setTimeout>
-  private batchRows: DigitPrediction[] = []
   private progressTimer?: ReturnType<typeof setTimeout>
   /** Newest last; insertion order is arrival order. */
   private readonly servedLog = new Map<string, ServedTask>()
@@ -168,12 +154,10 @@ class AppState {
       this.slot = tab.slot
       this.applyVolunteer()
       this.refresh()
-      this.batch = new BatchController(tab)
+      // Jobs (src/ui/jobs-state.svelte.ts): lists this tab's stored jobs and resumes the newest running one.
+      this.batch = await jobs.start(tab)
       this.batch.addEventListener('progress', () => { this.onBatchProgress() })
-      await this.batch.init()
       this.reputation = this.batch.reputation.toJSON()
-      const unfinished = await this.batch.unfinished()
-      if (unfinished != null) void this.runBatch(unfinished, true)
     } catch (err) {
       this.fatal = (err as Error).message
       this.relay = 'disconnected'
@@ -273,69 +257,17 @@ class AppState {
     showTabState({ reasons, running: this.tab?.queue?.running ?? 0 })
   }
 
-  async startBatch (options: BatchOptions): Promise<void> {
-    if (this.batch == null || this.batchView.phase === 'running' || this.batchView.phase === 'starting') return
-    this.batchView = { phase: 'starting' }
-    try {
-      await this.runBatch(await this.batch.create(options), false)
-    } catch (err) {
-      this.batchView = { phase: 'failed', error: (err as Error).message }
-    }
-  }
-
-  /** Results as CSV or JSON, in input order. */
-  exportBatch (format: 'csv' | 'json'): string {
-    if (this.batchView.outcome == null) return ''
-    return format === 'csv' ? digitsToCsv(this.batchRows) : digitsToJson(this.batchRows, this.batchView.outcome.summary)
-  }
-
-  /** Results, signed receipts and the audit log of the last batch (JSONL for `npm run verify`). */
-  async exportBatchProofs (): Promise<string> {
-    if (this.batch == null || this.batchView.jobId == null) return ''
-    return await this.batch.exportProofs(this.batchView.jobId)
-  }
-
-  private async runBatch (meta: JobMeta, resumed: boolean): Promise<void> {
-    this.batchView = { phase: 'running', jobId: meta.jobId, resumed }
-    try {
-      const outcome = await this.batch!.run(meta)
-      const progress = this.batch!.progress
-      this.batchRows = outcome.rows
-      this.batchView = {
-        phase: outcome.meta.state === 'done' ? 'done' : 'failed',
-        jobId: meta.jobId,
-        resumed,
-        progress,
-        outcome: {
-          summary: outcome.summary,
-          seconds: outcome.seconds,
-          tasksPerSec: outcome.rows.length / Math.max(outcome.seconds, 1e-3),
-          state: outcome.meta.state,
-          error: outcome.meta.error,
-          disagreements: progress?.disagreements ?? 0,
-          spotChecked: progress?.spotChecks.done ?? 0,
-          convicted: progress?.convicted.length ?? 0
-        }
-      }
-      this.reputation = this.batch!.reputation.toJSON()
-    } catch (err) {
-      this.batchView = { phase: 'failed', jobId: meta.jobId, error: (err as Error).message }
-    }
-  }
-
-  /** Progress changes with every task; the page re-renders it at most every PROGRESS_MS. */
+  /** Peers' reputation changes with every batch result; the page re-renders it at most every PROGRESS_MS. */
   private onBatchProgress (): void {
     if (this.progressTimer != null) return
     this.progressTimer = setTimeout(() => {
       this.progressTimer = undefined
-      const progress = this.batch?.progress
-      if (progress == null || this.batchView.phase !== 'running') return
-      this.batchView = { ...this.batchView, progress }
-      this.reputation = this.batch!.reputation.toJSON()
+      if (this.batch != null) this.reputation = this.batch.reputation.toJSON()
     }, PROGRESS_MS)
   }
 
   private onWork (e: WorkEvent): void {
+    contribution.record(e)
     const entry: ServedTask = {
       taskId: e.taskId,
       requester: e.requester,
