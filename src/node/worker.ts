@@ -7,7 +7,8 @@
  * `--model-cache-mb` (default 2048) is the disk the model cache may use; past it the least
  * recently used models are deleted (fetched again if a task needs them).
  *
- * Inference runs in child processes, one per slot. `--max-memory-mb` (default 2048) caps the
+ * Inference runs in child processes, one per slot; the worker advertises one slot more than
+ * --slots (a task waiting queued, so the next starts without a network round trip), and says so. `--max-memory-mb` (default 2048) caps the
  * resident memory of each: a model that uses more fails its task with `inference-failed` and its
  * process is restarted, while the other slots carry on. `--session-budget-mb` (default 256) is
  * how many MB of models each process keeps loaded; past it the least recently used are unloaded.
@@ -193,7 +194,10 @@ joinedPeer.relays.addEventListener('change', () => {
 })
 const firstRelay = joinedPeer.relays.views.find(v => v.state === 'ready')?.addr ?? relays[0]
 console.log(`worker ${peer.node.peerId.toString()} joined ${firstRelay}`)
-console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, ${slots} slot(s), models up to ${maxModelMb} MB fetched from peers, ${maxMemoryMb} MiB per inference process`)
+// The slots requesters see (the peer list's "n/n free") are the advert's: tasks it takes at once, one
+// more than it runs so the next one is already here when a task ends. Say that figure, and what it is made of.
+const advertised = peer.advertiser?.advert().slots ?? slots
+console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, advertises ${advertised} slot(s) (${slots} running at a time${advertised > slots ? `, ${advertised - slots} queued so the next task starts without a network round trip` : ''}), models up to ${maxModelMb} MB fetched from peers, ${maxMemoryMb} MiB per inference process`)
 if (peer.inference?.memoryCapEnforced === false) console.error('worker: warning: --max-memory-mb is not enforced on this platform (it reads /proc); a model can use all memory')
 // Start the inference processes now, so the first tasks do not wait for them.
 peer.inference?.warm().catch(() => {})
