@@ -309,6 +309,19 @@ describe('HTTP gateway', () => {
     expect(datasetEnd.data).toMatchObject({ state: 'done', progress: { done: 30 } })
   })
 
+  it('says in a job\'s status and events why it cannot progress (replicas 3 with two workers), until it is cancelled', async () => {
+    const { body } = await json<{ id: string }>('/v1/jobs', post({ model: 'digits', inputs: Array.from({ length: 10 }, (_, i) => digitInputs(i)), replicas: 3, argmax: 'probs' }))
+    const events = sseEvents(await api(`/v1/jobs/${body.id}/events`))
+    const blocked = await until(events, e => e.event === 'progress' && e.data.blocked != null, 'a progress event with blocked')
+    expect(blocked.data.blocked).toMatchObject({ code: 'too-few-workers', message: 'needs 3 different workers, 2 available' })
+    const status = await json(`/v1/jobs/${body.id}`)
+    expect(status.body).toMatchObject({ state: 'running', progress: { blocked: { code: 'too-few-workers', message: 'needs 3 different workers, 2 available' } } })
+    expect(status.body.progress.blocked.sinceMs).toBeLessThanOrEqual(Date.now())
+    const cancelled = await json(`/v1/jobs/${body.id}`, { method: 'DELETE' })
+    expect(cancelled.body).toMatchObject({ state: 'cancelled', running: false })
+    expect(cancelled.body.progress.blocked).toBeUndefined()
+  })
+
   it('streams results before the job ends (even to a client that joins mid-job), sends its events, and cancels it', async () => {
     const total = 4000
     const id = await startJob(Array.from({ length: total }, (_, i) => addMulInputs(i)), `model=${await addMulSha()}`)

@@ -73,6 +73,17 @@ describe('library', () => {
     expect(progress.at(-1)).toBe(n)
   })
 
+  it('gives up on a map that cannot progress (replicas 3, two workers) with a stalled error saying why', async () => {
+    const seen: TaskOutput[] = []
+    const run = (async () => {
+      for await (const out of net.map('digits', Array.from({ length: 20 }, (_, i) => digitInputs(i)), { replicas: 3, giveUpAfterMs: 1000 })) seen.push(out)
+    })()
+    const err = await withTimeout(run.then(() => undefined, (e: unknown) => e), WAIT_MS, 'the map to give up')
+    expect(err).toBeInstanceOf(RequesterError)
+    expect(err).toMatchObject({ code: 'stalled', message: 'needs 3 different workers, 2 available (no progress for 1 s)' })
+    expect(seen).toEqual([])
+  })
+
   it('stops a map through its AbortSignal with a cancelled error', async () => {
     const controller = new AbortController()
     const seen: number[] = []
