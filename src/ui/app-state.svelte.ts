@@ -1,5 +1,6 @@
 /** The page's reactive state (Svelte 5 runes) and the intents the components dispatch. */
 import { TabPeer } from '../browser/tab-peer.js'
+import { networkStats } from '../browser/network-stats.js'
 import { loadConfig, saveIceServers, savedIceServers } from '../browser/config.js'
 import { toTaskError } from '../core/errors.js'
 import { fromTypedArray, toTypedArray } from '../core/tensor.js'
@@ -147,6 +148,7 @@ class AppState {
       tab.addEventListener('change', () => { this.refresh() })
       tab.addEventListener('model', (evt) => { this.onModelEvent((evt as CustomEvent<ModelEvent>).detail) })
       await tab.start(e => { this.onWork(e) }, { paused: this.volunteer.reasons.length > 0 })
+      networkStats.attach(tab)
       // Every backend this tab measures per model, the one it starts with first.
       this.backend = tab.picker.names.join(' | ')
       this.backendWords = backendsInWords(tab.specs, config.slots, tab.webgpuSkipped)
@@ -267,6 +269,7 @@ class AppState {
   }
 
   private onWork (e: WorkEvent): void {
+    networkStats.onWork(e)
     contribution.record(e)
     const entry: ServedTask = {
       taskId: e.taskId,
