@@ -51,12 +51,13 @@ export type BlockedReason = Pick<JobBlocked, 'code' | 'message'>
  * Independent witnesses among `workers`, counted as the scheduler counts votes: each counts
  * unless it shares a diversity group with one counted before it. A worker not placed yet (groups
  * unknown) counts on its own: it is placed at its first task, and the scheduler's `stuck` covers
- * one that never is.
+ * one that never is. Counting stops at `cap` (a job needs at most 3: a big network costs no more).
  */
-export function independentWorkers (workers: readonly Pick<BlockedWorker, 'groups'>[]): number {
+export function independentWorkers (workers: readonly Pick<BlockedWorker, 'groups'>[], cap = Number.POSITIVE_INFINITY): number {
   const counted: Array<readonly string[]> = []
   let n = 0
   for (const w of workers) {
+    if (n >= cap) break
     const groups = w.groups ?? []
     if (groups.length > 0 && counted.some(c => c.some(g => groups.includes(g)))) continue
     if (groups.length > 0) counted.push(groups)
@@ -85,7 +86,7 @@ export function blockedReason (view: BlockedView): BlockedReason | undefined {
   const running = present.filter(w => !w.paused)
   const capable = running.filter(w => w.capable)
   const usable = capable.filter(w => !w.excluded)
-  const available = independentWorkers(usable)
+  const available = independentWorkers(usable, view.need)
   const short = available < view.need || view.stuck || usable.length === 0
   if (!short) return undefined
   // Without the network, whatever else is missing follows from that.
@@ -99,7 +100,7 @@ export function blockedReason (view: BlockedView): BlockedReason | undefined {
     return { code: 'too-few-workers', message: `needs ${plural(view.need, 'different worker', 'different workers')}, ${available} available${note}` }
   }
   // Enough workers on paper, yet none may take what is left: their results cannot be told apart (yet).
-  return { code: 'too-few-workers', message: `needs ${plural(view.need, 'different worker', 'different workers')}; the ${available} available cannot all be told apart${note}` }
+  return { code: 'too-few-workers', message: `needs ${plural(view.need, 'different worker', 'different workers')}; the workers available cannot all be told apart yet${note}` }
 }
 
 /** Remembers since when a job has been blocked: the start is kept while any reason holds, reset once it can progress. */

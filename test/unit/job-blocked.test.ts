@@ -24,6 +24,8 @@ describe('blockedReason', () => {
     expect(blockedReason(view({ need: 3, workers: [worker('a')] }))).toEqual({ code: 'too-few-workers', message: 'needs 3 different workers, 1 available' })
     // Unplaced workers (groups unknown) count on their own: they are placed at their first task.
     expect(independentWorkers([worker('a'), worker('b'), worker('c', { groups: ['net:x'] }), worker('d', { groups: ['net:x', 'host:y'] })])).toBe(3)
+    // Counting stops at what a job can need.
+    expect(independentWorkers(Array.from({ length: 5 }, (_, i) => worker(`w${i}`)), 3)).toBe(3)
   })
 
   it('names a job that waits for its first worker, only paused workers, or none able to run the model', () => {
@@ -45,7 +47,7 @@ describe('blockedReason', () => {
   })
 
   it('takes the scheduler\'s stuck verdict when the workers present cannot decide what is left', () => {
-    expect(blockedReason(view({ need: 2, stuck: true, workers: [worker('a'), worker('b')] }))).toEqual({ code: 'too-few-workers', message: 'needs 2 different workers; the 2 available cannot all be told apart' })
+    expect(blockedReason(view({ need: 2, stuck: true, workers: [worker('a'), worker('b')] }))).toEqual({ code: 'too-few-workers', message: 'needs 2 different workers; the workers available cannot all be told apart yet' })
   })
 
   it('asks an adaptive job for one trusted result, else max(replicas, 2)', () => {
