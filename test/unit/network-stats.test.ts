@@ -1,0 +1,73 @@
+/** The page's stats feed: what counts as a sent, served and network task (Date mocked: the charts' axis is wall time). */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { NetworkStats } from '../../src/browser/network-stats.js'
+import { AdvertTable } from '../../src/core/discovery/table.js'
+import { NOT_A_WORKER } from '../../src/core/discovery/advert.js'
+import { TaskError } from '../../src/core/errors.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import type { RoundTrip } from '../../src/net/task-service.js'
+import type { TabPeer } from '../../src/browser/tab-peer.js'
+import type { WorkEvent } from '../../src/core/work-queue.js'
+
+const SHA = 'ab'.repeat(32)
+
+function setup (): { stats: NetworkStats, roundTrip: (r: Partial<RoundTrip>) => void, table: AdvertTable } {
+  let listener: ((r: RoundTrip) => void) | undefined
+  const table = new AdvertTable({ clock: new FakeClock(0), minIntervalMs: 0 })
+  const tab = { tasks: { onRoundTrip: (fn: (r: RoundTrip) => void) => { listener = fn; return () => {} } }, adverts: table } as unknown as TabPeer
+  const stats = new NetworkStats()
+  stats.attach(tab)
+  return { stats, table, roundTrip: (r) => { listener!({ worker: 'w1', taskId: 't', modelSha256: SHA, ok: true, ms: 10, ...r }) } }
+}
+
+let seq = 0
+function advertise (table: AdvertTable, peerId: string, tasksDone: number, tasksFailed = 0): void {
+  table.accept(peerId, { seq: ++seq, leaving: false, advert: { ...NOT_A_WORKER, kind: 'tab', worker: true, tasksDone, tasksFailed } }, new Uint8Array())
+}
+
+describe('NetworkStats', () => {
+  beforeEach(() => { vi.useFakeTimers({ toFake: ['Date'] }); vi.setSystemTime(1_000_000) })
+  afterEach(() => { vi.useRealTimers() })
+
+  it('charts sent tasks with their round trips, leaves busy refusals out, and keeps a per-worker average', () => {
+    const { stats, roundTrip } = setup()
+    roundTrip({ ms: 10 })
+    roundTrip({ ms: 20 })
+    roundTrip({ ok: false, code: 'busy', ms: 1 }) // refused before running: the task goes elsewhere
+    roundTrip({ ok: false, code: 'timeout', ms: 30_000 })
+    vi.setSystemTime(1_001_000)
+    const sent = stats.snapshot().last.sent
+    expect(sent.tasksPerSec * 5).toBeCloseTo(3) // three finished tasks in the 5-s window
+    expect(sent.successRate).toBeCloseTo(2 / 3)
+    expect(stats.measuredFor('w1')).toEqual([{ sha256: SHA, ms: 12, tasks: 2 }])
+    expect(stats.measuredFor('w2')).toEqual([])
+  })
+
+  it('charts the network from adverts\' growing totals (first advert a baseline) plus this tab\'s own served tasks', () => {
+    const { stats, table } = setup()
+    advertise(table, 'p1', 1000) // tasks from before we listened: not charted
+    vi.setSystemTime(1_004_000)
+    advertise(table, 'p1', 1036, 4) // 40 tasks over the last 4 s
+    stats.onWork({ taskId: 'x', jobId: 'j', requester: 'r', model: 'm', sha256: SHA, state: 'done', result: { taskId: 'x', outputs: [], backend: 'b', threads: 1, timings: { queueMs: 1, loadMs: 0, inferenceMs: 2, totalMs: 3 } } } as WorkEvent)
+    stats.onWork({ taskId: 'y', jobId: 'j', requester: 'r', model: 'm', sha256: SHA, state: 'failed', error: new TaskError('timeout', 'slow') } as WorkEvent)
+    stats.onWork({ taskId: 'z', jobId: 'j', requester: 'r', model: 'm', sha256: SHA, state: 'running' } as WorkEvent)
+    vi.setSystemTime(1_005_000)
+    const snap = stats.snapshot()
+    // 40 advertised over 4 s and 2 served here, in a 5-s window.
+    expect(snap.last.network.tasksPerSec * 5).toBeCloseTo(42)
+    expect(snap.last.network.successRate).toBeCloseTo(37 / 42)
+    expect(snap.last.served.tasksPerSec * 5).toBeCloseTo(2)
+    expect(snap.last.served.successRate).toBeCloseTo(0.5)
+    expect(snap.peak.network).toBeGreaterThan(0)
+  })
+
+  it('starts a new baseline for a peer that left and came back (its totals restarted)', () => {
+    const { stats, table } = setup()
+    advertise(table, 'p1', 500)
+    table.accept('p1', { seq: ++seq, leaving: true, advert: { ...NOT_A_WORKER } }, new Uint8Array())
+    vi.setSystemTime(1_001_000)
+    advertise(table, 'p1', 510)
+    vi.setSystemTime(1_002_000)
+    expect(stats.snapshot().last.network.tasksPerSec).toBe(0)
+  })
+})
