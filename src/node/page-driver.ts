@@ -91,10 +91,11 @@ export async function submitDigit (page: Page, target: 'any' | 'self' | string, 
   // Headless Chromium paces input to a background tab's frames (about one a second).
   await page.bringToFront()
   await page.locator('[data-testid=target-select]').selectOption(target)
-  const before = await page.locator('[data-testid=result]').count()
+  // The page shows the newest few results (kept across reloads): a new one is a new first card, not one more card.
+  const before = await page.locator('[data-testid=result]').first().getAttribute('data-task-id', { timeout: 1 }).catch(() => null)
   await page.locator('[data-testid=submit-digit]').click()
   const newest = page.locator('[data-testid=result]').first()
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=result]').length > n, before, { timeout: timeoutMs })
+  await page.waitForFunction((id) => (document.querySelector<HTMLElement>('[data-testid=result]')?.dataset.taskId ?? null) !== id, before, { timeout: timeoutMs })
   await newest.and(page.locator('[data-status=done], [data-status=failed]')).waitFor({ timeout: timeoutMs })
   return await readResult(page)
 }
