@@ -84,14 +84,13 @@ export function explainOrtMessage (raw: string, context?: ErrorContext): string 
   }
   const type = /Unexpected input data type\. Actual: \(tensor\((\w+)\)\)\s*,\s*expected: \(tensor\((\w+)\)\)/.exec(raw)
   if (type != null) return `an input has the wrong type (expected ${ortType(type[2]!)}, got ${ortType(type[1]!)})`
+  // onnxruntime-node names the node; onnxruntime-web's message has only the kernel's text.
   const node = /while running (\w+) node\. Name:'([^']*)'/.exec(raw)
-  if (node != null) {
-    const broadcast = /broadcast an axis by a dimension other than 1\. (\d+) by (\d+)/.exec(raw)
-    if (broadcast != null) {
-      return `the inputs' shapes do not fit together: ${node[1]!} node '${node[2]!}' cannot combine a dimension of ${broadcast[1]!} with one of ${broadcast[2]!}`
-    }
-    return `the model's ${node[1]!} node '${node[2]!}' failed on these inputs`
+  const broadcast = /broadcast an axis by a dimension other than 1\. (\d+) by (\d+)/.exec(raw)
+  if (broadcast != null) {
+    return `the inputs' shapes do not fit together: a dimension of ${broadcast[1]!} meets one of ${broadcast[2]!}${node != null ? ` in ${node[1]!} node '${node[2]!}'` : ''}`
   }
+  if (node != null) return `the model's ${node[1]!} node '${node[2]!}' failed on these inputs`
   if (/protobuf parsing failed|Failed to load model/i.test(raw)) return 'the model file is not a valid ONNX model'
   return undefined
 }

@@ -1,39 +1,43 @@
 /**
  * The "your own model" panel's state and intents: a dropped .onnx is read here (names, types,
- * shapes), inputs come from JSON, .npy files or images, and the model runs on a peer, which
- * fetches it from this tab by sha256.
+ * shapes), inputs come from JSON, .json/.npy files or images, parsed off the main thread (the input
+ * parser's Web Worker), and the model runs on a peer, which fetches it from this tab by sha256.
+ * The loaded model, its inputs and the last run's outputs are kept across reloads (saved-model.ts).
  */
 import { readModelInfo } from '../models/onnx-info.js'
-import { imageLayout, tensorFromImage, tensorFromJson, tensorFromNpy } from '../models/tensor-input.js'
+import { imageLayout } from '../models/tensor-input.js'
 import { summarizeTensor, tensorToJson, tensorToNpy } from '../models/tensor-output.js'
-import { decodeImage } from '../browser/images.js'
+import { parseTensorFile, parseTensorText, pastedTooLarge } from '../browser/input-parser.js'
+import { loadModelState, saveModelState } from '../browser/saved-model.js'
+import { tabModelStore } from '../browser/cache-model-store.js'
 import { toTaskError } from '../core/errors.js'
+import { describeTaskError } from '../core/error-text.js'
+import { sha256Hex } from '../core/hash.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
+import type { ErrorText } from '../core/error-text.js'
 import type { ModelInfo, SupportedIo } from '../models/onnx-info.js'
 import type { TensorSummary } from '../models/tensor-output.js'
 import type { ModelRef } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
-import type { TabPeer, Target, TaskRun } from '../browser/tab-peer.js'
+import type { TabPeer, Target } from '../browser/tab-peer.js'
+import type { SavedInput, SavedRun } from '../browser/saved-model.js'
 
 export interface InputView {
   spec: SupportedIo
   /** Image-shaped inputs also take an image file. */
   image: boolean
-  /** JSON typed by the user (or loaded from an example file). */
+  /** JSON typed by the user (or loaded from an example file), at most MAX_PASTE_CHARS. */
   json: string
-  /** A .npy or image file that replaced the JSON, by name. */
+  /** A .json, .npy or image file that replaced the JSON, by name. */
   file?: string
   tensor?: WireTensor
+  /** The parser is still reading this input. */
+  parsing: boolean
   error?: string
 }
 
-export interface ModelRunView {
-  taskId: string
-  outputs: WireTensor[]
+export interface ModelRunView extends SavedRun {
   summaries: TensorSummary[]
-  worker: string
-  backend: string
-  timings: TaskRun['result']['timings'] & { roundTripMs: number }
 }
 
 export const SAMPLE_MODEL = { file: 'add-mul.onnx', inputs: 'add-mul.inputs.json' }
@@ -42,17 +46,26 @@ export class ModelState {
   name = $state('')
   size = $state(0)
   info = $state.raw<ModelInfo | undefined>(undefined)
-  inputs = $state<InputView[]>([])
+  inputs = $state.raw<InputView[]>([])
   running = $state(false)
   run = $state.raw<ModelRunView | undefined>(undefined)
+  /** Why the model itself cannot run (not loadable, unsupported inputs): Run stays disabled. */
   error = $state('')
+  /** Why the last run failed, in words with the peer at fault; cleared when an input changes or a run starts. */
+  runError = $state.raw<ErrorText | undefined>(undefined)
+  /** Settles once a model saved before the last reload is back (or there was none). */
+  readonly restored: Promise<void>
   private bytes?: Uint8Array
+  private sha256?: string
   private ref?: ModelRef
   private counter = 0
+  /** Per input, the latest parse asked for: an older answer arriving late is dropped. */
+  private readonly parses = new Map<string, number>()
   private readonly tab: () => TabPeer | undefined
 
   constructor (tab: () => TabPeer | undefined) {
     this.tab = tab
+    this.restored = this.restore().catch(() => {})
   }
 
   async loadFile (file: File): Promise<void> {
@@ -69,16 +82,19 @@ export class ModelState {
     }
     await this.load(SAMPLE_MODEL.file, new Uint8Array(await model.arrayBuffer()))
     const example = await inputs.json() as Record<string, unknown>
-    for (const view of this.inputs) if (example[view.spec.name] != null) this.setJson(view.spec.name, JSON.stringify(example[view.spec.name]))
+    await Promise.all(this.inputs.filter(v => example[v.spec.name] != null).map(async v => { await this.setJson(v.spec.name, JSON.stringify(example[v.spec.name])) }))
   }
 
-  private async load (name: string, bytes: Uint8Array): Promise<void> {
+  private async load (name: string, bytes: Uint8Array, saved?: { inputs: SavedInput[], run?: SavedRun }): Promise<void> {
     this.error = ''
+    this.runError = undefined
     this.run = undefined
     this.info = undefined
     this.inputs = []
     this.ref = undefined
     this.bytes = undefined
+    this.sha256 = undefined
+    this.parses.clear()
     if (bytes.byteLength > DEFAULT_MAX_MODEL_BYTES) {
       this.error = `${name} is ${(bytes.byteLength / 1024 / 1024).toFixed(0)} MB; peers fetch models up to ${DEFAULT_MAX_MODEL_BYTES / 1024 / 1024} MB`
       return
@@ -97,58 +113,113 @@ export class ModelState {
     const unsupported = info.inputs.filter(i => !i.supported)
     if (unsupported.length > 0) this.error = `input ${unsupported.map(i => `${i.name} (${i.type})`).join(', ')} has a type the network cannot carry`
     else if (info.externalData) this.error = 'this model keeps weights in a separate file; export it as a single .onnx'
-    this.inputs = info.inputs.filter((i): i is SupportedIo => i.supported).map(spec => ({ spec, image: imageLayout(spec) != null, json: '' }))
+    this.inputs = info.inputs.filter((i): i is SupportedIo => i.supported).map(spec => {
+      const kept = saved?.inputs.find(s => s.name === spec.name)
+      const tensor = kept?.tensor?.dtype === spec.dtype ? kept.tensor : undefined
+      const lost = kept?.file != null && tensor == null ? `${kept.file} was too large to keep across the reload: choose it again` : undefined
+      return { spec, image: imageLayout(spec) != null, json: kept?.json ?? '', file: kept?.file, tensor, parsing: false, error: lost }
+    })
+    if (saved?.run != null) this.run = { ...saved.run, summaries: saved.run.outputs.map(summarizeTensor) }
+    this.sha256 = await sha256Hex(bytes)
+    if (saved == null) {
+      // In the tab's model cache now, so a reload finds the bytes (and peers can fetch them).
+      await tabModelStore().put(this.sha256, bytes).catch(() => {})
+      this.save()
+    }
+  }
+
+  /** A model kept before the last reload, with its inputs and last outputs. */
+  private async restore (): Promise<void> {
+    const kept = await loadModelState()
+    // A model the user chose meanwhile wins.
+    if (kept == null || this.bytes != null) return
+    await this.load(kept.saved.name, kept.bytes, kept.saved)
+    // Inputs kept only as JSON text are parsed again.
+    await Promise.all(this.inputs.filter(v => v.tensor == null && v.json.trim() !== '').map(async v => { await this.setJson(v.spec.name, v.json) }))
+  }
+
+  private save (): void {
+    if (this.sha256 == null) return
+    const run = this.run
+    void saveModelState({
+      sha256: this.sha256,
+      name: this.name,
+      size: this.size,
+      inputs: this.inputs.map(v => ({ name: v.spec.name, json: v.json, file: v.file, tensor: v.tensor })),
+      run: run == null ? undefined : { taskId: run.taskId, worker: run.worker, backend: run.backend, timings: run.timings, outputs: run.outputs }
+    })
   }
 
   private update (name: string, patch: Partial<InputView>): void {
     this.inputs = this.inputs.map(v => v.spec.name === name ? { ...v, ...patch } : v)
   }
 
-  setJson (name: string, json: string): void {
+  /** Asks the parser for an input's tensor; the last call per input wins, and the old run error goes. */
+  private async parse (name: string, patch: Partial<InputView>, work: (spec: SupportedIo) => Promise<WireTensor>): Promise<void> {
     const view = this.inputs.find(v => v.spec.name === name)
     if (view == null) return
+    const n = (this.parses.get(name) ?? 0) + 1
+    this.parses.set(name, n)
+    this.runError = undefined
+    this.update(name, { ...patch, tensor: undefined, error: undefined, parsing: true })
+    let result: Partial<InputView>
     try {
-      this.update(name, { json, file: undefined, tensor: json.trim() === '' ? undefined : tensorFromJson(view.spec, json), error: undefined })
+      result = { tensor: await work(view.spec), error: undefined }
     } catch (err) {
-      this.update(name, { json, file: undefined, tensor: undefined, error: toTaskError(err).message })
+      result = { tensor: undefined, error: toTaskError(err).message }
     }
+    if (this.parses.get(name) !== n) return
+    this.update(name, { ...result, parsing: false })
+    this.save()
   }
 
-  /** A .npy file, or an image for an image-shaped input. */
-  async setFile (name: string, file: File): Promise<void> {
-    const view = this.inputs.find(v => v.spec.name === name)
-    if (view == null) return
-    try {
-      const tensor = file.name.toLowerCase().endsWith('.npy')
-        ? tensorFromNpy(view.spec, new Uint8Array(await file.arrayBuffer()))
-        : tensorFromImage(view.spec, await decodeImage(file))
-      this.update(name, { file: file.name, tensor, error: undefined })
-    } catch (err) {
-      this.update(name, { file: file.name, tensor: undefined, error: toTaskError(err).message })
+  /** JSON typed or pasted; text over the paste limit is refused with the limit and what to do instead. */
+  async setJson (name: string, json: string): Promise<void> {
+    const tooLarge = pastedTooLarge(json.length)
+    if (tooLarge != null) {
+      this.parses.set(name, (this.parses.get(name) ?? 0) + 1)
+      this.runError = undefined
+      this.update(name, { json: '', file: undefined, tensor: undefined, parsing: false, error: tooLarge })
+      return
     }
+    if (json.trim() === '') {
+      this.parses.set(name, (this.parses.get(name) ?? 0) + 1)
+      this.runError = undefined
+      this.update(name, { json, file: undefined, tensor: undefined, parsing: false, error: undefined })
+      this.save()
+      return
+    }
+    await this.parse(name, { json, file: undefined }, async (spec) => await parseTensorText(spec, json))
+  }
+
+  /** Text pasted over the limit: it never reaches the textarea, the input says why. */
+  refusePaste (name: string, chars: number): void {
+    const tooLarge = pastedTooLarge(chars)
+    if (tooLarge == null) return
+    this.runError = undefined
+    this.update(name, { error: tooLarge })
+  }
+
+  /** A .json, .npy or image file, read and parsed off the main thread. */
+  async setFile (name: string, file: File): Promise<void> {
+    await this.parse(name, { json: '', file: file.name }, async (spec) => await parseTensorFile(spec, file))
   }
 
   get ready (): boolean {
-    return this.bytes != null && this.inputs.length > 0 && this.inputs.every(v => v.tensor != null) && this.error === ''
+    return this.bytes != null && this.inputs.length > 0 && this.inputs.every(v => v.tensor != null && !v.parsing) && this.error === ''
   }
 
   async execute (target: Target): Promise<void> {
     const tab = this.tab()
     if (tab == null || this.bytes == null || !this.ready || this.running) return
     this.running = true
-    this.error = ''
+    this.runError = undefined
+    const inputs = this.inputs.map(v => v.tensor!)
     try {
       // Registered with this tab's model cache, so the worker can fetch it from here by sha256.
       this.ref ??= await tab.addModel(this.bytes, this.name)
       const taskId = `model-${Date.now().toString(36)}-${++this.counter}`
-      const run = await tab.run({
-        taskId,
-        jobId: 'custom',
-        model: this.ref,
-        inputs: this.inputs.map(v => v.tensor!),
-        timeoutMs: 120_000,
-        outputNames: []
-      }, target)
+      const run = await tab.run({ taskId, jobId: 'custom', model: this.ref, inputs, timeoutMs: 120_000, outputNames: [] }, target)
       const outputs = run.result.outputs
       this.run = {
         taskId,
@@ -156,18 +227,20 @@ export class ModelState {
         summaries: outputs.map(summarizeTensor),
         worker: run.worker,
         backend: run.result.backend,
-        timings: { ...run.result.timings, roundTripMs: run.roundTripMs }
+        timings: { loadMs: run.result.timings.loadMs, inferenceMs: run.result.timings.inferenceMs, roundTripMs: run.roundTripMs }
       }
+      this.save()
     } catch (err) {
       const e = toTaskError(err)
-      this.error = `${e.code}: ${e.message}`
+      const peer = e.peer ?? (target.kind === 'self' ? 'self' : target.kind === 'peer' ? target.peerId : undefined)
+      this.runError = describeTaskError(e, peer, { inputs })
     } finally {
       this.running = false
     }
   }
 
   outputsJson (): string {
-    return JSON.stringify({ model: this.name, sha256: this.ref?.sha256, outputs: this.run?.outputs.map(tensorToJson) ?? [] }, null, 2)
+    return JSON.stringify({ model: this.name, sha256: this.sha256, outputs: this.run?.outputs.map(tensorToJson) ?? [] }, null, 2)
   }
 
   outputNpy (name: string): Uint8Array {

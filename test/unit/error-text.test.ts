@@ -66,9 +66,17 @@ describe('describeTaskError with onnxruntime-node\'s own messages', () => {
     // onnxruntime's raw text carries its source path and a C++ signature.
     expect(err.message).toMatch(/\/onnxruntime[^ ]*\.h:\d+/)
     const text = describeTaskError(err, PEER)
-    expect(text.headline).toMatch(new RegExp(`^peer ${NAME} .*could not run the model: the inputs' shapes do not fit together: (Add|Mul) node '(sum|product)' cannot combine a dimension of \\d with one of \\d$`))
+    expect(text.headline).toMatch(new RegExp(`^peer ${NAME} .*could not run the model: the inputs' shapes do not fit together: a dimension of 2 meets one of 3 in (Add|Mul) node '(sum|product)'$`))
     expect(text.headline).not.toMatch(/\.h:|::|\//)
     expect(text.details).toBe(err.message)
+  })
+
+  it('onnxruntime-web\'s wording of the same error (as Chromium gave it in test/e2e/inputs.test.ts): no node, a build path', () => {
+    const raw = 'onnxruntime: failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: /mnt/azure_nvme_temp/_work/1/s/onnxruntime/core/providers/cpu/math/element_wise_ops.h:563 void onnxruntime::BroadcastIterator::Init(ptrdiff_t, ptrdiff_t) axis == 1 || axis == largest was false. Attempting to broadcast an axis by a dimension other than 1. 2 by 3'
+    expect(describeTaskError({ code: 'inference-failed', message: raw }, PEER)).toEqual({
+      headline: `peer ${NAME} (…${PEER.slice(-6)}) could not run the model: the inputs' shapes do not fit together: a dimension of 2 meets one of 3`,
+      details: raw
+    })
   })
 
   it('a file that is not a model', async () => {
