@@ -131,6 +131,38 @@ describe('volunteer controls', () => {
     expect(Number(await a.page.locator('[data-testid=work-totals]').getAttribute('data-done'))).toBe(done)
   })
 
+  it('"pause on battery" is offered where the browser tells, and pauses while discharging', async () => {
+    // The machine running the tests has no battery: the page is given one whose state the test sets.
+    const withBattery = await e2e.browser.newContext()
+    const without = await e2e.browser.newContext()
+    try {
+      await withBattery.addInitScript(() => {
+        const battery = Object.assign(new EventTarget(), { charging: false })
+        Object.defineProperty(navigator, 'getBattery', { value: async () => battery })
+        Object.assign(window, { testBattery: battery })
+      })
+      await without.addInitScript(() => { delete (Navigator.prototype as { getBattery?: unknown }).getBattery })
+      const page = (await openTab(withBattery, e2e.server.url)).page
+      await page.locator('[data-testid=volunteer-battery]').check()
+      await page.locator('[data-testid=paused-banner][data-reasons="on battery"]').waitFor()
+      expect(await page.title()).toMatch(/^⏸ Paused \(on battery\)/)
+      await page.evaluate(() => {
+        const battery = (window as unknown as { testBattery: EventTarget & { charging: boolean } }).testBattery
+        battery.charging = true
+        battery.dispatchEvent(new Event('chargingchange'))
+      })
+      await page.locator('[data-testid=paused-banner]').waitFor({ state: 'detached' })
+
+      const bare = await without.newPage()
+      await bare.goto(e2e.server.url)
+      await bare.locator('[data-testid=volunteer-visible-only]').waitFor()
+      expect(await bare.locator('[data-testid=volunteer-battery]').count()).toBe(0)
+    } finally {
+      await withBattery.close()
+      await without.close()
+    }
+  })
+
   it('names a wrong ?relay= value and says what a relay address looks like', async () => {
     const context = await e2e.browser.newContext()
     try {
