@@ -94,8 +94,8 @@ export interface JobRunnerOptions {
   connectivity?: () => string | undefined
 }
 
-/** The verification a requester adds to a job's replicas (the options its platform supplies). */
-export type JobVerification = Pick<JobRunnerOptions, 'spotCheck' | 'diversity' | 'endpoint'>
+/** The verification a requester adds to a job's replicas, and its connectivity (the options its platform supplies). */
+export type JobVerification = Pick<JobRunnerOptions, 'spotCheck' | 'diversity' | 'endpoint' | 'connectivity'>
 
 export interface SpotCheck {
   /** 0..1: the share of decided tasks recomputed. */

@@ -552,7 +552,7 @@ export class Requester extends EventTarget {
         adverts: this.peer.discovery.table,
         reputation: this.reputation,
         replicas: options.replicas ?? 1,
-        verify: nodeVerification(this.peer, settings, this.inference.recompute),
+        verify: { ...nodeVerification(this.peer, settings, this.inference.recompute), connectivity: this.connectivity },
         onProgress: onProgress == null && watch == null
           ? undefined
           : (p) => {
