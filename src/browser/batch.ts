@@ -221,10 +221,11 @@ export class BatchController extends EventTarget {
   async pause (jobId: string): Promise<void> {
     const record = await this.recordOf(jobId)
     if (record == null) return
-    await this.store.putTabJob({ ...record, paused: true })
     const live = this.live.get(jobId)
+    // Marked first: the running job's own record writes then keep it paused (see saveRecord).
+    if (live != null) live.stopping = 'pause'
+    await this.store.putTabJob({ ...(live != null ? withRun(live) : record), paused: true })
     if (live != null) {
-      live.stopping = 'pause'
       await live.runner.stop()
       await live.ended.catch(() => {})
     }
@@ -314,10 +315,9 @@ export class BatchController extends EventTarget {
     }
   }
 
+  /** A running job's record with this run's figures; paused once its user paused it (never read back: a read-then-write could undo a pause). */
   private async saveRecord (live: Live): Promise<void> {
-    const stored = await this.store.getTabJob(live.base.jobId)
-    // Paused meanwhile: keep that.
-    await this.store.putTabJob({ ...withRun(live), paused: stored?.paused ?? false })
+    await this.store.putTabJob({ ...withRun(live), paused: live.stopping === 'pause' })
   }
 
   private changed (): void {
