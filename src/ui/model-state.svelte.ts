@@ -53,8 +53,6 @@ export class ModelState {
   error = $state('')
   /** Why the last run failed, in words with the peer at fault; cleared when an input changes or a run starts. */
   runError = $state.raw<ErrorText | undefined>(undefined)
-  /** Settles once a model saved before the last reload is back (or there was none). */
-  readonly restored: Promise<void>
   private bytes?: Uint8Array
   private sha256?: string
   private ref?: ModelRef
@@ -65,7 +63,8 @@ export class ModelState {
 
   constructor (tab: () => TabPeer | undefined) {
     this.tab = tab
-    this.restored = this.restore().catch(() => {})
+    // Nothing kept, or IndexedDB unavailable: the panel starts empty.
+    this.restore().catch(() => {})
   }
 
   async loadFile (file: File): Promise<void> {

@@ -45,8 +45,6 @@ export class OcrState {
   /** One entry per file that could not be added (every one, not only the last). */
   fileErrors = $state.raw<OcrFileError[]>([])
   seconds = $state(0)
-  /** Settles once pages kept before the last reload are back. */
-  readonly restored: Promise<void>
   private dict?: Promise<string[]>
   private nextId = 0
   private progressTimer?: ReturnType<typeof setTimeout>
@@ -54,7 +52,8 @@ export class OcrState {
 
   constructor (deps: () => { tab?: TabPeer, reputation?: Reputation }) {
     this.deps = deps
-    this.restored = this.restore().catch(() => {})
+    // Nothing kept, or IndexedDB unavailable: the panel starts empty.
+    this.restore().catch(() => {})
   }
 
   private async restore (): Promise<void> {
