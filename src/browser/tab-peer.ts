@@ -117,10 +117,12 @@ export class TabPeer extends EventTarget {
 
   /**
    * Joins the network; resolves when this tab is ready to work (worker loaded, a relay holding our
-   * reservation). `paused`: a volunteer's pause kept from before the reload holds from the first advert.
+   * reservation). `paused`: told this tab's identity slot, whether it starts paused (a volunteer's
+   * pause kept with the slot from before a reload holds from the first advert).
    */
-  async start (onEvent: (e: WorkEvent) => void, options: { paused?: boolean } = {}): Promise<void> {
+  async start (onEvent: (e: WorkEvent) => void, options: { paused?: (slot: number) => boolean } = {}): Promise<void> {
     const [specs, identity] = await Promise.all([this.backendSpecs(), loadTabIdentity()])
+    const paused = options.paused?.(identity.slot) ?? false
     this.specs = specs
     this.slot = identity.slot
     const slots = Math.max(1, this.config.slots)
@@ -166,7 +168,7 @@ export class TabPeer extends EventTarget {
     this.queue = peer.queue!
     this.picker = peer.picker!
     this.advertiser = peer.advertiser!
-    if (options.paused === true) this.advertiser.setPaused(true)
+    if (paused) this.advertiser.setPaused(true)
     for (const evt of ['connection:open', 'connection:close'] as const) {
       this.node.addEventListener(evt, () => { this.changed() })
     }

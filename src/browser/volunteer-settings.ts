@@ -1,7 +1,9 @@
 /**
- * What a volunteer gives from this tab, kept across reloads (localStorage, shared by the origin's
- * tabs): paused or not, WASM threads and task slots, "only while visible" and "pause on battery".
- * Pure logic: storage is passed in, so the rules are tested without a browser.
+ * What a volunteer gives from this tab, kept across reloads (localStorage): WASM threads and task
+ * slots, "only while visible" and "pause on battery" are the device's (shared by the origin's
+ * tabs); paused or not is the tab's own, kept with its identity slot, since each tab of a browser
+ * is a peer of its own and a reloaded tab gets its slot back. Pure logic: storage is passed in, so
+ * the rules are tested without a browser.
  */
 
 export interface VolunteerSettings {
@@ -24,6 +26,8 @@ export const MAX_SLOTS = 8
 export const MAX_THREADS = 16
 
 export const SETTINGS_KEY = 'p2p-ai-agents:volunteer'
+/** Where the pause of the tab holding identity slot `slot` is kept. */
+export const pausedKey = (slot: number): string => `${SETTINGS_KEY}:paused:${slot}`
 
 export class VolunteerSettingsError extends Error {
   constructor (message: string) {
@@ -51,7 +55,7 @@ export function validate (settings: VolunteerSettings, cores: number): Volunteer
 }
 
 /**
- * Settings as stored, read leniently: a field that is missing, of the wrong type or out of range
+ * The device's settings as stored (the pause is kept per tab, see loadSettings), read leniently: a field that is missing, of the wrong type or out of range
  * (another version wrote it, or the device has fewer cores now) takes its default; nothing throws.
  */
 export function parseSettings (raw: string | null, cores: number): VolunteerSettings {
@@ -65,7 +69,7 @@ export function parseSettings (raw: string | null, cores: number): VolunteerSett
   const { maxSlots, maxThreads } = limits(cores)
   const whole = (v: unknown, max: number): number | undefined => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max ? v : undefined
   return {
-    paused: stored.paused === true,
+    paused: false,
     threads: whole(stored.threads, maxThreads),
     slots: whole(stored.slots, maxSlots) ?? DEFAULT_SETTINGS.slots,
     visibleOnly: stored.visibleOnly === true,
@@ -75,20 +79,27 @@ export function parseSettings (raw: string | null, cores: number): VolunteerSett
 
 type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem'>
 
-export function loadSettings (storage: Storage | undefined, cores: number): VolunteerSettings {
+/** The device's settings, and the pause of the tab in identity slot `slot` (not paused while the slot is unknown). */
+export function loadSettings (storage: Storage | undefined, cores: number, slot?: number): VolunteerSettings {
   try {
-    return parseSettings(storage?.getItem(SETTINGS_KEY) ?? null, cores)
+    const settings = parseSettings(storage?.getItem(SETTINGS_KEY) ?? null, cores)
+    return { ...settings, paused: slot !== undefined && storage?.getItem(pausedKey(slot)) === 'true' }
   } catch {
     // storage refused (private mode, disabled): defaults
     return { ...DEFAULT_SETTINGS }
   }
 }
 
-/** Validates and stores; throws VolunteerSettingsError for a value out of range. Returns false if storage refused it. */
-export function saveSettings (storage: Storage | undefined, settings: VolunteerSettings, cores: number): boolean {
+/**
+ * Validates and stores (the pause under `slot`, if known); throws VolunteerSettingsError for a
+ * value out of range. Returns false if storage refused it.
+ */
+export function saveSettings (storage: Storage | undefined, settings: VolunteerSettings, cores: number, slot?: number): boolean {
   validate(settings, cores)
+  const { paused, ...device } = settings
   try {
-    storage?.setItem(SETTINGS_KEY, JSON.stringify(settings))
+    storage?.setItem(SETTINGS_KEY, JSON.stringify(device))
+    if (slot !== undefined) storage?.setItem(pausedKey(slot), String(paused))
     return storage != null
   } catch {
     return false

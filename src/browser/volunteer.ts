@@ -19,6 +19,8 @@ export class VolunteerControls {
   batterySupported: boolean
   private readonly cores: number
   private readonly onChange: () => void
+  /** This tab's identity slot, once claimed: its pause is kept under it. */
+  private slot?: number
 
   constructor (onChange: () => void) {
     this.cores = navigator.hardwareConcurrency || 1
@@ -26,10 +28,11 @@ export class VolunteerControls {
     this.onChange = onChange
     this.batterySupported = typeof (navigator as { getBattery?: unknown }).getBattery === 'function'
     document.addEventListener('visibilitychange', () => { this.onChange() })
-    // The settings are the volunteer's for this browser: a change in another tab of the app applies here too.
+    // The device's settings are shared by the app's tabs: a change in another tab applies here too
+    // (a pause is each tab's own, under its slot's key).
     addEventListener('storage', (evt) => {
       if (evt.key !== SETTINGS_KEY) return
-      this.settings = loadSettings(storage(), this.cores)
+      this.settings = { ...loadSettings(storage(), this.cores, this.slot), paused: this.settings.paused }
       this.onChange()
     })
     if (this.batterySupported) {
@@ -45,6 +48,19 @@ export class VolunteerControls {
     }
   }
 
+  /**
+   * The tab's identity slot is known (a reloaded tab gets its own back): its kept pause applies, and
+   * a pause pressed before (while the tab was starting) is kept under it. Returns whether to pause.
+   */
+  bindSlot (slot: number): boolean {
+    this.slot = slot
+    const kept = loadSettings(storage(), this.cores, slot).paused
+    if (this.settings.paused && !kept) this.update({ paused: true })
+    else this.settings = { ...this.settings, paused: kept }
+    this.onChange()
+    return this.reasons.length > 0
+  }
+
   get reasons (): PauseReason[] {
     return pauseReasons(this.settings, { visible: document.visibilityState === 'visible', onBattery: this.onBattery })
   }
@@ -52,7 +68,7 @@ export class VolunteerControls {
   /** Stores a change (validated; throws VolunteerSettingsError) and applies what can apply at once. */
   update (patch: Partial<VolunteerSettings>): void {
     const next = { ...this.settings, ...patch }
-    if (!saveSettings(storage(), next, this.cores)) console.warn('volunteer settings could not be stored: they last until this tab closes')
+    if (!saveSettings(storage(), next, this.cores, this.slot)) console.warn('volunteer settings could not be stored: they last until this tab closes')
     this.settings = next
     this.onChange()
   }

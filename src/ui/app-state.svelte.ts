@@ -147,7 +147,7 @@ class AppState {
       this.tab = tab
       tab.addEventListener('change', () => { this.refresh() })
       tab.addEventListener('model', (evt) => { this.onModelEvent((evt as CustomEvent<ModelEvent>).detail) })
-      await tab.start(e => { this.onWork(e) }, { paused: this.volunteer.reasons.length > 0 })
+      await tab.start(e => { this.onWork(e) }, { paused: (slot) => this.volunteer.bindSlot(slot) })
       networkStats.attach(tab)
       // Every backend this tab measures per model, the one it starts with first.
       this.backend = tab.picker.names.join(' | ')

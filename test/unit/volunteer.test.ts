@@ -4,7 +4,7 @@
  * words, the kept results and work log bounded, and relay addresses checked before dialling.
  */
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_SETTINGS, limits, loadSettings, needsReload, parseSettings, pauseReasons, saveSettings, SETTINGS_KEY, VolunteerSettingsError } from '../../src/browser/volunteer-settings.js'
+import { DEFAULT_SETTINGS, limits, loadSettings, needsReload, parseSettings, pausedKey, pauseReasons, saveSettings, SETTINGS_KEY, VolunteerSettingsError } from '../../src/browser/volunteer-settings.js'
 import { backendsInWords, relaysInWords, tabTitle } from '../../src/browser/volunteer-words.js'
 import { countTask, EMPTY_TOTALS, isResultRow, isServedRow, loadRows, loadTotals, MAX_KEPT_SERVED, saveRows, saveTotals, SERVED_KEY } from '../../src/browser/volunteer-log.js'
 import { checkRelayAddress, RelayAddressError } from '../../src/browser/config.js'
@@ -27,10 +27,22 @@ function memoryStorage (): Storage & { data: Map<string, string> } {
 describe('volunteer settings', () => {
   it('survive a save and load (a pause kept across reloads)', () => {
     const storage = memoryStorage()
-    expect(loadSettings(storage, 4)).toEqual({ ...DEFAULT_SETTINGS, threads: undefined })
+    expect(loadSettings(storage, 4, 0)).toEqual({ ...DEFAULT_SETTINGS, threads: undefined })
     const chosen = { paused: true, threads: 2, slots: 3, visibleOnly: true, pauseOnBattery: true }
-    expect(saveSettings(storage, chosen, 4)).toBe(true)
-    expect(loadSettings(storage, 4)).toEqual(chosen)
+    expect(saveSettings(storage, chosen, 4, 0)).toBe(true)
+    expect(loadSettings(storage, 4, 0)).toEqual(chosen)
+  })
+
+  it('keep a pause with the tab that paused (its identity slot), the device settings for every tab', () => {
+    const storage = memoryStorage()
+    saveSettings(storage, { ...DEFAULT_SETTINGS, paused: true, slots: 2 }, 4, 1)
+    // The tab in slot 1 (reloaded: same slot) is paused; the browser's other tab is not, but shares the slots.
+    expect(loadSettings(storage, 4, 1)).toMatchObject({ paused: true, slots: 2 })
+    expect(loadSettings(storage, 4, 0)).toMatchObject({ paused: false, slots: 2 })
+    // Before its slot is known a tab is not paused by someone else's pause.
+    expect(loadSettings(storage, 4).paused).toBe(false)
+    expect(storage.getItem(pausedKey(1))).toBe('true')
+    expect(JSON.parse(storage.getItem(SETTINGS_KEY)!)).not.toHaveProperty('paused')
   })
 
   it('refuse slots and threads out of range on save, naming what is allowed', () => {
@@ -47,7 +59,7 @@ describe('volunteer settings', () => {
       expect(parseSettings(raw, 4)).toEqual({ paused: false, threads: undefined, slots: 1, visibleOnly: false, pauseOnBattery: false })
     }
     // Fewer cores than when saved: the slots fall back rather than overcommit the device.
-    expect(parseSettings(JSON.stringify({ paused: true, slots: 8 }), 2)).toMatchObject({ paused: true, slots: 1 })
+    expect(parseSettings(JSON.stringify({ visibleOnly: true, slots: 8 }), 2)).toMatchObject({ visibleOnly: true, slots: 1 })
     const throwing = { getItem: () => { throw new Error('denied') }, setItem: () => { throw new Error('denied') } }
     expect(loadSettings(throwing, 4).paused).toBe(false)
     expect(saveSettings(throwing, { ...DEFAULT_SETTINGS }, 4)).toBe(false)
@@ -156,8 +168,3 @@ describe('relay addresses', () => {
   })
 })
 
-it('stores settings under one key shared by the origin\'s tabs', () => {
-  const storage = memoryStorage()
-  saveSettings(storage, { ...DEFAULT_SETTINGS, paused: true }, 2)
-  expect(JSON.parse(storage.getItem(SETTINGS_KEY)!)).toMatchObject({ paused: true })
-})
