@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { batchContributions, batchProgress, exportBatchJson, exportBatchProofs, openTab, startBatch, submitDigit, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
+import { batchContributions, batchProgress, exportBatchJson, exportBatchProofs, openTab, paintDigit, startBatch, submitDigit, waitBatchDone, waitBatchSummary, waitForWorker, waitReady } from '../../src/node/page-driver.js'
+import { heldOutDigits } from '../../src/node/mnist.js'
 import { loadDigitDataset } from '../../src/node/datasets.js'
 import { MODELS_DIR } from '../../src/node/node-peer.js'
 import { argmax, DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
@@ -53,6 +54,8 @@ describe('batch jobs in the browser', () => {
     const { context, a, b, c } = await threeTabs()
     // Connections are on demand: a task to each first, so a slow WebRTC handshake on a loaded
     // machine cannot let the job run on one worker before the other is dialled.
+    // (The pad refuses to send an empty drawing: paint one first.)
+    await paintDigit(a.page, heldOutDigits()[0].pixels)
     for (const w of [b, c]) await submitDigit(a.page, w.peerId)
     await startBatch(a.page, { replicas: 1, limit: N })
     // Close C once both B and C are contributing.
