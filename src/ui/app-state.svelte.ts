@@ -244,8 +244,11 @@ class AppState {
 
   /** True when saved slots/threads differ from those this tab started with (they apply on reload). */
   get reloadNeeded (): boolean {
-    return needsReload(this.volunteerSettings, this.running)
+    // A ?threads= in the address wins over the setting: reloading would not apply it.
+    return needsReload(this.threadsFromUrl ? { ...this.volunteerSettings, threads: undefined } : this.volunteerSettings, this.running)
   }
+
+  readonly threadsFromUrl = typeof location !== 'undefined' && new URLSearchParams(location.search).has('threads')
 
   /** The volunteer's settings and surroundings (visibility, battery) → paused or working, title and favicon. */
   private applyVolunteer (): void {
