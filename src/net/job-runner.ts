@@ -387,7 +387,11 @@ export class JobRunner extends EventTarget {
     return this.blocked.update(reason)
   }
 
-  /** Re-checks now and then while the job runs: connectivity and time-based changes have no event of their own. */
+  /**
+   * Re-checks now and then while the job runs: connectivity and time-based changes have no event
+   * of their own, and neither does a cancel from another process (submit --cancel writes the
+   * store): a job idle for want of workers, which writes nothing, must still see it.
+   */
   private watchBlocked (): void {
     clearTimeout(this.blockedTimer)
     this.blockedTimer = undefined
@@ -395,6 +399,10 @@ export class JobRunner extends EventTarget {
     this.blockedTimer = setTimeout(() => {
       this.blockedTimer = undefined
       if (this.checkBlocked(true)) this.dispatchEvent(new Event('progress'))
+      this.o.store.getJob(this.meta.jobId).then(stored => {
+        // stop() writes what is decided; its save then takes the stored (final) meta as this run's.
+        if (stored != null && isTerminalState(stored.state) && !isTerminalState(this.meta.state) && !this.stopped) this.stop().catch(() => { this.finish?.() })
+      }).catch(() => {}) // an unreadable store is reported by the next write
       this.watchBlocked()
     }, BLOCKED_CHECK_MS)
   }

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { connect } from '../../src/index.js'
 import { submitMain } from '../../src/node/submit.js'
 import { Cleanup, DIGITS_MODEL_FILE, REPO_ROOT, WAIT_MS, heldOutDigits, spawnWorker, startRelay, withTimeout } from './helpers.js'
@@ -65,13 +65,22 @@ describe('job control', () => {
 
   it('ends a job another requester is running with submit --cancel; the running one stops there, cancelled', async () => {
     const job = await net.submit('digits', { dataset: 'mnist-test', limit: 30 }, { replicas: 3 })
-    // Blocked means running and waiting: the moment a cancel from elsewhere matters.
+    // Blocked with every first replica back: running, idle and writing nothing — the moment a cancel from elsewhere matters.
     await withTimeout(new Promise<void>(resolve => {
-      const check = (): void => { if (job.blocked != null) { job.removeEventListener('progress', check); resolve() } }
+      const check = (): void => {
+        const p = job.progress
+        if (p.blocked != null && p.inFlight === 0 && (p.perPeer[workerId] ?? 0) >= 30) { job.removeEventListener('progress', check); resolve() }
+      }
       job.addEventListener('progress', check)
       check()
-    }), WAIT_MS, 'the job to say it is blocked')
+    }), WAIT_MS, () => `the job to be blocked and idle (${JSON.stringify(job.progress)})`)
     expect(job.blocked).toMatchObject({ code: 'too-few-workers', message: 'needs 3 different workers, 1 available' })
+    // …and its last write done (every result in the stored audit log): nothing it does later would reveal the cancel.
+    await vi.waitFor(async () => {
+      const audit = (await net.exportLines(job.id)).map(l => JSON.parse(l) as { kind: string, line?: string }).filter(l => l.kind === 'audit')
+      const results = audit.filter(l => (JSON.parse(l.line!) as { type: string }).type === 'result')
+      expect(results.length).toBeGreaterThanOrEqual(30)
+    }, { timeout: WAIT_MS, interval: 100 })
     const c = capture()
     expect(await submitMain(['--cancel', job.id, '--store', join(dir, 'requester', 'jobs')], c.io)).toBe(0)
     expect(c.stdout()).toMatch(new RegExp(`^job ${job.id}: cancelled; \\d+/30 result\\(s\\) kept`))
