@@ -308,6 +308,20 @@ describe('MCP server over stdio', () => {
     expect(offset).toBe(20)
   })
 
+  it('says in job_status why a batch cannot progress (replicas 3 with two workers) until it is cancelled', async () => {
+    const { job_id: id } = await ok('start_batch', { model: ADD_MUL, inputs: [{ a: [[1]], b: [[2]] }], replicas: 3 })
+    // The job's first check runs once it has started: ask until it answers (each call is a round trip, never a sleep).
+    const status = await withTimeout((async () => {
+      for (;;) {
+        const s = await ok('job_status', { job_id: id })
+        if (s.blocked != null) return s
+      }
+    })(), WAIT_MS, 'job_status with blocked')
+    expect(status).toMatchObject({ running: true, blocked: { code: 'too-few-workers', message: 'needs 3 different workers, 2 available' } })
+    expect(status.blocked.since_ms).toBeLessThanOrEqual(Date.now())
+    expect(await ok('cancel_job', { job_id: id })).toMatchObject({ state: 'cancelled' })
+  })
+
   it(`runs at most ${MAX_RUNNING_BATCHES} batches at once; cancel_job stops one for good`, async () => {
     const file = await jsonl(Array.from({ length: 5000 }, (_, i) => ({ a: [[i]], b: [[1]] })))
     const ids: string[] = []
