@@ -315,7 +315,7 @@ describe('HTTP gateway', () => {
     const blocked = await until(events, e => e.event === 'progress' && e.data.blocked != null, 'a progress event with blocked')
     expect(blocked.data.blocked).toMatchObject({ code: 'too-few-workers', message: 'needs 3 different workers, 2 available' })
     const status = await json(`/v1/jobs/${body.id}`)
-    expect(status.body).toMatchObject({ state: 'running', progress: { blocked: { code: 'too-few-workers', message: 'needs 3 different workers, 2 available' } } })
+    expect(status.body).toMatchObject({ running: true, progress: { blocked: { code: 'too-few-workers', message: 'needs 3 different workers, 2 available' } } })
     expect(status.body.progress.blocked.sinceMs).toBeLessThanOrEqual(Date.now())
     const cancelled = await json(`/v1/jobs/${body.id}`, { method: 'DELETE' })
     expect(cancelled.body).toMatchObject({ state: 'cancelled', running: false })
