@@ -81,13 +81,23 @@ export function countTask (totals: WorkTotals, state: string, inferenceMs: numbe
 
 const isObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
 const str = (v: unknown): boolean => typeof v === 'string'
+const num = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v)
+/** Timings as the page renders them: every field it formats is a finite number. */
+const timings = (v: unknown, fields: readonly string[]): boolean => v === undefined || (isObject(v) && fields.every(f => num(v[f])))
 
 /** A work-log row as the page stores it. */
 export function isServedRow (v: unknown): v is { taskId: string, requester: string, model: string, state: string } {
-  return isObject(v) && str(v.taskId) && str(v.requester) && str(v.model) && ['queued', 'running', 'done', 'failed'].includes(v.state as string)
+  return isObject(v) && str(v.taskId) && str(v.requester) && str(v.model) && ['queued', 'running', 'done', 'failed'].includes(v.state as string) &&
+    timings(v.timings, ['inferenceMs']) && (v.error === undefined || str(v.error))
 }
 
-/** A finished digit result as the page stores it (running ones are not kept: their answer can no longer come). */
+/**
+ * A finished digit result as the page stores it (running ones are not kept: their answer can no
+ * longer come), with every field the result card renders of the right type.
+ */
 export function isResultRow (v: unknown): v is { taskId: string, target: string, status: 'done' | 'failed' } {
-  return isObject(v) && str(v.taskId) && str(v.target) && (v.status === 'done' || v.status === 'failed')
+  if (!isObject(v) || !str(v.taskId) || !str(v.target)) return false
+  if (v.status === 'failed') return isObject(v.error) && str(v.error.code) && str(v.error.message) && (v.error.peer === undefined || str(v.error.peer))
+  return v.status === 'done' && num(v.prediction) && Array.isArray(v.probs) && v.probs.every(num) && str(v.worker) &&
+    timings(v.timings, ['networkMs', 'queueMs', 'loadMs', 'inferenceMs', 'roundTripMs'])
 }

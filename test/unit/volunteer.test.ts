@@ -128,7 +128,15 @@ describe('kept results and work log', () => {
     storage.setItem(SERVED_KEY, '{broken')
     expect(loadRows(storage, SERVED_KEY, MAX_KEPT_SERVED, isServedRow)).toEqual([])
     expect(isResultRow({ taskId: 'a', target: 'any', status: 'running' })).toBe(false)
-    expect(isResultRow({ taskId: 'a', target: 'any', status: 'done', prediction: 3 })).toBe(true)
+    const timings = { networkMs: 1, queueMs: 0, loadMs: 0, inferenceMs: 0.2, roundTripMs: 1.5, totalMs: 1.2 }
+    const done = { taskId: 'a', target: 'any', status: 'done', prediction: 3, probs: [0.1, 0.9], worker: 'self', timings }
+    expect(isResultRow(done)).toBe(true)
+    // Rows the result card could not render (another version wrote them, or they were damaged) are skipped.
+    expect(isResultRow({ ...done, prediction: '3' })).toBe(false)
+    expect(isResultRow({ ...done, timings: { ...timings, roundTripMs: undefined } })).toBe(false)
+    expect(isResultRow({ taskId: 'b', target: 'any', status: 'failed', error: 'busy: paused' })).toBe(false)
+    expect(isResultRow({ taskId: 'b', target: 'any', status: 'failed', error: { code: 'busy', message: 'paused', peer: 'self' } })).toBe(true)
+    expect(isServedRow({ taskId: 't', requester: 'r', model: 'm', state: 'done', timings: {} })).toBe(false)
   })
 
   it('count every ended task in totals since install, past the log cap', () => {
