@@ -556,12 +556,9 @@ export class JobRunner extends EventTarget {
         this.lastErrors.set(a.taskIndex, clip(`malformed result: ${problem}`))
         this.scheduler.malformed(a, problem)
       } else {
-        // The worker's own figure, bounded: it is only ever a measure of use, never a reason to trust.
-        const ms = result.timings?.inferenceMs
-        if (typeof ms === 'number' && ms > 0 && ms < request.timeoutMs + 1000) {
-          this.inferenceMs += ms
-          this.perPeerInferenceMs[a.peerId] = (this.perPeerInferenceMs[a.peerId] ?? 0) + ms
-        }
+        const ms = countedInferenceMs(result.timings?.inferenceMs, request.timeoutMs)
+        this.inferenceMs += ms
+        if (ms > 0) this.perPeerInferenceMs[a.peerId] = (this.perPeerInferenceMs[a.peerId] ?? 0) + ms
         this.scheduler.succeeded(a, result.outputs, receipt)
       }
       this.locate(a.peerId)
@@ -792,6 +789,15 @@ export class JobRunner extends EventTarget {
     this.checkBlocked()
     this.dispatchEvent(new Event('progress'))
   }
+}
+
+/**
+ * The inference time a result counts for in a job's use (and so its cloud cost figure): the
+ * worker's own figure, which it alone measures, taken only when it is a real duration within the
+ * task's deadline (plus a second of clock slack); anything else (negative, NaN, a day) counts 0.
+ */
+export function countedInferenceMs (ms: unknown, timeoutMs: number): number {
+  return typeof ms === 'number' && ms > 0 && ms < timeoutMs + 1000 ? ms : 0
 }
 
 function outputBytes (outputs: readonly WireTensor[]): number {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { BlockedTracker, RELAY_UNREACHABLE, blockedReason, independentWorkers, needFor } from '../../src/core/job-blocked.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { countedInferenceMs } from '../../src/net/job-runner.js'
 import type { BlockedView, BlockedWorker } from '../../src/core/job-blocked.js'
 
 function worker (peerId: string, o: Partial<BlockedWorker> = {}): BlockedWorker {
@@ -75,5 +76,13 @@ describe('BlockedTracker', () => {
     clock.advance(100)
     t.update({ code: 'all-paused', message: 'all 2 workers paused' })
     expect(t.current?.sinceMs).toBe(2100)
+  })
+})
+
+describe('countedInferenceMs', () => {
+  it('counts a worker\'s reported inference time only when it is a real duration within the deadline', () => {
+    expect(countedInferenceMs(12.5, 60_000)).toBe(12.5)
+    expect(countedInferenceMs(60_500, 60_000)).toBe(60_500) // a second of clock slack
+    for (const lie of [-1, 0, Number.NaN, Number.POSITIVE_INFINITY, 86_400_000, '5', undefined]) expect(countedInferenceMs(lie, 60_000)).toBe(0)
   })
 })
