@@ -59,6 +59,8 @@ export interface BatchOutcome {
   /** Digits jobs: accuracy over the results. */
   summary?: DigitJobSummary
   seconds: number
+  /** The run's last progress (the page keeps showing it once the run is over). */
+  progress?: JobProgress
   /** The run ended because its user paused or cancelled it (the meta's state says which). */
   stopped: boolean
 }
@@ -206,7 +208,7 @@ export class BatchController extends EventTarget {
         const stopped = live.stopping != null && !isTerminalState(final.state)
         if (live.stopping === 'cancel' && stopped) final = await transitionJob(this.store, jobId, 'cancelled', { error: 'cancelled by its requester' })
         const summary = final.modelId === builtinModel('digits').id ? summarizeDigits(await this.digitRows(final)) : undefined
-        return { meta: final, summary, seconds: (performance.now() - t0) / 1000, stopped }
+        return { meta: final, summary, seconds: (performance.now() - t0) / 1000, stopped, progress: { ...runner.progress, state: final.state } }
       } finally {
         this.live.delete(jobId)
         this.changed()

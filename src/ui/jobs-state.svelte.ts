@@ -76,6 +76,8 @@ class JobsState {
   async startDigits (options: BatchOptions): Promise<void> {
     if (this.controller == null) return
     this.error = ''
+    // The panel stops showing the previous job at once: its figures must not pass for the new one's.
+    this.current = undefined
     try {
       const meta = await this.controller.create(options)
       void this.runJob(meta.jobId, false)
@@ -87,6 +89,7 @@ class JobsState {
   async startCustom (model: CustomModel, dataset: Dataset, options: CustomBatchOptions): Promise<void> {
     if (this.controller == null) return
     this.error = ''
+    this.current = undefined
     try {
       const meta = await this.controller.createCustom(model, dataset, options)
       void this.runJob(meta.jobId, false)
