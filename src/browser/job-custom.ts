@@ -112,23 +112,8 @@ export async function readImages (files: readonly File[], model: CustomModel, pa
   if (spec == null) throw new CustomJobError(`${model.name} does not take one image ([1,1|3,H,W] or [1,H,W,1|3]): use a JSONL file`)
   const images = byPath(files).filter(f => f.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.name))
   if (images.length === 0) throw new CustomJobError('no image files in that folder')
-  const budget = new Budget()
-  const tasks: WireTensor[][] = []
-  const total = images.reduce((n, f) => n + f.size, 0)
-  let read = 0
-  for (const f of images) {
-    let tensor: WireTensor
-    try {
-      tensor = await parse(spec, f)
-    } catch (err) {
-      throw new CustomJobError(`${f.name}: ${(err as Error).message}`)
-    }
-    budget.add([tensor], f.name)
-    tasks.push([tensor])
-    read += f.size
-    onProgress?.({ tasks: tasks.length, read, total })
-  }
-  return { tasks, source: `${images.length} image${images.length === 1 ? '' : 's'}`, bytes: budget.bytes }
+  const { tasks, bytes } = await oneTaskPerFile(images, spec, parse, onProgress, false)
+  return { tasks, source: `${images.length} image${images.length === 1 ? '' : 's'}`, bytes }
 }
 
 /** .npy files for a model with one input: one task per file, in name order. */
@@ -137,13 +122,22 @@ export async function readNpyFiles (files: readonly File[], model: CustomModel, 
   const spec = model.inputs[0]
   const npys = byPath(files).filter(f => f.name.toLowerCase().endsWith('.npy'))
   if (npys.length === 0) throw new CustomJobError('no .npy files chosen')
+  const { tasks, bytes } = await oneTaskPerFile(npys, spec, parse, onProgress, true)
+  return { tasks, source: `${npys.length} .npy file${npys.length === 1 ? '' : 's'}`, bytes }
+}
+
+/**
+ * Each file one task of the model's single input, in the order given, within the job's input
+ * budget. `tensorIsFile`: the tensor is as large as the file (.npy), so the budget is checked before
+ * the file is read; an image becomes a tensor of the model's size, whatever the file's.
+ */
+async function oneTaskPerFile (files: readonly File[], spec: CustomModel['inputs'][number], parse: ParseFile, onProgress: ((p: ReadProgress) => void) | undefined, tensorIsFile: boolean): Promise<{ tasks: WireTensor[][], bytes: number }> {
   const budget = new Budget()
   const tasks: WireTensor[][] = []
-  const total = npys.reduce((n, f) => n + f.size, 0)
+  const total = files.reduce((n, f) => n + f.size, 0)
   let read = 0
-  for (const f of npys) {
-    // Checked before the file is read into memory.
-    if (budget.bytes + f.size > MAX_CUSTOM_INPUT_BYTES + 1024 * 1024) throw new CustomJobError(`${f.name}: the inputs pass ${MAX_CUSTOM_INPUT_BYTES / 1024 / 1024} MB; split the dataset into several jobs`)
+  for (const f of files) {
+    if (tensorIsFile && budget.bytes + f.size > MAX_CUSTOM_INPUT_BYTES + 1024 * 1024) throw new CustomJobError(`${f.name}: the inputs pass ${MAX_CUSTOM_INPUT_BYTES / 1024 / 1024} MB; split the dataset into several jobs`)
     let tensor: WireTensor
     try {
       tensor = await parse(spec, f)
@@ -155,7 +149,7 @@ export async function readNpyFiles (files: readonly File[], model: CustomModel, 
     read += f.size
     onProgress?.({ tasks: tasks.length, read, total })
   }
-  return { tasks, source: `${npys.length} .npy file${npys.length === 1 ? '' : 's'}`, bytes: budget.bytes }
+  return { tasks, bytes: budget.bytes }
 }
 
 /** Results as JSONL in input order, one line per decided task: { index, outputs, agreedBy } as `npm run infer` writes them. */
