@@ -20,6 +20,14 @@ import type { Clock } from './clock.js'
 import type { TaskRequest, TaskResult } from './task-types.js'
 import type { WireTensor } from './tensor.js'
 
+/**
+ * The requester name of this peer's own tasks: its own jobs' tasks and the spot checks it
+ * recomputes (the job runner's LOCAL_PEER). A volunteer's pause means "no work for others": these
+ * still run, or a paused tab would skip its own spot checks (no verdict) and stall its own jobs.
+ * A remote requester is named by its peer id, which is never this word.
+ */
+export const OWN_REQUESTER = 'self'
+
 /** Largest deadline a task may ask for; longer ones are clamped to it (a slot is never held for longer). */
 export const MAX_TIMEOUT_MS = 10 * 60_000
 /**
@@ -111,7 +119,7 @@ export class WorkQueue {
   private queuedCount = 0
   private runningCount = 0
   slots: number
-  /** A paused worker finishes what it runs and answers new tasks with `busy`. */
+  /** A paused worker finishes what it runs and answers new tasks from others with `busy` (its own still run). */
   paused = false
 
   constructor (executor: Executor, options: WorkQueueOptions = {}) {
@@ -135,7 +143,7 @@ export class WorkQueue {
 
   /** Admits a task or throws `busy`; resolves with its result once run. */
   async submit (request: TaskRequest, requester: string): Promise<WorkResult> {
-    if (this.paused) throw new TaskError('busy', 'this worker is paused by its volunteer')
+    if (this.paused && requester !== OWN_REQUESTER) throw new TaskError('busy', 'this worker is paused by its volunteer')
     this.admit(requester)
     const asked = request.timeoutMs > 0 ? request.timeoutMs : this.defaultTimeoutMs
     const timeoutMs = Math.max(MIN_TIMEOUT_MS, Math.min(asked, this.maxTimeoutMs))

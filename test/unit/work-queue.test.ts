@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { TaskError } from '../../src/core/errors.js'
-import { MAX_TIMEOUT_MS, WorkQueue } from '../../src/core/work-queue.js'
+import { MAX_TIMEOUT_MS, OWN_REQUESTER, WorkQueue } from '../../src/core/work-queue.js'
+import { LOCAL_PEER } from '../../src/net/job-runner.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { flushMicrotasks } from '../helpers/memory-channel.js'
 import type { TaskRequest, TaskResult } from '../../src/core/task-types.js'
@@ -341,5 +342,23 @@ describe('WorkQueue deadlines stop running work', () => {
     expect(outcomes.get('t')?.result).toMatchObject({ startedAt: wall, endedAt: wall + 250 })
     expect(events.find(e => e.state === 'running')?.startedAt).toBe(wall)
     expect(events.find(e => e.state === 'done')).toMatchObject({ startedAt: wall, endedAt: wall + 250 })
+  })
+})
+
+describe('WorkQueue volunteer pause', () => {
+  it('refuses others\' tasks while paused but runs this peer\'s own (its jobs\' tasks and spot checks)', async () => {
+    const { executor, queue, submit, outcomes } = setup({ slots: 1 })
+    queue.paused = true
+    submit('theirs', 'peer-A')
+    submit('mine', OWN_REQUESTER)
+    await flushMicrotasks()
+    expect(outcomes.get('theirs')?.error?.code).toBe('busy')
+    expect(executor.started).toEqual(['mine'])
+    await executor.finish('mine')
+    expect(outcomes.get('mine')?.result).toBeDefined()
+  })
+
+  it('names its own requester as the job runner names the requester\'s own worker', () => {
+    expect(OWN_REQUESTER).toBe(LOCAL_PEER)
   })
 })
