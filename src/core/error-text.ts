@@ -53,10 +53,22 @@ export function peerLabel (peer: string): string {
   return `peer ${peer}`
 }
 
-/** Removes C++ source paths ("/onnxruntime_src/…/element_wise_ops.h:563") and function signatures. */
+/**
+ * Most characters of a (remote peer's) message that the patterns here look at: onnxruntime's own
+ * messages are a few hundred characters; past this nothing more is read, so even a pattern that is
+ * quadratic on some input (a search retried from every position) stays well under a millisecond.
+ */
+const MAX_SCANNED = 1000
+
+/**
+ * Removes C++ source paths ("/onnxruntime_src/…/element_wise_ops.h:563") and function signatures
+ * from the first MAX_SCANNED characters of `text` (the rest is dropped). A path's segments exclude
+ * the separators, so a path splits into segments one way only: no backtracking over how to split
+ * it (a run of slashes once took half a second per kilobyte).
+ */
 export function stripBuildPaths (text: string): string {
-  return text
-    .replace(/(?:[A-Za-z]:)?[\\/][^\s:'"]*[\\/][^\s:'"]+\.(?:h|hh|hpp|c|cc|cpp|cxx|cu|inl)(?!\w)(?::\d+)?/g, '')
+  return text.slice(0, MAX_SCANNED)
+    .replace(/(?:[A-Za-z]:)?[\\/](?:[^\s:'"\\/]+[\\/])+[^\s:'"\\/]+\.(?:h|hh|hpp|c|cc|cpp|cxx|cu|inl)(?!\w)(?::\d+)?/g, '')
     .replace(/\b(?:[\w:<>~]+\s+)?(?:onnxruntime|std)::[\w:<>~]+\([^)]*\)(?:\s*const)?/g, '')
     .replace(/[ \t]{2,}/g, ' ')
     .trim()
@@ -133,14 +145,17 @@ function plainReason (message: string): string | undefined {
 export function describeTaskError (err: { code: TaskErrorCode | string, message: string }, peer?: string, context?: ErrorContext): ErrorText {
   const code = (Object.hasOwn(GENERIC, err.code) ? err.code : 'inference-failed') as TaskErrorCode
   const raw = err.message ?? ''
+  // Only the start is recognised or restated (see MAX_SCANNED); the whole message stays in details.
+  const scanned = raw.slice(0, MAX_SCANNED)
   const who = peer != null && peer !== '' ? peerLabel(peer) : 'a peer'
   let headline: string
   if (code === 'no-peer') {
-    headline = `no peer can take the task${plainReason(raw) != null ? `: ${plainReason(raw)!}` : ''}`
+    const reason = plainReason(scanned)
+    headline = `no peer can take the task${reason != null ? `: ${reason}` : ''}`
   } else if (code !== 'bad-request' && code !== 'model-unavailable' && code !== 'inference-failed') {
     headline = `${who} ${GENERIC[code]}`
   } else {
-    const reason = explainOrtMessage(raw, context) ?? plainReason(raw)
+    const reason = explainOrtMessage(scanned, context) ?? plainReason(scanned)
     headline = reason != null ? `${who} ${VERB[code]}: ${reason}` : `${who} ${GENERIC[code]}`
   }
   const details = raw.trim() !== '' && !headline.includes(raw.trim()) ? raw : undefined

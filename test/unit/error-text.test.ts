@@ -109,4 +109,25 @@ describe('describeTaskError for every code', () => {
       .toBe('at axis == 1 was false')
     expect(stripBuildPaths('C:\\a\\_work\\1\\s\\onnxruntime\\core\\session\\inference_session.cc:1234 failed')).toBe('failed')
   })
+
+  // A remote peer writes the error message: every regex here must take time linear in what it is
+  // given, and what it is given is capped. The old path regex was cubic on a run of slashes (1024
+  // of them took ~0.5 s); 100,000 characters of each shape below would take hours there, so
+  // finishing within vitest's default timeout is the proof, not a measured duration.
+  it('handles adversarial messages of 100,000 characters (no catastrophic backtracking)', () => {
+    const n = 100_000
+    const hostile = ['/'.repeat(n), '\\'.repeat(n), '/a'.repeat(n / 2), 'a'.repeat(n), 'a '.repeat(n / 2), `C:${'/x'.repeat(n / 2)}`, `${'/a'.repeat(n / 2)}.h`, `${'std::a'.repeat(n / 6)}(`]
+    for (const message of hostile) {
+      for (const code of ['inference-failed', 'bad-request', 'no-peer'] as const) {
+        const text = describeTaskError({ code, message }, PEER)
+        expect(text.headline.length).toBeLessThan(400)
+      }
+      expect(stripBuildPaths(message).length).toBeLessThanOrEqual(n)
+    }
+  })
+
+  it('still strips a build path deep in a long line', () => {
+    const path = `/onnxruntime_src/${'dir/'.repeat(40)}element_wise_ops.h:563`
+    expect(stripBuildPaths(`at ${path} axis == 1 was false`)).toBe('at axis == 1 was false')
+  })
 })
