@@ -19,6 +19,7 @@ import type { JobVerification } from '../net/job-runner.js'
 import type { DiversityMode } from '../core/diversity.js'
 import { compareWorkers } from '../core/scheduler.js'
 import { loadTabIdentity } from './identity.js'
+import { keepRelayErrors, relayUnreachableWords } from './volunteer-words.js'
 import { BuiltinModelCache, tabModelStore } from './cache-model-store.js'
 import { rememberChoice, rememberedChoices } from './backend-memory.js'
 import type { TabConfig } from './config.js'
@@ -94,6 +95,8 @@ export class TabPeer extends EventTarget {
   private nextPeer = 0
   /** Round trips this tab measured per peer and model (ms, exponential average): never a worker's own claim. */
   private readonly measured = new Map<string, number>()
+  /** Each relay's last dial error while it is down (relay peer id → error). */
+  private readonly relayErrors = new Map<string, string>()
 
   constructor (config: TabConfig) {
     super()
@@ -209,14 +212,16 @@ export class TabPeer extends EventTarget {
     return this.readyMs != null || this.relayError != null
   }
 
-  /** "the relay at … is unreachable, retrying" while no relay holds this tab's reservation after trying; undefined otherwise. */
+  /**
+   * "relay unreachable, retrying: <addr> (<why>)" while no relay holds this tab's reservation after
+   * trying; undefined otherwise. A relay being redialled shows as connecting between failures: only
+   * 'ready' ends the outage, and each relay's last error is kept meanwhile, so the words (a blocked
+   * job's reason) stay the same through the redials.
+   */
   relayUnreachable (): string | undefined {
     const relays = this.relays
-    // A relay being redialled shows as connecting between failures: only 'ready' ends the outage.
     if (relays.length === 0 || !this.relayTried || relays.some(r => r.state === 'ready')) return undefined
-    const tried = relays.filter(r => r.state !== 'standby')
-    const down = tried.length > 0 ? tried : relays
-    return down.length === 1 ? `the relay at ${down[0].addr} is unreachable, retrying` : `no relay is reachable (${down.map(r => r.addr).join(', ')}), retrying`
+    return relayUnreachableWords(relays)
   }
 
   get peerId (): string {
@@ -230,9 +235,9 @@ export class TabPeer extends EventTarget {
     return 'disconnected'
   }
 
-  /** Every relay this tab knows and its state. */
+  /** Every relay this tab knows and its state; one being redialled keeps its last error (see keepRelayErrors). */
   get relays (): RelayView[] {
-    return this.peer?.relays.views ?? []
+    return keepRelayErrors(this.peer?.relays.views ?? [], this.relayErrors)
   }
 
   /** Every peer we know of (advertised or connected), with how we reach it. */
@@ -344,14 +349,17 @@ export class TabPeer extends EventTarget {
 
   /**
    * How this tab's jobs verify results: spot checks through this tab's own work queue (one
-   * onnxruntime session must not run two tasks at once; a paused tab answers busy, and a check it
-   * cannot run is skipped, never counted), workers told apart by their direct connections.
+   * onnxruntime session must not run two tasks at once; a volunteer's pause stops work for others
+   * only, so the checks still run; one the queue cannot take is skipped, never counted), workers
+   * told apart by their direct connections, and the tab's connectivity, so a blocked job (a batch,
+   * a page of OCR) says when the relay is unreachable.
    */
   verification (spotCheck: number, diversity: DiversityMode = 'standard'): JobVerification {
     return {
       diversity,
       endpoint: endpointLookup(this.node),
-      spotCheck: spotCheck > 0 ? { fraction: spotCheck, recompute: async (request) => (await this.queue.submit(request, LOCAL_PEER)).outputs } : undefined
+      spotCheck: spotCheck > 0 ? { fraction: spotCheck, recompute: async (request) => (await this.queue.submit(request, LOCAL_PEER)).outputs } : undefined,
+      connectivity: () => this.relayUnreachable()
     }
   }
 

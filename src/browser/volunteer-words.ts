@@ -2,6 +2,7 @@
  * What the tab's state means, in a volunteer's words rather than in the engine's labels: where it
  * computes, whether it reaches its relay, what the tab title says. Pure: tested without a browser.
  */
+import { RELAY_UNREACHABLE } from '../core/job-blocked.js'
 import type { RelayView } from '../net/relays.js'
 import type { BackendSpec } from '../runtime/backends.js'
 import type { PauseReason } from './volunteer-settings.js'
@@ -23,10 +24,39 @@ export function backendsInWords (specs: readonly BackendSpec[], slots: number, w
   return webgpuSkipped != null && gpu == null ? `${words}; WebGPU not available: ${webgpuSkipped}` : words
 }
 
-/** A dial error as people read it: libp2p's aggregate errors can carry no message (shown as "undefined" before). */
-function reason (error: string | undefined): string {
-  const text = error?.trim()
-  return text == null || text === '' || text === 'undefined' ? 'no answer' : text
+/**
+ * Why a relay cannot be reached, as people read it: its dial error; libp2p's aggregate errors can
+ * carry no message (shown as "undefined" before), and a redial with no error yet is just that.
+ */
+export function relayWhy (relay: Pick<RelayView, 'state' | 'error'>): string {
+  const text = relay.error?.trim()
+  if (text != null && text !== '' && text !== 'undefined') return text
+  return relay.state === 'disconnected' ? 'no answer' : 'redialling'
+}
+
+/**
+ * "relay unreachable, retrying: <addr> (<why>); …": the one wording of an outage, said by the status
+ * bar, a blocked job (the tab's connectivity), a task that could not be sent and the dashboard. The
+ * relays in their configured order (never reordered by which is being redialled), standbys left out.
+ */
+export function relayUnreachableWords (relays: ReadonlyArray<Pick<RelayView, 'addr' | 'state' | 'error'>>): string {
+  const tried = relays.filter(r => r.state !== 'standby' && r.state !== 'ready')
+  const down = tried.length > 0 ? tried : relays
+  return `${RELAY_UNREACHABLE}: ${down.map(r => `${r.addr} (${relayWhy(r)})`).join('; ')}`
+}
+
+/**
+ * The relays with each one's last dial error kept while it is redialled: the relay set clears the
+ * error at every attempt, so words made from its views would change with each redial (and a blocked
+ * job's reason flicker). `last` is the caller's memory, updated here; a ready relay forgets its error.
+ */
+export function keepRelayErrors (relays: readonly RelayView[], last: Map<string, string>): RelayView[] {
+  return relays.map(r => {
+    if (r.state === 'ready') last.delete(r.peerId)
+    else if (r.error != null && r.error !== '') last.set(r.peerId, r.error)
+    const kept = last.get(r.peerId)
+    return r.state !== 'ready' && (r.error == null || r.error === '') && kept != null ? { ...r, error: kept } : r
+  })
 }
 
 /**
@@ -39,12 +69,9 @@ export function relaysInWords (relays: readonly RelayView[], tried: boolean): st
   if (ready.length > 0) return `connected to the network through ${ready.length === 1 ? `the relay at ${ready[0].addr}` : plural(ready.length, 'relay')}`
   const trying = relays.filter(r => r.state === 'connecting' || r.state === 'reserving')
   const down = relays.filter(r => r.state === 'disconnected')
-  if (tried && (down.length > 0 || trying.length > 0)) {
-    const why = (r: RelayView): string => r.state === 'disconnected' ? ` (${reason(r.error)})` : ' (redialling)'
-    return `relay unreachable, retrying: ${[...down, ...trying].map(r => `${r.addr}${why(r)}`).join('; ')}`
-  }
+  if (tried && (down.length > 0 || trying.length > 0)) return relayUnreachableWords(relays)
   if (trying.length > 0) {
-    const downNote = down.length > 0 ? `; unreachable so far: ${down.map(r => `${r.addr} (${reason(r.error)})`).join('; ')}` : ''
+    const downNote = down.length > 0 ? `; unreachable so far: ${down.map(r => `${r.addr} (${relayWhy(r)})`).join('; ')}` : ''
     return `connecting to ${trying.map(r => r.addr).join(' and ')}…${downNote}`
   }
   return 'connecting…'

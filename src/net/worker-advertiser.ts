@@ -4,7 +4,7 @@
  * free slots and small speed drifts ride along with the next one or the heartbeat, so a busy worker
  * does not flood the network with every task it finishes.
  */
-import { SpeedTracker } from '../core/discovery/advert.js'
+import { PIPELINE_DEPTH, SpeedTracker } from '../core/discovery/advert.js'
 import type { Advert, PeerKind } from '../core/discovery/advert.js'
 import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 
@@ -25,12 +25,6 @@ export interface AdvertSink {
   advertise(source: () => Advert): void
   changed(): void
 }
-
-/**
- * Credits advertised beyond the execution slots: one task waits queued on the worker so it never
- * idles for a network round trip between tasks.
- */
-export const PIPELINE_DEPTH = 1
 
 export class WorkerAdvertiser {
   private readonly sink: AdvertSink

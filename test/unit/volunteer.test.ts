@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_SETTINGS, limits, loadSettings, needsReload, parseSettings, pausedKey, pauseReasons, saveSettings, SETTINGS_KEY, VolunteerSettingsError } from '../../src/browser/volunteer-settings.js'
-import { backendsInWords, relaysInWords, tabTitle } from '../../src/browser/volunteer-words.js'
+import { backendsInWords, keepRelayErrors, relaysInWords, relayUnreachableWords, tabTitle } from '../../src/browser/volunteer-words.js'
+import type { RelayView } from '../../src/net/relays.js'
 import { countTask, EMPTY_TOTALS, isResultRow, isServedRow, loadRows, loadTotals, MAX_KEPT_SERVED, saveRows, saveTotals, SERVED_KEY } from '../../src/browser/volunteer-log.js'
 import { checkRelayAddress, RelayAddressError } from '../../src/browser/config.js'
 
@@ -106,6 +107,25 @@ describe('the tab in words', () => {
     // Starting: connecting is just that. After an outage began, a redial between failures is still the outage.
     expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'connecting' }], false)).toBe(`connecting to ${addr}…`)
     expect(relaysInWords([{ addr, peerId: RELAY_ID, state: 'connecting' }], true)).toBe(`relay unreachable, retrying: ${addr} (redialling)`)
+  })
+
+  it('words an outage the same through every redial: each relay keeps its last error, in its configured order', () => {
+    const a = `/ip4/127.0.0.1/tcp/1/ws/p2p/${RELAY_ID}`
+    const b = `/ip4/127.0.0.1/tcp/2/ws/p2p/${RELAY_ID}x`
+    const last = new Map<string, string>()
+    const words = (views: RelayView[]): string => relayUnreachableWords(keepRelayErrors(views, last))
+    const failed = words([{ addr: a, peerId: 'a', state: 'disconnected', error: 'connection refused' }, { addr: b, peerId: 'b', state: 'disconnected', error: 'timed out' }])
+    expect(failed).toBe(`relay unreachable, retrying: ${a} (connection refused); ${b} (timed out)`)
+    // The relay set clears the error at each attempt: the words do not change while it redials.
+    expect(words([{ addr: a, peerId: 'a', state: 'connecting' }, { addr: b, peerId: 'b', state: 'disconnected', error: 'timed out' }])).toBe(failed)
+    expect(words([{ addr: a, peerId: 'a', state: 'disconnected', error: 'connection refused' }, { addr: b, peerId: 'b', state: 'reserving' }])).toBe(failed)
+    // The status bar says the same as a blocked job.
+    expect(relaysInWords(keepRelayErrors([{ addr: a, peerId: 'a', state: 'connecting' }, { addr: b, peerId: 'b', state: 'connecting' }], last), true)).toBe(failed)
+    // Back: the error is forgotten, a later outage says its own.
+    keepRelayErrors([{ addr: a, peerId: 'a', state: 'ready' }, { addr: b, peerId: 'b', state: 'ready' }], last)
+    expect(words([{ addr: a, peerId: 'a', state: 'connecting' }])).toBe(`relay unreachable, retrying: ${a} (redialling)`)
+    // A dial error with no message is "no answer", never "(undefined)"; a standby is not named.
+    expect(relayUnreachableWords([{ addr: a, state: 'disconnected', error: 'undefined' }, { addr: b, state: 'standby' }])).toBe(`relay unreachable, retrying: ${a} (no answer)`)
   })
 
   it('puts paused (and why) or the tasks being worked on in the tab title', () => {

@@ -1,5 +1,11 @@
 /** Capability adverts: what a peer can run, how fast, how much room it has, and where to dial it. */
 
+/**
+ * Credits a worker advertises beyond its execution slots: one task waits queued on the worker so it
+ * never idles for a network round trip between tasks.
+ */
+export const PIPELINE_DEPTH = 1
+
 export type PeerKind = 'tab' | 'node' | 'relay' | 'unknown'
 
 export interface Advert {
@@ -10,6 +16,7 @@ export interface Advert {
   paused: boolean
   backend: string
   threads: number
+  /** Tasks it takes at once: its execution slots plus PIPELINE_DEPTH queued on top. */
   slots: number
   freeSlots: number
   /** sha256 of every model this peer has the bytes of (built in or cached): no transfer needed. */

@@ -3,7 +3,7 @@
  * loaded it is. Pure (no DOM): the dashboard and the compact peer list both use it.
  */
 import { builtinBySha } from '../../models/catalog.js'
-import { PIPELINE_DEPTH } from '../../net/worker-advertiser.js'
+import { PIPELINE_DEPTH } from '../../core/discovery/advert.js'
 import type { Advert } from '../../core/discovery/advert.js'
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
