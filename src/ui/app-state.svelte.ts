@@ -20,9 +20,8 @@ import { ModelState } from './model-state.svelte.js'
 import { showTabState, VolunteerControls } from '../browser/volunteer.js'
 import { needsReload } from '../browser/volunteer-settings.js'
 import { backendsInWords, relaysInWords } from '../browser/volunteer-words.js'
-import { countTask, isResultRow, isServedRow, loadRows, loadTotals, MAX_KEPT_RESULTS, MAX_KEPT_SERVED, RESULTS_KEY, saveRows, saveTotals, SERVED_KEY } from '../browser/volunteer-log.js'
+import { loadKept, MAX_KEPT_SERVED, saveKept } from '../browser/volunteer-log.js'
 import type { PauseReason, VolunteerSettings } from '../browser/volunteer-settings.js'
-import type { WorkTotals } from '../browser/volunteer-log.js'
 
 export interface Submission {
   taskId: string
@@ -106,8 +105,6 @@ class AppState {
   onBattery = $state<boolean | undefined>(undefined)
   /** Slots and threads this tab started with (saved changes to them apply on reload). */
   running = $state.raw<{ slots: number, threads?: number }>({ slots: this.volunteer.settings.slots, threads: this.volunteer.settings.threads })
-  /** Tasks this tab ran, since install, including rows past the log's cap. */
-  totals = $state.raw<WorkTotals>(loadTotals(storage()))
   /** Why the last Recognise was refused before anything was sent (an empty pad). */
   padHint = $state('')
   reputation = $state<Record<string, PeerRecord>>({})
@@ -126,14 +123,10 @@ class AppState {
   private servedTimer?: ReturnType<typeof setTimeout>
   private counter = 0
   private keepTimer?: ReturnType<typeof setTimeout>
+  /** The identity slot this tab's rows are kept under, once TabPeer has claimed it. */
+  private keptSlot?: number
 
   constructor () {
-    this.submissions = loadRows(storage(), RESULTS_KEY, MAX_KEPT_RESULTS, isResultRow) as Submission[]
-    // A task that was running when the page went away never reports: say so rather than show it running.
-    for (const row of loadRows(storage(), SERVED_KEY, MAX_KEPT_SERVED, isServedRow).reverse() as ServedTask[]) {
-      this.servedLog.set(row.taskId, row.state === 'done' || row.state === 'failed' ? row : { ...row, state: 'failed', error: 'interrupted: the page was closed or reloaded while it ran' })
-    }
-    this.served = [...this.servedLog.values()].reverse()
     if (typeof addEventListener === 'function') addEventListener('pagehide', () => { this.keep() })
   }
 
@@ -148,6 +141,7 @@ class AppState {
       tab.addEventListener('change', () => { this.refresh() })
       tab.addEventListener('model', (evt) => { this.onModelEvent((evt as CustomEvent<ModelEvent>).detail) })
       await tab.start(e => { this.onWork(e) }, { paused: (slot) => this.volunteer.bindSlot(slot) })
+      this.restore(tab.slot)
       networkStats.attach(tab)
       // Every backend this tab measures per model, the one it starts with first.
       this.backend = tab.picker.names.join(' | ')
@@ -286,20 +280,39 @@ class AppState {
     this.servedLog.delete(e.taskId)
     this.servedLog.set(e.taskId, entry)
     if (this.servedLog.size > MAX_KEPT_SERVED) this.servedLog.delete(this.servedLog.keys().next().value!)
-    this.pendingTotals = countTask(this.pendingTotals ?? this.totals, e.state, e.result?.timings.inferenceMs, Date.now())
     this.servedTimer ??= setTimeout(() => {
       this.servedTimer = undefined
       this.served = [...this.servedLog.values()].reverse()
-      if (this.pendingTotals != null) this.totals = this.pendingTotals
-      this.pendingTotals = undefined
       showTabState({ reasons: this.pauseReasons, running: this.tab?.queue?.running ?? 0 })
       this.keepSoon()
     }, PROGRESS_MS)
   }
 
-  private pendingTotals?: WorkTotals
+  /**
+   * Brings back what this tab kept before a reload: its results and work log, kept per identity
+   * slot (each tab of the browser has its own), behind anything that arrived while it started.
+   */
+  private restore (slot: number): void {
+    this.keptSlot = slot
+    contribution.bindSlot(slot)
+    const kept = loadKept(storage(), slot)
+    this.submissions = [...this.submissions, ...kept.results as Submission[]].slice(0, MAX_LOG)
+    const arrived = [...this.servedLog.values()]
+    this.servedLog.clear()
+    // A task that was running when the page went away never reports: say so rather than show it running.
+    for (const row of kept.served.reverse() as ServedTask[]) {
+      this.servedLog.set(row.taskId, row.state === 'done' || row.state === 'failed' ? row : { ...row, state: 'failed', error: 'interrupted: the page was closed or reloaded while it ran' })
+    }
+    for (const row of arrived) {
+      this.servedLog.delete(row.taskId)
+      this.servedLog.set(row.taskId, row)
+    }
+    while (this.servedLog.size > MAX_KEPT_SERVED) this.servedLog.delete(this.servedLog.keys().next().value!)
+    this.served = [...this.servedLog.values()].reverse()
+    this.keepSoon()
+  }
 
-  /** Writes results, the work log and totals to storage, at most every KEEP_MS. */
+  /** Writes results and the work log to storage, at most every KEEP_MS (the totals are the contribution ledger's). */
   private keepSoon (): void {
     this.keepTimer ??= setTimeout(() => { this.keep() }, KEEP_MS)
   }
@@ -307,10 +320,9 @@ class AppState {
   private keep (): void {
     clearTimeout(this.keepTimer)
     this.keepTimer = undefined
-    const store = storage()
-    saveRows(store, RESULTS_KEY, this.submissions.filter(s => s.status !== 'running'), MAX_KEPT_RESULTS)
-    saveRows(store, SERVED_KEY, [...this.servedLog.values()].reverse(), MAX_KEPT_SERVED)
-    saveTotals(store, this.pendingTotals ?? this.totals)
+    // Rows are kept under the tab's identity slot: until it is known there is no key (restore() keeps them then).
+    if (this.keptSlot === undefined) return
+    saveKept(storage(), this.keptSlot, { results: this.submissions.filter(s => s.status !== 'running'), served: [...this.servedLog.values()].reverse() })
   }
 
   /** Saves the page's ICE servers and reloads to apply them; returns an error to show, if any. */

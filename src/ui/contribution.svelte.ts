@@ -1,5 +1,5 @@
 /** What this browser has given to the network (src/browser/contribution-ledger.ts), as the page shows it. */
-import { ContributionLedger } from '../browser/contribution-ledger.js'
+import { ContributionLedger, LEDGER_KEY } from '../browser/contribution-ledger.js'
 import type { Ledger } from '../browser/contribution-ledger.js'
 import type { WorkEvent } from '../core/work-queue.js'
 
@@ -14,19 +14,33 @@ function storage (): Storage | undefined {
 }
 
 class ContributionState {
-  value = $state.raw<Ledger>({ since: Date.now(), tasks: 0, inferenceMs: 0, byRequester: {} })
+  /** The browser's figures since install, every tab's work included; the work log's totals read them too. */
+  value = $state.raw<Ledger>({ since: Date.now(), tasks: 0, failed: 0, inferenceMs: 0, byRequester: {} })
   private readonly ledger = new ContributionLedger(storage())
   private timer?: ReturnType<typeof setTimeout>
 
   constructor () {
     this.value = this.ledger.value
-    // Saved when the page goes away too, so the last seconds' work is not lost.
-    if (typeof addEventListener === 'function') addEventListener('pagehide', () => { this.ledger.save() })
+    if (typeof addEventListener === 'function') {
+      // Saved when the page goes away too, so the last seconds' work is not lost.
+      addEventListener('pagehide', () => { this.ledger.save() })
+      // Another tab of this browser saved its share: the sum changed.
+      addEventListener('storage', (e) => { if (e.key == null || e.key.startsWith(LEDGER_KEY)) this.renderSoon() })
+    }
+  }
+
+  /** The tab's identity slot, once TabPeer knows it: this tab's share is kept under it. */
+  bindSlot (slot: number): void {
+    this.ledger.bindSlot(slot)
   }
 
   /** A work event of this tab's worker (fed from app-state's onWork). */
   record (e: WorkEvent): void {
     this.ledger.record(e)
+    this.renderSoon()
+  }
+
+  private renderSoon (): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined
       this.value = this.ledger.value

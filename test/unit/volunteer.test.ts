@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { DEFAULT_SETTINGS, limits, loadSettings, needsReload, parseSettings, pausedKey, pauseReasons, saveSettings, SETTINGS_KEY, VolunteerSettingsError } from '../../src/browser/volunteer-settings.js'
 import { backendsInWords, keepRelayErrors, relaysInWords, relayUnreachableWords, tabTitle } from '../../src/browser/volunteer-words.js'
 import type { RelayView } from '../../src/net/relays.js'
-import { countTask, EMPTY_TOTALS, isResultRow, isServedRow, loadRows, loadTotals, MAX_KEPT_SERVED, saveRows, saveTotals, SERVED_KEY } from '../../src/browser/volunteer-log.js'
+import { isResultRow, isServedRow, loadKept, loadRows, MAX_KEPT_SERVED, saveKept, saveRows, SERVED_KEY } from '../../src/browser/volunteer-log.js'
 import { checkRelayAddress, RelayAddressError } from '../../src/browser/config.js'
 
 const RELAY_ID = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
@@ -159,17 +159,15 @@ describe('kept results and work log', () => {
     expect(isServedRow({ taskId: 't', requester: 'r', model: 'm', state: 'done', timings: {} })).toBe(false)
   })
 
-  it('count every ended task in totals since install, past the log cap', () => {
-    let totals = { ...EMPTY_TOTALS }
-    for (let i = 0; i < MAX_KEPT_SERVED + 100; i++) totals = countTask(totals, 'done', 2, 1000 + i)
-    totals = countTask(totals, 'failed', undefined, 5000)
-    totals = countTask(totals, 'running', 99, 6000)
-    expect(totals).toEqual({ done: MAX_KEPT_SERVED + 100, failed: 1, inferenceMs: 2 * (MAX_KEPT_SERVED + 100), since: 1000 })
+  it('keep each tab\'s rows under its identity slot: two tabs of one browser never overwrite each other, a reloaded tab reads its own', () => {
     const storage = memoryStorage()
-    saveTotals(storage, totals)
-    expect(loadTotals(storage)).toEqual(totals)
-    storage.setItem('p2p-ai-agents:work-totals', '{"done":-3,"failed":"x","inferenceMs":1e400}')
-    expect(loadTotals(storage)).toEqual({ done: 0, failed: 0, inferenceMs: 0, since: undefined })
+    const row = (taskId: string): object => ({ taskId, requester: 'peerX', model: 'digits', state: 'done' })
+    const result = (taskId: string): object => ({ taskId, target: 'any', status: 'failed', error: { code: 'busy', message: 'paused' } })
+    expect(saveKept(storage, 0, { results: [result('r0')], served: [row('a1'), row('a0')] })).toBe(true)
+    expect(saveKept(storage, 1, { results: [result('r1')], served: [row('b0')] })).toBe(true)
+    expect(loadKept(storage, 0)).toEqual({ results: [result('r0')], served: [row('a1'), row('a0')] })
+    expect(loadKept(storage, 1)).toEqual({ results: [result('r1')], served: [row('b0')] })
+    expect(loadKept(storage, 2)).toEqual({ results: [], served: [] })
   })
 })
 
