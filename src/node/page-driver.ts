@@ -92,7 +92,9 @@ export async function submitDigit (page: Page, target: 'any' | 'self' | string, 
   await page.bringToFront()
   await page.locator('[data-testid=target-select]').selectOption(target)
   // The page shows the newest few results (kept across reloads): a new one is a new first card, not one more card.
-  const before = await page.locator('[data-testid=result]').first().getAttribute('data-task-id', { timeout: 1 }).catch(() => null)
+  // Read at once, never waited for: a read that timed out would pass for "no card yet", and the
+  // previous result would then count as the new one.
+  const before = await page.evaluate(() => document.querySelector<HTMLElement>('[data-testid=result]')?.dataset.taskId ?? null)
   await page.locator('[data-testid=submit-digit]').click()
   const newest = page.locator('[data-testid=result]').first()
   await page.waitForFunction((id) => (document.querySelector<HTMLElement>('[data-testid=result]')?.dataset.taskId ?? null) !== id, before, { timeout: timeoutMs })
