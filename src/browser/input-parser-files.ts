@@ -72,6 +72,8 @@ function npyRows (spec: InputSpec, bytes: Uint8Array, name: string): WireTensor[
   const all = parseNpy(bytes, name)
   if (all.dims.length === 0) throw new TaskError('bad-request', `${name}: a dataset .npy needs a first axis of samples`)
   const [n, ...rest] = all.dims as [number, ...number[]]
+  // Before the loop: the header alone may claim a million rows of a few bytes each.
+  if (n > MAX_DATASET_ROWS) throw new TaskError('bad-request', `${name}: ${n} samples, at most ${MAX_DATASET_ROWS}`)
   const dims = spec.rankKnown !== false && spec.dims.length === all.dims.length - 1 ? rest : [1, ...rest]
   const step = all.data.byteLength / Math.max(1, n)
   const rows: WireTensor[][] = []

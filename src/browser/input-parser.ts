@@ -20,11 +20,37 @@ import type { WireTensor } from '../core/tensor.js'
 
 export { MAX_DATASET_ROWS, MAX_INPUT_FILE_BYTES, MAX_PASTE_CHARS, fileKind, fileTooLarge, pastedTooLarge } from './input-parser-files.js'
 
-let remote: Comlink.Remote<InputParserApi> | undefined
+interface Parser {
+  remote: Comlink.Remote<InputParserApi>
+  /** Rejects when the worker dies (an uncaught error, out of memory): comlink alone would leave its calls pending for ever. */
+  died: Promise<never>
+}
 
-function parser (): Comlink.Remote<InputParserApi> {
-  remote ??= Comlink.wrap<InputParserApi>(new Worker(new URL('./input-parser-worker.ts', import.meta.url), { type: 'module', name: 'p2p-input-parser' }))
-  return remote
+let current: Parser | undefined
+
+function parser (): Parser {
+  if (current != null) return current
+  const worker = new Worker(new URL('./input-parser-worker.ts', import.meta.url), { type: 'module', name: 'p2p-input-parser' })
+  const p: Parser = {
+    remote: Comlink.wrap<InputParserApi>(worker),
+    died: new Promise<never>((_resolve, reject) => {
+      worker.addEventListener('error', (evt) => {
+        // The next call starts a fresh worker.
+        if (current === p) current = undefined
+        worker.terminate()
+        const why = (evt as ErrorEvent).message
+        reject(new TaskError('bad-request', `the input parser stopped${typeof why === 'string' && why !== '' ? ` (${why})` : ''}; a smaller file may fit`))
+      }, { once: true })
+    })
+  }
+  p.died.catch(() => {}) // observed by the calls pending when it happens, if any
+  current = p
+  return p
+}
+
+async function call<T> (request: (remote: Comlink.Remote<InputParserApi>) => Promise<ParseReply<T>>): Promise<T> {
+  const p = parser()
+  return unwrap(await Promise.race([request(p.remote), p.died]))
 }
 
 /** A plain copy: specs held in Svelte state are proxies, which cannot be posted to a worker. */
@@ -38,17 +64,17 @@ function unwrap<T> (reply: ParseReply<T>): T {
 export async function parseTensorText (spec: InputSpec, text: string): Promise<WireTensor> {
   const large = pastedTooLarge(text.length)
   if (large != null) throw new TaskError('bad-request', large)
-  return unwrap(await parser().parseText(plain(spec), text))
+  return await call(async r => await r.parseText(plain(spec), text))
 }
 
 export async function parseTensorFile (spec: InputSpec, file: File): Promise<WireTensor> {
   const large = fileTooLarge(file)
   if (large != null) throw new TaskError('bad-request', large)
-  return unwrap(await parser().parseFile(plain(spec), file))
+  return await call(async r => await r.parseFile(plain(spec), file))
 }
 
 export async function parseInputFile (file: File, specs: readonly InputSpec[]): Promise<WireTensor[][]> {
   const large = fileTooLarge(file)
   if (large != null) throw new TaskError('bad-request', large)
-  return unwrap(await parser().parseRows(file, specs.map(plain)))
+  return await call(async r => await r.parseRows(file, specs.map(plain)))
 }

@@ -1,5 +1,5 @@
 /** The input parser's reading of files and its limits (the Web Worker around it is exercised in test/e2e/inputs.test.ts). */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { MAX_DATASET_ROWS, MAX_INPUT_FILE_BYTES, MAX_PASTE_CHARS, fileKind, fileTooLarge, pastedTooLarge, rowsFromFile, tensorFromFile } from '../../src/browser/input-parser-files.js'
 import { fromTypedArray, toTypedArray } from '../../src/core/tensor.js'
 import { writeNpy } from '../../src/models/npy.js'
@@ -35,6 +35,13 @@ describe('input files', () => {
     await expect(rowsFromFile(file('x.npy', npy), [a, b])).rejects.toThrow('a .npy file fills one input, this model has 2')
   })
 
+  it('.npy: a header claiming more than MAX_DATASET_ROWS samples is refused before any row is made', async () => {
+    // 16 MB, well under the file limit, but a million rows (two allocations each) if read.
+    const npy = writeNpy({ name: 'x', dtype: 'uint8', dims: [1_000_000, 16], data: new Uint8Array(16_000_000) })
+    const spec: InputSpec = { name: 'x', dtype: 'uint8', dims: ['batch', 16], rankKnown: true }
+    await expect(rowsFromFile(file('big.npy', npy), [spec])).rejects.toThrow(`big.npy: 1000000 samples, at most ${MAX_DATASET_ROWS}`)
+  })
+
   it('one input from a .json or .npy file, by its extension; other files are refused by name', async () => {
     expect((await tensorFromFile(a, file('a.json', '[[1, 2], [3, 4]]'))).dims).toEqual([2, 2])
     expect((await tensorFromFile(a, file('a.npy', writeNpy(fromTypedArray('a', 'float32', [1, 2], Float32Array.from([1, 2])))))).dims).toEqual([1, 2])
@@ -54,5 +61,35 @@ describe('input files', () => {
     await expect(tensorFromFile(a, huge)).rejects.toThrow('huge.json is 128 MB; input files can be up to 64 MB.')
     const many = Array.from({ length: MAX_DATASET_ROWS + 1 }, () => '{"a":[[0,0]],"b":[0,0]}').join('\n')
     await expect(rowsFromFile(file('many.jsonl', many), [a, b])).rejects.toThrow(`many.jsonl: more than ${MAX_DATASET_ROWS} rows`)
+  })
+})
+
+describe('the page side of the parser', () => {
+  it('rejects the calls pending when its worker dies (comlink alone never would), and starts a fresh worker for the next', async () => {
+    const workers: FakeWorker[] = []
+    class FakeWorker extends EventTarget {
+      posted = 0
+      terminated = false
+      constructor () {
+        super()
+        workers.push(this)
+      }
+
+      postMessage (): void { this.posted++ }
+      terminate (): void { this.terminated = true }
+    }
+    vi.stubGlobal('Worker', FakeWorker)
+    try {
+      const { parseInputFile, parseTensorText } = await import('../../src/browser/input-parser.js')
+      const pending = parseInputFile(file('x.npy', new Uint8Array(8)), [a])
+      await vi.waitFor(() => { expect(workers[0]?.posted).toBe(1) })
+      workers[0]!.dispatchEvent(Object.assign(new Event('error'), { message: 'out of memory' }))
+      await expect(pending).rejects.toMatchObject({ code: 'bad-request', message: 'the input parser stopped (out of memory); a smaller file may fit' })
+      expect(workers[0]!.terminated).toBe(true)
+      parseTensorText(a, '[[1, 2]]').catch(() => {}) // never answered: the fake worker only counts messages
+      await vi.waitFor(() => { expect(workers[1]?.posted).toBe(1) })
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 })
