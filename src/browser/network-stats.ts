@@ -11,6 +11,7 @@ import { CounterDeltas } from '../core/stats/counter-deltas.js'
 import { pingConnection } from '../net/rtt.js'
 import { parseMetrics } from '../core/stats/metrics-text.js'
 import type { Clock } from '../core/clock.js'
+import type { CounterDelta } from '../core/stats/counter-deltas.js'
 import type { SeriesColumns, SeriesPoint } from '../core/stats/task-series.js'
 import type { AdvertEvent, GoneEvent } from '../core/discovery/table.js'
 import type { WorkEvent } from '../core/work-queue.js'
@@ -28,6 +29,14 @@ const wallClock: Clock = {
 const RELAY_POLL_MS = 5000
 /** Largest /metrics answer read (a relay's is a few hundred bytes). */
 const MAX_METRICS_BYTES = 64 * 1024
+/**
+ * Most tasks (done + failed) one peer is believed to finish per second, counted over at least a
+ * second: a node worker with many slots on a tiny model runs a few thousand. An advert whose totals
+ * grew faster is a lie (or totals restarted from a larger value) and charts nothing: a peer
+ * alternating its totals between 0 and 2^53 − 1 would otherwise add ~9e15 tasks per advert and
+ * flatten every real line. Its totals still become the baseline for its next advert.
+ */
+export const MAX_PEER_TASKS_PER_SEC = 10_000
 /** Worker × model round-trip averages kept (most recently used stay). */
 const MAX_MEASURED = 1024
 
@@ -76,7 +85,7 @@ export class NetworkStats {
       const { peerId, advert } = (evt as CustomEvent<AdvertEvent>).detail
       const now = wallClock.now()
       const d = this.deltas.update(peerId, advert.tasksDone ?? 0, advert.tasksFailed ?? 0, now)
-      if (d != null) this.network.addCounts(d.ok, d.failed, d.fromMs, d.toMs)
+      if (d != null && plausible(d)) this.network.addCounts(d.ok, d.failed, d.fromMs, d.toMs)
     })
     tab.adverts.addEventListener('gone', (evt) => { this.deltas.forget((evt as CustomEvent<GoneEvent>).detail.peerId) })
   }
@@ -179,14 +188,42 @@ export class NetworkStats {
       }
       const res = await fetch(new URL('/metrics', location.href), { cache: 'no-store', signal: AbortSignal.timeout(4000) })
       if (!res.ok) throw new Error(`GET /metrics: ${res.status}`)
-      const text = await res.text()
-      this.metrics = parseMetrics(text.slice(0, MAX_METRICS_BYTES))
+      this.metrics = parseMetrics(await readText(res, MAX_METRICS_BYTES))
       this.metricsError = undefined
     } catch (err) {
       this.metrics = undefined
       this.metricsError = (err as Error).message
     }
   }
+}
+
+/** Whether a peer's advertised growth is one it could have worked (see MAX_PEER_TASKS_PER_SEC). */
+function plausible (d: CounterDelta): boolean {
+  return d.ok + d.failed <= MAX_PEER_TASKS_PER_SEC * Math.max(1, (d.toMs - d.fromMs) / 1000)
+}
+
+/**
+ * The first `maxBytes` of a response's body as text; the rest is never read (the stream is
+ * cancelled), so an endless or huge body costs at most that much.
+ */
+async function readText (res: Response, maxBytes: number): Promise<string> {
+  const reader = res.body?.getReader()
+  if (reader == null) return ''
+  const decoder = new TextDecoder()
+  let text = ''
+  let size = 0
+  try {
+    while (size < maxBytes) {
+      const { done, value } = await reader.read()
+      if (done) break
+      const chunk = value.subarray(0, maxBytes - size)
+      size += chunk.byteLength
+      text += decoder.decode(chunk, { stream: true })
+    }
+  } finally {
+    reader.cancel().catch(() => {}) // nothing left to read, or past the cap: either way done with it
+  }
+  return text + decoder.decode()
 }
 
 /** One per page: created at load so it counts from the tab's first task, whether the dashboard is open or not. */

@@ -1,6 +1,6 @@
 /** The page's stats feed: what counts as a sent, served and network task (Date mocked: the charts' axis is wall time). */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { NetworkStats } from '../../src/browser/network-stats.js'
+import { MAX_PEER_TASKS_PER_SEC, NetworkStats } from '../../src/browser/network-stats.js'
 import { AdvertTable } from '../../src/core/discovery/table.js'
 import { NOT_A_WORKER } from '../../src/core/discovery/advert.js'
 import { TaskError } from '../../src/core/errors.js'
@@ -69,5 +69,50 @@ describe('NetworkStats', () => {
     advertise(table, 'p1', 510)
     vi.setSystemTime(1_002_000)
     expect(stats.snapshot().last.network.tasksPerSec).toBe(0)
+  })
+
+  it('charts nothing for an advert whose totals grew faster than a peer can work (MAX_PEER_TASKS_PER_SEC, over at least a second)', () => {
+    const { stats, table } = setup()
+    // A lying peer alternating its totals between 0 and 2^53 − 1: every rise is ~9e15 tasks.
+    for (let i = 0; i < 6; i++) {
+      vi.setSystemTime(1_000_000 + i * 200)
+      advertise(table, 'liar', i % 2 === 0 ? 0 : Number.MAX_SAFE_INTEGER)
+    }
+    expect(stats.snapshot().peak.network).toBe(0)
+    // An honest peer at exactly the cap over 2 s is charted whole.
+    advertise(table, 'fast', 0)
+    vi.setSystemTime(1_003_000)
+    advertise(table, 'fast', 2 * MAX_PEER_TASKS_PER_SEC)
+    expect(stats.snapshot().last.network.tasksPerSec * 5).toBeCloseTo(2 * MAX_PEER_TASKS_PER_SEC)
+  })
+
+  it('reads at most 64 KB of the relay\'s /metrics, however long its body (the rest is never fetched)', async () => {
+    let pulled = 0
+    // 1 MB (a bounded stand-in for an endless body: the old read took all of it).
+    const endless = new ReadableStream<Uint8Array>({
+      pull (controller) {
+        if (pulled >= 1024 * 1024) {
+          controller.close()
+          return
+        }
+        const chunk = new TextEncoder().encode(pulled === 0 ? 'p2p_ai_agents_connections 3\n' : '#'.repeat(4095) + '\n')
+        pulled += chunk.byteLength
+        controller.enqueue(chunk)
+      }
+    }, { highWaterMark: 0 })
+    vi.stubGlobal('location', { href: 'http://relay.test/' })
+    vi.stubGlobal('fetch', async (url: URL) => url.pathname === '/metrics' ? new Response(endless) : new Response('{}'))
+    try {
+      const stats = new NetworkStats()
+      stats.attach({ tasks: { onRoundTrip: () => () => {} }, adverts: new AdvertTable({ clock: new FakeClock(0) }), node: {}, relays: [] } as unknown as TabPeer)
+      let stop = (): void => {}
+      await new Promise<void>(resolve => { stop = stats.watch(resolve) })
+      stop()
+      expect(stats.metricsError).toBeUndefined()
+      expect(stats.metrics).toEqual({ connections: 3 })
+      expect(pulled).toBeLessThanOrEqual(64 * 1024 + 4096)
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 })
