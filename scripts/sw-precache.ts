@@ -60,7 +60,8 @@ export function swPrecache (): Plugin {
     configResolved (config) {
       outDir = resolve(config.root, config.build.outDir)
     },
-    async closeBundle () {
+    // After a successful write only (closeBundle also runs after a failed build, whose error it would hide).
+    async writeBundle () {
       const sw = join(outDir, 'sw.js')
       const precache = precacheList(await filesUnder(join(outDir, 'assets')).then(files => files.map(f => join('assets', f))))
       const build = { id: buildId(precache, await readFile(join(outDir, 'index.html'))), precache }

@@ -43,24 +43,49 @@ describe('installable and offline', () => {
 
   afterAll(async () => { await stopE2E(e2e) })
 
-  it('fits a 390 px wide phone screen on every view: nothing scrolls sideways', async () => {
+  it('fits a 390 px phone: nothing scrolls sideways, peers are listed within the screen, no select cuts its choice short, secondary cards fold', async () => {
     const phone = await e2e.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
     try {
       const page = await phone.newPage()
       await page.goto(e2e.server.url)
       await waitReady(page)
-      const overflow: Record<string, number> = {}
+      // Folded on a phone: the digit pad comes first; a card opens from its heading.
+      const ocr = page.locator('details', { has: page.locator('[data-testid=ocr-run]') })
+      expect(await ocr.getAttribute('open')).toBeNull()
+      await expect(page.locator('[data-testid=ocr-run]').isVisible()).resolves.toBe(false)
+      await ocr.locator('summary').click()
+      await page.locator('[data-testid=ocr-run]').waitFor()
+      await page.locator('details > summary', { hasText: /^\s*Peers\s*\d/ }).click()
+
+      const problems: Record<string, string[]> = {}
       for (const view of ['work', 'network', 'jobs']) {
         await page.locator(`[data-testid=nav-${view}]`).click()
         await page.locator(`[data-testid=nav-${view}][aria-current=page]`).waitFor()
-        if (view === 'network') await page.locator('[data-testid=dashboard]').waitFor()
+        await page.locator({ work: '[data-testid=submit-digit]', network: '[data-testid=dash-peer]', jobs: '[data-testid=batch-run]' }[view]).first().waitFor()
         // Measured once the view has been laid out and painted.
-        overflow[view] = await page.evaluate(async () => {
+        problems[view] = await page.evaluate(`(async () => {
           await new Promise(resolve => requestAnimationFrame(() => { requestAnimationFrame(resolve) }))
-          return document.scrollingElement!.scrollWidth
-        })
+          const width = innerWidth
+          const out = []
+          if (document.scrollingElement.scrollWidth > width) out.push('page is ' + document.scrollingElement.scrollWidth + ' px wide')
+          for (const row of document.querySelectorAll('[data-testid=peer-row], [data-testid=dash-peer], [data-testid=dash-relay]')) {
+            const right = row.getBoundingClientRect().right
+            if (row.checkVisibility() && right > width) out.push(row.dataset.testid + ' reaches ' + Math.round(right) + ' px')
+          }
+          // A select's chosen text, in its own font, plus padding and the arrow, must fit its box.
+          const ctx = document.createElement('canvas').getContext('2d')
+          for (const select of document.querySelectorAll('select')) {
+            if (!select.checkVisibility()) continue
+            const cs = getComputedStyle(select)
+            ctx.font = cs.font
+            const text = select.selectedOptions[0]?.text ?? ''
+            const need = ctx.measureText(text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 20
+            if (need > select.clientWidth) out.push('select cuts "' + text + '" (' + Math.round(need) + ' px in ' + select.clientWidth + ')')
+          }
+          return out
+        })()`)
       }
-      expect(Object.entries(overflow).filter(([, width]) => width > 390), 'views wider than the screen').toEqual([])
+      expect(problems).toEqual({ work: [], network: [], jobs: [] })
     } finally {
       await phone.close()
     }
