@@ -56,7 +56,7 @@ describe('the jobs page', () => {
     return a.page
   }
 
-  it('says in words why a job cannot progress, and lets it be cancelled', async () => {
+  it('says in words why a job cannot progress; another tab of the browser neither resumes it nor offers Resume; it can be cancelled', async () => {
     const page = await workView()
     // Three independent results per task, and this tab is the only worker.
     await startBatch(page, { replicas: 3, limit: 100 })
@@ -69,8 +69,22 @@ describe('the jobs page', () => {
     const jobId = await currentJobId(page)
     const row = await jobRow(page, jobId)
     await expect.poll(async () => await row.locator('[data-testid=job-blocked]').textContent()).toMatch(/needs 3 different workers, 1 available \(for \d+ s\)/)
-    await row.locator('[data-testid=job-cancel]').click()
-    await expect.poll(async () => await row.getAttribute('data-state')).toBe('cancelled')
+    // A second tab shares the jobs (IndexedDB) but not the run: this tab holds the job's lock, so the
+    // other lists it as running elsewhere, does not resume it on opening and offers no Pause or Resume.
+    const b = await openTab(context, e2e.server.url)
+    try {
+      const other = await jobRow(b.page, jobId)
+      await expect.poll(async () => await other.getAttribute('data-running-in')).toBe('another tab')
+      expect(await other.getAttribute('data-state')).toBe('running in another tab')
+      expect(await other.locator('[data-testid=job-pause], [data-testid=job-resume]').count()).toBe(0)
+      await a.page.bringToFront()
+      await row.locator('[data-testid=job-cancel]').click()
+      await expect.poll(async () => await row.getAttribute('data-state')).toBe('cancelled')
+      // The run let go of its lock: the other tab reads the job again and sees it cancelled.
+      await expect.poll(async () => await other.getAttribute('data-state')).toBe('cancelled')
+    } finally {
+      await b.page.close()
+    }
   })
 
   it('cancels a job: it says cancelled, stays so after a reload, and its decided results download', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { blockedFor, etaText, formatDuration, shownState, workerName } from '../../src/ui/jobs/job-text.js'
-import { peerName } from '../../src/core/peer-name.js'
+import { blockedFor, etaText, formatDuration, shownState } from '../../src/ui/jobs/job-text.js'
+import { peerLabel } from '../../src/core/error-text.js'
+import { peerName, shortPeerId } from '../../src/core/peer-name.js'
 
 const running = { done: 100, total: 10_000, failed: 0, tasksPerSec: 400, etaSeconds: 24.75 }
 
@@ -27,16 +28,23 @@ describe('job words', () => {
   })
 
   it('shows a paused or stopped job as such, and terminal states as they are', () => {
-    expect(shownState('running', true, false)).toBe('paused')
-    expect(shownState('running', false, true)).toBe('running')
-    expect(shownState('running', false, false)).toBe('stopped')
-    expect(shownState('done', true, false)).toBe('done')
+    expect(shownState('running', true, undefined)).toBe('paused')
+    expect(shownState('running', false, 'this tab')).toBe('running')
+    expect(shownState('queued', false, 'this tab')).toBe('queued') // starting: reading its parts
+    expect(shownState('running', false, undefined)).toBe('stopped')
+    expect(shownState('done', true, undefined)).toBe('done')
   })
 
-  it('names workers by their readable name, this tab as such', () => {
-    expect(workerName('self')).toBe('this tab')
+  it('shows a job another tab of the browser runs as such, whatever its record says (no Pause or Resume here)', () => {
+    expect(shownState('running', false, 'another tab')).toBe('running in another tab')
+    expect(shownState('running', true, 'another tab')).toBe('running in another tab')
+    expect(shownState('cancelled', false, 'another tab')).toBe('cancelled')
+  })
+
+  it('names workers as everywhere else: this tab, or the peer\'s readable name next to its short id', () => {
+    expect(peerLabel('self')).toBe('this tab')
     const id = '12D3KooWGzBmnwYJoEmhyq2vP4J1e4cRnDqhTm9ASNZXQ1vR5sUq'
-    expect(workerName(id)).toBe(peerName(id))
+    expect(peerLabel(id)).toBe(`peer ${peerName(id)} (${shortPeerId(id)})`)
     expect(formatDuration(1234)).toBe('1.2 s')
     expect(formatDuration(184_000)).toBe('3 min 4 s')
   })

@@ -1,7 +1,7 @@
 /** How the page words a job's figures: its state, whether an ETA means anything, why it is blocked. */
-import { peerName } from '../../core/peer-name.js'
 import { isTerminalState } from '../../core/job-store.js'
 import type { JobState } from '../../core/job-store.js'
+import type { RunningIn } from '../../browser/batch.js'
 
 /** What a job's progress says about it being stuck (JobProgress.blocked, src/core/job-blocked.ts). */
 export interface BlockedView {
@@ -47,17 +47,16 @@ export function blockedFor (blocked: BlockedView, nowMs: number): string {
   return s < 120 ? `for ${s} s` : `for ${Math.round(s / 60)} min`
 }
 
-/** The state the page shows: a non-terminal job its user paused is 'paused'. */
-export function shownState (state: JobState, paused: boolean, running: boolean): string {
+/**
+ * The state the page shows: a job another tab of this browser runs says so (no Pause or Resume
+ * here); a non-terminal job its user paused is 'paused'; one stored as running with no runner
+ * anywhere (stopped while starting, failed to resume, its tab closed) is 'stopped'.
+ */
+export function shownState (state: JobState, paused: boolean, runningIn: RunningIn): string {
   if (isTerminalState(state)) return state
+  if (runningIn === 'another tab') return 'running in another tab'
   if (paused) return 'paused'
-  // Stored as running but no runner in this tab (it was stopped while starting, or failed to resume).
-  return running ? state : 'stopped'
-}
-
-/** A worker as the page names it: this tab, or the peer's readable name. */
-export function workerName (peerId: string): string {
-  return peerId === 'self' ? 'this tab' : peerName(peerId)
+  return runningIn === 'this tab' ? state : 'stopped'
 }
 
 /** "1.2 s", "3 min 4 s", "2.1 h" of inference. */
