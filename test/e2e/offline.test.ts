@@ -58,10 +58,11 @@ describe('installable and offline', () => {
       await page.locator('details > summary', { hasText: /^\s*Peers\s*\d/ }).click()
 
       const problems: Record<string, string[]> = {}
-      for (const view of ['work', 'network', 'jobs']) {
+      const views = { work: '[data-testid=submit-digit]', network: '[data-testid=dash-peer]', jobs: '[data-testid=batch-run]' }
+      for (const [view, ready] of Object.entries(views)) {
         await page.locator(`[data-testid=nav-${view}]`).click()
         await page.locator(`[data-testid=nav-${view}][aria-current=page]`).waitFor()
-        await page.locator({ work: '[data-testid=submit-digit]', network: '[data-testid=dash-peer]', jobs: '[data-testid=batch-run]' }[view]).first().waitFor()
+        await page.locator(ready).first().waitFor()
         // Measured once the view has been laid out and painted.
         problems[view] = await page.evaluate(`(async () => {
           await new Promise(resolve => requestAnimationFrame(() => { requestAnimationFrame(resolve) }))
