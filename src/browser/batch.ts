@@ -102,7 +102,7 @@ const LOCK_PREFIX = 'p2p-job:'
 const RECORD_SAVE_MS = 1000
 
 export class BatchController extends EventTarget {
-  readonly store = new IdbJobStore()
+  readonly store: IdbJobStore
   private readonly tab: TabPeer
   private readonly datasets = new Map<string, Promise<DigitDataset>>()
   private readonly live = new Map<string, Live>()
@@ -114,9 +114,10 @@ export class BatchController extends EventTarget {
   private readonly locks: LockManager | undefined = globalThis.navigator?.locks
   reputation = new Reputation()
 
-  constructor (tab: TabPeer) {
+  constructor (tab: TabPeer, store = new IdbJobStore()) {
     super()
     this.tab = tab
+    this.store = store
   }
 
   async init (): Promise<void> {
