@@ -18,12 +18,13 @@
  *   models      out-of-line key jobId        a custom job's model bytes (the tab serves them to
  *                                            workers by sha256)     (these three added in version 3)
  *
- * putResults checks that the job exists and writes the whole batch in one readwrite transaction
+ * putJob reads the stored meta and writes the new one in one readwrite transaction, so a job that
+ * another tab ended is never put back into a running state (core/job-store.ts). putResults checks that the job exists and writes the whole batch in one readwrite transaction
  * (all or nothing). Array keys sort element by element, numbers numerically, so one job's results
  * come back from the key range [jobId] … [jobId, []] already sorted by index. deleteJob removes the
  * meta, results, audit log, page record, inputs and model in one transaction.
  */
-import { JobStateError, checkAuditLines, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
+import { JobStateError, checkAuditLines, checkJobMeta, checkJobReplace, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
 import type { WireTensor } from '../core/tensor.js'
 import { tabJobProblem } from './job-record.js'
@@ -98,7 +99,20 @@ export class IdbJobStore implements JobStore {
 
   async putJob (meta: JobMeta): Promise<void> {
     const m = checkJobMeta(meta)
-    await this.transact([JOBS], 'readwrite', tx => { tx.objectStore(JOBS).put(m) })
+    let failure: unknown
+    // The check and the write in one readwrite transaction: no other tab writes between them.
+    await this.transact([JOBS], 'readwrite', tx => {
+      const req = tx.objectStore(JOBS).get(m.jobId)
+      req.onsuccess = () => {
+        try {
+          checkJobReplace(req.result === undefined ? undefined : toMeta(req.result), m)
+          tx.objectStore(JOBS).put(m)
+        } catch (err) {
+          failure = err
+          tx.abort()
+        }
+      }
+    }).catch((err: unknown) => { throw failure ?? err })
   }
 
   async getJob (jobId: string): Promise<JobMeta | undefined> {

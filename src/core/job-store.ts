@@ -7,8 +7,15 @@
  *     Metas and results are normalised to their declared fields (unknown properties and
  *     `undefined` optional fields are dropped), so every store round-trips the same objects.
  *   - putJob validates the meta (TypeError / RangeError when malformed) and replaces any meta
- *     stored under that jobId. It does not enforce the state machine: call nextState (or
- *     transitionJob) to move a job between states.
+ *     stored under that jobId. It does not enforce the state machine (call nextState, or
+ *     transitionJob, to move a job between states) with one exception: the first end stands. A
+ *     stored meta in a terminal state is never replaced by one in another state (JobStateError
+ *     'invalid-transition'; the same terminal state may be written again), and the check and the
+ *     write are one atomic step against every other writer the store knows of (IndexedDB: one
+ *     readwrite transaction, other tabs included; files: other processes too, see
+ *     node/file-job-store.ts). So a cancel written by another process or tab between a runner's
+ *     read and its write is never overwritten: the runner's write is refused and it stops
+ *     (net/job-runner.ts).
  *   - Job ids are 1–128 characters of [A-Za-z0-9._-] starting with a letter or digit (they name
  *     directories in the file store). An id that breaks the rule is never stored: putJob throws,
  *     getJob gives undefined, getResults [], deleteJob does nothing.
@@ -162,8 +169,9 @@ export interface JobStore {
 
 /**
  * Reads the job, checks the transition and stores it with the new state (plus `patch`) and
- * `updatedAt = now`. Not atomic against a concurrent writer of the same job. Throws JobStateError
- * 'unknown-job' or 'invalid-transition'.
+ * `updatedAt = now`. The read and the write are separate steps, but a job that ended between
+ * them stays ended (putJob refuses: see the module comment). Throws JobStateError 'unknown-job'
+ * or 'invalid-transition'.
  */
 export async function transitionJob (
   store: JobStore, jobId: string, to: JobState,
@@ -174,6 +182,15 @@ export async function transitionJob (
   const next: JobMeta = { ...meta, ...patch, state: nextState(meta.state, to), updatedAt: now }
   await store.putJob(next)
   return next
+}
+
+/**
+ * Throws JobStateError 'invalid-transition' when `next` may not replace `stored` (the meta stored
+ * under its id, if any): a terminal state is never replaced by another state (the first end stands).
+ */
+export function checkJobReplace (stored: JobMeta | undefined, next: JobMeta): void {
+  if (stored == null || !isTerminalState(stored.state) || stored.state === next.state) return
+  throw new JobStateError('invalid-transition', `job ${next.jobId} has ended (${stored.state}); it cannot become ${next.state}`)
 }
 
 // --- Validation and normalisation, shared by every store --------------------------------------------
@@ -364,6 +381,7 @@ export class MemoryJobStore implements JobStore {
 
   async putJob (meta: JobMeta): Promise<void> {
     const m = checkJobMeta(meta)
+    checkJobReplace(this.jobs.get(m.jobId), m)
     this.jobs.set(m.jobId, m)
   }
 

@@ -15,7 +15,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Scheduler, compareWorkers } from '../core/scheduler.js'
-import { isTerminalState, nextState } from '../core/job-store.js'
+import { JobStateError, isTerminalState, nextState } from '../core/job-store.js'
 import { toTaskError } from '../core/errors.js'
 import { systemClock } from '../core/clock.js'
 import { canRun, hasModel } from '../core/discovery/advert.js'
@@ -198,7 +198,9 @@ export class JobRunner extends EventTarget {
   private stopped = false
   /** Set once every worker known at the start is registered: dispatching earlier would hand the first tasks to whoever was registered first, not to the best placed. */
   private started = false
-  private finish?: () => void
+  /** Resolves when the run ends for any reason (stop() included, even during run()'s opening reads): run() returns then. */
+  private readonly finished: Promise<void>
+  private finish!: () => void
   private readonly listeners: Array<() => void> = []
   /** Workers given to the scheduler, and those waiting for room (see maxWorkers). */
   private readonly active = new Set<string>()
@@ -235,6 +237,7 @@ export class JobRunner extends EventTarget {
     this.meta = options.meta
     this.clock = options.clock ?? systemClock
     this.random = options.random ?? Math.random
+    this.finished = new Promise<void>(resolve => { this.finish = resolve })
   }
 
   /** Why the job cannot progress now (progress.blocked without the rest of progress). */
@@ -247,12 +250,19 @@ export class JobRunner extends EventTarget {
     return this.audit?.head
   }
 
-  /** Runs (or resumes) the job; resolves with its final metadata (state done or failed). */
+  /**
+   * Runs (or resumes) the job; resolves with its metadata when the run ends: done or failed, the
+   * state another process or tab ended it in (cancelled), or the state it had when stop() came.
+   */
   async run (): Promise<JobMeta> {
+    // stop() may come during any of the awaits before the job is under way: the run ends there,
+    // before it writes a state or listens to adverts.
     const previous = await this.o.store.getResults(this.meta.jobId)
+    if (this.stopped) return this.meta
     this.restored = previous.length
     this.priorInferenceMs = this.meta.stats?.inferenceMs ?? 0
     const last = await this.o.store.lastAudit(this.meta.jobId)
+    if (this.stopped) return this.meta
     this.audit = new AuditLog({ jobId: this.meta.jobId, after: last, sink: line => { this.auditLines.push(line) } })
     const { model } = this.meta
     this.log(last == null
@@ -283,6 +293,7 @@ export class JobRunner extends EventTarget {
     this.scheduler.onChange = () => { this.pump() }
     this.startedAt = this.clock.now()
     await this.setState(this.scheduler.finished ? this.meta.state : 'running')
+    if (this.stopped) return this.meta
 
     const { adverts } = this.o
     const onAdvert = (evt: Event): void => {
@@ -298,12 +309,11 @@ export class JobRunner extends EventTarget {
     for (const e of known) this.setWorker(e.peerId, e.advert)
     if (this.o.local != null) this.scheduler.setWorker({ peerId: LOCAL_PEER, slots: this.o.local.slots, eligible: true, hasModel: true })
 
-    const finished = new Promise<void>(resolve => { this.finish = resolve })
     this.started = true
     this.pump()
     this.watchBlocked()
     this.checkFinished()
-    await finished
+    await this.finished
     return this.meta
   }
 
@@ -315,8 +325,10 @@ export class JobRunner extends EventTarget {
     }
     this.stopped = true
     this.detach()
-    await this.flush()
-    this.finish?.()
+    // Before run() has read the store (no scheduler yet) this run has nothing to write, and a
+    // meta written now would carry empty stats over the job's own.
+    if (this.scheduler != null) await this.flush()
+    this.finish()
   }
 
   get progress (): JobProgress {
@@ -401,7 +413,7 @@ export class JobRunner extends EventTarget {
       if (this.checkBlocked(true)) this.dispatchEvent(new Event('progress'))
       this.o.store.getJob(this.meta.jobId).then(stored => {
         // stop() writes what is decided; its save then takes the stored (final) meta as this run's.
-        if (stored != null && isTerminalState(stored.state) && !isTerminalState(this.meta.state) && !this.stopped) this.stop().catch(() => { this.finish?.() })
+        if (stored != null && isTerminalState(stored.state) && !isTerminalState(this.meta.state) && !this.stopped) this.stop().catch(() => { this.finish() })
       }).catch(() => {}) // an unreadable store is reported by the next write
       this.watchBlocked()
     }, BLOCKED_CHECK_MS)
@@ -703,29 +715,37 @@ export class JobRunner extends EventTarget {
   }
 
   private async saveMeta (): Promise<void> {
-    // Ended elsewhere meanwhile (cancelled from another process: submit --cancel): its word
-    // stands, never overwritten by this run, which stops here (what it decided is written).
-    const stored = await this.o.store.getJob(this.meta.jobId)
-    if (stored != null && isTerminalState(stored.state) && !isTerminalState(this.meta.state)) {
-      this.meta = stored
-      if (!this.stopped) {
-        this.stopped = true
-        this.detach()
-        this.changed()
-        this.finish?.()
-      }
-      return
-    }
     const p = this.progress
-    this.meta = { ...this.meta, updatedAt: Date.now(), stats: { ...this.meta.stats, done: p.done, failed: p.failed, crossChecked: p.crossChecked, disagreements: p.disagreements, inferenceMs: Math.round(this.priorInferenceMs + p.inferenceMs) } }
-    await this.o.store.putJob(this.meta)
+    await this.putMeta({ ...this.meta, updatedAt: Date.now(), stats: { ...this.meta.stats, done: p.done, failed: p.failed, crossChecked: p.crossChecked, disagreements: p.disagreements, inferenceMs: Math.round(this.priorInferenceMs + p.inferenceMs) } })
   }
 
   private async setState (state: JobState): Promise<void> {
     if (state === this.meta.state) return
-    this.meta = { ...this.meta, state: nextState(this.meta.state, state), updatedAt: Date.now() }
-    await this.o.store.putJob(this.meta)
+    await this.putMeta({ ...this.meta, state: nextState(this.meta.state, state), updatedAt: Date.now() })
     this.changed()
+  }
+
+  /**
+   * Makes `meta` this run's and writes it. The store refuses it when the job ended elsewhere
+   * meanwhile (cancelled from another process or tab: submit --cancel, the jobs page), atomically
+   * with its check (core/job-store.ts): that end stands, this run takes it as its own and stops
+   * (what it decided is written: results and the log go before the meta).
+   */
+  private async putMeta (meta: JobMeta): Promise<void> {
+    this.meta = meta
+    try {
+      await this.o.store.putJob(meta)
+    } catch (err) {
+      if (!(err instanceof JobStateError) || err.code !== 'invalid-transition') throw err
+      const stored = await this.o.store.getJob(meta.jobId)
+      if (stored == null || !isTerminalState(stored.state)) throw err
+      this.meta = stored
+      if (this.stopped) return // stop() or the job's own end is under way: it finishes
+      this.stopped = true
+      this.detach()
+      this.changed()
+      this.finish()
+    }
   }
 
   private checkFinished (): void {
@@ -739,19 +759,17 @@ export class JobRunner extends EventTarget {
       this.log({ type: 'job-end', state: failed > 0 ? 'failed' : 'done', done: p.done, failed })
       this.ending = (async () => {
         await this.flush()
-        // Cancelled elsewhere just before the end (see saveMeta): that stands.
-        if (isTerminalState(this.meta.state)) {
-          this.finish?.()
-          return
-        }
+        // Any of these writes may find the job cancelled elsewhere (see putMeta): that end stands.
         if (this.meta.state === 'running') await this.setState('verifying')
-        if (failed > 0) this.meta = { ...this.meta, error: this.unverified ?? `${failed} task(s) failed after repeated attempts` }
-        await this.setState(failed > 0 ? 'failed' : 'done')
-        this.finish?.()
+        if (!isTerminalState(this.meta.state)) {
+          if (failed > 0) this.meta = { ...this.meta, error: this.unverified ?? `${failed} task(s) failed after repeated attempts` }
+          await this.setState(failed > 0 ? 'failed' : 'done')
+        }
+        this.finish()
       })().catch((err: unknown) => {
         // The store failed at the very end: the job stays resumable; say why rather than hang.
         this.meta = { ...this.meta, error: `could not save the job's end: ${(err as Error).message}` }
-        this.finish?.()
+        this.finish()
       })
     } else if (p.pending === 0 && this.meta.state === 'running') {
       this.setState('verifying').catch((err: unknown) => { this.broken(err) })
@@ -767,7 +785,7 @@ export class JobRunner extends EventTarget {
   private broken (err: unknown): void {
     if (this.stopped) return
     this.meta = { ...this.meta, error: `the job stopped: ${(err as Error)?.message ?? String(err)}` }
-    this.stop().catch(() => { this.finish?.() })
+    this.stop().catch(() => { this.finish() })
   }
 
   private log (entry: AuditEntry): void {

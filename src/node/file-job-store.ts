@@ -2,6 +2,13 @@
  * JobStore on plain files, for the CLI. Same semantics as MemoryJobStore (src/core/job-store.ts).
  *
  *   <dir>/<jobId>/meta.json       the JobMeta, replaced atomically (temp file, fsync, rename)
+ *   <dir>/<jobId>/ended.json      the meta the job ended with (a terminal state), once it has:
+ *                                 created by link(2) from a complete temp file, which fails when
+ *                                 the file exists, so the first end recorded stands whichever
+ *                                 process wrote it; only a meta in that same state may replace it
+ *                                 (rename). It is read in preference to meta.json: a non-terminal
+ *                                 write from another process that raced the end (passed its check
+ *                                 just before) lands in meta.json, where it is never read.
  *   <dir>/<jobId>/results.jsonl   append-only, one StoredResult per line, tensor data as base64:
  *                                 {"index":3,"outputs":[{"name":"probs","dtype":"float32","dims":[1,10],
  *                                  "data":"<base64>"}],"agreedBy":["12D3Koo…"],"crossChecked":true},
@@ -18,18 +25,20 @@
  * leaves a half-deleted job behind (only a hidden directory that listJobs ignores).
  *
  * Operations on one job are serialised within this process; one process at a time should own a
- * directory (two processes appending to one job are not coordinated).
+ * directory (two processes appending to one job are not coordinated), except for the end of a job:
+ * another process (submit --cancel) may end it, and ended.json keeps that end (see above).
  */
 import { randomUUID } from 'node:crypto'
-import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { JobStateError, checkAuditLines, checkJobMeta, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
+import { JobStateError, checkAuditLines, checkJobMeta, checkJobReplace, isTerminalState, checkReputation, checkStoredResults, compareJobsNewestFirst, isValidJobId, jobMetaProblem, normalizeJobMeta, normalizeReputation, normalizeStoredResult, reputationProblem, storedResultProblem } from '../core/job-store.js'
 import type { FileHandle } from 'node:fs/promises'
 import type { JobMeta, JobStore, ReputationRecords, StoredResult } from '../core/job-store.js'
 
 export const DEFAULT_JOBS_DIR = '.data/jobs'
 
 const META = 'meta.json'
+const ENDED = 'ended.json'
 const RESULTS = 'results.jsonl'
 const AUDIT = 'audit.jsonl'
 const REPUTATION = 'reputation.json'
@@ -51,8 +60,11 @@ async function readIfExists (path: string): Promise<Buffer | undefined> {
   }
 }
 
-/** Writes `data` to a temp file next to `path`, fsyncs it and renames it over `path`. */
-async function writeAtomic (path: string, data: string): Promise<void> {
+/**
+ * Writes `data` to a temp file next to `path`, fsyncs it and renames it over `path`; with
+ * `exclusive`, links it to `path` instead, which fails (EEXIST) when `path` exists.
+ */
+async function writeAtomic (path: string, data: string, exclusive = false): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`
   try {
     const fh = await open(tmp, 'w')
@@ -62,11 +74,20 @@ async function writeAtomic (path: string, data: string): Promise<void> {
     } finally {
       await fh.close()
     }
-    await rename(tmp, path)
+    if (exclusive) {
+      await link(tmp, path)
+      await unlink(tmp)
+    } else {
+      await rename(tmp, path)
+    }
   } catch (err) {
     await unlink(tmp).catch(() => {})
     throw err
   }
+}
+
+function isExists (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'EEXIST'
 }
 
 /** Cuts off a last line that has no newline (left by a crash mid-append). */
@@ -169,8 +190,28 @@ export class FileJobStore implements JobStore {
   async putJob (meta: JobMeta): Promise<void> {
     const m = checkJobMeta(meta)
     await this.locked(m.jobId, async () => {
-      await mkdir(this.jobDir(m.jobId), { recursive: true })
-      await writeAtomic(join(this.jobDir(m.jobId), META), JSON.stringify(m, null, 2) + '\n')
+      const dir = this.jobDir(m.jobId)
+      const text = JSON.stringify(m, null, 2) + '\n'
+      // A meta.json in a terminal state: written before ended.json existed.
+      const stored = await this.readMeta(m.jobId)
+      checkJobReplace(stored, m)
+      await mkdir(dir, { recursive: true })
+      if (!isTerminalState(m.state)) {
+        await writeAtomic(join(dir, META), text)
+        return
+      }
+      if (stored != null && stored.state === m.state) {
+        await writeAtomic(join(dir, ENDED), text)
+        return
+      }
+      try {
+        await writeAtomic(join(dir, ENDED), text, true)
+      } catch (err) {
+        if (!isExists(err)) throw err
+        // Another process ended the job since the check above: its end stands, or this is the same one.
+        checkJobReplace(await this.readMeta(m.jobId), m)
+        await writeAtomic(join(dir, ENDED), text)
+      }
     })
   }
 
@@ -304,15 +345,18 @@ export class FileJobStore implements JobStore {
     return join(this.dir, jobId)
   }
 
+  /** ended.json when the job has ended, else meta.json (see the module comment). */
   private async readMeta (jobId: string): Promise<JobMeta | undefined> {
-    const path = join(this.jobDir(jobId), META)
-    const bytes = await readIfExists(path)
+    let path = join(this.jobDir(jobId), ENDED)
+    let bytes = await readIfExists(path)
+    if (bytes == null) bytes = await readIfExists(path = join(this.jobDir(jobId), META))
     if (bytes == null) return undefined
     const value = this.parseJson(path, bytes)
     const problem = jobMetaProblem(value)
     if (problem != null) throw new JobStateError('corrupt-store', `${path}: ${problem}`)
     const meta = value as JobMeta
     if (meta.jobId !== jobId) throw new JobStateError('corrupt-store', `${path}: holds job ${meta.jobId}`)
+    if (path.endsWith(ENDED) && !isTerminalState(meta.state)) throw new JobStateError('corrupt-store', `${path}: a ${meta.state} job has not ended`)
     return normalizeJobMeta(meta)
   }
 

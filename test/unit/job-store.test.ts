@@ -350,6 +350,22 @@ describe.each(IMPLEMENTATIONS)('%s', (_name, create) => {
     expect(err.message).toMatch(/cancelled is final/)
   })
 
+  it('the first end stands: putJob never replaces a terminal meta with another state (a stale runner\'s write after a cancel)', async () => {
+    const { store, reopen } = await create()
+    await store.putJob(meta('job-e', { state: 'running' }))
+    const stale = (await store.getJob('job-e'))!
+    await transitionJob(store, 'job-e', 'cancelled', { error: 'cancelled' }, 900)
+    for (const state of ['running', 'verifying', 'done', 'failed'] as const) {
+      const err = await expectCode(store.putJob({ ...stale, state, updatedAt: 950 }), 'invalid-transition')
+      expect(err.message).toBe(`job job-e has ended (cancelled); it cannot become ${state}`)
+    }
+    expect(await reopen().getJob('job-e')).toMatchObject({ state: 'cancelled', error: 'cancelled', updatedAt: 900 })
+    // The same end may be written again (its figures updated).
+    await store.putJob({ ...stale, state: 'cancelled', error: 'cancelled', updatedAt: 1000, stats: { done: 3 } })
+    expect(await reopen().getJob('job-e')).toMatchObject({ state: 'cancelled', updatedAt: 1000, stats: { done: 3 } })
+    expect(await reopen().listJobs()).toMatchObject([{ jobId: 'job-e', state: 'cancelled' }])
+  })
+
   it('walks a job through its states with transitionJob', async () => {
     const { store } = await create()
     await store.putJob(meta('job-1'))
@@ -551,5 +567,40 @@ describe('FileJobStore on disk', () => {
     await mkdir(join(dir, '.deleted-job-9-x'))
     await mkdir(join(dir, 'half-created'))
     expect((await store.listJobs()).map(m => m.jobId)).toEqual(['job-1'])
+  })
+
+  it('an end written by another process stands: ended.json is created once and read before meta.json', async () => {
+    const dir = await tempDir()
+    const runnerSide = new FileJobStore(dir)
+    const cancelSide = new FileJobStore(dir) // its own in-process locks: as good as another process
+    await runnerSide.putJob(meta('job-1', { state: 'running' }))
+    const stale = (await runnerSide.getJob('job-1'))!
+    await transitionJob(cancelSide, 'job-1', 'cancelled', { error: 'cancelled' }, 900)
+    await expectCode(runnerSide.putJob({ ...stale, updatedAt: 950 }), 'invalid-transition')
+    // The runner passed its check just before the cancel and then renamed its meta.json in: unread.
+    await writeFile(join(dir, 'job-1', 'meta.json'), JSON.stringify({ ...stale, updatedAt: 960 }))
+    expect(await runnerSide.getJob('job-1')).toMatchObject({ state: 'cancelled', updatedAt: 900 })
+    expect(await readdir(join(dir, 'job-1'))).toContain('ended.json')
+    // Two ends racing from two "processes": exactly one is recorded, whichever it is, and kept.
+    for (let i = 0; i < 20; i++) {
+      const id = `race-${i}`
+      await runnerSide.putJob(meta(id, { state: 'verifying' }))
+      const outcomes = await Promise.allSettled([
+        runnerSide.putJob(meta(id, { state: 'done' })),
+        cancelSide.putJob(meta(id, { state: 'cancelled' }))
+      ])
+      const won = outcomes.findIndex(o => o.status === 'fulfilled')
+      expect(outcomes.filter(o => o.status === 'fulfilled')).toHaveLength(1)
+      expect((outcomes[1 - won] as PromiseRejectedResult).reason).toMatchObject({ code: 'invalid-transition' })
+      expect((await new FileJobStore(dir).getJob(id))!.state).toBe(won === 0 ? 'done' : 'cancelled')
+    }
+  })
+
+  it('reports an ended.json that holds a job still running as corrupt-store', async () => {
+    const dir = await tempDir()
+    const store = new FileJobStore(dir)
+    await store.putJob(meta('job-1'))
+    await writeFile(join(dir, 'job-1', 'ended.json'), JSON.stringify(meta('job-1', { state: 'running' })))
+    await expectCode(store.getJob('job-1'), 'corrupt-store')
   })
 })
