@@ -148,7 +148,7 @@ export class OcrState {
         adverts: tab.adverts,
         reputation,
         replicas,
-        local: tab.paused ? undefined : { slots: 1, run: async (request) => await tab.queue.submit(request, LOCAL_PEER) },
+        local: { slots: 1, run: async (request) => await tab.queue.submit(request, LOCAL_PEER) },
         verify: tab.verification(DEFAULT_SPOT_CHECK),
         onProgress: (p) => { this.showProgress(p) }
       })
