@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { startAppServer } from '../src/node/app-server.js'
 import { launchChromium } from '../src/node/chromium.js'
 import { heldOutDigits } from '../src/node/mnist.js'
-import { openTab, paintDigit, startBatch, submitDigit, waitBatchDone, waitForWorker } from '../src/node/page-driver.js'
+import { openTab, paintDigit, startBatch, submitDigit, waitBatchDone } from '../src/node/page-driver.js'
 import { peerName } from '../src/core/peer-name.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Browser, Page } from 'playwright-core'
@@ -109,9 +109,12 @@ try {
   const b = await desktop()
   const phone = await openTab(await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true }), server.url, READY_MS)
   const tabs = [a, b, phone]
+  // Listed, not necessarily on show: the phone folds its peer list.
+  const knows = async (t: TabHandle, peerId: string): Promise<void> => {
+    await t.page.locator(`[data-testid=peer-row][data-peer-id="${peerId}"][data-worker=yes]`).waitFor({ state: 'attached', timeout: READY_MS })
+  }
   for (const t of tabs) {
-    await waitForWorker(t.page, worker.peerId, READY_MS)
-    for (const other of tabs) if (other !== t) await waitForWorker(t.page, other.peerId, READY_MS)
+    for (const peerId of [worker.peerId, ...tabs.filter(o => o !== t).map(o => o.peerId)]) await knows(t, peerId)
   }
   console.log(`network: relay, Node worker ${peerName(worker.peerId)}, tabs ${tabs.map(t => peerName(t.peerId)).join(', ')}`)
 

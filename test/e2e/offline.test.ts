@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { heldOutDigits } from '../../src/node/mnist.js'
-import { paintDigit, submitDigit, waitReady } from '../../src/node/page-driver.js'
+import { openTab, paintDigit, submitDigit, waitReady } from '../../src/node/page-driver.js'
 import { startE2E, stopE2E } from './helpers.js'
 import type { E2E } from './helpers.js'
 import type { BrowserContext, Page } from 'playwright-core'
@@ -35,6 +35,32 @@ async function readPage (page: Page, name: string): Promise<string[]> {
   return ((await card.locator('[data-testid=ocr-text]').textContent()) ?? '').split('\n')
 }
 
+/**
+ * What does not fit the window, in words, measured in the page once it is laid out and painted:
+ * sideways scroll, peer rows past the right edge, a select too narrow for its chosen text.
+ */
+const LAYOUT_PROBLEMS = `(async () => {
+    await new Promise(resolve => requestAnimationFrame(() => { requestAnimationFrame(resolve) }))
+    const width = innerWidth
+    const out = []
+    if (document.scrollingElement.scrollWidth > width) out.push('page is ' + document.scrollingElement.scrollWidth + ' px wide')
+    for (const row of document.querySelectorAll('[data-testid=peer-row], [data-testid=dash-peer], [data-testid=dash-relay]')) {
+      const right = row.getBoundingClientRect().right
+      if (row.checkVisibility() && right > width) out.push(row.dataset.testid + ' reaches ' + Math.round(right) + ' px')
+    }
+    // A select's chosen text, in its own font, plus padding and the arrow, must fit its box.
+    const ctx = document.createElement('canvas').getContext('2d')
+    for (const select of document.querySelectorAll('select')) {
+      if (!select.checkVisibility()) continue
+      const cs = getComputedStyle(select)
+      ctx.font = cs.font
+      const text = select.selectedOptions[0]?.text ?? ''
+      const need = ctx.measureText(text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 20
+      if (need > select.clientWidth) out.push('select cuts "' + text + '" (' + Math.round(need) + ' px in ' + select.clientWidth + ')')
+    }
+    return out
+  })()`
+
 describe('installable and offline', () => {
   beforeAll(async () => {
     e2e = await startE2E()
@@ -43,8 +69,9 @@ describe('installable and offline', () => {
 
   afterAll(async () => { await stopE2E(e2e) })
 
-  it('fits a 390 px phone: nothing scrolls sideways, peers are listed within the screen, no select cuts its choice short, secondary cards fold', async () => {
+  it('fits a 390 px phone (nothing scrolls sideways, peers listed within the screen, secondary cards fold) and no select cuts its choice short, phone or desktop', async () => {
     const phone = await e2e.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
+    const desktop = await e2e.browser.newContext({ viewport: { width: 1280, height: 800 } })
     try {
       const page = await phone.newPage()
       await page.goto(e2e.server.url)
@@ -56,6 +83,10 @@ describe('installable and offline', () => {
       await ocr.locator('summary').click()
       await page.locator('[data-testid=ocr-run]').waitFor()
       await page.locator('details > summary', { hasText: /^\s*Peers\s*\d/ }).click()
+      // A card the user opened stays open when the page updates (here: another peer joins).
+      const other = await openTab(desktop, e2e.server.url)
+      await page.locator(`[data-testid=peer-row][data-peer-id="${other.peerId}"]`).waitFor()
+      expect(await page.locator('[data-testid=ocr-run]').isVisible()).toBe(true)
 
       const problems: Record<string, string[]> = {}
       const views = { work: '[data-testid=submit-digit]', network: '[data-testid=dash-peer]', jobs: '[data-testid=batch-run]' }
@@ -63,32 +94,17 @@ describe('installable and offline', () => {
         await page.locator(`[data-testid=nav-${view}]`).click()
         await page.locator(`[data-testid=nav-${view}][aria-current=page]`).waitFor()
         await page.locator(ready).first().waitFor()
-        // Measured once the view has been laid out and painted.
-        problems[view] = await page.evaluate(`(async () => {
-          await new Promise(resolve => requestAnimationFrame(() => { requestAnimationFrame(resolve) }))
-          const width = innerWidth
-          const out = []
-          if (document.scrollingElement.scrollWidth > width) out.push('page is ' + document.scrollingElement.scrollWidth + ' px wide')
-          for (const row of document.querySelectorAll('[data-testid=peer-row], [data-testid=dash-peer], [data-testid=dash-relay]')) {
-            const right = row.getBoundingClientRect().right
-            if (row.checkVisibility() && right > width) out.push(row.dataset.testid + ' reaches ' + Math.round(right) + ' px')
-          }
-          // A select's chosen text, in its own font, plus padding and the arrow, must fit its box.
-          const ctx = document.createElement('canvas').getContext('2d')
-          for (const select of document.querySelectorAll('select')) {
-            if (!select.checkVisibility()) continue
-            const cs = getComputedStyle(select)
-            ctx.font = cs.font
-            const text = select.selectedOptions[0]?.text ?? ''
-            const need = ctx.measureText(text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 20
-            if (need > select.clientWidth) out.push('select cuts "' + text + '" (' + Math.round(need) + ' px in ' + select.clientWidth + ')')
-          }
-          return out
-        })()`)
+        problems[view] = await page.evaluate(LAYOUT_PROBLEMS) as string[]
       }
       expect(problems).toEqual({ work: [], network: [], jobs: [] })
+
+      // On a desktop the cards are narrow too: their selects show their whole choice ("2: every result checked").
+      await other.page.locator('[data-testid=nav-jobs]').click()
+      await other.page.locator('[data-testid=batch-run]').waitFor()
+      expect(await other.page.evaluate(LAYOUT_PROBLEMS)).toEqual([])
     } finally {
       await phone.close()
+      await desktop.close()
     }
   })
 
