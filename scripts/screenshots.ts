@@ -139,6 +139,8 @@ try {
   await tryStep('waiting for the dashboard to list the Node worker', async () => { await a.page.locator(dashboard).getByText(peerName(worker!.peerId)).first().waitFor({ timeout: 15_000 }) })
   await save(a.page, 'dashboard-desktop.png')
   await show(a.page, 'jobs', '[data-testid=job-row], [data-testid=jobs-empty]')
+  // The job list, rather than the forms above it.
+  await a.page.locator('[data-testid=job-row], [data-testid=jobs-empty]').first().evaluate(el => { el.closest('section')?.scrollIntoView() ?? el.scrollIntoView() })
   await save(a.page, 'jobs-desktop.png')
   await show(phone.page, 'network', dashboard)
   await save(phone.page, 'dashboard-phone.png')
