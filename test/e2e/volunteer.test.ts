@@ -120,6 +120,8 @@ describe('volunteer controls', () => {
   it('keeps digit results and the work log across a reload', async () => {
     const rows = await a.page.locator('[data-testid=served-row][data-state=done]').count()
     expect(rows).toBeGreaterThan(0)
+    // The totals render a moment after the rows (they are the browser-wide ledger's): wait until they count them.
+    await a.page.waitForFunction((n) => Number(document.querySelector('[data-testid=work-totals]')?.getAttribute('data-done')) >= n, rows, { polling: 100, timeout: 30_000 })
     const done = Number(await a.page.locator('[data-testid=work-totals]').getAttribute('data-done'))
     const results = await b.page.locator('[data-testid=result]').count()
     await b.page.reload()
