@@ -228,8 +228,15 @@ async function shutdown (signal: string): Promise<void> {
   }
   process.exit(0)
 }
-process.on('SIGINT', () => { void shutdown('SIGINT') })
-process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+// shutdown() catches what stopping throws; a failure outside that (a closed stdout) still ends the process.
+const stopOn = (signal: string): void => {
+  shutdown(signal).catch((err: unknown) => {
+    console.error(`relay: error while stopping: ${oneLine(err)}`)
+    process.exit(1)
+  })
+}
+process.on('SIGINT', () => { stopOn('SIGINT') })
+process.on('SIGTERM', () => { stopOn('SIGTERM') })
 
 // With --port 0 the OS picks the port: report the one actually bound.
 const wsPort = Number(relay.node.getMultiaddrs()[0]?.getComponents().find(c => c.name === 'tcp')?.value ?? port)
@@ -294,5 +301,5 @@ if (values.serve != null) {
 // Started by a tool (tests, bench, demo): stop when that process dies without stopping us first.
 if (process.env.P2P_EXIT_WITH_PARENT === '1') {
   const parent = process.ppid
-  setInterval(() => { if (process.ppid !== parent) void shutdown('parent gone') }, 1000).unref()
+  setInterval(() => { if (process.ppid !== parent) stopOn('parent gone') }, 1000).unref()
 }

@@ -120,8 +120,11 @@ async function shutdown (signal: string): Promise<void> {
   }
   process.exit(0)
 }
-process.on('SIGINT', () => { void shutdown('SIGINT') })
-process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+const stopOn = (signal: string): void => {
+  shutdown(signal).catch((err: unknown) => { exitWith(1, `error while stopping: ${oneLine(err)}`) })
+}
+process.on('SIGINT', () => { stopOn('SIGINT') })
+process.on('SIGTERM', () => { stopOn('SIGTERM') })
 
 function short (peerId: string): string {
   return peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
