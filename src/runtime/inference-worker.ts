@@ -4,7 +4,7 @@
  * page (built-ins, the tab's model cache, or a peer-to-peer transfer) through a proxied callback.
  */
 import * as Comlink from 'comlink'
-import { OrtRunner } from './ort-runner.js'
+import { OrtRunner, TAB_SESSION_BUDGET } from './ort-runner.js'
 import { backendLabel, findAdapter } from './backends.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import type { OrtModule } from './ort-runner.js'
@@ -59,7 +59,9 @@ const api = {
     runner = new OrtRunner(ort as unknown as OrtModule, fetchBytes, {
       backend: backendLabel({ backend: init.backend, threads, adapter: adapterName }),
       threads,
-      sessionOptions: { executionProviders: [init.backend], graphOptimizationLevel: 'all' }
+      sessionOptions: { executionProviders: [init.backend], graphOptimizationLevel: 'all' },
+      sessionBudgetBytes: TAB_SESSION_BUDGET.bytes,
+      maxSessions: TAB_SESSION_BUDGET.maxSessions
     })
     info = { backend: runner.backend, threads, adapter: adapterName }
     return info

@@ -25,6 +25,17 @@ export type ModelFetcher = (ref: ModelRef, from?: string) => Promise<Uint8Array>
 
 /** Model bytes whose sessions a runner keeps by default (the session running is kept even if it alone is larger). */
 export const DEFAULT_SESSION_BUDGET_BYTES = 256 * 1024 * 1024
+/**
+ * Sessions a runner keeps by default, whatever their bytes: each holds its own onnxruntime state
+ * (prepacked weights, activation arena), several times a small model's bytes.
+ */
+export const DEFAULT_MAX_SESSIONS = 16
+/**
+ * What a tab's inference Web Worker keeps: the built-ins (digits, OCR detection + recognition,
+ * 16 MB) and a model or two of the user's. Smaller than a Node process's, because a tab is a
+ * volunteer's and its WASM heap never gives memory back: the most it ever held stays resident.
+ */
+export const TAB_SESSION_BUDGET = { bytes: 64 * 1024 * 1024, maxSessions: 4 }
 
 export interface OrtRunnerOptions {
   backend: string
@@ -32,6 +43,8 @@ export interface OrtRunnerOptions {
   sessionOptions?: InferenceSession.SessionOptions
   /** Sessions whose model bytes add up past this are released, least recently used first (default DEFAULT_SESSION_BUDGET_BYTES). */
   sessionBudgetBytes?: number
+  /** Sessions kept at most, least recently used released first (default DEFAULT_MAX_SESSIONS). */
+  maxSessions?: number
 }
 
 interface CachedSession {
@@ -68,6 +81,7 @@ export class OrtRunner {
   private readonly fetchModel: ModelFetcher
   private readonly sessionOptions: InferenceSession.SessionOptions
   private readonly budget: number
+  private readonly maxSessions: number
   private readonly sessions = new Map<string, CachedSession>()
   private uses = 0
 
@@ -78,6 +92,7 @@ export class OrtRunner {
     this.threads = options.threads
     this.sessionOptions = options.sessionOptions ?? {}
     this.budget = options.sessionBudgetBytes ?? DEFAULT_SESSION_BUDGET_BYTES
+    this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS
   }
 
   /** sha256 of every model with a session ready (or being created). */
@@ -196,15 +211,16 @@ export class OrtRunner {
 
   /**
    * Releases idle sessions, least recently used first, until the cached model bytes fit the
-   * budget; the most recently used one stays even if it alone is larger (its next task would
-   * only load it again).
+   * budget and the sessions the count; the most recently used one stays even if it alone is
+   * larger (its next task would only load it again).
    */
   private trim (): void {
     let total = this.cachedBytes
-    if (total <= this.budget) return
+    const fits = (): boolean => total <= this.budget && this.sessions.size <= this.maxSessions
+    if (fits()) return
     const idle = [...this.sessions].filter(([, e]) => e.users === 0 && e.lastUsed !== this.uses).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
     for (const [sha, entry] of idle) {
-      if (total <= this.budget) return
+      if (fits()) return
       this.sessions.delete(sha)
       total -= entry.bytes
       void this.free(entry)
