@@ -10,7 +10,7 @@
  */
 import { toTaskError } from './errors.js'
 import type { TaskRequest } from './task-types.js'
-import type { ExecutionResult, Executor } from './work-queue.js'
+import type { BatchOutcome, ExecutionResult, Executor } from './work-queue.js'
 
 export interface BackendCandidate extends Executor {
   /** What this candidate is, as results and adverts name it (e.g. "wasm simd 1 thread"). */
@@ -90,6 +90,16 @@ export class BackendPicker implements Executor {
     } finally {
       this.measuring.delete(sha)
     }
+  }
+
+  /** A batch goes whole to the model's backend once it is chosen; before that (or to a backend that cannot batch) one task at a time. */
+  async executeMany (requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
+    const sha = requests[0]?.model.sha256
+    const chosen = this.chosen.get(sha) ?? (this.candidates.length === 1 ? this.candidates[0] : undefined)
+    if (chosen?.executeMany != null && requests.every(r => r.model.sha256 === sha)) return await chosen.executeMany(requests, requester, signal)
+    const outcomes: BatchOutcome[] = []
+    for (const r of requests) outcomes.push(await this.execute(r, requester, signal).catch((err: unknown) => toTaskError(err, 'inference-failed')))
+    return outcomes
   }
 
   /** Warms every candidate up, then times them round-robin; the result handed back is the winner's last run. */

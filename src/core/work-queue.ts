@@ -13,6 +13,17 @@
  * Deadlines: a task's deadline (its `timeoutMs`, at most `maxTimeoutMs`) covers waiting and
  * running. A running task past it frees its slot at once and its executor is told to stop
  * (AbortSignal): the slot never stays held by work nobody will accept.
+ *
+ * Batches: when the executor can run several tasks in one call (`executeMany`: one session.run
+ * over stacked inputs where the model has a free batch dimension, and one message to the
+ * inference process either way), a slot that frees takes the next task round-robin as before plus
+ * the waiting tasks of the same requester that look the same (`batchKey`: same model, output
+ * names, input names, dtypes and dims past the first), up to `batch.maxTasks` tasks and
+ * `batch.maxInputBytes` of inputs. Only what already waits is taken: a batch never waits for more
+ * tasks. Tasks of different requesters are never put in one run, so no requester's inputs can
+ * reach another's outputs through a model that mixes rows. Each task of a batch keeps its own
+ * outcome, timings and deadline: one past its deadline fails alone, and the run is told to stop
+ * (its slot freed) only once every task in it has.
  */
 import { TaskError, toTaskError } from './errors.js'
 import { systemClock } from './clock.js'
@@ -36,6 +47,11 @@ export const MAX_TIMEOUT_MS = 10 * 60_000
  */
 export const MIN_TIMEOUT_MS = 1000
 
+/** Most tasks one executor call takes by default (see WorkQueueOptions.batch). */
+export const DEFAULT_BATCH_TASKS = 16
+/** Most input bytes one batch stacks by default: past this, bigger runs save nothing measurable (docs/BENCHMARKS.md). */
+export const DEFAULT_BATCH_INPUT_BYTES = 1024 * 1024
+
 export interface ExecutionResult {
   outputs: WireTensor[]
   loadMs: number
@@ -43,6 +59,9 @@ export interface ExecutionResult {
   backend: string
   threads: number
 }
+
+/** One task's outcome in a batch: its result, or why it alone failed. */
+export type BatchOutcome = ExecutionResult | TaskError
 
 /** Runs one task's model; the browser binds it to a Web Worker, Node to onnxruntime-node. */
 export interface Executor {
@@ -52,6 +71,37 @@ export interface Executor {
    * the next task) and reject with `signal.reason`.
    */
   execute(request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult>
+  /**
+   * Runs tasks of one requester that share a `batchKey` in one call (stacked into one run where
+   * the model allows it); resolves with one outcome per request, in order: a task that fails
+   * does not fail the others. `signal` aborts once every task's deadline has passed. Rejects
+   * only when no task could be run at all (every task then fails with that error).
+   */
+  executeMany?(requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]>
+}
+
+/**
+ * What tasks must share to be stacked into one run: model, output names, and per input its name,
+ * dtype and dims past the first; undefined when a task cannot be stacked at all (a scalar input,
+ * inputs whose first dims differ, or a repeated input name).
+ */
+export function batchKey (request: TaskRequest): string | undefined {
+  const inputs = [...request.inputs].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  const rows = inputs[0]?.dims[0]
+  if (rows == null) return undefined
+  for (let i = 0; i < inputs.length; i++) {
+    if (inputs[i].dims.length === 0 || inputs[i].dims[0] !== rows) return undefined
+    if (i > 0 && inputs[i].name === inputs[i - 1].name) return undefined
+  }
+  return JSON.stringify([request.model.sha256, request.outputNames, inputs.map(t => [t.name, t.dtype, t.dims.slice(1)])])
+}
+
+/** Stacking on (the default) or off; see WorkQueueOptions.batch. */
+export interface BatchOptions {
+  /** Most tasks in one executor call (default DEFAULT_BATCH_TASKS; 1 turns batching off). */
+  maxTasks?: number
+  /** Most input bytes in one executor call; a task bigger than this runs alone (default DEFAULT_BATCH_INPUT_BYTES). */
+  maxInputBytes?: number
 }
 
 export type WorkState = 'queued' | 'running' | 'done' | 'failed'
@@ -87,6 +137,11 @@ export interface WorkQueueOptions {
   /** Deadlines asked above this are clamped to it (default MAX_TIMEOUT_MS). */
   maxTimeoutMs?: number
   clock?: Clock
+  /**
+   * Several waiting tasks per executor call when the executor has `executeMany`: on unless
+   * `false` (or `maxTasks: 1`). See the header.
+   */
+  batch?: BatchOptions | false
   /** Wall clock for `startedAt`/`endedAt` (default Date.now). */
   wallClock?: () => number
   onEvent?: (event: WorkEvent) => void
@@ -100,8 +155,21 @@ interface Job {
   resolve: (r: WorkResult) => void
   reject: (e: TaskError) => void
   settled: boolean
-  /** Set while it holds a slot. */
-  run?: { controller: AbortController, startedAt: number, wallStartedAt: number }
+  /** Its batchKey, when batching is on (undefined: runs alone). */
+  key?: string
+  /** Its input bytes. */
+  bytes: number
+  /** Set while it holds a slot (shared by every task of its batch). */
+  run?: Run
+}
+
+/** One executor call: a slot, held until every task in it has finished or timed out. */
+interface Run {
+  controller: AbortController
+  startedAt: number
+  wallStartedAt: number
+  /** Tasks of the run still holding it. */
+  live: number
 }
 
 export class WorkQueue {
@@ -112,12 +180,16 @@ export class WorkQueue {
   private readonly defaultTimeoutMs: number
   private readonly maxTimeoutMs: number
   private readonly onEvent: (event: WorkEvent) => void
+  private readonly maxBatchTasks: number
+  private readonly maxBatchBytes: number
   /** Waiting jobs per requester; Map order is the round-robin order. */
   private readonly waiting = new Map<string, Job[]>()
   /** Running jobs per requester. */
   private readonly runningBy = new Map<string, number>()
   private queuedCount = 0
   private runningCount = 0
+  /** Executor calls in progress (each holds a slot; a batch is one). */
+  private activeRuns = 0
   slots: number
   /** A paused worker finishes what it runs and answers new tasks from others with `busy` (its own still run). */
   paused = false
@@ -131,6 +203,14 @@ export class WorkQueue {
     this.maxTimeoutMs = options.maxTimeoutMs ?? MAX_TIMEOUT_MS
     this.defaultTimeoutMs = Math.min(options.defaultTimeoutMs ?? 60_000, this.maxTimeoutMs)
     this.onEvent = options.onEvent ?? (() => {})
+    const batch = options.batch === false ? { maxTasks: 1 } : options.batch ?? {}
+    this.maxBatchTasks = executor.executeMany == null ? 1 : Math.max(1, Math.floor(batch.maxTasks ?? DEFAULT_BATCH_TASKS))
+    this.maxBatchBytes = batch.maxInputBytes ?? DEFAULT_BATCH_INPUT_BYTES
+  }
+
+  /** Most tasks one slot runs at once (1 unless batching is on and the executor can batch). */
+  get batchTasks (): number {
+    return this.maxBatchTasks
   }
 
   get running (): number {
@@ -151,7 +231,9 @@ export class WorkQueue {
       ? ` (asked ${asked} ms; this worker allows at most ${this.maxTimeoutMs} ms)`
       : asked < timeoutMs ? ` (asked ${asked} ms; this worker allows no less than ${MIN_TIMEOUT_MS} ms)` : ''
     return await new Promise<WorkResult>((resolve, reject) => {
-      const job: Job = { request, requester, receivedAt: this.clock.now(), deadline: undefined, resolve, reject, settled: false }
+      const bytes = request.inputs.reduce((n, t) => n + t.data.byteLength, 0)
+      const key = this.maxBatchTasks > 1 && bytes <= this.maxBatchBytes ? batchKey(request) : undefined
+      const job: Job = { request, requester, receivedAt: this.clock.now(), deadline: undefined, resolve, reject, settled: false, key, bytes }
       job.deadline = this.clock.setTimeout(() => {
         this.dequeue(job)
         const err = new TaskError('timeout', `task did not finish within ${timeoutMs} ms on the worker${capped}`)
@@ -229,14 +311,30 @@ export class WorkQueue {
   }
 
   private pump (): void {
-    while (this.runningCount < this.slots) {
+    while (this.activeRuns < this.slots) {
       const job = this.next()
       if (job == null) return
-      void this.start(job)
+      void this.start([job, ...this.companions(job)])
     }
   }
 
-  /** Gives a running job's slot back (once); returns its abort controller if it held one. */
+  /** Waiting tasks of `first`'s requester that can share its run, oldest first, taken out of the queue. */
+  private companions (first: Job): Job[] {
+    const list = first.key == null ? undefined : this.waiting.get(first.requester)
+    if (list == null) return []
+    const taken: Job[] = []
+    let bytes = first.bytes
+    for (let i = 0; i < list.length && taken.length + 1 < this.maxBatchTasks; i++) {
+      const job = list[i]
+      if (job.key !== first.key || bytes + job.bytes > this.maxBatchBytes) continue
+      bytes += job.bytes
+      taken.push(job)
+    }
+    for (const job of taken) this.dequeue(job)
+    return taken
+  }
+
+  /** Gives a running job's place back (once); returns its run's abort controller if that freed the run's slot. */
   private releaseSlot (job: Job): AbortController | undefined {
     const run = job.run
     if (run == null) return undefined
@@ -245,31 +343,51 @@ export class WorkQueue {
     const n = (this.runningBy.get(job.requester) ?? 1) - 1
     if (n > 0) this.runningBy.set(job.requester, n)
     else this.runningBy.delete(job.requester)
+    if (--run.live > 0) return undefined
+    this.activeRuns--
     return run.controller
   }
 
-  private async start (job: Job): Promise<void> {
-    const run = { controller: new AbortController(), startedAt: this.clock.now(), wallStartedAt: this.wallClock() }
-    job.run = run
-    this.runningCount++
-    this.runningBy.set(job.requester, (this.runningBy.get(job.requester) ?? 0) + 1)
-    this.emit(job, 'running', { startedAt: run.wallStartedAt })
+  private async start (jobs: Job[]): Promise<void> {
+    const run: Run = { controller: new AbortController(), startedAt: this.clock.now(), wallStartedAt: this.wallClock(), live: jobs.length }
+    this.activeRuns++
+    for (const job of jobs) {
+      job.run = run
+      this.runningCount++
+      this.runningBy.set(job.requester, (this.runningBy.get(job.requester) ?? 0) + 1)
+      this.emit(job, 'running', { startedAt: run.wallStartedAt })
+    }
+    const { signal } = run.controller
     try {
-      const r = await this.executor.execute(job.request, job.requester, run.controller.signal)
+      const outcomes = jobs.length === 1
+        ? [await this.executor.execute(jobs[0].request, jobs[0].requester, signal)]
+        : await this.executor.executeMany!(jobs.map(j => j.request), jobs[0].requester, signal)
+      if (outcomes.length !== jobs.length) throw new TaskError('inference-failed', `the executor answered ${outcomes.length} outcomes for ${jobs.length} tasks`)
       const now = this.clock.now()
-      this.finish(job, {
-        outputs: r.outputs,
-        backend: r.backend,
-        threads: r.threads,
-        timings: { queueMs: run.startedAt - job.receivedAt, loadMs: r.loadMs, inferenceMs: r.inferenceMs, totalMs: now - job.receivedAt },
-        startedAt: run.wallStartedAt,
-        endedAt: this.wallClock()
-      }, run.wallStartedAt)
+      const endedAt = this.wallClock()
+      jobs.forEach((job, i) => {
+        const r = outcomes[i]
+        if (r instanceof Error) {
+          this.finish(job, toTaskError(r, 'inference-failed'), run.wallStartedAt)
+          return
+        }
+        this.finish(job, {
+          outputs: r.outputs,
+          backend: r.backend,
+          threads: r.threads,
+          timings: { queueMs: run.startedAt - job.receivedAt, loadMs: r.loadMs, inferenceMs: r.inferenceMs, totalMs: now - job.receivedAt },
+          startedAt: run.wallStartedAt,
+          endedAt
+        }, run.wallStartedAt)
+      })
     } catch (err) {
-      this.finish(job, toTaskError(err, 'inference-failed'), run.wallStartedAt)
+      const e = toTaskError(err, 'inference-failed')
+      for (const job of jobs) this.finish(job, e, run.wallStartedAt)
     } finally {
-      // Already given back if the deadline passed while it ran.
-      if (this.releaseSlot(job) != null) this.pump()
+      // Tasks past their deadline gave their place back already; the slot frees with the last.
+      let freed = false
+      for (const job of jobs) if (this.releaseSlot(job) != null) freed = true
+      if (freed) this.pump()
     }
   }
 

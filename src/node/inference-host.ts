@@ -1,7 +1,8 @@
 /**
  * Child-process entry of an InferencePool: onnxruntime-node runs here, away from the worker's
  * libp2p node, so a model that exhausts memory or runs past its deadline costs only this process
- * (the pool kills it and starts another). One task at a time; model bytes come from the parent.
+ * (the pool kills it and starts another). One task (or one batch of tasks, see OrtRunner.executeMany)
+ * at a time; model bytes come from the parent.
  */
 import { Worker } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
@@ -9,8 +10,9 @@ import { OrtRunner } from '../runtime/ort-runner.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 import { compactTensor, nodeBackendName } from './inference-protocol.js'
-import type { FromHost, HostConfig, ToHost } from './inference-protocol.js'
+import type { FromHost, HostConfig, ToHost, WireOutcome } from './inference-protocol.js'
 import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
+import type { ExecutionResult } from '../core/work-queue.js'
 
 const send = (m: FromHost): void => { process.send?.(m) }
 
@@ -47,15 +49,34 @@ const runners = new Map((config.threads ?? [1]).map(n => [n, new OrtRunner(ort a
   sessionBudgetBytes: config.sessionBudgetBytes
 })]))
 
-async function execute (m: Extract<ToHost, { type: 'execute' }>): Promise<void> {
+/** A result ready to cross the IPC channel: compact outputs, refused if no frame could carry them. */
+function sendable (result: ExecutionResult): ExecutionResult {
+  const bytes = result.outputs.reduce((n, t) => n + t.data.byteLength, 0)
+  const max = config.maxOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
+  if (bytes > max) throw new TaskError('inference-failed', `outputs are ${bytes} bytes, over the ${max}-byte frame limit`)
+  return { ...result, outputs: result.outputs.map(compactTensor) }
+}
+
+function wireOutcome (outcome: ExecutionResult | Error): WireOutcome {
+  try {
+    if (outcome instanceof Error) throw outcome
+    return { result: sendable(outcome) }
+  } catch (err) {
+    const e = toTaskError(err)
+    return { error: { code: e.code, message: e.message } }
+  }
+}
+
+async function execute (m: Extract<ToHost, { type: 'execute' | 'executeMany' }>): Promise<void> {
   const runner = runners.get(m.threads)
   try {
     if (runner == null) throw new TaskError('inference-failed', `no onnxruntime runner with ${m.threads} threads here`)
-    const result = await runner.execute(m.request, m.requester)
-    const bytes = result.outputs.reduce((n, t) => n + t.data.byteLength, 0)
-    const max = config.maxOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
-    if (bytes > max) throw new TaskError('inference-failed', `outputs are ${bytes} bytes, over the ${max}-byte frame limit`)
-    send({ type: 'result', id: m.id, result: { ...result, outputs: result.outputs.map(compactTensor) }, sessions: runner.cachedModels })
+    if (m.type === 'executeMany') {
+      const outcomes = await runner.executeMany(m.requests, m.requester)
+      send({ type: 'results', id: m.id, outcomes: outcomes.map(wireOutcome), sessions: runner.cachedModels })
+    } else {
+      send({ type: 'result', id: m.id, result: sendable(await runner.execute(m.request, m.requester)), sessions: runner.cachedModels })
+    }
   } catch (err) {
     const e = toTaskError(err)
     send({ type: 'error', id: m.id, error: { code: e.code, message: e.message }, sessions: runner?.cachedModels ?? [] })
@@ -65,6 +86,7 @@ async function execute (m: Extract<ToHost, { type: 'execute' }>): Promise<void> 
 process.on('message', (m: ToHost) => {
   switch (m.type) {
     case 'execute':
+    case 'executeMany':
       // execute() answers every outcome itself; only the answer can fail, when the IPC channel is
       // closed: the parent is gone, and so is any reason to stay.
       execute(m).catch(() => { process.exit(0) })

@@ -17,6 +17,9 @@
  *
  * Model bytes stay with the parent (its model store and transfers); a child asks for them once
  * per session it creates, over the IPC channel (structured clone, no JSON of big arrays).
+ *
+ * A batch of tasks (executeMany, from the work queue) travels as one message each way and runs
+ * on one process like a task: one IPC round trip for the batch instead of one per task.
  */
 import { fork } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -29,9 +32,9 @@ import { compactTensor, nodeBackendName } from './inference-protocol.js'
 import type { ChildProcess } from 'node:child_process'
 import type { BackendCandidate } from '../core/backend-picker.js'
 import type { TaskRequest } from '../core/task-types.js'
-import type { ExecutionResult } from '../core/work-queue.js'
+import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
 import type { ModelFetcher } from '../runtime/ort-runner.js'
-import type { FromHost, HostConfig, ToHost } from './inference-protocol.js'
+import type { FromHost, HostConfig, ToHost, WireOutcome } from './inference-protocol.js'
 
 /** Resident memory an inference process may use unless told otherwise (`--max-memory-mb`). */
 export const DEFAULT_MAX_MEMORY_MB = 2048
@@ -67,7 +70,8 @@ interface Host {
   exited: boolean
   /** Why the pool killed it, given to the task it was running. */
   killedFor?: TaskError
-  task?: { id: number, resolve: (r: ExecutionResult) => void, reject: (e: TaskError) => void, threads: number }
+  /** What it runs now: one task's answer is an ExecutionResult, a batch's its WireOutcomes. */
+  task?: { id: number, resolve: (r: ExecutionResult | WireOutcome[]) => void, reject: (e: TaskError) => void, threads: number }
   /** Models with a session, per thread count. */
   sessions: Map<number, Set<string>>
 }
@@ -82,6 +86,11 @@ function trackChild (child: ChildProcess): void {
   }
   allChildren.add(child)
   child.once('exit', () => { allChildren.delete(child) })
+}
+
+/** A request whose tensors are exactly their bytes (see compactTensor). */
+function compactRequest (request: TaskRequest): TaskRequest {
+  return { ...request, inputs: request.inputs.map(compactTensor) }
 }
 
 /** Resident set of a process in bytes, or undefined if it cannot be read (gone, or no /proc). */
@@ -122,6 +131,7 @@ export class InferencePool {
     return this.options.threads.map(threads => ({
       name: nodeBackendName(threads),
       execute: async (request: TaskRequest, requester: string, signal?: AbortSignal) => await this.execute(threads, request, requester, signal),
+      executeMany: async (requests: TaskRequest[], requester: string, signal?: AbortSignal) => await this.executeMany(threads, requests, requester, signal),
       release: async (sha256: string) => { this.release(threads, sha256) }
     }))
   }
@@ -151,17 +161,28 @@ export class InferencePool {
   }
 
   private async execute (threads: number, request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
+    return await this.onHost(threads, request.model.sha256, signal, id => ({ type: 'execute', id, threads, request: compactRequest(request), requester })) as ExecutionResult
+  }
+
+  /** Tasks of one model and requester in one message to one process (see OrtRunner.executeMany). */
+  private async executeMany (threads: number, requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
+    const outcomes = await this.onHost(threads, requests[0].model.sha256, signal, id => ({ type: 'executeMany', id, threads, requests: requests.map(compactRequest), requester })) as WireOutcome[]
+    return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
+  }
+
+  /** Sends `message` (built with its id) to a free process and resolves with its answer; `signal` kills the process. */
+  private async onHost (threads: number, sha256: string, signal: AbortSignal | undefined, message: (id: number) => ToHost): Promise<ExecutionResult | WireOutcome[]> {
     signal?.throwIfAborted()
-    const host = await this.acquire(request.model.sha256, threads, signal)
+    const host = await this.acquire(sha256, threads, signal)
     const onAbort = (): void => { this.kill(host, toTaskError(signal?.reason, 'timeout')) }
     try {
       await host.ready
       signal?.throwIfAborted()
       signal?.addEventListener('abort', onAbort, { once: true })
-      return await new Promise<ExecutionResult>((resolve, reject) => {
+      return await new Promise<ExecutionResult | WireOutcome[]>((resolve, reject) => {
         const id = ++this.nextTaskId
         host.task = { id, resolve, reject, threads }
-        this.post(host, { type: 'execute', id, threads, request: { ...request, inputs: request.inputs.map(compactTensor) }, requester })
+        this.post(host, message(id))
       })
     } finally {
       signal?.removeEventListener('abort', onAbort)
@@ -253,11 +274,13 @@ export class InferencePool {
         )
         return
       case 'result':
+      case 'results':
       case 'error': {
         const task = host.task
         if (task == null || task.id !== m.id) return
         host.sessions.set(task.threads, new Set(m.sessions))
         if (m.type === 'result') task.resolve(m.result)
+        else if (m.type === 'results') task.resolve(m.outcomes)
         else task.reject(new TaskError(m.error.code, m.error.message))
       }
     }

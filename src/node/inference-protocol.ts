@@ -22,8 +22,13 @@ export interface HostConfig {
 
 export interface WireError { code: TaskErrorCode, message: string }
 
+/** One task's outcome as it crosses the IPC channel (a TaskError would arrive as a plain Error). */
+export type WireOutcome = { result: ExecutionResult } | { error: WireError }
+
 export type ToHost =
   | { type: 'execute', id: number, threads: number, request: TaskRequest, requester: string }
+  /** Several tasks of one requester in one message (OrtRunner.executeMany); answered by one 'results'. */
+  | { type: 'executeMany', id: number, threads: number, requests: TaskRequest[], requester: string }
   | { type: 'release', threads: number, sha256: string }
   | { type: 'model', id: number, bytes: Uint8Array }
   | { type: 'model', id: number, error: WireError }
@@ -33,6 +38,8 @@ export type FromHost =
   /** `sessions`: the models the task's runner holds sessions for afterwards. */
   | { type: 'result', id: number, result: ExecutionResult, sessions: string[] }
   | { type: 'error', id: number, error: WireError, sessions: string[] }
+  /** One outcome per task of an 'executeMany', in order. */
+  | { type: 'results', id: number, outcomes: WireOutcome[], sessions: string[] }
   /** The host needs a model's bytes (once per session it creates). */
   | { type: 'model', id: number, ref: ModelRef, from?: string }
 

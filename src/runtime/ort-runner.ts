@@ -6,13 +6,24 @@
  * The cache is bounded by a budget of model bytes: past it, the least recently used sessions
  * that are not running are released (a session costs a few times its model's bytes, and without
  * a bound every model a requester ever sent would stay in memory for good).
+ *
+ * Batches (executeMany): tasks of one model whose inputs differ only in their first dim are
+ * stacked along it into one session.run, and each output is cut back into each task's rows, when
+ * every input and output of the model has a symbolic first dim (a free batch dimension). A model
+ * can still mix rows (e.g. subtract the batch mean) under a free first dim, so a session's first
+ * stacked run with two different input rows is checked against a run of one task alone; a model
+ * whose rows depend on each other is never stacked again. Anything a stacked run cannot do
+ * (an error, an output whose first dim is not the row count) falls back to one run per task, so a
+ * bad task fails alone.
  */
-import { TaskError } from '../core/errors.js'
+import { TaskError, toTaskError } from '../core/errors.js'
 import { sha256Hex } from '../core/hash.js'
+import { relativeComparator } from '../core/compare.js'
 import { toTypedArray } from '../core/tensor.js'
+import { batchKey } from '../core/work-queue.js'
 import type { InferenceSession, Tensor } from 'onnxruntime-common'
 import type { ModelRef, TaskRequest } from '../core/task-types.js'
-import type { ExecutionResult } from '../core/work-queue.js'
+import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
 import type { DTypeName, WireTensor } from '../core/tensor.js'
 
 export interface OrtModule {
@@ -56,7 +67,12 @@ interface CachedSession {
   users: number
   /** Dropped from the cache while in use: released once its last user is done. */
   dropped: boolean
+  /** Whether stacked runs give each task what a run of its own gives: unknown until checked once. */
+  stacks?: boolean
 }
+
+/** How close a stacked run's rows must be to a run of one task alone: what a requester accepts between honest workers. */
+const sameRows = relativeComparator()
 
 /** Fetches a model and checks it hashes to what the requester asked for. */
 export async function fetchVerifiedModel (ref: ModelRef, fetchModel: ModelFetcher, from?: string): Promise<Uint8Array> {
@@ -129,6 +145,30 @@ export class OrtRunner {
     }
   }
 
+  /**
+   * Runs several tasks in one call (see the header): stacked where their model and inputs allow,
+   * else one after the other; one outcome per request, in order, each task's alone.
+   */
+  async executeMany (requests: TaskRequest[], requester?: string): Promise<BatchOutcome[]> {
+    const outcomes: BatchOutcome[] = new Array(requests.length)
+    const groups = new Map<string, number[]>()
+    requests.forEach((r, i) => {
+      const key = batchKey(r) ?? `alone:${i}`
+      groups.set(key, [...groups.get(key) ?? [], i])
+    })
+    for (const indices of groups.values()) {
+      const group = indices.map(i => requests[i])
+      const entry = this.use(group[0].model, undefined, requester)
+      try {
+        const results = await this.runGroup(entry, group)
+        indices.forEach((at, j) => { outcomes[at] = results[j] })
+      } finally {
+        this.done(entry)
+      }
+    }
+    return outcomes
+  }
+
   /** Frees a model's session (e.g. on a backend that lost the per-model measurement); a running one once it is done. */
   async release (sha256: string): Promise<void> {
     const entry = this.sessions.get(sha256)
@@ -142,9 +182,14 @@ export class OrtRunner {
     const loadStart = performance.now()
     const session = await entry.session
     const loadMs = performance.now() - loadStart
+    const { outputs, inferenceMs } = await this.infer(session, request.inputs, request.outputNames)
+    return { outputs, loadMs, inferenceMs, backend: this.backend, threads: this.threads }
+  }
 
+  /** One session.run of these inputs, checked against the model's inputs and outputs first. */
+  private async infer (session: InferenceSession, inputs: WireTensor[], outputNames: string[]): Promise<{ outputs: WireTensor[], inferenceMs: number }> {
     const feeds: Record<string, Tensor> = {}
-    for (const input of request.inputs) {
+    for (const input of inputs) {
       if (!session.inputNames.includes(input.name)) {
         throw new TaskError('bad-request', `model has no input "${input.name}" (inputs: ${session.inputNames.join(', ')})`)
       }
@@ -152,22 +197,74 @@ export class OrtRunner {
     }
     const missing = session.inputNames.filter(n => feeds[n] == null)
     if (missing.length > 0) throw new TaskError('bad-request', `missing input(s): ${missing.join(', ')}`)
-    const unknown = request.outputNames.filter(n => !session.outputNames.includes(n))
+    const unknown = outputNames.filter(n => !session.outputNames.includes(n))
     if (unknown.length > 0) throw new TaskError('bad-request', `model has no output(s) ${unknown.join(', ')}`)
 
     const inferStart = performance.now()
     let results: InferenceSession.OnnxValueMapType
     try {
-      results = request.outputNames.length > 0
-        ? await session.run(feeds, request.outputNames)
+      results = outputNames.length > 0
+        ? await session.run(feeds, outputNames)
         : await session.run(feeds)
     } catch (err) {
       throw new TaskError('inference-failed', `onnxruntime: ${(err as Error).message}`)
     }
     const inferenceMs = performance.now() - inferStart
+    return { outputs: Object.entries(results).map(([name, value]) => toWire(name, value as Tensor)), inferenceMs }
+  }
 
-    const outputs: WireTensor[] = Object.entries(results).map(([name, value]) => toWire(name, value as Tensor))
-    return { outputs, loadMs, inferenceMs, backend: this.backend, threads: this.threads }
+  /** Tasks sharing a batchKey: one stacked run when the session allows, else (or on any failure of it) a run each. */
+  private async runGroup (entry: CachedSession, requests: TaskRequest[]): Promise<BatchOutcome[]> {
+    const each = async (): Promise<BatchOutcome[]> => {
+      const outcomes: BatchOutcome[] = []
+      for (const r of requests) outcomes.push(await this.run(entry, r).catch((err: unknown) => toTaskError(err, 'inference-failed')))
+      return outcomes
+    }
+    if (requests.length < 2 || entry.stacks === false) return await each()
+    const loadStart = performance.now()
+    let session: InferenceSession
+    try {
+      session = await entry.session
+    } catch (err) {
+      // A model that cannot load fails every task the same way.
+      const e = toTaskError(err, 'inference-failed')
+      return requests.map(() => e)
+    }
+    const loadMs = performance.now() - loadStart
+    if (!hasFreeBatchDim(session)) return await each()
+
+    const rows = requests.map(r => r.inputs[0].dims[0])
+    const total = rows.reduce((a, b) => a + b, 0)
+    const inputs = stackInputs(requests, total)
+    let stacked: { outputs: WireTensor[], inferenceMs: number }
+    try {
+      stacked = await this.infer(session, inputs, requests[0].outputNames)
+    } catch {
+      return await each()
+    }
+    const split = splitOutputs(stacked.outputs, rows, total)
+    if (split == null) return await each()
+
+    if (entry.stacks == null) {
+      // Until a stacked run with rows that differ has matched, each task also runs alone: a model
+      // whose rows depend on each other (its results would differ from any other worker's) is
+      // never stacked again. Identical rows prove nothing (a batch mean is the row itself).
+      const alone = await each()
+      const same = alone.every((r, i) => !(r instanceof Error) && sameRows(r.outputs, split[i]))
+      if (!same) {
+        entry.stacks = false
+        return alone
+      }
+      if (distinctRows(inputs, total)) entry.stacks = true
+    }
+    return split.map((outputs, i) => ({
+      outputs,
+      loadMs,
+      // The run's time, shared by rows: what the task cost.
+      inferenceMs: stacked.inferenceMs * rows[i] / total,
+      backend: this.backend,
+      threads: this.threads
+    }))
   }
 
   /** The cached session for a model, marked in use; a warm-up run happens before it is handed out (runs must not overlap on WebGPU). */
@@ -231,6 +328,47 @@ export class OrtRunner {
     const session = await entry.session.catch(() => undefined)
     await session?.release().catch(() => {})
   }
+}
+
+/** Every input and output of the model has a symbolic first dim (onnxruntime names it; a fixed size is a number). */
+function hasFreeBatchDim (session: InferenceSession): boolean {
+  const all = [...session.inputMetadata ?? [], ...session.outputMetadata ?? []]
+  return all.length > 0 && all.length === session.inputNames.length + session.outputNames.length &&
+    all.every(m => m.isTensor && m.shape.length > 0 && typeof m.shape[0] === 'string')
+}
+
+/** Each input of the tasks (same names, dtypes and dims past the first: their batchKey) concatenated along the first dim. */
+function stackInputs (requests: TaskRequest[], total: number): WireTensor[] {
+  return requests[0].inputs.map(first => {
+    const parts = requests.map(r => r.inputs.find(t => t.name === first.name)!.data)
+    const data = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+    let at = 0
+    for (const p of parts) { data.set(p, at); at += p.byteLength }
+    return { name: first.name, dtype: first.dtype, dims: [total, ...first.dims.slice(1)], data }
+  })
+}
+
+/** Each task's rows of every output (own buffers), or undefined if an output is not one row per input row. */
+function splitOutputs (outputs: WireTensor[], rows: number[], total: number): WireTensor[][] | undefined {
+  if (outputs.some(o => o.dims.length === 0 || o.dims[0] !== total || o.data.byteLength % total !== 0)) return undefined
+  let row = 0
+  return rows.map(n => {
+    const from = row
+    row += n
+    return outputs.map(o => {
+      const rowBytes = o.data.byteLength / total
+      return { name: o.name, dtype: o.dtype, dims: [n, ...o.dims.slice(1)], data: o.data.slice(from * rowBytes, row * rowBytes) }
+    })
+  })
+}
+
+/** Whether some stacked row differs from the first (identical rows cannot show a model mixing rows). */
+function distinctRows (inputs: WireTensor[], total: number): boolean {
+  return inputs.some(t => {
+    const rowBytes = t.data.byteLength / total
+    for (let i = rowBytes; i < t.data.byteLength; i++) if (t.data[i] !== t.data[i % rowBytes]) return true
+    return false
+  })
 }
 
 function toWire (name: string, t: Tensor): WireTensor {
