@@ -10,7 +10,7 @@ import { TaskError, toTaskError } from '../core/errors.js'
 import { UnfinishedFrames } from '../core/framing.js'
 import { directWebRTCs } from './connection-kind.js'
 import { streamChannel } from './stream-channel.js'
-import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, PublicKey, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { TaskRequest } from '../core/task-types.js'
 import type { TaskClientOptions, TaskOutcome } from '../core/task/client.js'
@@ -18,6 +18,22 @@ import type { WorkQueue } from '../core/work-queue.js'
 import type { ProtocolLimits, UnfinishedFrameLimits } from '../core/limits.js'
 import type { DirectConnections } from './direct-connections.js'
 import type { TaskErrorCode } from '../core/errors.js'
+import type { ReceiptSign, ReceiptVerify } from '../core/receipt.js'
+
+/**
+ * How receipts are signed with our key and checked with a worker's: each made once per key, so a
+ * platform can import a key once instead of per task (src/node/receipt-keys.ts).
+ */
+export interface ReceiptKeys {
+  signer(key: PrivateKey): ReceiptSign
+  verifier(key: PublicKey): ReceiptVerify
+}
+
+/** libp2p's own key methods: right everywhere, the key imported again on each call on Node. */
+export const libp2pReceiptKeys: ReceiptKeys = {
+  signer: (key) => (bytes) => key.sign(bytes),
+  verifier: (key) => (bytes, signature) => key.verify(bytes, signature)
+}
 
 /** One task this peer sent, finished: for the page's charts (every requester path goes through `run`). */
 export interface RoundTrip {
@@ -58,6 +74,8 @@ export class TaskProtocol extends EventTarget implements Startable {
   private readonly log: Logger
   private readonly clients = new Map<string, Promise<TaskClient>>()
   private started = false
+  private receiptKeys: ReceiptKeys = libp2pReceiptKeys
+  private signer?: ReceiptSign
   /** What requesters hold in unfinished frames on our task streams, per peer and in all. */
   readonly unfinishedFrames: UnfinishedFrames
   /** The same for workers' responses on the streams we opened: a trickled answer is cut off too. */
@@ -73,6 +91,12 @@ export class TaskProtocol extends EventTarget implements Startable {
   }
 
   readonly [Symbol.toStringTag] = 'p2p-ai-agents/task'
+
+  /** Signs and checks receipts with `keys` from now on (streams opened before keep theirs). */
+  useReceiptKeys (keys: ReceiptKeys): void {
+    this.receiptKeys = keys
+    this.signer = undefined
+  }
 
   isStarted (): boolean {
     return this.started
@@ -180,9 +204,10 @@ export class TaskProtocol extends EventTarget implements Startable {
     let server: TaskServer
     const channel = streamChannel(stream, () => server)
     const { peerId, privateKey } = this.components
+    this.signer ??= this.receiptKeys.signer(privateKey)
     server = new TaskServer(channel, queue, {
       requester,
-      signer: { peerId: peerId.toString(), sign: (bytes) => privateKey.sign(bytes) },
+      signer: { peerId: peerId.toString(), sign: this.signer },
       limits: this.init.limits,
       frames
     })
@@ -203,6 +228,7 @@ export class TaskProtocol extends EventTarget implements Startable {
       let client: TaskClient
       const channel = streamChannel(stream, () => client)
       const { publicKey } = connection.remotePeer
+      const verify = publicKey != null ? this.receiptKeys.verifier(publicKey) : undefined
       const worker = connection.remotePeer.toString()
       const frames = this.unfinishedResponses.watch(worker, (err) => {
         this.log('resetting the task stream to %s: %s', worker, err.message)
@@ -213,7 +239,7 @@ export class TaskProtocol extends EventTarget implements Startable {
         requester: this.components.peerId.toString(),
         worker: connection.remotePeer.toString(),
         // A peer id that embeds no key (RSA) cannot have signed anything we can check: its results are refused.
-        verify: (bytes, signature) => publicKey?.verify(bytes, signature) ?? false
+        verify: (bytes, signature) => verify?.(bytes, signature) ?? false
       }, { limits: this.init.limits, ...this.init.client, frames })
       stream.addEventListener('close', () => { if (this.clients.get(key) === created) this.clients.delete(key) })
       return client

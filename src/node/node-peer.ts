@@ -15,6 +15,7 @@ import { BUILTIN_MODELS, builtinBySha } from '../models/catalog.js'
 import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import { createComputePeer } from '../net/compute-peer.js'
 import { FileModelStore } from './file-model-store.js'
+import { nodeReceiptKeys } from './receipt-keys.js'
 import type { ComputePeer } from '../net/compute-peer.js'
 import type { ModelEvent, ModelStore } from '../core/model-store.js'
 import type { BackendCandidate, BackendChoice } from '../core/backend-picker.js'
@@ -155,6 +156,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
         }
   })
   const { services } = peer.node
+  services.tasks.useReceiptKeys(nodeReceiptKeys)
   const nodePeer: NodePeer = {
     ...peer,
     discovery: services.discovery,
