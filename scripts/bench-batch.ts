@@ -1,10 +1,13 @@
 /**
  * Batch-job figures for `npm run bench` (issue #3); also runs alone:
- *   node --import tsx scripts/bench-batch.ts [--tasks 10000] [--kills 3] [--out FILE]
+ *   node --import tsx scripts/bench-batch.ts [--tasks 10000] [--rounds 3] [--kills 3] [--tab-workers 0] [--out FILE]
+ * With P2P_BENCH_CPU_PROF=<dir> the worker processes write CPU profiles there (node --cpu-prof).
  *
- *  - throughput: one requester → 4 Node workers, digit tasks, replicas 1, over the real relay and
- *    direct WebRTC, with the JobRunner and a FileJobStore exactly as `npm run submit` runs them;
- *    4 in-process workers at two credit settings, then 4 worker processes (src/node/worker.ts);
+ *  - throughput: one requester → 4 worker processes (src/node/worker.ts), digit tasks, replicas 1,
+ *    over the real relay and direct WebRTC, with the JobRunner and a FileJobStore exactly as
+ *    `npm run submit` runs them; batching on and off, each its own network kept up, in rounds that
+ *    alternate between the two (median and min–max over rounds); then the same to `--tab-workers`
+ *    worker tabs of the built app (P2P_APP_DIR honoured), `?batch=1` for off;
  *  - scheduler scaling: scripts/sim-scheduler.ts `simulate` with N = 8, 32, 64 one-slot peers;
  *  - lost-worker detection: a worker process SIGKILLed mid-job → the requester re-queues its tasks;
  *  - verification overhead: `liarSimulation`, adaptive policy, 10 % of the peers lying.
@@ -22,6 +25,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { startRelayNode } from '../relay/relay-node.js'
 import { connectionKind } from '../src/net/connection-kind.js'
 import { startNodePeer } from '../src/node/node-peer.js'
+import { openTab } from '../src/node/page-driver.js'
+import { startAppServer } from '../src/node/app-server.js'
+import { launchChromium } from '../src/node/chromium.js'
 import { loadDigitDataset } from '../src/node/datasets.js'
 import { FileJobStore } from '../src/node/file-job-store.js'
 import { JobRunner } from '../src/net/job-runner.js'
@@ -32,7 +38,7 @@ import { builtinModel, modelRef } from '../src/models/catalog.js'
 import { digitJobSource } from '../src/models/digit-job.js'
 import { DIGITS_OUTPUT_PROBS } from '../src/models/digits.js'
 import { liarSimulation, simulate } from './sim-scheduler.js'
-import { summarize } from './stats.js'
+import { fmt, summarize } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
 import type { RelayNode } from '../relay/relay-node.js'
 import type { NodePeer, NodePeerOptions } from '../src/node/node-peer.js'
@@ -40,6 +46,8 @@ import type { JobMeta, JobStore } from '../src/core/job-store.js'
 import type { JobSource } from '../src/core/job-store.js'
 import type { DigitDataset } from '../src/models/datasets.js'
 import type { Summary } from './stats.js'
+import type { Browser } from 'playwright-core'
+import type { TabHandle } from '../src/node/page-driver.js'
 
 const WORKER_ENTRY = fileURLToPath(new URL('../src/node/worker.ts', import.meta.url))
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -51,6 +59,11 @@ export interface BatchBenchOptions {
   tasks?: number
   /** Worker processes killed for the detection figure (default 3). */
   kills?: number
+  /** Throughput rounds per variant (default 3; 0 skips the throughput sections). */
+  rounds?: number
+  /** Worker tabs for the tab throughput section, which runs only with `tabs` (default 2). */
+  tabCount?: number
+  tabs?: TabsContext
   log?: (label: string, text: string) => void
 }
 
@@ -100,9 +113,10 @@ async function startWorkers (net: Net, count: number, slots: number): Promise<st
 interface WorkerProcess { peerId: string, child: ChildProcess, exited: Promise<unknown> }
 
 /** Spawns src/node/worker.ts processes; resolves with their peer ids once each printed its joined line. */
-async function spawnWorkers (net: Net, count: number, slots: number): Promise<WorkerProcess[]> {
+async function spawnWorkers (net: Net, count: number, args: string[]): Promise<WorkerProcess[]> {
   return await Promise.all(Array.from({ length: count }, async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY, '--relay', net.addr, '--slots', String(slots)], {
+    const profile = process.env.P2P_BENCH_CPU_PROF != null ? ['--cpu-prof', `--cpu-prof-dir=${process.env.P2P_BENCH_CPU_PROF}`] : []
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_ENTRY, '--relay', net.addr, ...args], {
       cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe']
     })
     const exited = new Promise(resolve => child.once('close', resolve))
@@ -151,7 +165,7 @@ function newMeta (dataset: DigitDataset, taskCount: number): JobMeta {
   }
 }
 
-async function newRunner (net: Net, store: JobStore, meta: JobMeta, source: JobSource): Promise<JobRunner> {
+async function newRunner (net: Pick<Net, 'requester'>, store: JobStore, meta: JobMeta, source: JobSource): Promise<JobRunner> {
   await store.putJob(meta)
   return new JobRunner({
     meta, source, tasks: net.requester.tasks, adverts: net.requester.discovery.table, store,
@@ -161,51 +175,123 @@ async function newRunner (net: Net, store: JobStore, meta: JobMeta, source: JobS
 
 // ---------------------------------------------------------------- 1. throughput
 
-interface ThroughputRun {
-  workers: string
-  slotsPerWorker: number
-  /** Credits in flight: Σ advertised slots (queue slots + pipeline depth) over the workers. */
-  credits: number
-  tasks: number
-  seconds: number
-  tasksPerSec: number
-  /** CPU time of this process (requester, relay and any in-process workers) per task. */
-  cpuMsPerTask: number
-  state: string
+/** One throughput variant: a network kept up across rounds, its workers started once. */
+export interface Variant {
+  label: string
+  /** Runs one job of `tasks` tasks on this variant's network; resolves with its figures. */
+  round(tasks: number): Promise<Round>
+  stop(): Promise<void>
 }
 
-async function throughput (dataset: DigitDataset, tasks: number, kind: 'in-process' | 'processes', slots: number): Promise<ThroughputRun> {
+export interface Round { tasks: number, seconds: number, tasksPerSec: number, cpuMsPerTask: number, state: string }
+
+export interface VariantFigures {
+  label: string
+  credits: number
+  rounds: Round[]
+  tasksPerSec: Summary
+  cpuMsPerTask: Summary
+}
+
+/**
+ * Runs `rounds` rounds over `variants`, each round every variant once, the order alternating
+ * between rounds so neither side always runs on the warmer (or quieter) machine; medians and
+ * min–max spread per variant.
+ */
+export async function interleaved (variants: Array<Variant & { credits: number }>, tasks: number, rounds: number, log: Log): Promise<VariantFigures[]> {
+  const per = variants.map(() => [] as Round[])
+  for (let r = 0; r < rounds; r++) {
+    const order = variants.map((_v, i) => i)
+    if (r % 2 === 1) order.reverse()
+    for (const i of order) {
+      const round = await variants[i].round(tasks)
+      per[i].push(round)
+      log(`  round ${r + 1}/${rounds}, ${variants[i].label}`, `${round.tasksPerSec.toFixed(0)} tasks/s (${round.tasks} tasks in ${round.seconds.toFixed(2)} s; ${round.cpuMsPerTask.toFixed(3)} ms CPU/task in the requester's process; ${round.state})`)
+    }
+  }
+  return variants.map((v, i) => ({
+    label: v.label,
+    credits: v.credits,
+    rounds: per[i],
+    tasksPerSec: summarize(per[i].map(x => x.tasksPerSec)),
+    cpuMsPerTask: summarize(per[i].map(x => x.cpuMsPerTask))
+  }))
+}
+
+/** A JobRunner job on `net`'s requester, timed, with this process's CPU per task. */
+async function timedJob (net: Pick<Net, 'requester'>, store: JobStore, dataset: DigitDataset, tasks: number): Promise<Round> {
+  const runner = await newRunner(net, store, newMeta(dataset, tasks), digitJobSource(dataset))
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  const final = await within(runner.run(), 300_000, `the ${tasks}-task job`)
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  return { tasks, seconds, tasksPerSec: tasks / seconds, cpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks, state: final.state }
+}
+
+/**
+ * A network of its own (relay, requester) with `count` worker processes (src/node/worker.ts, each
+ * with its inference child process) started with `args`, warmed up with one 500-task job.
+ */
+export async function processVariant (label: string, dataset: DigitDataset, count: number, args: string[]): Promise<Variant & { credits: number }> {
   const net = await startNet()
   const dir = await mkdtemp(join(tmpdir(), 'p2p-bench-batch-'))
-  try {
-    const ids = kind === 'in-process'
-      ? await startWorkers(net, 4, slots)
-      : (await spawnWorkers(net, 4, slots)).map(w => w.peerId)
-    const credits = await waitForWorkers(net.requester, ids)
-    const store = new FileJobStore(dir)
-    const source = digitJobSource(dataset)
-    // Warm-up: model sessions, JIT, task streams.
-    await (await newRunner(net, store, newMeta(dataset, 500), source)).run()
-    const runner = await newRunner(net, store, newMeta(dataset, tasks), source)
-    const cpu0 = process.cpuUsage()
-    const t0 = performance.now()
-    const final = await within(runner.run(), 300_000, `the ${tasks}-task job`)
-    const seconds = (performance.now() - t0) / 1000
-    const cpu = process.cpuUsage(cpu0)
-    return {
-      workers: `4 ${kind === 'in-process' ? 'in-process workers' : 'worker processes'}`,
-      slotsPerWorker: slots,
-      credits,
-      tasks,
-      seconds,
-      tasksPerSec: tasks / seconds,
-      cpuMsPerTask: (cpu.user + cpu.system) / 1000 / tasks,
-      state: final.state
-    }
-  } finally {
+  const stop = async (): Promise<void> => {
     await stopNet(net)
     await rm(dir, { recursive: true, force: true })
   }
+  try {
+    const ids = (await spawnWorkers(net, count, args)).map(w => w.peerId)
+    const credits = await waitForWorkers(net.requester, ids)
+    const store = new FileJobStore(dir)
+    // Warm-up: inference sessions, JIT, direct connections and task streams.
+    await timedJob(net, store, dataset, 500)
+    return { label, credits, round: async (tasks) => await timedJob(net, store, dataset, tasks), stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** The worker arguments that turn batching on (the worker's default) or off; per-task lines off (see worker.ts --quiet). */
+export const BATCHING = { on: ['--quiet'], off: ['--quiet', '--batch', '1'] }
+
+/** Where worker tabs come from: the built app, served by a relay, in this browser. */
+export interface TabsContext { browser: Browser, url: string, relayAddr: string }
+
+/**
+ * `count` worker tabs of the built app (`?batch=1` turns their batching off) and a Node requester
+ * of its own on the app server's relay, warmed up with one 500-task job; the tabs and the
+ * requester live until stop().
+ */
+export async function tabVariant (label: string, tabs: TabsContext, dataset: DigitDataset, count: number, batch: 'on' | 'off'): Promise<Variant & { credits: number }> {
+  const context = await tabs.browser.newContext()
+  const dir = await mkdtemp(join(tmpdir(), 'p2p-bench-tabs-'))
+  let requester: NodePeer | undefined
+  const stop = async (): Promise<void> => {
+    await requester?.stop().catch(() => {})
+    await context.close().catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    const url = batch === 'off' ? `${tabs.url}${tabs.url.includes('?') ? '&' : '?'}batch=1` : tabs.url
+    const workers: TabHandle[] = []
+    for (let i = 0; i < count; i++) workers.push(await openTab(context, url, 90_000))
+    requester = await startNodePeer({ relays: [tabs.relayAddr], work: false })
+    const net = { requester }
+    const credits = await waitForWorkers(requester, workers.map(w => w.peerId))
+    const store = new FileJobStore(dir)
+    await timedJob(net, store, dataset, 500)
+    return { label, credits, round: async (n) => await timedJob(net, store, dataset, n), stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** Prints one variant's summary line. */
+export function logVariant (log: Log, what: string, f: VariantFigures): void {
+  log(what, `${fmt(f.tasksPerSec, 'tasks/s', 0)}; ${f.credits} credits in flight; requester process ${f.cpuMsPerTask.p50.toFixed(3)} ms CPU/task (p50)`)
 }
 
 // ---------------------------------------------------------------- 3. lost-worker detection
@@ -222,7 +308,7 @@ async function detection (dataset: DigitDataset, kills: number): Promise<Detecti
   const net = await startNet() // the requester's default heartbeats, as `npm run submit` uses
   try {
     const local = await startWorkers(net, 2, 1)
-    const doomed = await spawnWorkers(net, kills, 1)
+    const doomed = await spawnWorkers(net, kills, ['--slots', '1'])
     await waitForWorkers(net.requester, [...local, ...doomed.map(d => d.peerId)])
 
     const inFlight = new Map<string, number>()
@@ -288,17 +374,40 @@ export async function benchBatch (options: BatchBenchOptions = {}): Promise<Reco
   const log = options.log ?? defaultLog
   const tasks = options.tasks ?? 10_000
   const kills = options.kills ?? 3
+  const rounds = options.rounds ?? 3
+  const tabCount = options.tabCount ?? 2
   const dataset = await loadDigitDataset('mnist-test')
-  const out: Record<string, unknown> = { tasks, kills }
+  const out: Record<string, unknown> = { tasks, rounds, kills }
 
-  // 1. Throughput.
-  const runs: ThroughputRun[] = []
-  for (const [kind, slots] of [['in-process', 1], ['in-process', 8], ['processes', 1]] as const) {
-    const r = await throughput(dataset, tasks, kind, slots)
-    runs.push(r)
-    log(`throughput, ${r.workers}`, `${r.tasksPerSec.toFixed(0)} tasks/s (${r.tasks} tasks in ${r.seconds.toFixed(2)} s, ${r.credits} credits in flight = ${r.slotsPerWorker} slot(s) + 1 queued per worker; ${r.cpuMsPerTask.toFixed(2)} ms CPU/task in this process; ${r.state})`)
+  // 1. Throughput: 4 worker processes, H2's batching on and off, interleaved rounds.
+  if (rounds > 0) {
+    log('throughput, 4 worker processes', `${tasks} digit tasks per round, ${rounds} rounds, batching on/off alternated (src/node/worker.ts ${BATCHING.off.join(' ')} for off)`)
+    const variants: Array<Variant & { credits: number }> = []
+    try {
+      variants.push(await processVariant('batching on', dataset, 4, BATCHING.on))
+      variants.push(await processVariant('batching off', dataset, 4, BATCHING.off))
+      const figures = await interleaved(variants, tasks, rounds, log)
+      for (const f of figures) logVariant(log, `throughput, 4 worker processes, ${f.label}`, f)
+      out.throughput = figures
+    } finally {
+      for (const v of variants) await v.stop()
+    }
   }
-  out.throughput = runs
+
+  // 1b. The same from one requester to worker tabs (needs the built app and a browser).
+  if (rounds > 0 && options.tabs != null && tabCount > 0) {
+    log(`throughput, ${tabCount} worker tabs`, `${tasks} digit tasks per round from a Node requester, ${rounds} rounds, batching on/off alternated (?batch=1 for off)`)
+    const variants: Array<Variant & { credits: number }> = []
+    try {
+      variants.push(await tabVariant('batching on', options.tabs, dataset, tabCount, 'on'))
+      variants.push(await tabVariant('batching off', options.tabs, dataset, tabCount, 'off'))
+      const figures = await interleaved(variants, tasks, rounds, log)
+      for (const f of figures) logVariant(log, `throughput, ${tabCount} worker tabs, ${f.label}`, f)
+      out.tabThroughput = figures
+    } finally {
+      for (const v of variants) await v.stop()
+    }
+  }
 
   // 2. Scheduler scaling (virtual clock).
   const scaling = [8, 32, 64].map(n => {
@@ -341,13 +450,36 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     options: {
       tasks: { type: 'string', default: '10000' },
       kills: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '3' },
+      'tab-workers': { type: 'string', default: '0' },
       out: { type: 'string', default: `bench-results/bench-batch-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
     }
   })
-  console.log(`P2P AI Agents batch bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`)
-  const batch = await benchBatch({ tasks: Number(values.tasks), kills: Number(values.kills) })
+  const tabCount = Number(values['tab-workers'])
+  const command = `${process.env.P2P_APP_DIR != null ? `P2P_APP_DIR=${process.env.P2P_APP_DIR} ` : ''}node --import tsx scripts/bench-batch.ts --tasks ${values.tasks} --rounds ${values.rounds} --kills ${values.kills} --tab-workers ${tabCount}`
+  console.log(`P2P AI Agents batch bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n${command}\n`)
+  // Worker tabs need the built app (dist/, or P2P_APP_DIR) served by a relay, and a browser.
+  const server = tabCount > 0 ? await startAppServer() : undefined
+  const browser = tabCount > 0 ? await launchChromium() : undefined
+  const stopAll = async (): Promise<void> => {
+    await browser?.close().catch(() => {})
+    await server?.stop().catch(() => {})
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { void stopAll().finally(() => process.exit(1)) })
+  let batch: Record<string, unknown>
+  try {
+    batch = await benchBatch({
+      tasks: Number(values.tasks),
+      rounds: Number(values.rounds),
+      kills: Number(values.kills),
+      tabCount,
+      tabs: server != null && browser != null ? { browser, url: server.url, relayAddr: server.relayAddr } : undefined
+    })
+  } finally {
+    await stopAll()
+  }
   await mkdir('bench-results', { recursive: true })
-  await writeFile(values.out, JSON.stringify({ command: `node --import tsx scripts/bench-batch.ts --tasks ${values.tasks} --kills ${values.kills}`, batch }, null, 2))
+  await writeFile(values.out, JSON.stringify({ command, batch }, null, 2))
   console.log(`\nwrote ${values.out}`)
   process.exit(0)
 }

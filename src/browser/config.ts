@@ -17,6 +17,8 @@ export interface TabConfig {
   threads: number
   /** Tasks run at once (an inference worker each). */
   slots: number
+  /** Most tasks one inference call takes (`?batch=`; 1 turns batching off; default: the WorkQueue's). */
+  batch?: number
 }
 
 /** What a relay address looks like, for messages about a wrong one. */
@@ -78,7 +80,8 @@ export async function loadConfig (volunteer?: Pick<VolunteerSettings, 'threads' 
     allowPrivateAddresses: params.get('private') !== '0',
     iceServers: ice != null ? parseIceServers(ice) : (served.iceServers ?? []),
     threads: wholeParam(params.get('threads')) ?? volunteer?.threads ?? Math.min(4, navigator.hardwareConcurrency || 1),
-    slots: volunteer?.slots ?? 1
+    slots: volunteer?.slots ?? 1,
+    batch: wholeParam(params.get('batch'))
   }
 }
 

@@ -158,7 +158,7 @@ export class TabPeer extends EventTarget {
             rememberChoice(picker.names, sha, choice)
             this.changed()
           },
-          queue: { slots, maxQueued: 64 },
+          queue: { slots, maxQueued: 64, ...(this.config.batch != null ? { batch: { maxTasks: this.config.batch } } : {}) },
           builtins: BUILTIN_MODELS.map(m => m.sha256)
         }
       }

@@ -8,6 +8,12 @@ import { PIPELINE_DEPTH, SpeedTracker } from '../core/discovery/advert.js'
 import type { Advert, PeerKind } from '../core/discovery/advert.js'
 import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 
+/**
+ * Inference this quick (ms per task) is shorter than a network round trip: with one task waiting
+ * the worker would idle between tasks and a batch could never form, so a whole run's worth waits.
+ */
+export const QUICK_TASK_MS = 10
+
 export interface WorkerIdentity {
   kind: PeerKind
   backend: string
@@ -36,6 +42,8 @@ export class WorkerAdvertiser {
   /** Tasks served since start (a refusal throws before the queue emits anything, so it never counts). */
   private tasksDone = 0
   private tasksFailed = 0
+  /** The last task done here was quick (QUICK_TASK_MS): the advert offers a batch's worth queued. */
+  private quick = false
 
   constructor (sink: AdvertSink, queue: WorkQueue, identity: WorkerIdentity) {
     this.sink = sink
@@ -49,6 +57,7 @@ export class WorkerAdvertiser {
     if (e.state === 'done') this.tasksDone++
     if (e.state === 'failed') this.tasksFailed++
     if (e.state === 'done' && e.result != null) {
+      this.quick = e.result.timings.inferenceMs <= QUICK_TASK_MS
       this.speeds.add(e.sha256, e.result.timings.inferenceMs)
       this.cached.add(e.sha256)
     }
@@ -74,7 +83,10 @@ export class WorkerAdvertiser {
   }
 
   advert (): Advert {
-    const slots = this.queue.slots + PIPELINE_DEPTH
+    // Quick tasks: a batch's worth (what one run takes at once) waits per pipelined run, so the
+    // next run starts full without a round trip. Heavy tasks keep one waiting: piling them on one
+    // worker would only leave the others idle.
+    const slots = this.queue.slots + PIPELINE_DEPTH * (this.quick ? this.queue.batchTasks : 1)
     return {
       kind: this.identity.kind,
       addrs: [],

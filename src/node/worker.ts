@@ -3,6 +3,7 @@
  *
  *   node --import tsx src/node/worker.ts --relay <multiaddr> [--key file] [--threads n] [--slots n]
  *        [--model-cache dir] [--model-cache-mb n] [--max-model-mb n] [--max-memory-mb n] [--session-budget-mb n]
+ *        [--batch n] [--quiet]
  *
  * `--model-cache-mb` (default 2048) is the disk the model cache may use; past it the least
  * recently used models are deleted (fetched again if a task needs them).
@@ -12,6 +13,10 @@
  * resident memory of each: a model that uses more fails its task with `inference-failed` and its
  * process is restarted, while the other slots carry on. `--session-budget-mb` (default 256) is
  * how many MB of models each process keeps loaded; past it the least recently used are unloaded.
+ * `--batch` (default DEFAULT_BATCH_TASKS) is the most waiting tasks of one requester a slot runs in
+ * one inference call (stacked where the model has a free batch dimension); 1 runs each alone. Env
+ * P2P_BATCH sets it when the flag is absent. `--quiet` prints no line per task started or done
+ * (failures still print): at thousands of tasks a second the lines cost more than the tasks.
  *
  * Joins the network through the relay (also read from RELAY_ADDR), serves tasks over direct
  * WebRTC and prints one line per task it starts and finishes. Output, one event per line:
@@ -38,12 +43,13 @@ import { DEFAULT_MAX_MODEL_BYTES } from '../core/model-transfer/codec.js'
 import { BUILTIN_MODELS } from '../models/catalog.js'
 import { DEFAULT_MAX_MEMORY_MB } from './inference-pool.js'
 import { DEFAULT_SESSION_BUDGET_BYTES } from '../runtime/ort-runner.js'
+import { DEFAULT_BATCH_TASKS } from '../core/work-queue.js'
 import type { ModelEvent } from '../core/model-store.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { NodePeer } from './node-peer.js'
 import type { WorkEvent } from '../core/work-queue.js'
 
-const USAGE = 'usage: worker --relay <multiaddr>... [--key file] [--threads n] [--slots n] [--model-cache dir] [--model-cache-mb n] [--max-model-mb n] [--max-memory-mb n] [--session-budget-mb n]  (env: RELAY_ADDR)'
+const USAGE = 'usage: worker --relay <multiaddr>... [--key file] [--threads n] [--slots n] [--model-cache dir] [--model-cache-mb n] [--max-model-mb n] [--max-memory-mb n] [--session-budget-mb n] [--batch n] [--quiet]  (env: RELAY_ADDR, P2P_BATCH)'
 
 /** An error's message with its line breaks folded, so every failure prints as exactly one line. */
 function oneLine (err: unknown): string {
@@ -66,7 +72,7 @@ function positiveInt (value: string | undefined, name: string, fallback: number)
   return n
 }
 
-let values: { relay?: string[], key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'model-cache-mb'?: string, 'max-model-mb'?: string, 'max-memory-mb'?: string, 'session-budget-mb'?: string, help?: boolean }
+let values: { relay?: string[], key?: string, threads?: string, slots?: string, 'model-cache'?: string, 'model-cache-mb'?: string, 'max-model-mb'?: string, 'max-memory-mb'?: string, 'session-budget-mb'?: string, batch?: string, quiet?: boolean, help?: boolean }
 try {
   values = parseArgs({
     options: {
@@ -79,6 +85,8 @@ try {
       'max-model-mb': { type: 'string' },
       'max-memory-mb': { type: 'string' },
       'session-budget-mb': { type: 'string' },
+      batch: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
   }).values
@@ -103,6 +111,7 @@ const modelCacheMb = positiveInt(values['model-cache-mb'], 'model-cache-mb', DEF
 const maxModelMb = positiveInt(values['max-model-mb'], 'max-model-mb', DEFAULT_MAX_MODEL_BYTES / 1024 / 1024)
 const maxMemoryMb = positiveInt(values['max-memory-mb'], 'max-memory-mb', DEFAULT_MAX_MEMORY_MB)
 const sessionBudgetMb = positiveInt(values['session-budget-mb'], 'session-budget-mb', DEFAULT_SESSION_BUDGET_BYTES / 1024 / 1024)
+const batchTasks = positiveInt(values.batch ?? process.env.P2P_BATCH, 'batch', DEFAULT_BATCH_TASKS)
 
 let peer: NodePeer | undefined
 let stopping = false
@@ -133,6 +142,7 @@ function short (peerId: string): string {
 const ms = (n: number): string => n.toFixed(1)
 
 function logEvent (e: WorkEvent): void {
+  if (values.quiet === true && e.state !== 'failed') return
   const who = `${e.model} for ${short(e.requester)}`
   switch (e.state) {
     case 'running':
@@ -168,7 +178,7 @@ try {
     relays,
     privateKey,
     threads,
-    queue: { slots, onEvent: logEvent },
+    queue: { slots, onEvent: logEvent, batch: { maxTasks: batchTasks } },
     modelStore: new FileModelStore(values['model-cache'] ?? DEFAULT_MODEL_CACHE, { budgetBytes: modelCacheMb * 1024 * 1024 }),
     maxModelBytes: maxModelMb * 1024 * 1024,
     maxMemoryMb,

@@ -1,0 +1,56 @@
+/**
+ * A worker process tuned for tiny tasks (src/node/worker.ts --batch, --quiet) on the real stack:
+ * relay on 127.0.0.1, direct WebRTC, the worker's inference child process, a requester peer here.
+ * Many tasks sent at once reach the worker in coalesced stream writes and come back as batches,
+ * each task with its own verified receipt and exactly the prediction local onnxruntime-node gives.
+ */
+import '../../src/node/polyfill.js'
+import { afterAll, describe, expect, it } from 'vitest'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { PIPELINE_DEPTH } from '../../src/core/discovery/advert.js'
+import * as ort from 'onnxruntime-node'
+import { DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
+import { toTypedArray } from '../../src/core/tensor.js'
+import { builtinModel, modelRef } from '../../src/models/catalog.js'
+import { Cleanup, DIGITS_MODEL_FILE, digitsTask, heldOutDigits, spawnWorker, startPeer, startRelay, startWorkerProcess, waitForAdvert, withTimeout } from './helpers.js'
+
+const cleanup = new Cleanup()
+afterAll(async () => { await cleanup.run() })
+
+const argmax = (probs: Float32Array): number => probs.indexOf(Math.max(...probs))
+
+describe('worker --batch and --quiet', () => {
+  it('refuses --batch 0 with one line and exit status 2', async () => {
+    const worker = startWorkerProcess(cleanup, ['--relay', '/ip4/127.0.0.1/tcp/1/ws/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X', '--batch', '0'])
+    const { code } = await withTimeout(worker.exited, 30_000, 'the worker to exit')
+    expect(code).toBe(2)
+    expect(worker.lines[0]).toMatch(/^worker: --batch must be a positive integer, got "0"/)
+  })
+
+  it('a --quiet worker with --batch 4 offers a batch\'s worth of credits for quick tasks and answers 24 tasks sent at once, each with its own receipt', async () => {
+    const relay = await startRelay(cleanup)
+    const requester = await startPeer(cleanup, relay.addr, { work: false })
+    const worker = await spawnWorker(cleanup, relay.addr, ['--quiet', '--batch', '4', '--slots', '1'])
+    const sha = modelRef(builtinModel('digits')).sha256
+    await waitForAdvert(requester, worker.peerId, a => a.worker && a.models.includes(sha), 'the worker\'s advert')
+    const digits = heldOutDigits().slice(0, 24)
+    const peer = peerIdFromString(worker.peerId)
+    const outcomes = await withTimeout(Promise.all(digits.map(async (d, i) => await requester.tasks.run(peer, { ...digitsTask(`t${i}`, d.pixels), outputNames: [DIGITS_OUTPUT_PROBS] }))), 60_000, '24 tasks')
+    // What local onnxruntime-node predicts for each: a batch must never mix rows up.
+    const session = await ort.InferenceSession.create(DIGITS_MODEL_FILE, { intraOpNumThreads: 1 })
+    const expected: number[] = []
+    for (const d of digits) {
+      const out = await session.run({ [DIGITS_INPUT]: new ort.Tensor('float32', d.pixels, [1, 1, 28, 28]) })
+      expected.push(argmax(out[DIGITS_OUTPUT_PROBS].data as Float32Array))
+    }
+    await session.release()
+    outcomes.forEach((o, i) => {
+      expect(o.receipt.taskId).toBe(`t${i}`)
+      expect(o.receipt.worker).toBe(worker.peerId)
+      expect(argmax(toTypedArray(o.result.outputs[0]) as Float32Array)).toBe(expected[i])
+    })
+    // Digits are quick: one slot running plus a batch's worth (4) waiting.
+    await waitForAdvert(requester, worker.peerId, a => a.slots === 1 + PIPELINE_DEPTH * 4, () => `1 + ${PIPELINE_DEPTH} × 4 credits (advert says ${requester.discovery.table.get(worker.peerId)?.advert.slots})`)
+    expect(worker.lines.filter(l => /^task \S+ (running|done):/.test(l))).toEqual([])
+  })
+})
