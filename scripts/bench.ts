@@ -28,6 +28,7 @@ import { DIGITS_INPUT } from '../src/models/digits.js'
 import { fmt, summarize } from './stats.js'
 import { benchBatch } from './bench-batch.js'
 import { benchModels } from './bench-models.js'
+import { benchUi } from './bench-ui.js'
 import type { DigitTaskTiming } from '../src/browser/scripting.js'
 import '../src/browser/scripting.js'
 import type { Summary } from './stats.js'
@@ -66,7 +67,6 @@ try {
         ? `npm run bench -- --mvp-only --tabs ${TABS} --tasks ${TASKS}`
         : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
   })
-  console.log(results.command)
   if (!MODELS_ONLY) await benchMvpAndBatch()
   // 6. Real models, model transfer and OCR (issue #4).
   if (!MVP_ONLY) results.models = await benchModels({ browser, url: server.url, log })
@@ -162,10 +162,13 @@ async function benchMvpAndBatch (): Promise<void> {
 
   // 5. Batch jobs across Node peers (the tabs are closed first: they would only compete for the CPU).
   await context.close()
+  // 4b. The page's own latency (issue #12): a warm digit through the real UI vs the scripting API, same run.
+  console.log('\nThe page\'s own latency: digit tab A → tab B, real UI vs scripting API')
+  results.pageLatency = await benchUi({ browser, url: server.url, rounds: 6, tasks: 50, log })
   let batch: unknown
   if (!MVP_ONLY) {
     console.log('\nBatch jobs (issue #3)')
-    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log, tabs: { browser, url: server.url, relayAddr: server.relayAddr } })
+    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log })
   }
 
   Object.assign(results, {

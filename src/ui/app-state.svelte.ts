@@ -21,6 +21,8 @@ import { showTabState, VolunteerControls } from '../browser/volunteer.js'
 import { needsReload } from '../browser/volunteer-settings.js'
 import { backendsInWords, relaysInWords } from '../browser/volunteer-words.js'
 import { loadKept, MAX_KEPT_SERVED, saveKept } from '../browser/volunteer-log.js'
+import { systemClock } from '../core/clock.js'
+import { SubmissionList } from './submission-list.js'
 import type { PauseReason, VolunteerSettings } from '../browser/volunteer-settings.js'
 
 export interface Submission {
@@ -62,8 +64,15 @@ export interface ModelFetch {
 
 const MAX_LOG = 50
 const PROGRESS_MS = 200
-/** Results and the work log are written to storage at most this often while tasks stream in. */
-const KEEP_MS = 1000
+/**
+ * Results and the work log are written to storage at most this often while tasks stream in, and
+ * at once when the page is hidden or goes away. Each write serialises up to 500 rows on the main
+ * thread and sends them to every other tab of the app (storage events): once a second it landed
+ * on the tasks a worker tab was serving.
+ */
+const KEEP_MS = 10_000
+/** A digit task that answers sooner shows no "running" card first (see SubmissionList). */
+const RUNNING_GRACE_MS = 100
 
 function storage (): Storage | undefined {
   try {
@@ -92,9 +101,11 @@ class AppState {
   readyMs = $state<number | undefined>(undefined)
   fatal = $state('')
   relayError = $state('')
-  peers = $state<PeerView[]>([])
-  submissions = $state<Submission[]>([])
-  served = $state<ServedTask[]>([])
+  // Lists replaced whole, never changed in place: raw state, so a render does not proxy every row.
+  peers = $state.raw<PeerView[]>([])
+  submissions = $state.raw<Submission[]>([])
+  served = $state.raw<ServedTask[]>([])
+  private readonly results = new SubmissionList<Submission>({ clock: systemClock, max: MAX_LOG, graceMs: RUNNING_GRACE_MS, onChange: (rows) => { this.submissions = rows as Submission[] } })
   paused = $state(false)
   /** Why this tab takes no work now (empty while it works): the volunteer's pause, a hidden tab, the battery. */
   pauseReasons = $state.raw<PauseReason[]>([])
@@ -128,6 +139,7 @@ class AppState {
 
   constructor () {
     if (typeof addEventListener === 'function') addEventListener('pagehide', () => { this.keep() })
+    if (typeof document !== 'undefined') document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') this.keep() })
   }
 
   async start (): Promise<void> {
@@ -181,10 +193,9 @@ class AppState {
     }
   }
 
-  /** Classifies a drawing (RGBA pixels of the pad) on the chosen target. */
-  async submitDigit (rgba: Uint8ClampedArray, width: number, height: number, target: Target): Promise<void> {
+  /** Classifies a drawing (the pad's pixels as digitInput made them) on the chosen target. */
+  async submitDigit (pixels: Float32Array, target: Target): Promise<void> {
     const model = builtinModel('digits')
-    const pixels = preprocessDrawing(rgba, width, height)
     // No ink: the model would still answer (a confident "1"), which means nothing.
     if (pixels.every(v => v === 0)) {
       this.padHint = 'Draw a digit first: the pad is empty.'
@@ -192,10 +203,9 @@ class AppState {
     }
     this.padHint = ''
     const taskId = `${this.peerId.slice(-6)}-${Date.now().toString(36)}-${++this.counter}`
-    const entry: Submission = { taskId, target: target.kind === 'peer' ? target.peerId : target.kind, status: 'running' }
-    this.submissions = [entry, ...this.submissions].slice(0, MAX_LOG)
+    this.results.add({ taskId, target: target.kind === 'peer' ? target.peerId : target.kind, status: 'running' })
     const update = (patch: Partial<Submission>): void => {
-      this.submissions = this.submissions.map(s => s.taskId === taskId ? { ...s, ...patch } : s)
+      this.results.update(taskId, patch)
       this.keepSoon()
     }
     try {
@@ -224,6 +234,11 @@ class AppState {
       const e = toTaskError(err)
       update({ status: 'failed', error: { code: e.code, message: e.message, peer: e.peer ?? (target.kind === 'peer' ? target.peerId : undefined) } })
     }
+  }
+
+  /** The model's 28×28 input from a drawing (RGBA pixels of the pad). */
+  digitInput (rgba: Uint8ClampedArray, width: number, height: number): Float32Array {
+    return preprocessDrawing(rgba, width, height)
   }
 
   /** Volunteer pause: finish what runs, take nothing new; kept across reloads. */
@@ -296,7 +311,7 @@ class AppState {
     this.keptSlot = slot
     contribution.bindSlot(slot)
     const kept = loadKept(storage(), slot)
-    this.submissions = [...this.submissions, ...kept.results as Submission[]].slice(0, MAX_LOG)
+    this.results.restore(kept.results as Submission[])
     const arrived = [...this.servedLog.values()]
     this.servedLog.clear()
     // A task that was running when the page went away never reports: say so rather than show it running.
