@@ -67,6 +67,7 @@ try {
         ? `npm run bench -- --mvp-only --tabs ${TABS} --tasks ${TASKS}`
         : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
   })
+  console.log(results.command)
   if (!MODELS_ONLY) await benchMvpAndBatch()
   // 6. Real models, model transfer and OCR (issue #4).
   if (!MVP_ONLY) results.models = await benchModels({ browser, url: server.url, log })
@@ -168,7 +169,7 @@ async function benchMvpAndBatch (): Promise<void> {
   let batch: unknown
   if (!MVP_ONLY) {
     console.log('\nBatch jobs (issue #3)')
-    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log })
+    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log, tabs: { browser, url: server.url, relayAddr: server.relayAddr } })
   }
 
   Object.assign(results, {
