@@ -49,8 +49,12 @@ export const MIN_TIMEOUT_MS = 1000
 
 /** Most tasks one executor call takes by default (see WorkQueueOptions.batch). */
 export const DEFAULT_BATCH_TASKS = 16
-/** Most input bytes one batch stacks by default: past this, bigger runs save nothing measurable (docs/BENCHMARKS.md). */
-export const DEFAULT_BATCH_INPUT_BYTES = 1024 * 1024
+/**
+ * Most input bytes one batch stacks by default. Stacking pays for small, quick tasks (digits: ~4×
+ * less time per task at 8 and more on a Node worker) and not for big ones (OCR recognition lines,
+ * 184 KB each, ran no faster stacked): scripts/bench-stacking.ts.
+ */
+export const DEFAULT_BATCH_INPUT_BYTES = 256 * 1024
 
 export interface ExecutionResult {
   outputs: WireTensor[]

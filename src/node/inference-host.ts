@@ -67,13 +67,31 @@ function wireOutcome (outcome: ExecutionResult | Error): WireOutcome {
   }
 }
 
+/**
+ * A batch's outcomes, carrying no more output bytes in all than one task may (the frame limit): a
+ * batch must not make the worker's own process hold many frames' worth at once. Tasks past that
+ * are answered `again` and run alone.
+ */
+function wireOutcomes (outcomes: Array<ExecutionResult | Error>): WireOutcome[] {
+  const max = config.maxOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
+  let total = 0
+  return outcomes.map(o => {
+    const w = wireOutcome(o)
+    if (!('result' in w)) return w
+    const bytes = w.result.outputs.reduce((n, t) => n + t.data.byteLength, 0)
+    if (total > 0 && total + bytes > max) return { again: true }
+    total += bytes
+    return w
+  })
+}
+
 async function execute (m: Extract<ToHost, { type: 'execute' | 'executeMany' }>): Promise<void> {
   const runner = runners.get(m.threads)
   try {
     if (runner == null) throw new TaskError('inference-failed', `no onnxruntime runner with ${m.threads} threads here`)
     if (m.type === 'executeMany') {
       const outcomes = await runner.executeMany(m.requests, m.requester)
-      send({ type: 'results', id: m.id, outcomes: outcomes.map(wireOutcome), sessions: runner.cachedModels })
+      send({ type: 'results', id: m.id, outcomes: wireOutcomes(outcomes), sessions: runner.cachedModels })
     } else {
       send({ type: 'result', id: m.id, result: sendable(await runner.execute(m.request, m.requester)), sessions: runner.cachedModels })
     }

@@ -57,6 +57,8 @@ export interface InferencePoolOptions {
   maxMemoryMb?: number
   /** Model bytes of sessions each process keeps (see OrtRunner). */
   sessionBudgetBytes?: number
+  /** Output bytes one reply from a process may carry: one task's, or a batch's in all (default: the frame limit). */
+  maxOutputBytes?: number
   /** How often the memory watchdog looks (default 20 ms). */
   watchIntervalMs?: number
   /** A process ended while in use, and why (for the worker's log). */
@@ -167,7 +169,14 @@ export class InferencePool {
   /** Tasks of one model and requester in one message to one process (see OrtRunner.executeMany). */
   private async executeMany (threads: number, requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
     const outcomes = await this.onHost(threads, requests[0].model.sha256, signal, id => ({ type: 'executeMany', id, threads, requests: requests.map(compactRequest), requester })) as WireOutcome[]
-    return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
+    const answers: BatchOutcome[] = []
+    for (const [i, o] of outcomes.entries()) {
+      if ('result' in o) answers.push(o.result)
+      else if ('error' in o) answers.push(new TaskError(o.error.code, o.error.message))
+      // Its outputs did not fit in the batch's reply: run alone, in a reply of its own.
+      else answers.push(await this.execute(threads, requests[i], requester, signal).catch((err: unknown) => toTaskError(err, 'inference-failed')))
+    }
+    return answers
   }
 
   /** Sends `message` (built with its id) to a free process and resolves with its answer; `signal` kills the process. */
@@ -227,7 +236,7 @@ export class InferencePool {
   }
 
   private spawn (): Host {
-    const config: HostConfig = { threads: this.options.threads, sessionBudgetBytes: this.options.sessionBudgetBytes, maxOutputBytes: DEFAULT_LIMITS.maxFrameBytes }
+    const config: HostConfig = { threads: this.options.threads, sessionBudgetBytes: this.options.sessionBudgetBytes, maxOutputBytes: this.options.maxOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes }
     const child = fork(HOST_ENTRY, [JSON.stringify(config)], {
       execArgv: ['--import', TSX_LOADER],
       serialization: 'advanced',

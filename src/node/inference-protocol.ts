@@ -22,8 +22,12 @@ export interface HostConfig {
 
 export interface WireError { code: TaskErrorCode, message: string }
 
-/** One task's outcome as it crosses the IPC channel (a TaskError would arrive as a plain Error). */
-export type WireOutcome = { result: ExecutionResult } | { error: WireError }
+/**
+ * One task's outcome as it crosses the IPC channel (a TaskError would arrive as a plain Error).
+ * `again`: its outputs did not fit in this message (a batch's reply carries at most one frame's
+ * worth, as one task's does), so the parent runs it again on its own.
+ */
+export type WireOutcome = { result: ExecutionResult } | { error: WireError } | { again: true }
 
 export type ToHost =
   | { type: 'execute', id: number, threads: number, request: TaskRequest, requester: string }

@@ -130,7 +130,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
                 sessionBudgetBytes: options.sessionBudgetBytes
               })
               runners.push(runner)
-              return { name: runner.backend, execute: async (r, from) => await runner.execute(r, from), release: async (sha) => { await runner.release(sha) } }
+              return { name: runner.backend, execute: async (r, from) => await runner.execute(r, from), executeMany: async (rs, from) => await runner.executeMany(rs, from), release: async (sha) => { await runner.release(sha) } }
             })
           } else {
             const inference = new InferencePool({

@@ -1,6 +1,6 @@
 /** A batch crosses to the inference process as one message (real child process, real onnxruntime-node). */
 import { readFile } from 'node:fs/promises'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { InferencePool } from '../../src/node/inference-pool.js'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
@@ -17,8 +17,8 @@ const digits = builtinModel('digits')
 const pools: InferencePool[] = []
 afterAll(() => { for (const p of pools) p.stop() })
 
-async function pool (models: Map<string, Uint8Array>, asked?: (sha: string) => void): Promise<InferencePool> {
-  const p = new InferencePool({ size: 1, threads: [1], fetchModel: async (ref) => { asked?.(ref.sha256); return models.get(ref.sha256)! } })
+async function pool (models: Map<string, Uint8Array>, asked?: (sha: string) => void, maxOutputBytes?: number): Promise<InferencePool> {
+  const p = new InferencePool({ size: 1, threads: [1], fetchModel: async (ref) => { asked?.(ref.sha256); return models.get(ref.sha256)! }, maxOutputBytes })
   pools.push(p)
   return p
 }
@@ -48,6 +48,25 @@ describe('InferencePool.executeMany', () => {
       expect(r.backend).toBe(candidate.name)
     }
     expect((outcomes[1] as ExecutionResult).outputs[0].dims[0]).toBe(2)
+  })
+
+  it('carries no more output bytes in a batch\'s reply than in one task\'s: the tasks past that run alone', async () => {
+    const bytes = new Uint8Array(await readFile(MODELS_DIR + digits.file))
+    // One digit task's outputs: logits + probs, 2 × 10 float32 = 80 bytes; three rows 240.
+    const p = await pool(new Map([[digits.sha256, bytes]]), undefined, 200)
+    const [candidate] = p.candidates
+    const rng = new Rng(13)
+    const ref = modelRef(digits)
+    const tasks = [task('a', ref, 1, rng), task('b', ref, 1, rng), task('c', ref, 1, rng), task('d', ref, 1, rng), task('wide', ref, 3, rng)]
+    const single: ExecutionResult[] = []
+    for (const t of tasks.slice(0, 4)) single.push(await candidate.execute(t, 'peer'))
+    // Its private single-task path: what runs a task alone again.
+    const alone = vi.spyOn(p as unknown as { execute: (...args: unknown[]) => Promise<ExecutionResult> }, 'execute')
+    const outcomes = await candidate.executeMany!(tasks, 'peer')
+    // a and b fill 160 of the 200 bytes; c and d come back `again` and run alone.
+    expect(alone.mock.calls.map(c => (c[1] as TaskRequest).taskId)).toEqual(['c', 'd'])
+    for (const i of [0, 1, 2, 3]) expect(relativeComparator()((outcomes[i] as ExecutionResult).outputs, single[i].outputs)).toBe(true)
+    expect((outcomes[4] as TaskError).message).toMatch(/over the 200-byte frame limit/)
   })
 
   it('stops a batch whose signal aborts by ending its process, and the next batch runs on a fresh one', async () => {
