@@ -3,6 +3,8 @@
  *
  *   node --import tsx scripts/bench-soak.ts [--minutes 5] [--warmup M] [--sample-s 60]
  *        [--plot docs/img/soak.png] [--out FILE]
+ *   node --import tsx scripts/bench-soak.ts --replot FILE.json --plot docs/img/soak.png
+ *        (draws the chart again from a run's JSON, without running anything)
  *
  * Runs the relay (serving the built app: P2P_APP_DIR or dist/), 3 Chromium tabs and 2 Node worker
  * processes (src/node/worker.ts), and loops a requester's day on tab A until the time is up:
@@ -53,17 +55,18 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     'sample-s': { type: 'string', default: '60' },
     plot: { type: 'string' },
+    replot: { type: 'string' },
     out: { type: 'string', default: `bench-results/soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
   }
 })
 const MINUTES = Number(values.minutes)
 const WARMUP = values.warmup != null ? Number(values.warmup) : Math.max(1, Math.round(MINUTES / 6))
 const SAMPLE_S = Number(values['sample-s'])
-if (!(MINUTES > 0) || !(WARMUP >= 0) || WARMUP >= MINUTES || !(SAMPLE_S >= 1)) {
-  console.error('usage: bench-soak [--minutes N > 0] [--warmup M < N] [--sample-s S ≥ 1] [--plot file.png] [--out file.json]')
+if (!(MINUTES > 0) || !(WARMUP >= 0) || !(SAMPLE_S >= 1)) {
+  console.error('usage: bench-soak [--minutes N > 0] [--warmup M] [--sample-s S ≥ 1] [--plot file.png] [--out file.json]')
   process.exit(2)
 }
-const COMMAND = `npm run bench:soak -- --minutes ${MINUTES}${values.warmup != null ? ` --warmup ${WARMUP}` : ''}${SAMPLE_S !== 60 ? ` --sample-s ${SAMPLE_S}` : ''}${values.plot != null ? ` --plot ${values.plot}` : ''}`
+let COMMAND = `npm run bench:soak -- --minutes ${MINUTES}${values.warmup != null ? ` --warmup ${WARMUP}` : ''}${SAMPLE_S !== 60 ? ` --sample-s ${SAMPLE_S}` : ''}${values.plot != null ? ` --plot ${values.plot}` : ''}`
 
 // ---------------------------------------------------------------- processes (/proc)
 
@@ -313,7 +316,8 @@ function printTables (samples: Sample[], growth: Growth[]): void {
 /** Draws the series with uPlot in a headless Chromium page and saves a PNG of it. */
 async function plot (browser: Browser, samples: Sample[], warmupMin: number, file: string): Promise<void> {
   const names = [...new Set(samples.flatMap(s => Object.keys(s.rss)))]
-  const data = [samples.map(s => s.minute), ...names.map(n => samples.map(s => s.rss[n] == null ? null : Math.round(s.rss[n] / MB)))]
+  // 0 or missing: no such process at that moment (a tab between leaving and its successor joining): a gap.
+  const data = [samples.map(s => s.minute), ...names.map(n => samples.map(s => s.rss[n] == null || s.rss[n] === 0 ? null : Math.round(s.rss[n] / MB)))]
   const js = await readFile(ROOT + 'node_modules/uplot/dist/uPlot.iife.min.js', 'utf8')
   const css = await readFile(ROOT + 'node_modules/uplot/dist/uPlot.min.css', 'utf8')
   const colours = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939', '#8c6d31', '#843c39']
@@ -380,7 +384,11 @@ async function main (): Promise<void> {
     const chrome = chromiumProcesses()
     const r: Record<string, number> = { relay: rss(server.process.pid!) }
     for (const [type, pids] of chrome.byType) r[`chromium ${type}`] = pids.reduce((s, p) => s + rss(p), 0)
-    for (const tab of [a, b, c]) r[tab.name] = tab.renderers.reduce((s, p) => s + rss(p), 0)
+    for (const tab of [a, b, c]) {
+      const bytes = tab.renderers.reduce((s, p) => s + rss(p), 0)
+      // 0: caught between tab C closing and its successor opening (no process to count).
+      if (bytes > 0) r[tab.name] = bytes
+    }
     for (const w of workers) {
       r[w.name] = rss(w.child.pid!)
       r[`${w.name} inference`] = descendants(all, w.child.pid!).reduce((s, p) => s + rss(p), 0)
@@ -453,11 +461,26 @@ async function cleanup (): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
 }
 
+/** --replot: the chart of a finished run, from its JSON. */
+async function replot (json: string, file: string): Promise<void> {
+  const run = JSON.parse(await readFile(json, 'utf8')) as { command: string, warmupMin: number, samples: Sample[] }
+  COMMAND = run.command
+  const browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_FLAGS })
+  cleanups.push(async () => { await browser.close() })
+  await plot(browser, run.samples, run.warmupMin, file)
+  console.log(`wrote ${file} from ${json}`)
+}
+
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => { void cleanup().finally(() => process.exit(130)) })
 }
 try {
-  await main()
+  if (values.replot != null) {
+    if (values.plot == null) throw new Error('--replot needs --plot FILE.png')
+    await replot(values.replot, values.plot)
+  } else {
+    await main()
+  }
 } catch (err) {
   console.error(`bench:soak failed: ${(err as Error).stack ?? String(err)}`)
   process.exitCode = 1
