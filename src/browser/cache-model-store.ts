@@ -73,16 +73,25 @@ export interface BuiltinModelCacheOptions {
   fetch?: typeof globalThis.fetch
 }
 
+/** The performance mark a page makes each time it hashes a built-in model's bytes (tests count them). */
+export const BUILTIN_VERIFY_MARK = 'p2p-builtin-verify'
+
 /**
  * The app's built-in models (public/models, served over HTTP), kept in Cache Storage by sha256 once
- * fetched: later loads, offline ones included, read them from there. Bytes are stored only when they
- * hash to the sha256 asked for, so a wrong file (an old deploy behind a proxy) is never pinned.
+ * fetched: later loads, offline ones included, read them from there. It hands out only bytes that
+ * hash to the sha256 asked for, each model hashed once per page (a download before it is stored,
+ * a cache entry on its first read), so a wrong file (an old deploy behind a proxy) is never pinned
+ * nor run, and the model provider need not hash them again.
  */
 export class BuiltinModelCache {
   private readonly current: ReadonlySet<string>
   private readonly caches?: CacheStorage
   private readonly fetch: typeof globalThis.fetch
   private pruned?: Promise<void>
+  /** Built-ins whose bytes hashed right in this page: their cache entries are not hashed again. */
+  private readonly verified = new Set<string>()
+  /** Concurrent reads of one model share one download. */
+  private readonly inflight = new Map<string, Promise<Uint8Array | undefined>>()
 
   constructor (options: BuiltinModelCacheOptions) {
     this.current = new Set(options.current)
@@ -90,21 +99,50 @@ export class BuiltinModelCache {
     this.fetch = options.fetch ?? (async (input, init) => await globalThis.fetch(input, init))
   }
 
-  /** The bytes of built-in `sha256`, from the cache, else from `url` (then cached when they match). */
-  async get (sha256: string, url: string | URL): Promise<Uint8Array> {
-    if (this.caches == null) return await this.download(url)
-    const cache = await this.caches.open(BUILTIN_CACHE)
-    this.pruned ??= this.prune(cache).catch(() => {})
-    const hit = await cache.match(BUILTIN_PATH + sha256)
-    if (hit != null) return new Uint8Array(await hit.arrayBuffer())
-    const bytes = await this.download(url)
-    if (this.current.has(sha256) && await sha256Hex(bytes) === sha256) {
-      // Out of quota the model still runs, only not offline: not worth failing the task over.
-      await cache.put(BUILTIN_PATH + sha256, new Response(new Uint8Array(bytes), {
-        headers: { 'content-type': 'application/octet-stream', [SIZE_HEADER]: String(bytes.byteLength) }
-      })).catch((err: unknown) => { console.warn(`built-in model ${sha256} not cached:`, err) })
+  /**
+   * The bytes of built-in `sha256`, from the cache, else from `url` (then cached); undefined when
+   * `url` serves other bytes (the model is then fetched like any other, from a peer that has it).
+   */
+  async get (sha256: string, url: string | URL): Promise<Uint8Array | undefined> {
+    let p = this.inflight.get(sha256)
+    if (p == null) {
+      p = this.read(sha256, url).finally(() => { this.inflight.delete(sha256) })
+      this.inflight.set(sha256, p)
     }
+    return await p
+  }
+
+  private async read (sha256: string, url: string | URL): Promise<Uint8Array | undefined> {
+    const cache = this.caches == null ? undefined : await this.caches.open(BUILTIN_CACHE)
+    if (cache != null) {
+      this.pruned ??= this.prune(cache).catch(() => {})
+      const hit = await cache.match(BUILTIN_PATH + sha256)
+      if (hit != null) {
+        const bytes = new Uint8Array(await hit.arrayBuffer())
+        if (await this.check(sha256, bytes)) return bytes
+        // A damaged entry: fetched afresh below.
+        await cache.delete(BUILTIN_PATH + sha256).catch(() => {})
+      }
+    }
+    const bytes = await this.download(url)
+    if (!this.current.has(sha256) || !await this.check(sha256, bytes)) {
+      console.warn(`${String(url)} does not hash to built-in model ${sha256}: not used`)
+      return undefined
+    }
+    // Out of quota the model still runs, only not offline: not worth failing the task over.
+    await cache?.put(BUILTIN_PATH + sha256, new Response(new Uint8Array(bytes), {
+      headers: { 'content-type': 'application/octet-stream', [SIZE_HEADER]: String(bytes.byteLength) }
+    })).catch((err: unknown) => { console.warn(`built-in model ${sha256} not cached:`, err) })
     return bytes
+  }
+
+  /** Whether `bytes` are built-in `sha256`: hashed on the first read in this page only. */
+  private async check (sha256: string, bytes: Uint8Array): Promise<boolean> {
+    if (this.verified.has(sha256)) return true
+    performance.mark(BUILTIN_VERIFY_MARK, { detail: { sha256 } })
+    if (await sha256Hex(bytes) !== sha256) return false
+    this.verified.add(sha256)
+    return true
   }
 
   private async prune (cache: Cache): Promise<void> {

@@ -137,6 +137,7 @@ export class TabPeer extends EventTarget {
       allowPrivateAddresses: this.config.allowPrivateAddresses,
       modelStore: tabModelStore(),
       builtin: fetchBuiltin,
+      builtinVerified: true,
       maxModelBytes: DEFAULT_MAX_MODEL_BYTES,
       onModelEvent: (e) => { this.dispatchEvent(new CustomEvent<ModelEvent>('model', { detail: e })) },
       onWork: onEvent,
@@ -158,7 +159,7 @@ export class TabPeer extends EventTarget {
             rememberChoice(picker.names, sha, choice)
             this.changed()
           },
-          queue: { slots, maxQueued: 64, ...(this.config.batch != null ? { batch: { maxTasks: this.config.batch } } : {}) },
+          queue: { slots, maxQueued: 64 },
           builtins: BUILTIN_MODELS.map(m => m.sha256)
         }
       }
@@ -409,7 +410,7 @@ export class TabPeer extends EventTarget {
 
 const builtinCache = new BuiltinModelCache({ current: BUILTIN_MODELS.map(m => m.sha256) })
 
-/** A built-in model's bytes, by sha256: kept in Cache Storage once fetched from this app's server (public/models), so they run offline. */
+/** A built-in model's verified bytes, by sha256: kept in Cache Storage once fetched from this app's server (public/models), so they run offline. */
 async function fetchBuiltin (sha256: string): Promise<Uint8Array | undefined> {
   const m = builtinBySha(sha256)
   if (m == null) return undefined
@@ -456,7 +457,19 @@ function workerPool (name: string, size: number, spawn: () => Promise<InferenceW
       }
     },
     release: async (sha) => {
-      await Promise.all(workers.map(async w => { await (await w?.catch(() => undefined))?.release(sha) }))
+      await Promise.all(workers.map(async (w, i) => {
+        const worker = await w?.catch(() => undefined)
+        if (worker == null) return
+        await worker.release(sha)
+        const left = await worker.holds()
+        // A worker left with no model (its backend lost every measurement so far) stops: onnxruntime's
+        // WASM heap never shrinks, so an idle one would keep its peak for good. The next model that
+        // needs this backend starts a fresh one. The tab's first worker stays (digits run there).
+        if (left === 0 && !busy[i] && workers[i] === w && worker !== first) {
+          workers[i] = undefined
+          worker.terminate()
+        }
+      }))
     }
   }
 }

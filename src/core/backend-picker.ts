@@ -4,11 +4,21 @@
  * inputs a few times; the fastest median wins and runs every later task of the model. Which
  * backend is fastest differs by model: threads help big convolutional models and hurt tiny ones.
  *
- * The first runs of a fresh session are slow (allocation, kernel selection), so every candidate is
- * warmed up before any is timed, and the timed runs go round-robin across candidates, so a burst
- * of other load on the machine slows all of them alike rather than the one measured at that moment.
+ * Cold start: the first task is answered as soon as the first candidate has run it (that run
+ * loads the model); the other candidates are measured after, while later tasks of the model wait
+ * for the winner. Candidates are measured one at a time against the best so far (a duel), and the
+ * loser of each duel frees its session at once: at most two sessions of the model exist at any
+ * moment, however many backends there are (a 15 MB model costs a few times that per session).
+ *
+ * The first runs of a fresh session are slow (allocation, kernel selection), so both sides of a
+ * duel are warmed up before either is timed, and the timed runs alternate between them, so a
+ * burst of other load on the machine slows both alike rather than the one measured at that
+ * moment. A duel stops early once it is clear (one side `clearMargin` times faster) or its timed
+ * runs used `trialBudgetMs`: a big model is measured in fewer runs than a tiny one.
  */
-import { toTaskError } from './errors.js'
+import { TaskError, toTaskError } from './errors.js'
+import { systemClock } from './clock.js'
+import type { Clock } from './clock.js'
 import type { TaskRequest } from './task-types.js'
 import type { BatchOutcome, ExecutionResult, Executor } from './work-queue.js'
 
@@ -26,17 +36,31 @@ export interface BackendChoice {
 }
 
 export interface BackendPickerOptions {
-  /** Untimed runs per candidate first (the first also loads the model). */
+  /** Untimed runs per candidate before it is timed (the first also loads the model; default 2). */
   warmups?: number
-  /** Timed runs per candidate. */
+  /** Most timed runs per candidate in a duel (default 3). */
   trials?: number
+  /** A duel ends after the round in which its timed runs (both sides, in-worker ms) reach this (default 600). */
+  trialBudgetMs?: number
+  /** A duel ends after a round in which one side's median is this many times the other's (default 1.5). */
+  clearMargin?: number
+  /** The measurement after the first task stops after this long; the best so far wins (default 60 s). */
+  measureTimeoutMs?: number
+  clock?: Clock
   onChoice?: (sha256: string, choice: BackendChoice) => void
 }
+
+/** A candidate in a duel: its timed runs, and whether it failed (out of the measurement). */
+interface Side { c: BackendCandidate, times: number[], failed: boolean }
 
 export class BackendPicker implements Executor {
   private readonly candidates: BackendCandidate[]
   private readonly warmups: number
   private readonly trials: number
+  private readonly trialBudgetMs: number
+  private readonly clearMargin: number
+  private readonly measureTimeoutMs: number
+  private readonly clock: Clock
   private readonly onChoice?: (sha256: string, choice: BackendChoice) => void
   private readonly chosen = new Map<string, BackendCandidate>()
   private readonly measuring = new Map<string, Promise<BackendCandidate>>()
@@ -46,12 +70,21 @@ export class BackendPicker implements Executor {
     if (candidates.length === 0) throw new Error('no backend candidates')
     this.candidates = candidates
     this.warmups = Math.max(1, options.warmups ?? 2)
-    this.trials = options.trials ?? 3
+    this.trials = Math.max(1, options.trials ?? 3)
+    this.trialBudgetMs = options.trialBudgetMs ?? 600
+    this.clearMargin = options.clearMargin ?? 1.5
+    this.measureTimeoutMs = options.measureTimeoutMs ?? 60_000
+    this.clock = options.clock ?? systemClock
     this.onChoice = options.onChoice
   }
 
   get names (): string[] {
     return this.candidates.map(c => c.name)
+  }
+
+  /** Models whose backend is being measured now. */
+  get measuringModels (): string[] {
+    return [...this.measuring.keys()]
   }
 
   /**
@@ -79,17 +112,30 @@ export class BackendPicker implements Executor {
     }
 
     // Other tasks of this model that arrive meanwhile wait for the winner rather than measure again.
-    const measured = this.measure(request, requester, signal)
-    const winner = measured.then(m => m.winner)
-    winner.catch(() => {})
+    let settle!: (winner: BackendCandidate) => void
+    let fail!: (err: unknown) => void
+    const winner = new Promise<BackendCandidate>((resolve, reject) => { settle = resolve; fail = reject })
+    winner.catch(() => {}) // its waiters see the failure; nobody else must
     this.measuring.set(sha, winner)
+    const t0 = this.clock.now()
+    let first: { side: Side, rest: BackendCandidate[], result: ExecutionResult }
     try {
-      const m = await measured
-      this.chosen.set(sha, m.winner)
-      return m.result
-    } finally {
+      first = await this.answer(request, requester, signal)
+    } catch (err) {
       this.measuring.delete(sha)
+      fail(err)
+      throw err
     }
+    // Measured after the answer; never rejects (the candidate that answered wins at worst).
+    void this.measure(request, requester, first.side, first.rest).then((m) => {
+      this.chosen.set(sha, m.winner)
+      this.measuring.delete(sha)
+      this.choices.set(sha, m.choice)
+      settle(m.winner)
+      this.onChoice?.(sha, m.choice)
+    }).catch(() => {}) // onChoice failing (storage full) leaves the choice made
+    // The first task's load time, as a cold start a requester sees.
+    return { ...first.result, loadMs: Math.max(0, this.clock.now() - t0 - first.result.inferenceMs) }
   }
 
   /** A batch goes whole to the model's backend once it is chosen; before that (or to a backend that cannot batch) one task at a time. */
@@ -102,50 +148,87 @@ export class BackendPicker implements Executor {
     return outcomes
   }
 
-  /** Warms every candidate up, then times them round-robin; the result handed back is the winner's last run. */
-  private async measure (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<{ winner: BackendCandidate, result: ExecutionResult }> {
-    const t0 = performance.now()
-    const live: Array<{ c: BackendCandidate, times: number[], last?: ExecutionResult }> = []
+  /**
+   * Runs the task on the first candidate that can (in order); one failing inside onnxruntime (an
+   * op WebGPU lacks) drops out. The model or the task being unusable is the same on every backend,
+   * and a task past its deadline stops at once: both fail the task with nothing chosen.
+   */
+  private async answer (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<{ side: Side, rest: BackendCandidate[], result: ExecutionResult }> {
     let firstError: unknown
-    // Only a failure inside onnxruntime may be this backend's (an op WebGPU lacks): such a
-    // candidate drops out. The model or the task being unusable is the same on every backend.
-    // A task past its deadline stops measuring at once (the model is measured again by a later task).
-    const attempt = async (c: BackendCandidate): Promise<ExecutionResult | undefined> => {
+    for (let i = 0; i < this.candidates.length; i++) {
+      const c = this.candidates[i]
       signal?.throwIfAborted()
       try {
-        return await c.execute(request, requester, signal)
+        const result = await c.execute(request, requester, signal)
+        return { side: { c, times: [], failed: false }, rest: this.candidates.slice(i + 1), result }
       } catch (err) {
         if (signal?.aborted === true || toTaskError(err).code !== 'inference-failed') throw err
         firstError ??= err
-        return undefined
+        void c.release?.(request.model.sha256).catch(() => {})
       }
     }
-    for (const c of this.candidates) {
-      let ok = true
-      for (let i = 0; i < this.warmups && ok; i++) ok = await attempt(c) != null
-      if (ok) live.push({ c, times: [] })
-    }
-    for (let round = 0; round < this.trials; round++) {
-      for (const entry of [...live]) {
-        const r = await attempt(entry.c)
-        if (r == null) live.splice(live.indexOf(entry), 1)
-        else { entry.times.push(r.inferenceMs); entry.last = r }
+    throw toTaskError(firstError)
+  }
+
+  /** Duels the candidate that answered against each of `rest` in turn; the loser of each frees its session. */
+  private async measure (request: TaskRequest, requester: string, answered: Side, rest: BackendCandidate[]): Promise<{ winner: BackendCandidate, choice: BackendChoice }> {
+    const sha = request.model.sha256
+    const stop = new AbortController()
+    const timer = this.clock.setTimeout(() => { stop.abort(new TaskError('timeout', `measuring backends took over ${this.measureTimeoutMs} ms`)) }, this.measureTimeoutMs)
+    const medians: Record<string, number> = {}
+    let leader = answered
+    // The leader's answering run was its first warm-up.
+    let leaderWarm = 1
+    try {
+      for (const c of rest) {
+        if (stop.signal.aborted) break
+        const challenger: Side = { c, times: [], failed: false }
+        // Runs one side once; false when it failed, or when the measurement must end (past its time, or the model gone).
+        const run = async (side: Side, timed: boolean): Promise<boolean> => {
+          try {
+            const r = await side.c.execute(request, requester, stop.signal)
+            if (timed) side.times.push(r.inferenceMs)
+            return true
+          } catch (err) {
+            if (!stop.signal.aborted && toTaskError(err).code !== 'inference-failed') stop.abort(err)
+            side.failed = true
+            return false
+          }
+        }
+        for (; leaderWarm < this.warmups && !leader.failed && !stop.signal.aborted; leaderWarm++) await run(leader, false)
+        for (let i = 0; i < this.warmups && !challenger.failed && !stop.signal.aborted; i++) await run(challenger, false)
+        leader.times = []
+        for (let round = 0; round < this.trials && !leader.failed && !challenger.failed && !stop.signal.aborted; round++) {
+          await run(leader, true)
+          if (!leader.failed) await run(challenger, true)
+          if (leader.failed || challenger.failed) break
+          const [a, b] = [median(leader.times), median(challenger.times)]
+          if (Math.max(a, b) >= this.clearMargin * Math.min(a, b)) break
+          if (sum(leader.times) + sum(challenger.times) >= this.trialBudgetMs) break
+        }
+        const complete = (s: Side): boolean => !s.failed && s.times.length > 0
+        // A duel cut short (past its time) keeps the leader; a side that failed loses.
+        const challengerWins = complete(challenger) && (leader.failed || (complete(leader) && median(challenger.times) < median(leader.times)))
+        for (const s of [leader, challenger]) if (complete(s)) medians[s.c.name] = median(s.times)
+        const loser = challengerWins ? leader : challenger
+        void loser.c.release?.(sha).catch(() => {})
+        if (challengerWins) {
+          leader = challenger
+          leaderWarm = this.warmups
+        }
       }
+    } finally {
+      this.clock.clearTimeout(timer)
     }
-    const runs = live.filter(e => e.last != null).map(e => ({ c: e.c, median: median(e.times), last: e.last! }))
-    if (runs.length === 0) throw toTaskError(firstError)
-    runs.sort((a, b) => a.median - b.median)
-    const best = runs[0]
-    for (const c of this.candidates) if (c !== best.c) void c.release?.(request.model.sha256).catch(() => {})
-    const choice = { backend: best.c.name, medians: Object.fromEntries(runs.map(r => [r.c.name, r.median])) }
-    this.choices.set(request.model.sha256, choice)
-    this.onChoice?.(request.model.sha256, choice)
-    // The measurement is this first task's load time, as a cold start a requester sees.
-    return { winner: best.c, result: { ...best.last, loadMs: performance.now() - t0 - best.last.inferenceMs } }
+    return { winner: leader.c, choice: { backend: leader.c.name, medians } }
   }
 }
 
 function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[(s.length - 1) >> 1]
+}
+
+function sum (xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0)
 }

@@ -80,6 +80,8 @@ export interface ModelProviderOptions {
   store: ModelStore
   /** Models that ship with the app (read-only, not counted as transfers). */
   builtin?: (sha256: string) => Promise<Uint8Array | undefined>
+  /** `builtin` hands out only bytes it checked against the sha256 (a tab's BuiltinModelCache): not hashed again here. */
+  builtinVerified?: boolean
   /** Fetches a model from one peer, verified (see ModelDownload). */
   fetchFrom?: (peer: string, ref: ModelRef, onProgress: (p: TransferProgress) => void) => Promise<Uint8Array>
   /** Other peers that advertise having a model, to try after the requester. */
@@ -152,7 +154,9 @@ export class ModelProvider {
   }
 
   private async resolve (ref: ModelRef, from?: string): Promise<Uint8Array> {
-    const local = await this.local(ref.sha256)
+    const builtin = await this.o.builtin?.(ref.sha256)
+    if (builtin != null && this.o.builtinVerified === true) return builtin
+    const local = builtin ?? await this.o.store.get(ref.sha256)
     if (local != null) {
       if (this.verified.has(ref.sha256) || await sha256Hex(local) === ref.sha256) {
         this.verified.add(ref.sha256)

@@ -55,6 +55,8 @@ export interface ComputePlatform {
   modelStore: ModelStore
   /** A built-in model's bytes by sha256 (undefined if not built in). */
   builtin: (sha256: string) => Promise<Uint8Array | undefined>
+  /** `builtin` checks the bytes it hands out against their sha256 itself (see ModelProviderOptions). */
+  builtinVerified?: boolean
   /** Largest model fetched from another peer (0: only the models it has). */
   maxModelBytes: number
   /** Executors for others' tasks; without, this peer only sends tasks. */
@@ -87,6 +89,7 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
     store: platform.modelStore,
     inUse: () => working.keys(),
     builtin: platform.builtin,
+    builtinVerified: platform.builtinVerified,
     fetchFrom: platform.maxModelBytes > 0 ? async (peer, ref, onProgress) => await node!.services.models.fetch(peer, ref, onProgress) : undefined,
     holders: (sha) => node == null ? [] : [...node.services.discovery.table.values()].filter(e => e.advert.models.includes(sha)).map(e => e.peerId),
     onEvent: (e) => {

@@ -1,7 +1,10 @@
 /**
  * Web Worker entry: runs onnxruntime-web off the page's main thread, one backend per worker
- * (WASM at a fixed thread count, or WebGPU), exposed with comlink. Model bytes come from the
- * page (built-ins, the tab's model cache, or a peer-to-peer transfer) through a proxied callback.
+ * (WASM at a fixed thread count, or WebGPU), exposed with comlink. Model bytes come from the page
+ * (built-ins, the tab's model cache, or a peer-to-peer transfer), already verified there, with the
+ * call that needs a session for them: once per model per worker. The worker never asks the page
+ * back and never hashes them again; a call for a model whose session is gone (the session budget
+ * released it) and that brings no bytes fails with `needsModel`, and the page calls again with them.
  */
 import * as Comlink from 'comlink'
 import { OrtRunner, TAB_SESSION_BUDGET } from './ort-runner.js'
@@ -21,9 +24,8 @@ export interface WorkerInit {
   threads: number
 }
 
-/** What the page answers when the worker asks for a model's bytes (errors as data: comlink drops an Error's code). */
-export type ModelBytesReply = { bytes: Uint8Array } | { error: { code: TaskErrorCode, message: string } }
-export type PageModelFetcher = (ref: ModelRef, from?: string) => Promise<ModelBytesReply>
+/** An error as the worker throws it (comlink drops an Error's fields): `needsModel` asks the page for the model's bytes. */
+export interface WorkerError { code: TaskErrorCode, message: string, needsModel?: boolean }
 
 export interface WorkerInfo {
   backend: string
@@ -31,11 +33,36 @@ export interface WorkerInfo {
   adapter?: string
 }
 
+/** A call needed a session for a model the page did not send (it believed this worker had it). */
+class ModelNotHanded extends TaskError {
+  constructor (ref: ModelRef) {
+    super('model-unavailable', `model ${ref.name || ref.sha256} has no session in this worker and came without its bytes`)
+  }
+}
+
 let runner: OrtRunner | undefined
 let info: WorkerInfo | undefined
+/** Bytes handed with calls still running, by sha256: dropped once the call ends (the session holds the model then). */
+const handed = new Map<string, Uint8Array>()
+
+/** Runs `call` with `model` (the bytes of `ref`, if the page sent them) available to the session it loads. */
+async function withModel<T> (ref: ModelRef, model: Uint8Array | undefined, call: (r: OrtRunner) => Promise<T>): Promise<T> {
+  if (runner == null) throw new Error('inference worker not initialised')
+  if (model != null) handed.set(ref.sha256, model)
+  try {
+    return await call(runner)
+  } catch (err) {
+    const e = toTaskError(err)
+    // Thrown as a plain object so comlink carries the error code across (it drops Error fields).
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    throw { code: e.code, message: e.message, ...(err instanceof ModelNotHanded ? { needsModel: true } : {}) } satisfies WorkerError
+  } finally {
+    if (model != null && handed.get(ref.sha256) === model) handed.delete(ref.sha256)
+  }
+}
 
 const api = {
-  async init (init: WorkerInit, fetchModel: PageModelFetcher): Promise<WorkerInfo> {
+  async init (init: WorkerInit): Promise<WorkerInfo> {
     if (info != null) return info
     let adapterName: string | undefined
     if (init.backend === 'webgpu') {
@@ -51,15 +78,17 @@ const api = {
     ort.env.wasm.proxy = false
     ort.env.logLevel = 'error'
     if (init.backend === 'webgpu') (ort.env.webgpu as { adapter?: unknown }).adapter = await (navigator as unknown as { gpu: { requestAdapter(): Promise<unknown> } }).gpu.requestAdapter()
-    const fetchBytes = async (ref: ModelRef, from?: string): Promise<Uint8Array> => {
-      const reply = await fetchModel(ref, from)
-      if ('error' in reply) throw new TaskError(reply.error.code, reply.error.message)
-      return reply.bytes
+    const handedBytes = async (ref: ModelRef): Promise<Uint8Array> => {
+      const bytes = handed.get(ref.sha256)
+      if (bytes == null) throw new ModelNotHanded(ref)
+      return bytes
     }
-    runner = new OrtRunner(ort as unknown as OrtModule, fetchBytes, {
+    runner = new OrtRunner(ort as unknown as OrtModule, handedBytes, {
       backend: backendLabel({ backend: init.backend, threads, adapter: adapterName }),
       threads,
       sessionOptions: { executionProviders: [init.backend], graphOptimizationLevel: 'all' },
+      // The page verified the bytes before handing them over.
+      prevalidated: true,
       sessionBudgetBytes: TAB_SESSION_BUDGET.bytes,
       maxSessions: TAB_SESSION_BUDGET.maxSessions
     })
@@ -67,25 +96,18 @@ const api = {
     return info
   },
 
-  async preload (ref: ModelRef, warmup?: WireTensor[]): Promise<void> {
-    await runner?.preload(ref, warmup)
+  /** `model`: the bytes of `ref` when the page has not handed them to this worker yet. */
+  async preload (ref: ModelRef, model: Uint8Array | undefined, warmup?: WireTensor[]): Promise<void> {
+    await withModel(ref, model, async (r) => { await r.preload(ref, warmup) })
   },
 
   async release (sha256: string): Promise<void> {
     await runner?.release(sha256)
   },
 
-  async execute (request: TaskRequest, requester: string): Promise<ExecutionResult> {
-    if (runner == null) throw new Error('inference worker not initialised')
-    let result: ExecutionResult
-    try {
-      result = await runner.execute(request, requester)
-    } catch (err) {
-      // Thrown as a plain object so comlink carries the error code across (it drops Error fields).
-      const e = toTaskError(err)
-      // eslint-disable-next-line @typescript-eslint/only-throw-error
-      throw { code: e.code, message: e.message }
-    }
+  /** `model`: the bytes of the task's model when the page has not handed them to this worker yet. */
+  async execute (request: TaskRequest, requester: string, model?: Uint8Array): Promise<ExecutionResult> {
+    const result = await withModel(request.model, model, async (r) => await r.execute(request, requester))
     // Outputs are fresh buffers owned by onnxruntime's result: hand them over instead of copying.
     const buffers = [...new Set(result.outputs.map(o => o.data.buffer as ArrayBuffer))]
     return Comlink.transfer(result, buffers)

@@ -56,6 +56,11 @@ export interface OrtRunnerOptions {
   sessionBudgetBytes?: number
   /** Sessions kept at most, least recently used released first (default DEFAULT_MAX_SESSIONS). */
   maxSessions?: number
+  /**
+   * The fetcher hands only bytes already checked against ref.sha256 (a tab's page verified them
+   * before handing them to its Web Worker): they are not hashed again here.
+   */
+  prevalidated?: boolean
 }
 
 interface CachedSession {
@@ -74,15 +79,19 @@ interface CachedSession {
 /** How close a stacked run's rows must be to a run of one task alone: what a requester accepts between honest workers. */
 const sameRows = relativeComparator()
 
-/** Fetches a model and checks it hashes to what the requester asked for. */
-export async function fetchVerifiedModel (ref: ModelRef, fetchModel: ModelFetcher, from?: string): Promise<Uint8Array> {
-  let bytes: Uint8Array
+/** A model's bytes from `fetchModel`, its failures as `model-unavailable` (a TaskError passes unchanged). */
+async function fetchModelBytes (ref: ModelRef, fetchModel: ModelFetcher, from?: string): Promise<Uint8Array> {
   try {
-    bytes = await fetchModel(ref, from)
+    return await fetchModel(ref, from)
   } catch (err) {
     if (err instanceof TaskError) throw err
     throw new TaskError('model-unavailable', `model ${ref.name || ref.sha256} is not available here: ${(err as Error).message}`)
   }
+}
+
+/** Fetches a model and checks it hashes to what the requester asked for. */
+export async function fetchVerifiedModel (ref: ModelRef, fetchModel: ModelFetcher, from?: string): Promise<Uint8Array> {
+  const bytes = await fetchModelBytes(ref, fetchModel, from)
   const actual = await sha256Hex(bytes)
   if (actual !== ref.sha256) {
     throw new TaskError('model-hash-mismatch', `model bytes hash to ${actual}, but the task asked for ${ref.sha256}`)
@@ -98,6 +107,7 @@ export class OrtRunner {
   private readonly sessionOptions: InferenceSession.SessionOptions
   private readonly budget: number
   private readonly maxSessions: number
+  private readonly prevalidated: boolean
   private readonly sessions = new Map<string, CachedSession>()
   private uses = 0
 
@@ -109,6 +119,7 @@ export class OrtRunner {
     this.sessionOptions = options.sessionOptions ?? {}
     this.budget = options.sessionBudgetBytes ?? DEFAULT_SESSION_BUDGET_BYTES
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS
+    this.prevalidated = options.prevalidated ?? false
   }
 
   /** sha256 of every model with a session ready (or being created). */
@@ -284,7 +295,7 @@ export class OrtRunner {
   }
 
   private async load (entry: CachedSession, ref: ModelRef, warmup?: WireTensor[], from?: string): Promise<InferenceSession> {
-    const bytes = await fetchVerifiedModel(ref, this.fetchModel, from)
+    const bytes = this.prevalidated ? await fetchModelBytes(ref, this.fetchModel, from) : await fetchVerifiedModel(ref, this.fetchModel, from)
     entry.bytes = bytes.byteLength
     let session: InferenceSession
     try {

@@ -12,13 +12,15 @@ import type { BackendCandidate } from '../core/backend-picker.js'
 import type { ModelRef, TaskRequest } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
 import type { ModelFetcher } from './ort-runner.js'
-import type { InferenceWorkerApi, ModelBytesReply, WorkerInfo, WorkerInit } from './inference-worker.js'
+import type { InferenceWorkerApi, WorkerError, WorkerInfo, WorkerInit } from './inference-worker.js'
 
 export interface InferenceWorker extends BackendCandidate {
   info: WorkerInfo
   /** Loads (and, given sample inputs, warms up) a model's session; resolves false if that failed (the first task will say why). */
   preload(ref: ModelRef, warmup?: WireTensor[]): Promise<boolean>
   release(sha256: string): Promise<void>
+  /** How many models the worker holds (was handed and has not released). */
+  holds(): Promise<number>
   terminate(): void
 }
 
@@ -28,25 +30,25 @@ interface Running {
   remote: Comlink.Remote<InferenceWorkerApi>
   info: WorkerInfo
   pending: Set<(err: TaskError) => void>
+  /** Models whose bytes this worker was handed (it has, or is creating, their sessions). */
+  handed: Set<string>
 }
 
-/** Starts a worker for one backend; its models come from `fetchModel` on this (the page's) side. */
+/** The performance mark a page makes each time it hands a model's bytes to one of its Web Workers (tests count them). */
+export const MODEL_HANDOFF_MARK = 'p2p-model-handoff'
+
+/**
+ * Starts a worker for one backend. Its models come from `fetchModel` on this (the page's) side,
+ * which hands over bytes already verified: they go to the worker with the first call that needs
+ * the model, once, and again only if the worker says it dropped the session (`needsModel`).
+ */
 export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelFetcher): Promise<InferenceWorker> {
-  const pageFetch = async (ref: ModelRef, from?: string): Promise<ModelBytesReply> => {
-    try {
-      const bytes = await fetchModel(ref, from)
-      // Copied, not transferred: concurrent loads of one model (one per backend) share these bytes.
-      return { bytes }
-    } catch (err) {
-      const e = toTaskError(err, 'model-unavailable')
-      return { error: { code: e.code, message: e.message } }
-    }
-  }
+  const name = `p2p-inference-${init.backend}-${init.threads}`
   const spawn = async (): Promise<Running> => {
-    const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name: `p2p-inference-${init.backend}-${init.threads}` })
+    const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name })
     const remote = Comlink.wrap<InferenceWorkerApi>(worker)
     try {
-      return { worker, remote, info: await remote.init(init, Comlink.proxy(pageFetch)), pending: new Set() }
+      return { worker, remote, info: await remote.init(init), pending: new Set(), handed: new Set() }
     } catch (err) {
       worker.terminate()
       throw err
@@ -83,13 +85,43 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     call(r).then(resolve, reject).finally(() => { r.pending.delete(reject) })
   })
 
+  /**
+   * Runs `call` on `r` with the bytes of `ref` when `r` was not handed them yet; a worker that
+   * dropped the session since (its session budget) answers `needsModel` and gets them once more.
+   */
+  const withModel = async <T>(r: Running, ref: ModelRef, from: string | undefined, call: (w: Running, model?: Uint8Array) => Promise<T>): Promise<T> => {
+    const attempt = async (): Promise<T> => {
+      if (r.handed.has(ref.sha256)) return await callOn(r, async (w) => await call(w))
+      r.handed.add(ref.sha256)
+      try {
+        let model: Uint8Array
+        try {
+          model = await fetchModel(ref, from)
+        } catch (err) {
+          throw toTaskError(err, 'model-unavailable')
+        }
+        performance.mark(MODEL_HANDOFF_MARK, { detail: { sha256: ref.sha256, worker: name } })
+        // Copied, not transferred: the page's store may hand the same buffer to another worker.
+        return await callOn(r, async (w) => await call(w, model))
+      } catch (err) {
+        r.handed.delete(ref.sha256)
+        throw err
+      }
+    }
+    try {
+      return await attempt()
+    } catch (err) {
+      if ((err as WorkerError | undefined)?.needsModel !== true) throw err
+      r.handed.delete(ref.sha256)
+      return await attempt()
+    }
+  }
+
   return {
     name: first.info.backend,
     info: first.info,
     async execute (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
       signal?.throwIfAborted()
-      // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
-      const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
       const r = await live()
       signal?.throwIfAborted()
       const onAbort = (): void => {
@@ -98,7 +130,11 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       try {
-        return await callOn(r, async (w) => await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester))
+        return await withModel(r, request.model, requester, async (w, model) => {
+          // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
+          const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
+          return await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester, model)
+        })
       } catch (err) {
         if (err instanceof TaskError) throw err
         // The worker throws { code, message } (see inference-worker.ts); anything else is a crash.
@@ -108,8 +144,13 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
         signal?.removeEventListener('abort', onAbort)
       }
     },
-    preload: async (ref, warmup) => await live().then(async r => { await callOn(r, async (w) => { await w.remote.preload(ref, warmup) }) }).then(() => true, () => false),
-    release: async (sha256) => { await callOn(await live(), async (w) => { await w.remote.release(sha256) }) },
+    preload: async (ref, warmup) => await live().then(async r => { await withModel(r, ref, undefined, async (w, model) => { await w.remote.preload(ref, model, warmup) }) }).then(() => true, () => false),
+    release: async (sha256) => {
+      const r = await live()
+      r.handed.delete(sha256)
+      await callOn(r, async (w) => { await w.remote.release(sha256) })
+    },
+    holds: async () => (await live()).handed.size,
     terminate: () => {
       stopped = true
       void current.then(r => { kill(r, new TaskError('inference-failed', 'the inference worker has stopped')) }, () => {})

@@ -19,6 +19,7 @@ import { dynamicAddMul, identityAllDtypes } from '../../src/models/test-models.j
 import { writeNpy } from '../../src/models/npy.js'
 import { heldOutDigits } from '../../src/node/mnist.js'
 import { argmax } from '../../src/models/digits.js'
+import { builtinModel } from '../../src/models/catalog.js'
 import { startE2E, stopE2E } from './helpers.js'
 import { expectSameOutputs, referenceRun } from '../helpers/onnx-reference.js'
 import type { E2E } from './helpers.js'
@@ -78,6 +79,22 @@ describe('real models across tabs', () => {
     // Tab B ran the OCR models for tab A.
     await b.page.locator(`[data-testid=served-row][data-requester="${a.peerId}"][data-state=done]`, { hasText: 'ocr-det' }).first().waitFor()
     await b.page.locator(`[data-testid=served-row][data-requester="${a.peerId}"][data-state=done]`, { hasText: 'ocr-rec' }).first().waitFor()
+    // Tab B (a fresh profile) got each OCR model once: one download, hashed once, its bytes handed
+    // once to each of its two backends' workers (counted once both backends were measured).
+    const ocr = [builtinModel('ocr-det'), builtinModel('ocr-rec')]
+    await b.page.waitForFunction((shas) => shas.every(sha => window.p2pAgents.backendChoices()[sha] != null), ocr.map(m => m.sha256))
+    const loads = await b.page.evaluate(([files, shas]) => {
+      const marks = (name: string, sha: string): Array<{ sha256: string, worker: string }> =>
+        (performance.getEntriesByName(name) as PerformanceMark[]).map(m => m.detail as { sha256: string, worker: string }).filter(d => d.sha256 === sha)
+      return {
+        downloads: files.map(f => performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname === `/models/${f}`).length),
+        hashes: shas.map(sha => marks('p2p-builtin-verify', sha).length),
+        handoffs: shas.map(sha => marks('p2p-model-handoff', sha).map(d => d.worker).sort())
+      }
+    }, [ocr.map(m => m.file), ocr.map(m => m.sha256)] as const)
+    expect(loads.downloads).toEqual([1, 1])
+    expect(loads.hashes).toEqual([1, 1])
+    expect(loads.handoffs).toEqual([['p2p-inference-wasm-1', 'p2p-inference-wasm-2'], ['p2p-inference-wasm-1', 'p2p-inference-wasm-2']])
     if (process.env.UPDATE_SCREENSHOT === '1') {
       await a.page.locator('[data-testid=ocr-page][data-name="receipt.png"]').scrollIntoViewIfNeeded()
       await a.page.screenshot({ path: 'docs/screenshot-ocr.png' })
@@ -219,8 +236,10 @@ describe('real models across tabs', () => {
   })
 
   it('measures its backends on a model\'s first use and keeps the fastest, and says so', async () => {
-    const choices = await b.page.evaluate(() => window.p2pAgents.backendChoices())
     const identitySha = await sha256Hex(identityAllDtypes())
+    // The first task was answered before the other backend was measured: wait for the choice.
+    await b.page.waitForFunction((sha) => window.p2pAgents.backendChoices()[sha] != null, identitySha)
+    const choices = await b.page.evaluate(() => window.p2pAgents.backendChoices())
     const choice = choices[identitySha]
     expect(choice).toBeDefined()
     // The tabs are cross-origin isolated with ?threads=2: WASM at 1 thread and at 2 threads both ran it.

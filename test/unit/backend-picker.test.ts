@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { BackendPicker } from '../../src/core/backend-picker.js'
 import { TaskError } from '../../src/core/errors.js'
-import type { BackendCandidate } from '../../src/core/backend-picker.js'
+import type { BackendCandidate, BackendChoice } from '../../src/core/backend-picker.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
 
 function request (sha: string, taskId = 't'): TaskRequest {
@@ -27,40 +27,127 @@ function candidate (name: string, msByModel: Record<string, number | Error>, log
   return { c, runs, released }
 }
 
+/** A picker whose choices can be awaited: the measurement ends after the first task is answered. */
+function picker (candidates: BackendCandidate[], options: ConstructorParameters<typeof BackendPicker>[1] = {}) {
+  const made = new Map<string, (c: BackendChoice) => void>()
+  const promises = new Map<string, Promise<BackendChoice>>()
+  const choice = async (sha: string): Promise<BackendChoice> => {
+    const key = sha.padEnd(64, '0')
+    if (!promises.has(key)) promises.set(key, new Promise(resolve => made.set(key, resolve)))
+    return await promises.get(key)!
+  }
+  const p = new BackendPicker(candidates, {
+    ...options,
+    onChoice: (sha, c) => {
+      options.onChoice?.(sha, c)
+      void choice(sha)
+      made.get(sha)?.(c)
+    }
+  })
+  return { p, choice }
+}
+
 describe('BackendPicker', () => {
   it('measures every candidate on a model\'s first task, then runs that model on the fastest only', async () => {
     const one = candidate('wasm 1 thread', { tiny: 0.1, big: 60 })
     const two = candidate('wasm 2 threads', { tiny: 0.3, big: 33 })
     const choices: string[] = []
-    const p = new BackendPicker([two.c, one.c], { trials: 3, onChoice: (sha, c) => choices.push(`${sha.slice(0, 4)}:${c.backend}`) })
-    expect((await p.execute(request('tiny'), 'r')).backend).toBe('wasm 1 thread')
-    expect((await p.execute(request('big'), 'r')).backend).toBe('wasm 2 threads')
+    const { p, choice } = picker([two.c, one.c], { trials: 3, onChoice: (sha, c) => choices.push(`${sha.slice(0, 4)}:${c.backend}`) })
+    await p.execute(request('tiny'), 'r')
+    expect((await choice('tiny')).backend).toBe('wasm 1 thread')
+    await p.execute(request('big'), 'r')
+    expect((await choice('big')).backend).toBe('wasm 2 threads')
     expect(choices).toEqual(['tiny:wasm 1 thread', 'big0:wasm 2 threads'])
     expect(p.choices.get(request('big').model.sha256)?.medians).toEqual({ 'wasm 2 threads': 33, 'wasm 1 thread': 60 })
-    // 2 warm-ups + 3 timed runs per candidate per model.
-    expect(one.runs.length).toBe(10)
-    expect(two.runs.length).toBe(10)
     // The losers free the model's session.
     expect(two.released).toEqual([request('tiny').model.sha256])
     expect(one.released).toEqual([request('big').model.sha256])
 
-    await p.execute(request('big', 'later'), 'r')
+    const runs = one.runs.length
+    expect((await p.execute(request('big', 'later'), 'r')).backend).toBe('wasm 2 threads')
     expect(two.runs.at(-1)).toBe('later')
-    expect(one.runs.length).toBe(10)
+    expect(one.runs.length).toBe(runs)
   })
 
-  it('warms every candidate up before timing any, then times them round-robin', async () => {
+  it('answers a model\'s first task from the first candidate\'s first run, and measures the others after it', async () => {
     const log: string[] = []
-    const p = new BackendPicker([candidate('a', { m: 2 }, log).c, candidate('b', { m: 1 }, log).c], { warmups: 2, trials: 3 })
-    await p.execute(request('m'), 'r')
-    expect(log).toEqual(['a', 'a', 'b', 'b', 'a', 'b', 'a', 'b', 'a', 'b'])
+    const a = candidate('a', { m: 2 }, log)
+    // b's runs wait until the gate opens: the first task must not wait for them.
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const b: BackendCandidate = {
+      name: 'b',
+      execute: async () => {
+        log.push('b')
+        await gate
+        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'b', threads: 1 }
+      }
+    }
+    const { p, choice } = picker([a.c, b], { warmups: 2, trials: 3, clearMargin: 10 })
+    const first = await p.execute(request('m'), 'r')
+    expect(first.backend).toBe('a')
+    expect(a.runs.length).toBeLessThanOrEqual(2)
+    expect(p.measuringModels).toEqual([request('m').model.sha256])
+    open()
+    // A task arriving meanwhile waits for the winner.
+    const second = p.execute(request('m', 'second'), 'r')
+    expect((await choice('m')).backend).toBe('b')
+    expect((await second).backend).toBe('b')
+    // Both warmed up (a's answering run was its first warm-up), then timed in turn.
+    expect(log).toEqual(['a', 'a', 'b', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'b'])
+  })
+
+  it('never holds a model\'s session on more than two candidates at once: each duel\'s loser frees it before the next', async () => {
+    const loaded = new Set<string>()
+    let most = 0
+    const session = (name: string, ms: number): BackendCandidate => ({
+      name,
+      execute: async () => {
+        loaded.add(name)
+        most = Math.max(most, loaded.size)
+        return { outputs: [], loadMs: 0, inferenceMs: ms, backend: name, threads: 1 }
+      },
+      release: async () => { loaded.delete(name) }
+    })
+    const { p, choice } = picker([session('wasm 4 threads', 30), session('wasm 1 thread', 50), session('webgpu', 20)])
+    await p.execute(request('big'), 'r')
+    expect((await choice('big')).backend).toBe('webgpu')
+    expect(most).toBe(2)
+    expect([...loaded]).toEqual(['webgpu'])
+  })
+
+  it('measures a slow model in fewer runs: a duel ends once its timed runs used the budget or one side is clearly faster', async () => {
+    const a = candidate('a', { big: 500, close: 10 })
+    const b = candidate('b', { big: 450, close: 11 })
+    const { p, choice } = picker([a.c, b.c], { warmups: 2, trials: 5, trialBudgetMs: 600, clearMargin: 1.5 })
+    await p.execute(request('big'), 'r')
+    await choice('big')
+    // One timed round (500 + 450 ms ≥ 600 ms) after the warm-ups.
+    expect(a.runs.length).toBe(3)
+    expect(b.runs.length).toBe(3)
+    // A fast model close to a tie gets every trial.
+    await p.execute(request('close'), 'r')
+    await choice('close')
+    expect(a.runs.length).toBe(3 + 2 + 5)
+    expect(b.runs.length).toBe(3 + 2 + 5)
   })
 
   it('skips a backend whose onnxruntime fails (an op WebGPU lacks) and uses the others', async () => {
     const gpu = candidate('webgpu', { m: new TaskError('inference-failed', 'unsupported op') })
     const cpu = candidate('wasm', { m: 5 })
-    const p = new BackendPicker([gpu.c, cpu.c])
+    const { p, choice } = picker([gpu.c, cpu.c])
     expect((await p.execute(request('m'), 'r')).backend).toBe('wasm')
+    expect((await choice('m')).backend).toBe('wasm')
+    expect(gpu.runs).toEqual(['t'])
+  })
+
+  it('keeps the candidate that answered when a challenger fails during the measurement', async () => {
+    const cpu = candidate('wasm', { m: 5 })
+    const gpu = candidate('webgpu', { m: new TaskError('inference-failed', 'unsupported op') })
+    const { p, choice } = picker([cpu.c, gpu.c])
+    expect((await p.execute(request('m'), 'r')).backend).toBe('wasm')
+    expect(await choice('m')).toEqual({ backend: 'wasm', medians: {} })
+    expect(gpu.released).toEqual([request('m').model.sha256])
   })
 
   it('fails at once, without trying other backends, when the model itself cannot be had', async () => {
@@ -71,6 +158,7 @@ describe('BackendPicker', () => {
     expect(b.runs).toEqual([])
     // Nothing was chosen: the next task measures again.
     expect(p.choices.size).toBe(0)
+    expect(p.measuringModels).toEqual([])
   })
 
   it('lets concurrent first tasks wait for one measurement', async () => {
@@ -78,7 +166,7 @@ describe('BackendPicker', () => {
     const b = candidate('b', { m: 1 })
     const p = new BackendPicker([a.c, b.c], { trials: 1 })
     const results = await Promise.all([p.execute(request('m', 'x'), 'r'), p.execute(request('m', 'y'), 'r')])
-    expect(results.map(r => r.backend)).toEqual(['b', 'b'])
+    expect(results.map(r => r.backend)).toEqual(['a', 'b'])
     expect(a.runs).toEqual(['x', 'x', 'x'])
     expect(b.runs).toEqual(['x', 'x', 'x', 'y'])
   })
@@ -93,7 +181,7 @@ describe('BackendPicker', () => {
   it('takes earlier choices for the same backends and skips measuring those models', async () => {
     const a = candidate('a', { m: 1, n: 1 })
     const b = candidate('b', { m: 2, n: 2 })
-    const p = new BackendPicker([a.c, b.c])
+    const { p, choice } = picker([a.c, b.c])
     p.restore({
       [request('m').model.sha256]: { backend: 'b', medians: { a: 3, b: 1 } },
       [request('n').model.sha256]: { backend: 'gone', medians: {} }
@@ -101,11 +189,10 @@ describe('BackendPicker', () => {
     expect((await p.execute(request('m'), 'r')).backend).toBe('b')
     expect(a.runs).toEqual([])
     // A choice naming a backend this picker lacks is measured afresh.
-    expect((await p.execute(request('n'), 'r')).backend).toBe('a')
-    expect(a.runs.length).toBe(5)
+    await p.execute(request('n'), 'r')
+    expect((await choice('n')).backend).toBe('a')
   })
 })
-
 
 describe('BackendPicker and deadlines', () => {
   it('hands the task\'s abort signal to the candidate that runs it', async () => {

@@ -91,6 +91,20 @@ describe('ModelProvider', () => {
     expect(await damaged.store.get(ref.sha256)).toEqual(bytes)
   })
 
+  it('takes a built-in source\'s bytes as they are when that source checks them itself (a tab\'s BuiltinModelCache), and hashes them otherwise', async () => {
+    const ref = await refP
+    // Stands for bytes the source already hashed: the provider must not hash them a second time,
+    // so a source that vouches is believed (here: even for bytes that would not match).
+    const vouched = bytes.slice()
+    vouched[2] ^= 1
+    const trusting = provider({ requester: bytes }, { builtin: async sha => sha === ref.sha256 ? vouched : undefined, builtinVerified: true })
+    expect(await trusting.p.get(ref, 'requester')).toBe(vouched)
+    expect(trusting.fetches).toEqual([])
+    const checking = provider({ requester: bytes }, { builtin: async sha => sha === ref.sha256 ? vouched : undefined })
+    expect(await checking.p.get(ref, 'requester')).toEqual(bytes)
+    expect(checking.fetches).toEqual(['requester'])
+  })
+
   it('adds a model its user brings and lists it', async () => {
     const ref = await refP
     const { p, store } = provider({})

@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm'
 import { crc32, inflateSync } from 'node:zlib'
 import { describe, expect, it, vi } from 'vitest'
 import { buildId, injectBuild, precacheList } from '../../scripts/sw-precache.js'
-import { BUILTIN_CACHE, BuiltinModelCache } from '../../src/browser/cache-model-store.js'
+import { BUILTIN_CACHE, BUILTIN_VERIFY_MARK, BuiltinModelCache } from '../../src/browser/cache-model-store.js'
 import { sha256Hex } from '../../src/core/hash.js'
 
 const PUBLIC = resolve(dirname(fileURLToPath(import.meta.url)), '../../public')
@@ -91,7 +91,8 @@ class FakeCaches {
     if (store == null) this.stores.set(name, store = new Map())
     const s = store
     return {
-      match: async (k) => s.get(this.key(k)),
+      // Like Cache Storage, each match is a fresh response (a body can be read once).
+      match: async (k) => { const v = s.get(this.key(k)); return v instanceof Response ? v.clone() : v },
       put: async (k, v) => { s.set(this.key(k), v) },
       keys: async () => [...s.keys()].map(url => ({ url })),
       delete: async (k) => s.delete(this.key(k))
@@ -298,11 +299,42 @@ describe('built-in models kept for offline use (BuiltinModelCache)', () => {
     const sha = await sha256Hex(bytes)
     const t = setup([sha])
     t.body.bytes = new Uint8Array([1, 2, 3])
-    expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(new Uint8Array([1, 2, 3]))
+    // Not handed out either: the model is then fetched like any other, from a peer that has it.
+    expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toBeUndefined()
     expect(t.caches.cached(BUILTIN_CACHE)).toEqual([])
     t.body.bytes = bytes
     expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
     expect(t.caches.cached(BUILTIN_CACHE)).toEqual([`/p2p-builtin/${sha}`])
+  })
+
+  it('hashes a built-in once per page: its first read from Cache Storage, never the later ones', async () => {
+    const sha = await sha256Hex(bytes)
+    const t = setup([sha])
+    await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)
+    const page = new BuiltinModelCache({ current: [sha], caches: t.caches as unknown as CacheStorage, fetch: t.fetch as unknown as typeof globalThis.fetch })
+    const hashes = (): number => performance.getEntriesByName(BUILTIN_VERIFY_MARK).filter(m => (m as PerformanceMark).detail.sha256 === sha).length
+    const before = hashes()
+    for (let i = 0; i < 3; i++) expect(await page.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
+    expect(hashes() - before).toBe(1)
+    expect(t.fetch).toHaveBeenCalledTimes(1)
+  })
+
+  it('never hands out a damaged Cache Storage entry: it fetches the model afresh and stores the good bytes', async () => {
+    const sha = await sha256Hex(bytes)
+    const t = setup([sha])
+    await (await t.caches.open(BUILTIN_CACHE)).put(`/p2p-builtin/${sha}`, new Response(new Uint8Array([9, 9, 9])))
+    expect(await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
+    expect(t.fetch).toHaveBeenCalledTimes(1)
+    const stored = await (await t.caches.open(BUILTIN_CACHE)).match(`/p2p-builtin/${sha}`) as Response
+    expect(new Uint8Array(await stored.arrayBuffer())).toEqual(bytes)
+  })
+
+  it('shares one download between concurrent reads of a built-in', async () => {
+    const sha = await sha256Hex(bytes)
+    const t = setup([sha])
+    const reads = await Promise.all([1, 2, 3].map(async () => await t.cache.get(sha, `${ORIGIN}/models/m.onnx`)))
+    expect(reads).toEqual([bytes, bytes, bytes])
+    expect(t.fetch).toHaveBeenCalledTimes(1)
   })
 
   it('deletes built-ins of an older build (a sha256 this build does not ship)', async () => {
