@@ -159,7 +159,7 @@ export class TabPeer extends EventTarget {
             rememberChoice(picker.names, sha, choice)
             this.changed()
           },
-          queue: { slots, maxQueued: 64 },
+          queue: { slots, maxQueued: 64, ...(this.config.batch != null ? { batch: { maxTasks: this.config.batch } } : {}) },
           builtins: BUILTIN_MODELS.map(m => m.sha256)
         }
       }
@@ -451,6 +451,15 @@ function workerPool (name: string, size: number, spawn: () => Promise<InferenceW
       const i = await take()
       try {
         return await (await get(i)).execute(request, from, signal)
+      } finally {
+        busy[i] = false
+        waiting.shift()?.()
+      }
+    },
+    executeMany: async (requests, from, signal) => {
+      const i = await take()
+      try {
+        return await (await get(i)).executeMany!(requests, from, signal)
       } finally {
         busy[i] = false
         waiting.shift()?.()
