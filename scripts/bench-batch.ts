@@ -114,24 +114,30 @@ interface WorkerProcess { peerId: string, child: ChildProcess, exited: Promise<u
 
 /** Spawns src/node/worker.ts processes; resolves with their peer ids once each printed its joined line. */
 async function spawnWorkers (net: Net, count: number, args: string[]): Promise<WorkerProcess[]> {
-  return await Promise.all(Array.from({ length: count }, async () => {
-    const profile = process.env.P2P_BENCH_CPU_PROF != null ? ['--cpu-prof', `--cpu-prof-dir=${process.env.P2P_BENCH_CPU_PROF}`] : []
-    const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_ENTRY, '--relay', net.addr, ...args], {
-      cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    const exited = new Promise(resolve => child.once('close', resolve))
-    net.stops.push(async () => {
-      if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
-      await within(exited, 5000, 'a worker process to exit').catch(() => { child.kill('SIGKILL') })
-    })
-    const lines = createInterface({ input: child.stdout! }) // keeps draining the pipe (two lines per task)
-    createInterface({ input: child.stderr! }).on('line', line => { console.error(`  worker: ${line}`) })
-    const peerId = await within(new Promise<string>((resolve, reject) => {
-      lines.on('line', line => { const m = line.match(/^worker (\S+) joined /); if (m != null) resolve(m[1]) })
-      void exited.then(() => { reject(new Error('a worker process exited before joining')) })
-    }), 60_000, 'a worker process to join')
-    return { peerId, child, exited }
-  }))
+  // One after another: four tsx start-ups at once on a busy 2-core box starve the relay they dial.
+  const started: WorkerProcess[] = []
+  for (let i = 0; i < count; i++) started.push(await spawnWorker(net, args))
+  return started
+}
+
+/** One worker process, resolved once it printed its joined line. */
+async function spawnWorker (net: Net, args: string[]): Promise<WorkerProcess> {
+  const profile = process.env.P2P_BENCH_CPU_PROF != null ? ['--cpu-prof', `--cpu-prof-dir=${process.env.P2P_BENCH_CPU_PROF}`] : []
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_ENTRY, '--relay', net.addr, ...args], {
+    cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = new Promise(resolve => child.once('close', resolve))
+  net.stops.push(async () => {
+    if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
+    await within(exited, 5000, 'a worker process to exit').catch(() => { child.kill('SIGKILL') })
+  })
+  const lines = createInterface({ input: child.stdout! }) // keeps draining the pipe (two lines per task unless --quiet)
+  createInterface({ input: child.stderr! }).on('line', line => { console.error(`  worker: ${line}`) })
+  const peerId = await within(new Promise<string>((resolve, reject) => {
+    lines.on('line', line => { const m = line.match(/^worker (\S+) joined /); if (m != null) resolve(m[1]) })
+    void exited.then(() => { reject(new Error('a worker process exited before joining')) })
+  }), 120_000, 'a worker process to join')
+  return { peerId, child, exited }
 }
 
 /** Resolves once the requester holds a ready digits advert from every peer in `ids`; returns their total credits. */
