@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { BackendPicker } from '../../src/core/backend-picker.js'
 import { TaskError } from '../../src/core/errors.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 import type { BackendCandidate, BackendChoice } from '../../src/core/backend-picker.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
 
@@ -148,6 +149,31 @@ describe('BackendPicker', () => {
     expect((await p.execute(request('m'), 'r')).backend).toBe('wasm')
     expect(await choice('m')).toEqual({ backend: 'wasm', medians: {} })
     expect(gpu.released).toEqual([request('m').model.sha256])
+  })
+
+  it('ends a measurement that outlasts its time (a stuck backend): the candidate that answered wins and the stuck one is told to stop', async () => {
+    const clock = new FakeClock()
+    const cpu = candidate('wasm', { m: 5 })
+    let stopped: unknown
+    let started!: () => void
+    const running = new Promise<void>(resolve => { started = resolve })
+    const stuck: BackendCandidate = {
+      name: 'webgpu',
+      // Never finishes unless aborted (a hung GPU run).
+      execute: async (_r, _from, signal) => await new Promise((_resolve, reject) => {
+        signal?.addEventListener('abort', () => { stopped = signal.reason; reject(signal.reason) }, { once: true })
+        started()
+      })
+    }
+    const { p, choice } = picker([cpu.c, stuck], { clock, measureTimeoutMs: 60_000 })
+    expect((await p.execute(request('m'), 'r')).backend).toBe('wasm')
+    const later = p.execute(request('m', 'later'), 'r')
+    await running
+    clock.advance(60_000)
+    expect((await choice('m')).backend).toBe('wasm')
+    expect(stopped).toMatchObject({ code: 'timeout' })
+    expect((await later).backend).toBe('wasm')
+    expect(clock.pendingTimers).toBe(0)
   })
 
   it('fails at once, without trying other backends, when the model itself cannot be had', async () => {
