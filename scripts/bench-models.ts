@@ -11,10 +11,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { relative } from 'node:path'
+import { parseArgs } from 'node:util'
 import { cpus } from 'node:os'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { openTab, waitForWorker } from '../src/node/page-driver.js'
+import { startAppServer } from '../src/node/app-server.js'
+import { launchChromium } from '../src/node/chromium.js'
 import { MODELS_DIR } from '../src/node/node-peer.js'
 import { decodePng } from '../src/node/png.js'
 import { heldOutDigits } from '../src/node/mnist.js'
@@ -47,8 +51,12 @@ export interface ModelsBenchOptions {
   transfers?: number
   /** Pages per OCR throughput run (default 12: the 4 samples, 3 times). */
   ocrPages?: number
-  /** Only the cold start vs warm section (2 + 3): `npm run bench -- --cold-only`. */
-  coldOnly?: boolean
+  /** Interleaved rounds of in-worker vs node runs per model (default 5): each ratio is a median over them. */
+  rounds?: number
+  /** The command line printed with the figures (default: this process's). */
+  command?: string
+  /** Only section 1 (in-worker vs onnxruntime-node per model). */
+  speedOnly?: boolean
 }
 
 /** A tensor as it crosses into the page: bytes as base64 (a 3 MB number array is slow to serialise). */
@@ -119,7 +127,7 @@ interface CpuSnapshot { total: number, busy: number, mine: number }
  * CPU ticks (all cores) of the whole machine and of this process's tree (the relay, Chromium and
  * its tabs; reaped children count through cutime/cstime), from /proc; undefined off Linux.
  */
-function cpuSnapshot (): CpuSnapshot | undefined {
+export function cpuSnapshot (): CpuSnapshot | undefined {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
     const total = f.reduce((a, b) => a + b, 0)
@@ -150,6 +158,9 @@ function cpuSnapshot (): CpuSnapshot | undefined {
   }
 }
 
+/** /proc/<pid>/stat counts CPU in clock ticks of 10 ms (USER_HZ 100 on Linux). */
+export const MS_PER_TICK = 10
+
 interface CpuShare {
   /** Share of the whole machine (all cores) that was busy. */
   busy: number
@@ -175,33 +186,97 @@ function choiceText (c: BackendChoice | undefined, digits = 0): string {
   return c == null ? 'none' : `${c.backend} (${Object.entries(c.medians).map(([k, v]) => `${k} ${v.toFixed(digits)} ms`).join(', ')})`
 }
 
-interface NodeRef { threads1: Summary, threads2: Summary, output: ort.Tensor }
-
-/** The same model and input on onnxruntime-node at 1 and 2 intra-op threads, warm. */
-async function nodeReference (file: string, inputs: WireTensor[], runs: number, warmup: number): Promise<NodeRef> {
-  const feeds = Object.fromEntries(inputs.map(t => [t.name, new ort.Tensor(t.dtype, toTypedArray(t) as Float32Array, t.dims)]))
-  const out: Partial<NodeRef> = {}
-  for (const threads of [1, 2] as const) {
-    const session = await ort.InferenceSession.create(MODELS_DIR + file, { intraOpNumThreads: threads, interOpNumThreads: 1 })
-    for (let i = 0; i < warmup; i++) await session.run(feeds)
-    const times: number[] = []
-    let last: ort.InferenceSession.OnnxValueMapType = {}
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now()
-      last = await session.run(feeds)
-      times.push(performance.now() - t0)
-    }
-    out[`threads${threads}`] = summarize(times)
-    out.output ??= last[session.outputNames[0]]
-    await session.release()
-  }
-  return out as NodeRef
+interface Interleaved {
+  /** In-worker inference ms, every timed run of every round. */
+  inWorker: Summary
+  selfRoundTrip: Summary
+  threads1: Summary
+  threads2: Summary
+  /** Per round: in-worker p50 ÷ node p50 at 1 (and 2) threads, taken in that same round. */
+  overNode1: Summary
+  overNode2: Summary
+  /**
+   * CPU ms per run (all threads), which other load on a shared machine barely changes (wall
+   * time counts the waits for a core): the tab's from this process tree (Chromium's processes;
+   * undefined off Linux), node's from process.cpuUsage. Per round, as medians over rounds.
+   */
+  cpuPerRun?: { inWorker: Summary, node1: Summary, overNode1: Summary }
+  /** The tab's last run and node's last output (1 thread), to compare. */
+  last: PageRun
+  output: ort.Tensor
 }
+
+/**
+ * In-worker (the tab's own tasks) vs onnxruntime-node at 1 and 2 intra-op threads on the same
+ * model and input, warm, in `rounds` interleaved rounds of runs/rounds runs each: the tab, then
+ * node at 1 and at 2 threads. Load from other processes on a shared machine then weighs on both
+ * sides of a ratio alike, and the ratio's spread over the rounds shows how much it did.
+ */
+async function interleaved (page: Page, id: string, file: string, inputs: WireTensor[], runs: number, warmup: number, rounds: number): Promise<Interleaved> {
+  const feeds = Object.fromEntries(inputs.map(t => [t.name, new ort.Tensor(t.dtype, toTypedArray(t) as Float32Array, t.dims)]))
+  const sessions = [] as ort.InferenceSession[]
+  try {
+    for (const threads of [1, 2]) {
+      const session = await ort.InferenceSession.create(MODELS_DIR + file, { intraOpNumThreads: threads, interOpNumThreads: 1 })
+      sessions.push(session)
+      for (let i = 0; i < warmup; i++) await session.run(feeds)
+    }
+    const perRound = Math.max(1, Math.round(runs / rounds))
+    const worker: ModelRunTiming[] = []
+    const node: number[][] = [[], []]
+    const ratios: number[][] = [[], []]
+    const cpu = { tab: [] as number[], node: [] as number[] }
+    let last: PageRun | undefined
+    let output: ort.Tensor | undefined
+    for (let round = 0; round < rounds; round++) {
+      const before = cpuSnapshot()
+      last = await runIn(page, { builtin: id }, inputs, perRound, { kind: 'self' })
+      const after = cpuSnapshot()
+      if (before != null && after != null) cpu.tab.push((after.mine - before.mine) * MS_PER_TICK / perRound)
+      worker.push(...last.runs)
+      const tab = summarize(last.runs.map(t => t.inferenceMs)).p50
+      for (const k of [0, 1]) {
+        const times: number[] = []
+        const cpu0 = process.cpuUsage()
+        for (let i = 0; i < perRound; i++) {
+          const t0 = performance.now()
+          const out = await sessions[k].run(feeds)
+          times.push(performance.now() - t0)
+          if (k === 0) output = out[sessions[k].outputNames[0]]
+        }
+        const used = process.cpuUsage(cpu0)
+        if (k === 0) cpu.node.push((used.user + used.system) / 1000 / perRound)
+        node[k].push(...times)
+        ratios[k].push(tab / summarize(times).p50)
+      }
+    }
+    return {
+      inWorker: summarize(worker.map(t => t.inferenceMs)),
+      selfRoundTrip: summarize(worker.map(t => t.roundTripMs)),
+      threads1: summarize(node[0]),
+      threads2: summarize(node[1]),
+      overNode1: summarize(ratios[0]),
+      overNode2: summarize(ratios[1]),
+      cpuPerRun: cpu.tab.length === rounds
+        ? { inWorker: summarize(cpu.tab), node1: summarize(cpu.node), overNode1: summarize(cpu.tab.map((t, i) => t / cpu.node[i])) }
+        : undefined,
+      last: last!,
+      output: output!
+    }
+  } finally {
+    for (const session of sessions) await session.release()
+  }
+}
+
+/** "p50 1.42× (min 1.30×, max 1.61×, 5 rounds)" */
+const ratioText = (s: Summary): string => `p50 ${s.p50.toFixed(2)}× (min ${s.min.toFixed(2)}×, max ${s.max.toFixed(2)}×, ${s.n} rounds)`
 
 export async function benchModels (o: ModelsBenchOptions): Promise<Record<string, unknown>> {
   const log = o.log ?? ((label: string, text: string) => { console.log(`${label.padEnd(34)} ${text}`) })
   const RUNS = { digits: o.runs?.digits ?? 300, det: o.runs?.det ?? 30, rec: o.runs?.rec ?? 30 }
   const TRANSFERS = o.transfers ?? 3
+  const ROUNDS = o.rounds ?? 5
+  const COMMAND = o.command ?? `node ${process.execArgv.join(' ')} ${process.argv.slice(1).map(a => relative(process.cwd(), a) || a).join(' ')}`
   const OCR_PAGES = o.ocrPages ?? 12
   const contexts: BrowserContext[] = []
   // Each context is a browser profile of its own (own Cache Storage): like another device.
@@ -230,32 +305,31 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     ]
 
     // 1. In-worker (one fresh tab running its own tasks: 'self') vs onnxruntime-node.
-    console.log('\nReal models (issue #4): in-worker vs onnxruntime-node, warm, same input')
+    console.log(`\nReal models (issue #4): in-worker vs onnxruntime-node, warm, same input, ${ROUNDS} interleaved rounds\n${COMMAND}`)
     const r = await open(await profile(), o.url)
     await r.page.bringToFront()
     const perModel: Record<string, unknown> = {}
     const coldSelf: Record<string, unknown> = {}
-    for (const c of o.coldOnly === true ? [] : cases) {
+    for (const c of cases) {
       const model = builtinModel(c.id)
       const probe = cpuProbe()
       // The model's first task on this tab: session creation + the per-model backend measurement.
       const cold = (await runIn(r.page, { builtin: c.id }, c.inputs, 1, { kind: 'self' })).runs[0]
       await runIn(r.page, { builtin: c.id }, c.inputs, 3, { kind: 'self' })
-      const warm = await runIn(r.page, { builtin: c.id }, c.inputs, c.runs, { kind: 'self' })
-      const inWorker = summarize(warm.runs.map(t => t.inferenceMs))
-      const selfRoundTrip = summarize(warm.runs.map(t => t.roundTripMs))
+      const ref = await interleaved(r.page, c.id, model.file, c.inputs, c.runs, c.warmup, ROUNDS)
+      const { inWorker, selfRoundTrip, last: warm } = ref
       const choice = (await r.page.evaluate(() => window.p2pAgents.backendChoices()))[model.sha256] as BackendChoice | undefined
-      const ref = await nodeReference(model.file, c.inputs, c.runs, c.warmup)
       const cpu = probe()
       const diff = maxAbsDiff(fromPage(warm.outputs[0]), ref.output)
-      const ratio1 = inWorker.p50 / ref.threads1.p50
-      const ratio2 = inWorker.p50 / ref.threads2.p50
       const digits = c.id === 'digits' ? 3 : 1
       console.log(`${c.label}`)
       log(`  in-worker (${warm.runs[0].backend})`, fmt(inWorker, 'ms', digits))
       log('  onnxruntime-node, 1 thread', fmt(ref.threads1, 'ms', digits))
       log('  onnxruntime-node, 2 threads', fmt(ref.threads2, 'ms', digits))
-      log('  in-worker / node 1 / node 2 (p50)', `${ratio1.toFixed(2)}× / ${ratio2.toFixed(2)}×  (outputs differ by ≤ ${diff.toExponential(1)})`)
+      log('  in-worker ÷ node 1 thread', `${ratioText(ref.overNode1)}  (outputs differ by ≤ ${diff.toExponential(1)})`)
+      log('  in-worker ÷ node 2 threads', ratioText(ref.overNode2))
+      // (A run of a tiny model costs less CPU than the page's own work around it: not worth a line.)
+      if (ref.cpuPerRun != null && inWorker.p50 >= 20) log('  CPU per run: tab / node 1 thread', `${fmt(ref.cpuPerRun.inWorker, 'ms', 0)} / ${fmt(ref.cpuPerRun.node1, 'ms', 0)} → ${ratioText(ref.cpuPerRun.overNode1)}`)
       log('  backend chosen (medians measured)', choiceText(choice, digits))
       if (cpu != null && cpu.others > 0.05) log('  (shared box) other processes used', `${pct(cpu.others)} of the machine's CPU meanwhile: figures may be inflated`)
       log('  cold first task on this tab', `load ${cold.loadMs.toFixed(0)} ms + inference ${cold.inferenceMs.toFixed(digits)} ms = ${cold.roundTripMs.toFixed(0)} ms round trip (warm: ${selfRoundTrip.p50.toFixed(digits)} ms)`)
@@ -266,8 +340,9 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
         inWorkerInferenceMs: inWorker,
         selfRoundTripMs: selfRoundTrip,
         nodeInferenceMs: { threads1: ref.threads1, threads2: ref.threads2 },
-        inWorkerOverNode1: ratio1,
-        inWorkerOverNode2: ratio2,
+        inWorkerOverNode1: ref.overNode1,
+        inWorkerOverNode2: ref.overNode2,
+        cpuPerRunMs: ref.cpuPerRun,
         maxAbsDiffVsNode: diff,
         cpu
       }
@@ -275,6 +350,7 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     }
     results.perModel = perModel
     results.coldSelf = coldSelf
+    if (o.speedOnly === true) return results
 
     // 2 + 3. Cold vs warm from another tab, and model transfer: tab R asks a fresh profile's tab W
     // to run the built-in det model (no transfer) and the rec model as a custom model (transfer).
@@ -332,7 +408,6 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     log('model transfer tab → tab (WebRTC)', `${fmt(cold.transferMBps, 'MB/s', 1)}; ${(rounds[0].transferBytes / 1e6).toFixed(1)} MB in p50 ${cold.transferMs.p50.toFixed(0)} ms`)
     if (cpu2 != null && cpu2.others > 0.05) log('(shared box) other processes used', `${pct(cpu2.others)} of the machine's CPU meanwhile: figures may be inflated`)
     results.coldVsWarm = { rounds, backendChoices: roundChoices, summary: cold, cpu: cpu2 }
-    if (o.coldOnly === true) return results
 
     // 4. OCR throughput: tab R (not working itself) reads pages through 1, then 2 worker tabs.
     console.log('\nOCR pages per minute, requester tab R → worker tabs')
@@ -373,5 +448,26 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     return results
   } finally {
     for (const c of contexts) await c.close().catch(() => {})
+  }
+}
+
+// Section 1 alone, against the build in P2P_APP_DIR (default dist):
+//   node --import tsx scripts/bench-models.ts [--rounds 5] [--det 30] [--rec 30] [--digits 300]
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, det: { type: 'string', default: '30' }, rec: { type: 'string', default: '30' }, digits: { type: 'string', default: '300' } } })
+  const command = `${process.env.P2P_APP_DIR != null ? `P2P_APP_DIR=${process.env.P2P_APP_DIR} ` : ''}node --import tsx scripts/bench-models.ts --rounds ${values.rounds} --det ${values.det} --rec ${values.rec} --digits ${values.digits}`
+  const server = await startAppServer()
+  const browser = await launchChromium()
+  const stop = (): void => {
+    void browser.close().catch(() => {}).finally(() => { void server.stop().finally(() => process.exit(130)) })
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  try {
+    console.log(`${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, Chromium ${browser.version()}`)
+    await benchModels({ browser, url: server.url, command, speedOnly: true, rounds: Number(values.rounds), runs: { det: Number(values.det), rec: Number(values.rec), digits: Number(values.digits) } })
+  } finally {
+    await browser.close().catch(() => {})
+    await server.stop()
   }
 }
