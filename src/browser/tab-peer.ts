@@ -456,6 +456,15 @@ function workerPool (name: string, size: number, spawn: () => Promise<InferenceW
         waiting.shift()?.()
       }
     },
+    executeMany: async (requests, from, signal) => {
+      const i = await take()
+      try {
+        return await (await get(i)).executeMany!(requests, from, signal)
+      } finally {
+        busy[i] = false
+        waiting.shift()?.()
+      }
+    },
     release: async (sha) => {
       await Promise.all(workers.map(async (w, i) => {
         const worker = await w?.catch(() => undefined)

@@ -111,8 +111,25 @@ const api = {
     // Outputs are fresh buffers owned by onnxruntime's result: hand them over instead of copying.
     const buffers = [...new Set(result.outputs.map(o => o.data.buffer as ArrayBuffer))]
     return Comlink.transfer(result, buffers)
+  },
+
+  /** Tasks of one model and requester in one call (OrtRunner.executeMany); errors as data, one outcome per task. */
+  async executeMany (requests: TaskRequest[], requester: string, model?: Uint8Array): Promise<WorkerOutcome[]> {
+    const ref = requests[0].model
+    const outcomes = await withModel(ref, model, async (r) => {
+      const all = await r.executeMany(requests, requester)
+      // The model came without bytes: the page calls again with them (every task of the batch with it).
+      if (all.some(o => o instanceof ModelNotHanded)) throw new ModelNotHanded(ref)
+      return all
+    })
+    const answers: WorkerOutcome[] = outcomes.map(o => o instanceof Error ? { error: { code: o.code, message: o.message } } : { result: o })
+    const buffers = [...new Set(outcomes.flatMap(o => o instanceof Error ? [] : o.outputs.map(t => t.data.buffer as ArrayBuffer)))]
+    return Comlink.transfer(answers, buffers)
   }
 }
+
+/** One task's outcome of an executeMany, as it crosses to the page (comlink drops an Error's code). */
+export type WorkerOutcome = { result: ExecutionResult } | { error: WorkerError }
 
 export type InferenceWorkerApi = typeof api
 

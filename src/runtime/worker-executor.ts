@@ -7,7 +7,7 @@
  */
 import * as Comlink from 'comlink'
 import { TaskError, toTaskError } from '../core/errors.js'
-import type { ExecutionResult } from '../core/work-queue.js'
+import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
 import type { BackendCandidate } from '../core/backend-picker.js'
 import type { ModelRef, TaskRequest } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
@@ -138,6 +138,31 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
       } catch (err) {
         if (err instanceof TaskError) throw err
         // The worker throws { code, message } (see inference-worker.ts); anything else is a crash.
+        const e = err as { code?: TaskError['code'], message?: string }
+        throw new TaskError(e.code ?? 'inference-failed', e.message ?? String(err))
+      } finally {
+        signal?.removeEventListener('abort', onAbort)
+      }
+    },
+    /** A batch (see WorkQueue) in one call to the Web Worker; its deadline (every task's passed) ends the worker as a task's does. */
+    async executeMany (requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
+      signal?.throwIfAborted()
+      const r = await live()
+      signal?.throwIfAborted()
+      const onAbort = (): void => {
+        kill(r, toTaskError(signal?.reason, 'timeout'))
+        if (!stopped) respawn()
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      try {
+        const outcomes = await withModel(r, requests[0].model, requester, async (w, model) => {
+          // Compact copies, as for one task.
+          const sent = requests.map(q => ({ ...q, inputs: q.inputs.map(t => ({ ...t, data: t.data.slice() })) }))
+          return await w.remote.executeMany(Comlink.transfer(sent, sent.flatMap(q => q.inputs.map(t => t.data.buffer))), requester, model)
+        })
+        return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
+      } catch (err) {
+        if (err instanceof TaskError) throw err
         const e = err as { code?: TaskError['code'], message?: string }
         throw new TaskError(e.code ?? 'inference-failed', e.message ?? String(err))
       } finally {
