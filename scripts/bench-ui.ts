@@ -46,6 +46,8 @@ export interface UiBenchResult {
   uiPage: Summary
   /** Around window.p2pAgents.runDigits(…, 1, B), ms. */
   api: Summary
+  /** tab.run's own round trip for the API's tasks, ms. */
+  apiRoundTrip: Summary
   /** Per-round p50s, for the spread over rounds. */
   roundsUi: number[]
   roundsApi: number[]
@@ -96,10 +98,10 @@ export async function benchUi (options: UiBenchOptions): Promise<UiBenchResult> 
       await a.page.mouse.up()
       return await a.page.evaluate(async () => await window.benchUiNext!())
     }
-    const apiOnce = async (): Promise<number> => await a.page.evaluate(async ([px, id]) => {
+    const apiOnce = async (): Promise<{ ms: number, roundTripMs: number }> => await a.page.evaluate(async ([px, id]) => {
       const t0 = performance.now()
-      await window.p2pAgents.runDigits(px, 1, { kind: 'peer', peerId: id })
-      return performance.now() - t0
+      const [run] = await window.p2pAgents.runDigits(px, 1, { kind: 'peer', peerId: id })
+      return { ms: performance.now() - t0, roundTripMs: run.roundTripMs }
     }, [pixels, b.peerId] as const)
 
     // Warm-up: the dial, the worker's session, the page's first renders.
@@ -107,6 +109,7 @@ export async function benchUi (options: UiBenchOptions): Promise<UiBenchResult> 
 
     const ui: Sample[] = []
     const api: number[] = []
+    const apiRoundTrip: number[] = []
     const roundsUi: number[] = []
     const roundsApi: number[] = []
     for (let r = 0; r < rounds; r++) {
@@ -120,8 +123,9 @@ export async function benchUi (options: UiBenchOptions): Promise<UiBenchResult> 
             ui.push(s)
             times.push(s.totalMs)
           } else {
-            const ms = await apiOnce()
+            const { ms, roundTripMs } = await apiOnce()
             api.push(ms)
+            apiRoundTrip.push(roundTripMs)
             times.push(ms)
           }
         }
@@ -135,6 +139,7 @@ export async function benchUi (options: UiBenchOptions): Promise<UiBenchResult> 
       uiRoundTrip: summarize(ui.map(s => s.roundTripMs)),
       uiPage: summarize(ui.map(s => s.totalMs - s.roundTripMs)),
       api: summarize(api),
+      apiRoundTrip: summarize(apiRoundTrip),
       roundsUi,
       roundsApi,
       network: summarize(ui.map(s => s.networkMs)),
@@ -149,6 +154,7 @@ export async function benchUi (options: UiBenchOptions): Promise<UiBenchResult> 
     log('  worker tab (queue, hops)', fmt(result.workerSide))
     log('  inference', fmt(result.inference, 'ms', 3))
     log('API: p2pAgents.runDigits(…, 1)', `${fmt(result.api)}; ${spread(roundsApi)}`)
+    log('  of which tab.run round trip', fmt(result.apiRoundTrip))
     log('UI / API (p50)', `${(result.ui.p50 / result.api.p50).toFixed(2)}×`)
 
     if (options.profileDir != null) {
