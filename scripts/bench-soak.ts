@@ -207,10 +207,13 @@ interface LoadStats { rounds: number, ok: Record<string, number>, failed: Record
 
 async function step (stats: LoadStats, kind: string, ms: number, run: () => Promise<unknown>, endAt: number): Promise<void> {
   if (stopping || performance.now() >= endAt) return
+  // A step still running when the time is up is left unfinished (the browser closes under it), not counted.
+  const cut = endAt - performance.now() < ms
   try {
-    await within(run(), ms, kind)
+    await within(run(), Math.min(ms, endAt - performance.now()), kind)
     stats.ok[kind] = (stats.ok[kind] ?? 0) + 1
   } catch (err) {
+    if (cut && performance.now() >= endAt) return
     stats.failed[kind] = (stats.failed[kind] ?? 0) + 1
     stats.lastError[kind] = (err as Error).message.split('\n')[0].slice(0, 200)
   }
@@ -238,7 +241,14 @@ async function ocrPages (page: Page, includeSelf: boolean): Promise<void> {
 
 // ---------------------------------------------------------------- samples
 
-interface PageMemory { jsHeap: number, measured?: number, workers?: number }
+interface PageMemory {
+  jsHeap: number
+  /** measureUserAgentSpecificMemory: the page and its workers' JS realms, and of that the workers. */
+  measured?: number
+  workers?: number
+  /** Web Workers the page runs (inference workers per backend and slot, the input parser; onnxruntime's pthreads when listed). */
+  workerCount: number
+}
 interface Sample { minute: number, rss: Record<string, number>, pages: Record<string, PageMemory> }
 
 async function pageMemory (tab: Tab): Promise<PageMemory> {
@@ -250,7 +260,7 @@ async function pageMemory (tab: Tab): Promise<PageMemory> {
     const workers = m.breakdown.filter(b => b.attribution.some(a => a.scope === 'DedicatedWorkerGlobalScope')).reduce((s, b) => s + b.bytes, 0)
     return { bytes: m.bytes, workers }
   }), 15_000, `${tab.name} measureUserAgentSpecificMemory`).catch(() => undefined)
-  return { jsHeap: heap.usedSize, measured: ua?.bytes, workers: ua?.workers }
+  return { jsHeap: heap.usedSize, measured: ua?.bytes, workers: ua?.workers, workerCount: tab.page.workers().length }
 }
 
 // ---------------------------------------------------------------- report
@@ -301,9 +311,9 @@ function printTables (samples: Sample[], growth: Growth[]): void {
   for (const s of samples) console.log([s.minute.toFixed(1).padStart(5), ...names.map(n => mb(s.rss[n]).padStart(width))].join(' '))
   const pageNames = [...new Set(samples.flatMap(s => Object.keys(s.pages)))]
   if (pageNames.length > 0) {
-    console.log('\npage memory (MB): JS heap of the page / measureUserAgentSpecificMemory (page + workers) / of which workers')
+    console.log('\npage memory (MB): JS heap of the page / measureUserAgentSpecificMemory (page + workers) / of which workers, and the Web Workers it runs')
     for (const s of samples) {
-      console.log(`${s.minute.toFixed(1).padStart(5)}  ${pageNames.map(p => `${p}: ${mb(s.pages[p]?.jsHeap)} / ${mb(s.pages[p]?.measured)} / ${mb(s.pages[p]?.workers)}`).join('   ')}`)
+      console.log(`${s.minute.toFixed(1).padStart(5)}  ${pageNames.map(p => `${p}: ${mb(s.pages[p]?.jsHeap)} / ${mb(s.pages[p]?.measured)} / ${mb(s.pages[p]?.workers)}, ${s.pages[p]?.workerCount ?? '–'} workers`).join('   ')}`)
     }
   }
   console.log(`\ngrowth after the warm-up (aim: ≤ ${AIM * 100} % over an hour; end/warm is judged; "per hour" extrapolates the linear fit after the warm-up):`)
@@ -394,7 +404,7 @@ async function main (): Promise<void> {
       r[`${w.name} inference`] = descendants(all, w.child.pid!).reduce((s, p) => s + rss(p), 0)
     }
     const pages: Record<string, PageMemory> = {}
-    await Promise.all([a, b].map(async tab => { pages[tab.name] = await pageMemory(tab).catch(() => ({ jsHeap: 0 })) }))
+    await Promise.all([a, b].map(async tab => { pages[tab.name] = await pageMemory(tab).catch(() => ({ jsHeap: 0, workerCount: tab.page.workers().length })) }))
     const s = { minute: at, rss: r, pages }
     samples.push(s)
     console.log(`  ${s.minute.toFixed(1).padStart(5)} min  ${Object.entries(r).map(([k, v]) => `${k} ${mb(v)}`).join(' · ')}  |  A heap ${mb(pages['tab-A'].jsHeap)} MB, A measured ${mb(pages['tab-A'].measured)} MB`)
