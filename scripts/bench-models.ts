@@ -57,6 +57,8 @@ export interface ModelsBenchOptions {
   command?: string
   /** Only section 1 (in-worker vs onnxruntime-node per model). */
   speedOnly?: boolean
+  /** Only the cold start vs warm section (2 + 3): `npm run bench -- --cold-only`. */
+  coldOnly?: boolean
 }
 
 /** A tensor as it crosses into the page: bytes as base64 (a 3 MB number array is slow to serialise). */
@@ -310,7 +312,7 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     await r.page.bringToFront()
     const perModel: Record<string, unknown> = {}
     const coldSelf: Record<string, unknown> = {}
-    for (const c of cases) {
+    for (const c of o.coldOnly === true ? [] : cases) {
       const model = builtinModel(c.id)
       const probe = cpuProbe()
       // The model's first task on this tab: session creation + the per-model backend measurement.
@@ -408,6 +410,7 @@ export async function benchModels (o: ModelsBenchOptions): Promise<Record<string
     log('model transfer tab → tab (WebRTC)', `${fmt(cold.transferMBps, 'MB/s', 1)}; ${(rounds[0].transferBytes / 1e6).toFixed(1)} MB in p50 ${cold.transferMs.p50.toFixed(0)} ms`)
     if (cpu2 != null && cpu2.others > 0.05) log('(shared box) other processes used', `${pct(cpu2.others)} of the machine's CPU meanwhile: figures may be inflated`)
     results.coldVsWarm = { rounds, backendChoices: roundChoices, summary: cold, cpu: cpu2 }
+    if (o.coldOnly === true) return results
 
     // 4. OCR throughput: tab R (not working itself) reads pages through 1, then 2 worker tabs.
     console.log('\nOCR pages per minute, requester tab R → worker tabs')
