@@ -11,7 +11,8 @@
  *  - real models (scripts/bench-models.ts): in-worker vs onnxruntime-node per built-in model,
  *    cold start vs warm, model transfer over WebRTC, OCR pages per minute with 1 and 2 worker tabs
  * Options: --tabs N (default 10), --tasks N (default 1000), --batch-tasks N (default 10000),
- * --kills N (default 3), --models-only (skip everything before the real-model section),
+ * --kills N (default 3), --models-only (skip everything before the real-model section), --cold-only
+ * (only the real models' cold start vs warm, --transfers N fresh worker tabs, default 3),
  * --mvp-only (only the two-tab sections: ready, dial, per-task overhead, in-worker vs Node), --out FILE.
  */
 import '../src/node/polyfill.js'
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     'batch-tasks': { type: 'string', default: '10000' },
     kills: { type: 'string', default: '3' },
     'models-only': { type: 'boolean', default: false },
+    'cold-only': { type: 'boolean', default: false },
+    transfers: { type: 'string', default: '3' },
     'mvp-only': { type: 'boolean', default: false },
     out: { type: 'string', default: `bench-results/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json` }
   }
@@ -49,7 +52,8 @@ const TABS = Number(values.tabs)
 const TASKS = Number(values.tasks)
 const BATCH_TASKS = Number(values['batch-tasks'])
 const KILLS = Number(values.kills)
-const MODELS_ONLY = values['models-only']
+const COLD_ONLY = values['cold-only']
+const MODELS_ONLY = values['models-only'] || COLD_ONLY
 const MVP_ONLY = values['mvp-only']
 
 const results: Record<string, unknown> = {}
@@ -61,16 +65,18 @@ try {
   console.log(`P2P AI Agents bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Chromium ${browser.version()}`)
   Object.assign(results, {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() },
-    command: MODELS_ONLY
-      ? 'npm run bench -- --models-only'
-      : MVP_ONLY
-        ? `npm run bench -- --mvp-only --tabs ${TABS} --tasks ${TASKS}`
-        : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
+    command: COLD_ONLY
+      ? `npm run bench -- --cold-only --transfers ${values.transfers}`
+      : MODELS_ONLY
+        ? 'npm run bench -- --models-only'
+        : MVP_ONLY
+          ? `npm run bench -- --mvp-only --tabs ${TABS} --tasks ${TASKS}`
+          : `npm run bench -- --tabs ${TABS} --tasks ${TASKS} --batch-tasks ${BATCH_TASKS} --kills ${KILLS}`
   })
   console.log(results.command)
   if (!MODELS_ONLY) await benchMvpAndBatch()
   // 6. Real models, model transfer and OCR (issue #4).
-  if (!MVP_ONLY) results.models = await benchModels({ browser, url: server.url, log })
+  if (!MVP_ONLY) results.models = await benchModels({ browser, url: server.url, log, coldOnly: COLD_ONLY, transfers: Number(values.transfers) })
 
   await mkdir('bench-results', { recursive: true }).catch(() => {})
   await writeFile(values.out, JSON.stringify(results, null, 2))
