@@ -125,7 +125,9 @@ export class BuiltinModelCache {
       }
     }
     const bytes = await this.download(url)
-    if (!this.current.has(sha256) || !await this.check(sha256, bytes)) {
+    // A download is hashed every time, even of a model verified before: the file behind a URL can
+    // change (a new deploy keeps the name, a proxy answers an error page with 200).
+    if (!this.current.has(sha256) || !await this.hash(sha256, bytes)) {
       console.warn(`${String(url)} does not hash to built-in model ${sha256}: not used`)
       return undefined
     }
@@ -136,9 +138,15 @@ export class BuiltinModelCache {
     return bytes
   }
 
-  /** Whether `bytes` are built-in `sha256`: hashed on the first read in this page only. */
+  /**
+   * Whether cached `bytes` are built-in `sha256`: hashed on the first read in this page only (an
+   * entry is only ever written after its download hashed right).
+   */
   private async check (sha256: string, bytes: Uint8Array): Promise<boolean> {
-    if (this.verified.has(sha256)) return true
+    return this.verified.has(sha256) || await this.hash(sha256, bytes)
+  }
+
+  private async hash (sha256: string, bytes: Uint8Array): Promise<boolean> {
     performance.mark(BUILTIN_VERIFY_MARK, { detail: { sha256 } })
     if (await sha256Hex(bytes) !== sha256) return false
     this.verified.add(sha256)

@@ -329,6 +329,19 @@ describe('built-in models kept for offline use (BuiltinModelCache)', () => {
     expect(new Uint8Array(await stored.arrayBuffer())).toEqual(bytes)
   })
 
+  it('hashes every download, even of a built-in verified before in this page (the file behind the URL can change)', async () => {
+    const sha = await sha256Hex(bytes)
+    const body = { bytes }
+    const fetch = vi.fn(async () => new Response(new Uint8Array(body.bytes)))
+    // No Cache Storage (an insecure context): every read downloads.
+    const cache = new BuiltinModelCache({ current: [sha], caches: undefined, fetch: fetch as unknown as typeof globalThis.fetch })
+    expect(typeof globalThis.caches).toBe('undefined')
+    expect(await cache.get(sha, `${ORIGIN}/models/m.onnx`)).toEqual(bytes)
+    body.bytes = new Uint8Array([1, 2, 3])
+    expect(await cache.get(sha, `${ORIGIN}/models/m.onnx`)).toBeUndefined()
+    expect(fetch).toHaveBeenCalledTimes(2)
+  })
+
   it('shares one download between concurrent reads of a built-in', async () => {
     const sha = await sha256Hex(bytes)
     const t = setup([sha])
