@@ -12,7 +12,11 @@
  * every input and output of the model has a symbolic first dim (a free batch dimension). A model
  * can still mix rows (e.g. subtract the batch mean) under a free first dim, so a session's first
  * stacked run with two different input rows is checked against a run of one task alone; a model
- * whose rows depend on each other is never stacked again. Anything a stacked run cannot do
+ * whose rows depend on each other is never stacked again. Until that check has passed, a batch of
+ * identical rows (which cannot show a model mixing rows) runs one task at a time, never both ways.
+ * A stacked run's outputs are bounded: each session learns its output bytes per row from a run
+ * (the first task of its first batch runs alone for that), and a stacked run takes only as many
+ * rows as fit `maxStackedOutputBytes`; the rest go to the next run. Anything a stacked run cannot do
  * (an error, an output whose first dim is not the row count) falls back to one run per task, so a
  * bad task fails alone.
  */
@@ -21,6 +25,7 @@ import { sha256Hex } from '../core/hash.js'
 import { relativeComparator } from '../core/compare.js'
 import { toTypedArray } from '../core/tensor.js'
 import { batchKey } from '../core/work-queue.js'
+import { DEFAULT_LIMITS } from '../core/limits.js'
 import type { InferenceSession, Tensor } from 'onnxruntime-common'
 import type { ModelRef, TaskRequest } from '../core/task-types.js'
 import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
@@ -61,6 +66,11 @@ export interface OrtRunnerOptions {
    * before handing them to its Web Worker): they are not hashed again here.
    */
   prevalidated?: boolean
+  /**
+   * Most output bytes one stacked run may make (default the frame limit, which bounds a reply
+   * anyway): a requester's small inputs must not make a run allocate many frames' worth at once.
+   */
+  maxStackedOutputBytes?: number
 }
 
 interface CachedSession {
@@ -74,6 +84,8 @@ interface CachedSession {
   dropped: boolean
   /** Whether stacked runs give each task what a run of its own gives: unknown until checked once. */
   stacks?: boolean
+  /** Largest output bytes per input row seen, by output names asked: what bounds a stacked run. */
+  rowOutputBytes: Map<string, number>
 }
 
 /** How close a stacked run's rows must be to a run of one task alone: what a requester accepts between honest workers. */
@@ -108,6 +120,7 @@ export class OrtRunner {
   private readonly budget: number
   private readonly maxSessions: number
   private readonly prevalidated: boolean
+  private readonly maxStackedOutputBytes: number
   private readonly sessions = new Map<string, CachedSession>()
   private uses = 0
 
@@ -120,6 +133,7 @@ export class OrtRunner {
     this.budget = options.sessionBudgetBytes ?? DEFAULT_SESSION_BUDGET_BYTES
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS
     this.prevalidated = options.prevalidated ?? false
+    this.maxStackedOutputBytes = options.maxStackedOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
   }
 
   /** sha256 of every model with a session ready (or being created). */
@@ -194,6 +208,7 @@ export class OrtRunner {
     const session = await entry.session
     const loadMs = performance.now() - loadStart
     const { outputs, inferenceMs } = await this.infer(session, request.inputs, request.outputNames)
+    learnRowBytes(entry, request.outputNames, outputs, request.inputs[0]?.dims[0] ?? 0)
     return { outputs, loadMs, inferenceMs, backend: this.backend, threads: this.threads }
   }
 
@@ -224,14 +239,14 @@ export class OrtRunner {
     return { outputs: Object.entries(results).map(([name, value]) => toWire(name, value as Tensor)), inferenceMs }
   }
 
-  /** Tasks sharing a batchKey: one stacked run when the session allows, else (or on any failure of it) a run each. */
+  /** Tasks sharing a batchKey: stacked runs (within the output bound) when the session allows, else (or on any failure of one) a run each. */
   private async runGroup (entry: CachedSession, requests: TaskRequest[]): Promise<BatchOutcome[]> {
-    const each = async (): Promise<BatchOutcome[]> => {
+    const each = async (tasks: TaskRequest[]): Promise<BatchOutcome[]> => {
       const outcomes: BatchOutcome[] = []
-      for (const r of requests) outcomes.push(await this.run(entry, r).catch((err: unknown) => toTaskError(err, 'inference-failed')))
+      for (const r of tasks) outcomes.push(await this.run(entry, r).catch((err: unknown) => toTaskError(err, 'inference-failed')))
       return outcomes
     }
-    if (requests.length < 2 || entry.stacks === false) return await each()
+    if (requests.length < 2 || entry.stacks === false) return await each(requests)
     const loadStart = performance.now()
     let session: InferenceSession
     try {
@@ -242,31 +257,53 @@ export class OrtRunner {
       return requests.map(() => e)
     }
     const loadMs = performance.now() - loadStart
-    if (!hasFreeBatchDim(session)) return await each()
+    if (!hasFreeBatchDim(session)) return await each(requests)
 
+    const outcomes: BatchOutcome[] = []
+    let rest = requests
+    while (rest.length > 0) {
+      const part = rest.slice(0, this.fitting(entry, rest))
+      rest = rest.slice(part.length)
+      outcomes.push(...(part.length < 2 || entry.stacks === false ? await each(part) : await this.stacked(entry, session, part, loadMs, each)))
+    }
+    return outcomes
+  }
+
+  /** How many of `requests` (at least one) one stacked run takes: one alone while the session's output bytes per row are unknown. */
+  private fitting (entry: CachedSession, requests: TaskRequest[]): number {
+    const rowBytes = entry.rowOutputBytes.get(requests[0].outputNames.join('\0'))
+    if (rowBytes == null) return 1
+    let n = 0
+    let rows = 0
+    while (n < requests.length && (n === 0 || (rows + requests[n].inputs[0].dims[0]) * rowBytes <= this.maxStackedOutputBytes)) rows += requests[n++].inputs[0].dims[0]
+    return n
+  }
+
+  /** One stacked run of tasks (two or more), checked against runs of each alone until the session has passed that check. */
+  private async stacked (entry: CachedSession, session: InferenceSession, requests: TaskRequest[], loadMs: number, each: (tasks: TaskRequest[]) => Promise<BatchOutcome[]>): Promise<BatchOutcome[]> {
     const rows = requests.map(r => r.inputs[0].dims[0])
     const total = rows.reduce((a, b) => a + b, 0)
     const inputs = stackInputs(requests, total)
+    // Identical rows prove nothing (a batch mean is the row itself), and an unchecked stacked run
+    // would need a run of each task beside it anyway: run each alone, once, instead of both.
+    if (entry.stacks == null && !distinctRows(inputs, total)) return await each(requests)
     let stacked: { outputs: WireTensor[], inferenceMs: number }
     try {
       stacked = await this.infer(session, inputs, requests[0].outputNames)
     } catch {
-      return await each()
+      return await each(requests)
     }
     const split = splitOutputs(stacked.outputs, rows, total)
-    if (split == null) return await each()
+    if (split == null) return await each(requests)
+    learnRowBytes(entry, requests[0].outputNames, stacked.outputs, total)
 
     if (entry.stacks == null) {
       // Until a stacked run with rows that differ has matched, each task also runs alone: a model
       // whose rows depend on each other (its results would differ from any other worker's) is
-      // never stacked again. Identical rows prove nothing (a batch mean is the row itself).
-      const alone = await each()
-      const same = alone.every((r, i) => !(r instanceof Error) && sameRows(r.outputs, split[i]))
-      if (!same) {
-        entry.stacks = false
-        return alone
-      }
-      if (distinctRows(inputs, total)) entry.stacks = true
+      // never stacked again.
+      const alone = await each(requests)
+      entry.stacks = alone.every((r, i) => !(r instanceof Error) && sameRows(r.outputs, split[i]))
+      if (!entry.stacks) return alone
     }
     return split.map((outputs, i) => ({
       outputs,
@@ -282,7 +319,7 @@ export class OrtRunner {
   private use (ref: ModelRef, warmup?: WireTensor[], from?: string): CachedSession {
     let entry = this.sessions.get(ref.sha256)
     if (entry == null) {
-      const created = { bytes: ref.size, lastUsed: 0, users: 0, dropped: false } as CachedSession
+      const created = { bytes: ref.size, lastUsed: 0, users: 0, dropped: false, rowOutputBytes: new Map() } as CachedSession
       created.session = this.load(created, ref, warmup, from)
       // A failed load is not cached: the next task may succeed (e.g. the model became available).
       created.session.catch(() => { if (this.sessions.get(ref.sha256) === created) this.sessions.delete(ref.sha256) })
@@ -339,6 +376,14 @@ export class OrtRunner {
     const session = await entry.session.catch(() => undefined)
     await session?.release().catch(() => {})
   }
+}
+
+/** Records a run's output bytes per input row (the largest seen) for these output names. */
+function learnRowBytes (entry: CachedSession, outputNames: string[], outputs: WireTensor[], rows: number): void {
+  if (!(rows > 0)) return
+  const key = outputNames.join('\0')
+  const perRow = Math.ceil(outputs.reduce((n, o) => n + o.data.byteLength, 0) / rows)
+  entry.rowOutputBytes.set(key, Math.max(entry.rowOutputBytes.get(key) ?? 0, perRow))
 }
 
 /** Every input and output of the model has a symbolic first dim (onnxruntime names it; a fixed size is a number). */

@@ -52,22 +52,35 @@ const gather = (): Uint8Array => model('gather', {
   output: [info('y', FLOAT, ['n', 1])]
 })
 
-/** A runner over real onnxruntime-node that counts session.run calls. */
-async function counted (bytes: Uint8Array): Promise<{ runner: OrtRunner, ref: ModelRef, runs: () => number }> {
+/** y = x + 1 over rows of 4: a free first dim, rows independent. */
+const addOne = (): Uint8Array => model('add_one', {
+  node: [{ opType: 'Add', input: ['x', 'one'], output: ['y'] }],
+  initializer: [{ name: 'one', dims: [1], dataType: FLOAT, floatData: [1] }],
+  input: [info('x', FLOAT, ['n', 4])],
+  output: [info('y', FLOAT, ['n', 4])]
+})
+
+/** A runner over real onnxruntime-node that counts session.run calls (and the rows of each run's first input). */
+async function counted (bytes: Uint8Array, options: Partial<ConstructorParameters<typeof OrtRunner>[2]> = {}): Promise<{ runner: OrtRunner, ref: ModelRef, runs: () => number, rowsPerRun: number[] }> {
   let runs = 0
+  const rowsPerRun: number[] = []
   const spy = {
     ...ort,
     InferenceSession: {
       create: async (b: Uint8Array, o?: ort.InferenceSession.SessionOptions) => {
         const session = await ort.InferenceSession.create(b, o ?? {})
         const run = session.run.bind(session)
-        session.run = (async (...args: Parameters<typeof run>) => { runs++; return await run(...args) }) as typeof session.run
+        session.run = (async (...args: Parameters<typeof run>) => {
+          runs++
+          rowsPerRun.push(Object.values(args[0])[0].dims[0])
+          return await run(...args)
+        }) as typeof session.run
         return session
       }
     }
   }
   const ref = { sha256: await sha256Hex(bytes), size: bytes.byteLength, name: 'test' }
-  return { runner: new OrtRunner(spy as unknown as OrtModule, async () => bytes, { backend: 'test', threads: 1 }), ref, runs: () => runs }
+  return { runner: new OrtRunner(spy as unknown as OrtModule, async () => bytes, { backend: 'test', threads: 1, ...options }), ref, runs: () => runs, rowsPerRun }
 }
 
 function task (ref: ModelRef, id: string, inputs: WireTensor[], outputNames: string[] = []): TaskRequest {
@@ -174,5 +187,39 @@ describe('OrtRunner.executeMany', () => {
       task(ref, 'probs2', [input()], ['probs'])
     ])
     expect(out.map(o => o instanceof Error ? o.code : o.outputs.map(t => t.name).sort().join(','))).toEqual(['logits,probs', 'probs', 'logits,probs', 'bad-request', 'probs'])
+  })
+
+  it('runs a batch of identical rows once per task, never a stacked run beside them, however often it comes', async () => {
+    const bytes = new Uint8Array(await readFile(MODELS_DIR + builtinModel('digits').file))
+    const { runner, runs } = await counted(bytes)
+    const ref = modelRef(builtinModel('digits'))
+    const image = floats(new Rng(5), 784)
+    const tasks = Array.from({ length: 8 }, (_, i) => task(ref, `t${i}`, [fromTypedArray('input', 'float32', [1, 1, 28, 28], image)]))
+    for (let round = 0; round < 3; round++) {
+      const before = runs()
+      const out = results(await runner.executeMany(tasks))
+      expect(runs() - before).toBe(tasks.length)
+      for (const r of out) expect(same(r.outputs, out[0].outputs)).toBe(true)
+    }
+    // Rows that differ are then checked once and stacked from there on.
+    const rng = new Rng(6)
+    const distinct = tasks.map(t => ({ ...t, inputs: [fromTypedArray('input', 'float32', [1, 1, 28, 28], floats(rng, 784))] }))
+    await runner.executeMany(distinct)
+    const before = runs()
+    await runner.executeMany(distinct)
+    expect(runs() - before).toBe(1)
+  })
+
+  it('stacks no more rows into one run than its outputs fit the output bound (learned from a run of one task)', async () => {
+    // 16 output bytes per row: two rows fit 40 bytes, three do not.
+    const { runner, ref, rowsPerRun } = await counted(addOne(), { maxStackedOutputBytes: 40 })
+    const tasks = [0, 1, 2, 3, 4].map(i => task(ref, `t${i}`, [fromTypedArray('x', 'float32', [1, 4], Float32Array.from([i, 2 * i, 3, i]))]))
+    for (let round = 0; round < 2; round++) {
+      const out = results(await runner.executeMany(tasks))
+      out.forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual([i + 1, 2 * i + 1, 4, i + 1]) })
+    }
+    expect(Math.max(...rowsPerRun)).toBe(2)
+    // The second round stacked (no run per task): 2 + 2 + 1 rows.
+    expect(rowsPerRun.slice(-3)).toEqual([2, 2, 1])
   })
 })
