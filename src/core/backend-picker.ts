@@ -63,7 +63,8 @@ export class BackendPicker implements Executor {
   private readonly clock: Clock
   private readonly onChoice?: (sha256: string, choice: BackendChoice) => void
   private readonly chosen = new Map<string, BackendCandidate>()
-  private readonly measuring = new Map<string, Promise<BackendCandidate>>()
+  /** Resolves to the winner, or to undefined when the first task failed with nothing chosen. */
+  private readonly measuring = new Map<string, Promise<BackendCandidate | undefined>>()
   readonly choices = new Map<string, BackendChoice>()
 
   constructor (candidates: BackendCandidate[], options: BackendPickerOptions = {}) {
@@ -108,31 +109,35 @@ export class BackendPicker implements Executor {
     if (pending != null) {
       const winner = await pending
       signal?.throwIfAborted()
+      // The first task failed (maybe its own inputs or deadline): this one tries for itself rather than inherit that error.
+      if (winner == null) return await this.execute(request, requester, signal)
       return await winner.execute(request, requester, signal)
     }
 
     // Other tasks of this model that arrive meanwhile wait for the winner rather than measure again.
-    let settle!: (winner: BackendCandidate) => void
-    let fail!: (err: unknown) => void
-    const winner = new Promise<BackendCandidate>((resolve, reject) => { settle = resolve; fail = reject })
-    winner.catch(() => {}) // its waiters see the failure; nobody else must
-    this.measuring.set(sha, winner)
+    let settle!: (winner: BackendCandidate | undefined) => void
+    this.measuring.set(sha, new Promise(resolve => { settle = resolve }))
     const t0 = this.clock.now()
     let first: { side: Side, rest: BackendCandidate[], result: ExecutionResult }
     try {
       first = await this.answer(request, requester, signal)
     } catch (err) {
       this.measuring.delete(sha)
-      fail(err)
+      settle(undefined)
       throw err
     }
-    // Measured after the answer; never rejects (the candidate that answered wins at worst).
+    // Measured after the answer. Should it ever throw (a candidate's release throwing at once),
+    // the tasks waiting run on the candidate that answered and nothing is chosen (the next task
+    // measures again): a model must never be left waiting on a measurement that will not end.
     void this.measure(request, requester, first.side, first.rest).then((m) => {
       this.chosen.set(sha, m.winner)
       this.measuring.delete(sha)
       this.choices.set(sha, m.choice)
       settle(m.winner)
       this.onChoice?.(sha, m.choice)
+    }, () => {
+      this.measuring.delete(sha)
+      settle(first.side.c)
     }).catch(() => {}) // onChoice failing (storage full) leaves the choice made
     // The first task's load time, as a cold start a requester sees.
     return { ...first.result, loadMs: Math.max(0, this.clock.now() - t0 - first.result.inferenceMs) }

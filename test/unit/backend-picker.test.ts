@@ -250,4 +250,46 @@ describe('BackendPicker and deadlines', () => {
     await p.execute(request('m', 'again'), 'r')
     expect(p.choices.size).toBe(1)
   })
+
+  it('never leaves a model waiting on a measurement that threw: waiting and later tasks run, and the next one measures again', async () => {
+    const a = candidate('a', { m: 1 })
+    let released!: () => void
+    const releasing = new Promise<void>(resolve => { released = resolve })
+    // b loses its duel, and its release throws before returning a promise.
+    const b: BackendCandidate = {
+      name: 'b',
+      execute: async () => ({ outputs: [], loadMs: 0, inferenceMs: 5, backend: 'b', threads: 1 }),
+      release: (() => { released(); throw new Error('release broke') }) as BackendCandidate['release']
+    }
+    const p = new BackendPicker([a.c, b], { trials: 1 })
+    await p.execute(request('m'), 'r')
+    await releasing
+    // Every callback chained on the measurement has run once the I/O phase comes round.
+    await new Promise(resolve => setImmediate(resolve))
+    expect(p.measuringModels).toEqual([])
+    expect((await p.execute(request('m', 'later'), 'r')).backend).toBe('a')
+  })
+
+  it('lets tasks that waited on a first task which failed on its own inputs run for themselves, not fail with its error', async () => {
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const a: BackendCandidate = {
+      name: 'a',
+      execute: async (r) => {
+        if (r.taskId === 'bad') {
+          await gate
+          throw new TaskError('bad-request', 'model has no input "x"')
+        }
+        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'a', threads: 1 }
+      }
+    }
+    const b = candidate('b', { m: 2 })
+    const p = new BackendPicker([a, b.c], { trials: 1 })
+    const bad = p.execute(request('m', 'bad'), 'r1')
+    const good = p.execute(request('m', 'good'), 'r2')
+    open()
+    await expect(bad).rejects.toMatchObject({ code: 'bad-request' })
+    expect((await good).backend).toBe('a')
+  })
 })
+
