@@ -264,7 +264,7 @@ export class OrtRunner {
     while (rest.length > 0) {
       const part = rest.slice(0, this.fitting(entry, rest))
       rest = rest.slice(part.length)
-      outcomes.push(...(part.length < 2 || entry.stacks === false ? await each(part) : await this.stacked(entry, session, part, loadMs, each)))
+      outcomes.push(...(part.length < 2 ? await each(part) : await this.stacked(entry, session, part, loadMs, each)))
     }
     return outcomes
   }
@@ -281,6 +281,8 @@ export class OrtRunner {
 
   /** One stacked run of tasks (two or more), checked against runs of each alone until the session has passed that check. */
   private async stacked (entry: CachedSession, session: InferenceSession, requests: TaskRequest[], loadMs: number, each: (tasks: TaskRequest[]) => Promise<BatchOutcome[]>): Promise<BatchOutcome[]> {
+    // An earlier part of the batch may have shown the model mixing rows.
+    if (entry.stacks === false) return await each(requests)
     const rows = requests.map(r => r.inputs[0].dims[0])
     const total = rows.reduce((a, b) => a + b, 0)
     const inputs = stackInputs(requests, total)
