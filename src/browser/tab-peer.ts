@@ -445,26 +445,20 @@ function workerPool (name: string, size: number, spawn: () => Promise<InferenceW
     w.catch(() => { if (workers[i] === w) workers[i] = undefined })
     return await w
   }
+  /** Runs `fn` on a free worker of the pool, which is busy until it is done. */
+  const onFree = async <T>(fn: (w: InferenceWorker) => Promise<T>): Promise<T> => {
+    const i = await take()
+    try {
+      return await fn(await get(i))
+    } finally {
+      busy[i] = false
+      waiting.shift()?.()
+    }
+  }
   return {
     name,
-    execute: async (request, from, signal) => {
-      const i = await take()
-      try {
-        return await (await get(i)).execute(request, from, signal)
-      } finally {
-        busy[i] = false
-        waiting.shift()?.()
-      }
-    },
-    executeMany: async (requests, from, signal) => {
-      const i = await take()
-      try {
-        return await (await get(i)).executeMany!(requests, from, signal)
-      } finally {
-        busy[i] = false
-        waiting.shift()?.()
-      }
-    },
+    execute: async (request, from, signal) => await onFree(async (w) => await w.execute(request, from, signal)),
+    executeMany: async (requests, from, signal) => await onFree(async (w) => await w.executeMany!(requests, from, signal)),
     release: async (sha) => {
       await Promise.all(workers.map(async (w, i) => {
         const worker = await w?.catch(() => undefined)

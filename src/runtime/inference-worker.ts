@@ -105,6 +105,11 @@ const api = {
     await runner?.release(sha256)
   },
 
+  /** sha256 of the models this worker has sessions of (or is creating) now. */
+  cachedModels (): string[] {
+    return runner?.cachedModels ?? []
+  },
+
   /** `model`: the bytes of the task's model when the page has not handed them to this worker yet. */
   async execute (request: TaskRequest, requester: string, model?: Uint8Array): Promise<ExecutionResult> {
     const result = await withModel(request.model, model, async (r) => await r.execute(request, requester))

@@ -7,10 +7,10 @@
  */
 import * as Comlink from 'comlink'
 import { TaskError, toTaskError } from '../core/errors.js'
-import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
 import type { BackendCandidate } from '../core/backend-picker.js'
-import type { ModelRef, TaskRequest } from '../core/task-types.js'
+import type { ModelRef } from '../core/task-types.js'
 import type { WireTensor } from '../core/tensor.js'
+import { TAB_SESSION_BUDGET } from './ort-runner.js'
 import type { ModelFetcher } from './ort-runner.js'
 import type { InferenceWorkerApi, WorkerError, WorkerInfo, WorkerInit } from './inference-worker.js'
 
@@ -19,7 +19,7 @@ export interface InferenceWorker extends BackendCandidate {
   /** Loads (and, given sample inputs, warms up) a model's session; resolves false if that failed (the first task will say why). */
   preload(ref: ModelRef, warmup?: WireTensor[]): Promise<boolean>
   release(sha256: string): Promise<void>
-  /** How many models the worker holds (was handed and has not released). */
+  /** How many models the worker holds sessions of now, as it reports (its session budget drops some by itself). */
   holds(): Promise<number>
   terminate(): void
 }
@@ -31,7 +31,47 @@ interface Running {
   info: WorkerInfo
   pending: Set<(err: TaskError) => void>
   /** Models whose bytes this worker was handed (it has, or is creating, their sessions). */
-  handed: Set<string>
+  handed: HandedModels
+}
+
+/**
+ * The models the page believes a Web Worker holds, so their bytes are not sent again. It is a
+ * belief: the worker drops sessions by itself (its session budget), so the set is bounded, least
+ * recently used forgotten first, and corrected from what the worker reports. Forgetting a model
+ * the worker still holds only costs sending its bytes once more (the worker ignores them then);
+ * believing in one it dropped is answered with `needsModel`.
+ */
+export class HandedModels {
+  private readonly shas = new Set<string>()
+  constructor (private readonly max = 2 * TAB_SESSION_BUDGET.maxSessions) {}
+
+  get size (): number {
+    return this.shas.size
+  }
+
+  has (sha256: string): boolean {
+    return this.shas.has(sha256)
+  }
+
+  /** Marks a model handed (or used again): most recent, past the bound the least recent is forgotten. */
+  add (sha256: string): void {
+    this.shas.delete(sha256)
+    this.shas.add(sha256)
+    for (const old of this.shas) {
+      if (this.shas.size <= this.max) break
+      this.shas.delete(old)
+    }
+  }
+
+  delete (sha256: string): void {
+    this.shas.delete(sha256)
+  }
+
+  /** Forgets every model the worker does not report holding. */
+  keep (held: readonly string[]): void {
+    const h = new Set(held)
+    for (const sha of this.shas) if (!h.has(sha)) this.shas.delete(sha)
+  }
 }
 
 /** The performance mark a page makes each time it hands a model's bytes to one of its Web Workers (tests count them). */
@@ -48,7 +88,7 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name })
     const remote = Comlink.wrap<InferenceWorkerApi>(worker)
     try {
-      return { worker, remote, info: await remote.init(init), pending: new Set(), handed: new Set() }
+      return { worker, remote, info: await remote.init(init), pending: new Set(), handed: new HandedModels() }
     } catch (err) {
       worker.terminate()
       throw err
@@ -91,8 +131,9 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
    */
   const withModel = async <T>(r: Running, ref: ModelRef, from: string | undefined, call: (w: Running, model?: Uint8Array) => Promise<T>): Promise<T> => {
     const attempt = async (): Promise<T> => {
-      if (r.handed.has(ref.sha256)) return await callOn(r, async (w) => await call(w))
+      const known = r.handed.has(ref.sha256)
       r.handed.add(ref.sha256)
+      if (known) return await callOn(r, async (w) => await call(w))
       try {
         let model: Uint8Array
         try {
@@ -117,57 +158,47 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     }
   }
 
+  /**
+   * Runs `call` on the live worker under `signal`: once it aborts (every task's deadline passed)
+   * the worker is terminated and a fresh one starts. What the worker throws becomes a TaskError.
+   */
+  const underDeadline = async <T>(signal: AbortSignal | undefined, call: (r: Running) => Promise<T>): Promise<T> => {
+    signal?.throwIfAborted()
+    const r = await live()
+    signal?.throwIfAborted()
+    const onAbort = (): void => {
+      kill(r, toTaskError(signal?.reason, 'timeout'))
+      if (!stopped) respawn()
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await call(r)
+    } catch (err) {
+      if (err instanceof TaskError) throw err
+      // The worker throws { code, message } (see inference-worker.ts); anything else is a crash.
+      const e = err as { code?: TaskError['code'], message?: string }
+      throw new TaskError(e.code ?? 'inference-failed', e.message ?? String(err))
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   return {
     name: first.info.backend,
     info: first.info,
-    async execute (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
-      signal?.throwIfAborted()
-      const r = await live()
-      signal?.throwIfAborted()
-      const onAbort = (): void => {
-        kill(r, toTaskError(signal?.reason, 'timeout'))
-        if (!stopped) respawn()
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      try {
-        return await withModel(r, request.model, requester, async (w, model) => {
-          // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
-          const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
-          return await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester, model)
-        })
-      } catch (err) {
-        if (err instanceof TaskError) throw err
-        // The worker throws { code, message } (see inference-worker.ts); anything else is a crash.
-        const e = err as { code?: TaskError['code'], message?: string }
-        throw new TaskError(e.code ?? 'inference-failed', e.message ?? String(err))
-      } finally {
-        signal?.removeEventListener('abort', onAbort)
-      }
-    },
+    execute: async (request, requester, signal) => await underDeadline(signal, async (r) => await withModel(r, request.model, requester, async (w, model) => {
+      // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
+      const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
+      return await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester, model)
+    })),
     /** A batch (see WorkQueue) in one call to the Web Worker; its deadline (every task's passed) ends the worker as a task's does. */
-    async executeMany (requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
-      signal?.throwIfAborted()
-      const r = await live()
-      signal?.throwIfAborted()
-      const onAbort = (): void => {
-        kill(r, toTaskError(signal?.reason, 'timeout'))
-        if (!stopped) respawn()
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      try {
-        const outcomes = await withModel(r, requests[0].model, requester, async (w, model) => {
-          // Compact copies, as for one task.
-          const sent = requests.map(q => ({ ...q, inputs: q.inputs.map(t => ({ ...t, data: t.data.slice() })) }))
-          return await w.remote.executeMany(Comlink.transfer(sent, sent.flatMap(q => q.inputs.map(t => t.data.buffer))), requester, model)
-        })
-        return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
-      } catch (err) {
-        if (err instanceof TaskError) throw err
-        const e = err as { code?: TaskError['code'], message?: string }
-        throw new TaskError(e.code ?? 'inference-failed', e.message ?? String(err))
-      } finally {
-        signal?.removeEventListener('abort', onAbort)
-      }
+    executeMany: async (requests, requester, signal) => {
+      const outcomes = await underDeadline(signal, async (r) => await withModel(r, requests[0].model, requester, async (w, model) => {
+        // Compact copies, as for one task.
+        const sent = requests.map(q => ({ ...q, inputs: q.inputs.map(t => ({ ...t, data: t.data.slice() })) }))
+        return await w.remote.executeMany(Comlink.transfer(sent, sent.flatMap(q => q.inputs.map(t => t.data.buffer))), requester, model)
+      }))
+      return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
     },
     preload: async (ref, warmup) => await live().then(async r => { await withModel(r, ref, undefined, async (w, model) => { await w.remote.preload(ref, model, warmup) }) }).then(() => true, () => false),
     release: async (sha256) => {
@@ -175,7 +206,12 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
       r.handed.delete(sha256)
       await callOn(r, async (w) => { await w.remote.release(sha256) })
     },
-    holds: async () => (await live()).handed.size,
+    holds: async () => {
+      const r = await live()
+      const held = await callOn(r, async (w) => await w.remote.cachedModels())
+      r.handed.keep(held)
+      return held.length
+    },
     terminate: () => {
       stopped = true
       void current.then(r => { kill(r, new TaskError('inference-failed', 'the inference worker has stopped')) }, () => {})
