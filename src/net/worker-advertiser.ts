@@ -11,8 +11,12 @@ import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
 /**
  * Inference this quick (ms per task) is shorter than a network round trip: with one task waiting
  * the worker would idle between tasks and a batch could never form, so a whole run's worth waits.
+ * A worker counts as quick once every model it has run has a mean speed within this, and stays so
+ * until one's mean goes past QUICK_EXIT_FACTOR times it: a mean hovering at the bound must not
+ * change the advert (and so publish it) with each task.
  */
 export const QUICK_TASK_MS = 10
+const QUICK_EXIT_FACTOR = 2
 
 export interface WorkerIdentity {
   kind: PeerKind
@@ -42,7 +46,11 @@ export class WorkerAdvertiser {
   /** Tasks served since start (a refusal throws before the queue emits anything, so it never counts). */
   private tasksDone = 0
   private tasksFailed = 0
-  /** The last task done here was quick (QUICK_TASK_MS): the advert offers a batch's worth queued. */
+  /**
+   * Every model run here is quick (QUICK_TASK_MS): the advert offers a batch's worth queued. Decided
+   * over all models, not per task: under a mixed load a flag per task would flip with each one (and
+   * re-advertise), and a heavy model's requester would queue a quick model's worth of its tasks.
+   */
   private quick = false
 
   constructor (sink: AdvertSink, queue: WorkQueue, identity: WorkerIdentity) {
@@ -57,9 +65,10 @@ export class WorkerAdvertiser {
     if (e.state === 'done') this.tasksDone++
     if (e.state === 'failed') this.tasksFailed++
     if (e.state === 'done' && e.result != null) {
-      this.quick = e.result.timings.inferenceMs <= QUICK_TASK_MS
       this.speeds.add(e.sha256, e.result.timings.inferenceMs)
       this.cached.add(e.sha256)
+      const bound = this.quick ? QUICK_TASK_MS * QUICK_EXIT_FACTOR : QUICK_TASK_MS
+      this.quick = Object.values(this.speeds.toRecord()).every(ms => ms <= bound)
     }
     this.publish()
   }
@@ -86,7 +95,8 @@ export class WorkerAdvertiser {
     // Quick tasks: a batch's worth (what one run takes at once) waits per pipelined run, so the
     // next run starts full without a round trip. Heavy tasks keep one waiting: piling them on one
     // worker would only leave the others idle.
-    const slots = this.queue.slots + PIPELINE_DEPTH * (this.quick ? this.queue.batchTasks : 1)
+    const queueDepth = PIPELINE_DEPTH * (this.quick ? this.queue.batchTasks : 1)
+    const slots = this.queue.slots + queueDepth
     return {
       kind: this.identity.kind,
       addrs: [],
@@ -96,6 +106,7 @@ export class WorkerAdvertiser {
       threads: this.identity.threads,
       slots,
       freeSlots: Math.max(0, slots - this.queue.running - this.queue.queued),
+      queueDepth,
       models: this.identity.models(),
       cached: [...this.cached],
       speeds: this.speeds.toRecord(),

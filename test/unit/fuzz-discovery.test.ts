@@ -23,6 +23,7 @@ function randomBody (rng: Rng): Uint8Array {
     ms: rng.chance(0.8) ? rng.float() * 50 : rng.pick([0, -1, NaN, Infinity, -Infinity, 3.4e38]),
     backend: rng.chance(0.9) ? rng.text() : 'y'.repeat(97)
   }))
+  const slots = rng.uint() >>> 0
   return pbEncode(root, 'AdvertBody', {
     seq: rng.chance(0.9) ? String(rng.uint()) : '18446744073709551615',
     kind: rng.int(6),
@@ -32,12 +33,13 @@ function randomBody (rng: Rng): Uint8Array {
     paused: rng.chance(0.2),
     backend: rng.text(),
     threads: rng.uint() >>> 0,
-    slots: rng.uint() >>> 0,
+    slots,
     freeSlots: rng.uint() >>> 0,
     maxModelBytes: String(rng.uint()),
     models,
     tasksDone: rng.chance(0.9) ? String(rng.uint()) : '18446744073709551615',
-    tasksFailed: rng.chance(0.9) ? String(rng.int(1000)) : '9007199254740992'
+    tasksFailed: rng.chance(0.9) ? String(rng.int(1000)) : '9007199254740992',
+    queueDepth: rng.chance(0.9) ? rng.int(slots + 1) : rng.uint() >>> 0
   })
 }
 
@@ -72,6 +74,7 @@ function bodyChecked (bytes: Uint8Array): 'ok' | 'bad' {
   for (const b of Object.values(a.backends)) expect(b.length).toBeLessThanOrEqual(96)
   expect(Number.isFinite(a.maxModelBytes) && a.maxModelBytes >= 0).toBe(true)
   for (const n of [a.tasksDone, a.tasksFailed]) if (n !== undefined) expect(Number.isSafeInteger(n) && n > 0).toBe(true)
+  if (a.queueDepth !== undefined) expect(a.queueDepth > 0 && a.queueDepth <= a.slots).toBe(true)
   return 'ok'
 }
 

@@ -16,9 +16,15 @@ export interface Advert {
   paused: boolean
   backend: string
   threads: number
-  /** Tasks it takes at once: its execution slots plus PIPELINE_DEPTH queued on top. */
+  /** Tasks it takes at once: its execution slots plus `queueDepth` queued on top. */
   slots: number
   freeSlots: number
+  /**
+   * Of `slots`, the tasks it takes queued rather than running, so it never idles for a round trip:
+   * PIPELINE_DEPTH, or a batch's worth per pipelined run while its tasks are quick. Absent: the peer
+   * does not say (PIPELINE_DEPTH then).
+   */
+  queueDepth?: number
   /** sha256 of every model this peer has the bytes of (built in or cached): no transfer needed. */
   models: string[]
   /** sha256 of models whose session is already loaded. */

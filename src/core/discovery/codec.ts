@@ -95,7 +95,8 @@ export function encodeAdvertBody (e: AdvertEnvelope, addrs: Uint8Array[]): Uint8
     maxModelBytes: BigInt(a.maxModelBytes),
     models,
     tasksDone: counter(a.tasksDone),
-    tasksFailed: counter(a.tasksFailed)
+    tasksFailed: counter(a.tasksFailed),
+    queueDepth: a.queueDepth ?? 0
   })
   // Whatever the lists hold, the signed advert must fit what receivers accept: the last models go first.
   let body = encode()
@@ -143,6 +144,8 @@ export function decodeAdvertBody (bytes: Uint8Array): { envelope: Omit<AdvertEnv
   const tasksDone = Number(m.tasksDone)
   const tasksFailed = Number(m.tasksFailed)
   if (!Number.isSafeInteger(tasksDone) || !Number.isSafeInteger(tasksFailed)) throw bad('task counter out of range')
+  // Receivers take `slots − queueDepth` as its execution slots: that must not go below zero.
+  if (m.queueDepth > m.slots) throw bad(`queue depth ${m.queueDepth} over its ${m.slots} slots`)
   return {
     envelope: {
       seq,
@@ -162,7 +165,8 @@ export function decodeAdvertBody (bytes: Uint8Array): { envelope: Omit<AdvertEnv
         backends,
         // Zero is also what a peer that does not count sends: absent either way.
         ...(tasksDone > 0 ? { tasksDone } : {}),
-        ...(tasksFailed > 0 ? { tasksFailed } : {})
+        ...(tasksFailed > 0 ? { tasksFailed } : {}),
+        ...(m.queueDepth > 0 ? { queueDepth: m.queueDepth } : {})
       }
     },
     addrs: m.addrs

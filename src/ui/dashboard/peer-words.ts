@@ -47,8 +47,9 @@ export function modelName (sha256: string): string {
 export function loadWords (a: Advert | undefined): string {
   if (a == null || !a.worker) return '—'
   if (a.paused) return 'paused'
-  // Advertised credits are execution slots plus PIPELINE_DEPTH queued on top (so it never idles).
-  const slots = Math.max(1, a.slots - PIPELINE_DEPTH)
+  // Advertised credits are execution slots plus `queueDepth` queued on top (so it never idles):
+  // a batch's worth per run while its tasks are quick, which are no more slots to run them in.
+  const slots = Math.max(1, a.slots - (a.queueDepth ?? PIPELINE_DEPTH))
   const busy = Math.max(0, a.slots - a.freeSlots)
   if (busy === 0) return `idle, ${plural(slots, 'slot')}`
   const running = Math.min(busy, slots)

@@ -176,6 +176,7 @@ export interface AdvertBody {
   models: ModelInfo[]
   tasksDone: bigint
   tasksFailed: bigint
+  queueDepth: number
 }
 
 export namespace AdvertBody {
@@ -262,6 +263,11 @@ export namespace AdvertBody {
           w.uint64(obj.tasksFailed)
         }
 
+        if ((obj.queueDepth != null && obj.queueDepth !== 0)) {
+          w.uint32(120)
+          w.uint32(obj.queueDepth)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -280,7 +286,8 @@ export namespace AdvertBody {
           maxModelBytes: 0n,
           models: [],
           tasksDone: 0n,
-          tasksFailed: 0n
+          tasksFailed: 0n,
+          queueDepth: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -353,6 +360,10 @@ export namespace AdvertBody {
             }
             case 14: {
               obj.tasksFailed = reader.uint64()
+              break
+            }
+            case 15: {
+              obj.queueDepth = reader.uint32()
               break
             }
             default: {
@@ -492,6 +503,13 @@ export namespace AdvertBody {
               }
               break
             }
+            case 15: {
+              yield {
+                field: `${prefix}.queueDepth`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -594,6 +612,11 @@ export namespace AdvertBody {
     value: bigint
   }
 
+  export interface AdvertBodyQueueDepthFieldEvent {
+    field: '$.queueDepth'
+    value: number
+  }
+
   export function encode (obj: Partial<AdvertBody>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, AdvertBody.codec())
   }
@@ -602,7 +625,7 @@ export namespace AdvertBody {
     return decodeMessage(buf, AdvertBody.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AdvertBody>): Generator<AdvertBodySeqFieldEvent | AdvertBodyKindFieldEvent | AdvertBodyAddrsFieldEvent | AdvertBodyLeavingFieldEvent | AdvertBodyWorkerFieldEvent | AdvertBodyPausedFieldEvent | AdvertBodyBackendFieldEvent | AdvertBodyThreadsFieldEvent | AdvertBodySlotsFieldEvent | AdvertBodyFreeSlotsFieldEvent | AdvertBodyMaxModelBytesFieldEvent | AdvertBodyModelsSha256FieldEvent | AdvertBodyModelsLoadedFieldEvent | AdvertBodyModelsMsFieldEvent | AdvertBodyModelsBackendFieldEvent | AdvertBodyTasksDoneFieldEvent | AdvertBodyTasksFailedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AdvertBody>): Generator<AdvertBodySeqFieldEvent | AdvertBodyKindFieldEvent | AdvertBodyAddrsFieldEvent | AdvertBodyLeavingFieldEvent | AdvertBodyWorkerFieldEvent | AdvertBodyPausedFieldEvent | AdvertBodyBackendFieldEvent | AdvertBodyThreadsFieldEvent | AdvertBodySlotsFieldEvent | AdvertBodyFreeSlotsFieldEvent | AdvertBodyMaxModelBytesFieldEvent | AdvertBodyModelsSha256FieldEvent | AdvertBodyModelsLoadedFieldEvent | AdvertBodyModelsMsFieldEvent | AdvertBodyModelsBackendFieldEvent | AdvertBodyTasksDoneFieldEvent | AdvertBodyTasksFailedFieldEvent | AdvertBodyQueueDepthFieldEvent> {
     return streamMessage(buf, AdvertBody.codec(), opts)
   }
 }
