@@ -38,7 +38,7 @@ import { builtinModel, modelRef } from '../src/models/catalog.js'
 import { digitJobSource } from '../src/models/digit-job.js'
 import { DIGITS_OUTPUT_PROBS } from '../src/models/digits.js'
 import { liarSimulation, simulate } from './sim-scheduler.js'
-import { fmt, summarize } from './stats.js'
+import { fmt, summarize, within } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
 import type { RelayNode } from '../relay/relay-node.js'
 import type { NodePeer, NodePeerOptions } from '../src/node/node-peer.js'
@@ -71,18 +71,6 @@ type Log = (label: string, text: string) => void
 const defaultLog: Log = (label, text) => { console.log(`${label.padEnd(34)} ${text}`) }
 
 // ---------------------------------------------------------------- plumbing
-
-/** Rejects after `ms` naming what was awaited. */
-async function within<T> (promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`bench: timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)) }, ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 interface Net {
   relay: RelayNode

@@ -41,7 +41,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { summarize } from './stats.js'
+import { summarize, within } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Summary } from './stats.js'
 import type { BatchResult, HostStats, LateResult, PeerReport, PeerSpec, ReadyMessage, Reply, SeenTimes, StartedPeer } from './scale-protocol.js'
@@ -171,17 +171,6 @@ function track (child: ChildProcess): Promise<void> {
   return new Promise(resolve => {
     child.once('exit', () => { children.delete(child); resolve() })
   })
-}
-
-async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`bench:scale: timed out after ${ms} ms waiting for ${what}`)) }, ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

@@ -38,6 +38,7 @@ import { chromium } from 'playwright-core'
 import { startAppServer } from '../src/node/app-server.js'
 import { CHROMIUM_FLAGS, findChromium } from '../src/node/chromium.js'
 import { openTab, startBatch, waitForWorker } from '../src/node/page-driver.js'
+import { within } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import type { AppServer } from '../src/node/app-server.js'
@@ -127,17 +128,6 @@ function chromiumProcesses (): { renderers: Set<number>, byType: Map<string, num
 
 let stopping = false
 const cleanups: Array<() => Promise<unknown>> = []
-
-async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms: ${what}`)) }, ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 interface NodeWorker { name: string, peerId: string, child: ChildProcess }
 

@@ -29,6 +29,7 @@
  *   model <name> rejected from <peer>: <code>: <message>
  *   model <name> backend: <fastest> (<candidate> <median> ms, …)    (with --threads above 1)
  *   worker: inference process restarted: <reason>                    (e.g. a model over --max-memory-mb)
+ *   worker: ran <n> task(s) in <m> inference call(s), at most <k> in one   (each minute tasks ran, and on stop)
  *
  * Exit status: 0 after SIGINT/SIGTERM, 1 when the relay cannot be reached (with a one-line
  * reason on stderr), 2 for bad arguments.
@@ -47,7 +48,7 @@ import { DEFAULT_BATCH_TASKS } from '../core/work-queue.js'
 import type { ModelEvent } from '../core/model-store.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { NodePeer } from './node-peer.js'
-import type { WorkEvent } from '../core/work-queue.js'
+import type { Executor, WorkEvent } from '../core/work-queue.js'
 
 const USAGE = 'usage: worker --relay <multiaddr>... [--key file] [--threads n] [--slots n] [--model-cache dir] [--model-cache-mb n] [--max-model-mb n] [--max-memory-mb n] [--session-budget-mb n] [--batch n] [--quiet]  (env: RELAY_ADDR, P2P_BATCH)'
 
@@ -120,6 +121,8 @@ async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
   console.log(`worker: ${signal}, stopping`)
+  // Calls are counted as they start: nothing stopping aborts changes the count, and a stop that hangs must not lose it.
+  logCalls()
   // A stuck close must not keep the process alive forever.
   setTimeout(() => { exitWith(1, 'did not stop within 5 s, exiting anyway') }, 5000).unref()
   try {
@@ -158,6 +161,40 @@ function logEvent (e: WorkEvent): void {
   }
 }
 
+/**
+ * What the queue handed to inference: tasks, calls, and the most tasks one call took. With --quiet
+ * this line is what shows that batches form (at most 1 in one: every task ran alone).
+ */
+const calls = { tasks: 0, calls: 0, largest: 0, logged: 0 }
+function countCall (tasks: number): void {
+  calls.tasks += tasks
+  calls.calls++
+  calls.largest = Math.max(calls.largest, tasks)
+}
+function countCalls (inner: Executor): Executor {
+  return {
+    execute: async (request, requester, signal) => {
+      countCall(1)
+      return await inner.execute(request, requester, signal)
+    },
+    // Only where the inner one batches: the queue batches only when the executor says it can.
+    ...(inner.executeMany == null
+      ? {}
+      : {
+          executeMany: async (requests, requester, signal) => {
+            countCall(requests.length)
+            return await inner.executeMany!(requests, requester, signal)
+          }
+        })
+  }
+}
+function logCalls (): void {
+  if (calls.calls === calls.logged) return
+  calls.logged = calls.calls
+  console.log(`worker: ran ${calls.tasks} task(s) in ${calls.calls} inference call(s), at most ${calls.largest} in one`)
+}
+setInterval(logCalls, 60_000).unref()
+
 function logModel (e: ModelEvent): void {
   const name = e.ref.name || e.ref.sha256.slice(0, 12)
   if (e.type === 'cached') console.log(`model ${name} cached from ${short(e.from)}: ${e.ref.size} bytes in ${e.ms} ms`)
@@ -179,6 +216,7 @@ try {
     privateKey,
     threads,
     queue: { slots, onEvent: logEvent, batch: { maxTasks: batchTasks } },
+    wrapExecutor: countCalls,
     modelStore: new FileModelStore(values['model-cache'] ?? DEFAULT_MODEL_CACHE, { budgetBytes: modelCacheMb * 1024 * 1024 }),
     maxModelBytes: maxModelMb * 1024 * 1024,
     maxMemoryMb,
