@@ -15,6 +15,10 @@
  * burst of other load on the machine slows both alike rather than the one measured at that
  * moment. A duel stops early once it is clear (one side `clearMargin` times faster) or its timed
  * runs used `trialBudgetMs`: a big model is measured in fewer runs than a tiny one.
+ *
+ * The measurement after the first answer takes the place its first task had: the work queue has
+ * freed that slot, so every task that comes meanwhile (any model) waits for it to end. The peer
+ * then never runs more at once than its slots allow, and no duel times another task's load.
  */
 import { TaskError, toTaskError } from './errors.js'
 import { systemClock } from './clock.js'
@@ -66,6 +70,8 @@ export class BackendPicker implements Executor {
   /** Resolves to the winner, or to undefined when the first task failed with nothing chosen. */
   private readonly measuring = new Map<string, Promise<BackendCandidate | undefined>>()
   readonly choices = new Map<string, BackendChoice>()
+  /** Measurements running after their first task's answer: other tasks wait for them to end. */
+  private readonly background = new Set<Promise<void>>()
 
   constructor (candidates: BackendCandidate[], options: BackendPickerOptions = {}) {
     if (candidates.length === 0) throw new Error('no backend candidates')
@@ -102,6 +108,7 @@ export class BackendPicker implements Executor {
   }
 
   async execute (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> {
+    await this.afterMeasurements(signal)
     const sha = request.model.sha256
     const chosen = this.chosen.get(sha) ?? (this.candidates.length === 1 ? this.candidates[0] : undefined)
     if (chosen != null) return await chosen.execute(request, requester, signal)
@@ -129,7 +136,7 @@ export class BackendPicker implements Executor {
     // Measured after the answer. Should it ever throw (a candidate's release throwing at once),
     // the tasks waiting run on the candidate that answered and nothing is chosen (the next task
     // measures again): a model must never be left waiting on a measurement that will not end.
-    void this.measure(request, requester, first.side, first.rest).then((m) => {
+    const measured = this.measure(request, requester, first.side, first.rest).then((m) => {
       this.chosen.set(sha, m.winner)
       this.measuring.delete(sha)
       this.choices.set(sha, m.choice)
@@ -139,18 +146,27 @@ export class BackendPicker implements Executor {
       this.measuring.delete(sha)
       settle(first.side.c)
     }).catch(() => {}) // onChoice failing (storage full) leaves the choice made
+    this.background.add(measured)
+    void measured.finally(() => { this.background.delete(measured) })
     // The first task's load time, as a cold start a requester sees.
     return { ...first.result, loadMs: Math.max(0, this.clock.now() - t0 - first.result.inferenceMs) }
   }
 
   /** A batch goes whole to the model's backend once it is chosen; before that (or to a backend that cannot batch) one task at a time. */
   async executeMany (requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
+    await this.afterMeasurements(signal)
     const sha = requests[0]?.model.sha256
     const chosen = this.chosen.get(sha) ?? (this.candidates.length === 1 ? this.candidates[0] : undefined)
     if (chosen?.executeMany != null && requests.every(r => r.model.sha256 === sha)) return await chosen.executeMany(requests, requester, signal)
     const outcomes: BatchOutcome[] = []
     for (const r of requests) outcomes.push(await this.execute(r, requester, signal).catch((err: unknown) => toTaskError(err, 'inference-failed')))
     return outcomes
+  }
+
+  /** Resolves once no measurement runs in the background (throws if the task's deadline passed meanwhile). */
+  private async afterMeasurements (signal?: AbortSignal): Promise<void> {
+    while (this.background.size > 0) await Promise.race(this.background)
+    signal?.throwIfAborted()
   }
 
   /**

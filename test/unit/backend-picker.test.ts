@@ -291,5 +291,31 @@ describe('BackendPicker and deadlines', () => {
     await expect(bad).rejects.toMatchObject({ code: 'bad-request' })
     expect((await good).backend).toBe('a')
   })
+
+  it('holds every other task (any model) until a measurement running after its first answer ends: it keeps that task\'s slot', async () => {
+    const log: string[] = []
+    const a = candidate('a', { m: 2, n: 1 }, log)
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const b: BackendCandidate = {
+      name: 'b',
+      execute: async (r) => {
+        log.push(`b:${r.model.name}`)
+        await gate
+        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'b', threads: 1 }
+      }
+    }
+    const { p, choice } = picker([a.c, b], { trials: 1 })
+    p.restore({ [request('n').model.sha256]: { backend: 'a', medians: {} } })
+    await p.execute(request('m'), 'r')
+    // The measurement of m is under way (b's first warm-up waits at the gate).
+    const other = p.execute(request('n', 'other'), 'r')
+    await new Promise(resolve => setImmediate(resolve))
+    expect(a.runs).not.toContain('other')
+    open()
+    await choice('m')
+    expect((await other).backend).toBe('a')
+    expect(a.runs.at(-1)).toBe('other')
+  })
 })
 
