@@ -22,7 +22,7 @@ import { digitJobSource, digitPredictions, summarizeDigits } from '../src/models
 import { DIGITS_OUTPUT_PROBS } from '../src/models/digits.js'
 import { DISCOVERY_TOPIC } from '../src/core/discovery/codec.js'
 import { loadDigitDataset } from '../src/node/datasets.js'
-import { summarize } from './stats.js'
+import { summarize, within } from './stats.js'
 import type { NodePeer } from '../src/node/node-peer.js'
 import type { JobMeta, StoredResult } from '../src/core/job-store.js'
 import type { AdvertEvent } from '../src/core/discovery/table.js'
@@ -75,17 +75,6 @@ function sample (h: Hosted): void {
   h.maxHeld = Math.max(h.maxHeld, h.peer.connections.held().length)
 }
 setInterval(() => { for (const h of hosted) sample(h) }, 1000).unref()
-
-async function within<T> (promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)) }, ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 async function startOne (spec: PeerSpec, privateKey?: Awaited<ReturnType<typeof generateKeyPair>>, noWait = false): Promise<Hosted> {
   const peer = await startNodePeer({

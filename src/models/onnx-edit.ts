@@ -6,6 +6,7 @@
  */
 import { TaskError } from '../core/errors.js'
 import { ONNX_ELEM_TYPE } from './onnx-info.js'
+import { readVarint as varintAt } from '../core/varint.js'
 import type { DTypeName } from '../core/tensor.js'
 
 export interface NodeSpec {
@@ -71,14 +72,9 @@ class Writer {
 }
 
 function readVarint (b: Uint8Array, at: number): { value: number, next: number } {
-  let value = 0
-  let scale = 1
-  for (let i = at; i < b.length && i < at + 10; i++) {
-    value += (b[i] & 0x7f) * scale
-    scale *= 128
-    if ((b[i] & 0x80) === 0) return { value, next: i + 1 }
-  }
-  throw new TaskError('bad-request', 'not an ONNX model: truncated varint')
+  const v = varintAt(b, at)
+  if (v == null) throw new TaskError('bad-request', 'not an ONNX model: truncated varint')
+  return v
 }
 
 /** Where the ModelProto's graph field (tag, length prefix and body) lies. */

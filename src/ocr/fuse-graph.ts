@@ -15,6 +15,7 @@
  * other than the inputs changed, are copied byte for byte, so the output is deterministic (its
  * sha256 is pinned like the package file's).
  */
+import { readVarint as varintAt } from '../core/varint.js'
 
 export class OnnxRewriteError extends Error {
   constructor (message: string) {
@@ -45,14 +46,9 @@ const FLOAT = 1
 interface Field { field: number, wire: number, start: number, end: number, body?: { start: number, end: number }, varint?: number }
 
 function readVarint (b: Uint8Array, at: number): { value: number, next: number } {
-  let value = 0
-  let scale = 1
-  for (let i = at; i < b.length && i < at + 10; i++) {
-    value += (b[i] & 0x7f) * scale
-    scale *= 128
-    if ((b[i] & 0x80) === 0) return { value, next: i + 1 }
-  }
-  throw new OnnxRewriteError('not an ONNX model: truncated varint')
+  const v = varintAt(b, at)
+  if (v == null) throw new OnnxRewriteError('not an ONNX model: truncated varint')
+  return v
 }
 
 function fields (b: Uint8Array, start: number, end: number): Field[] {
