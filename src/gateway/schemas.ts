@@ -186,6 +186,7 @@ export const WorkerList = Type.Object({
     backend: Type.String(),
     threads: Type.Integer(),
     slots: Type.Integer(),
+    queueDepth: Type.Integer(),
     freeSlots: Type.Integer(),
     paused: Type.Boolean(),
     models: Type.Array(Type.String()),

@@ -32,6 +32,7 @@ import { RequesterError, toRequesterError } from './requester-errors.js'
 import { ModelRegistry } from './requester-models.js'
 import { GiveUpWatch, Job, stalledError } from './requester-job.js'
 import { RELAY_UNREACHABLE } from '../core/job-blocked.js'
+import { PIPELINE_DEPTH } from '../core/discovery/advert.js'
 import { JobRunner } from '../net/job-runner.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { MemoryJobStore, isTerminalState, isValidJobId } from '../core/job-store.js'
@@ -138,7 +139,10 @@ export interface WorkerInfo {
   kind: string
   backend: string
   threads: number
+  /** Tasks it takes at once: `slots - queueDepth` running, the rest queued so none waits for a round trip. */
   slots: number
+  /** How many of `slots` are queued places (a worker on quick tasks queues a batch's worth). */
+  queueDepth: number
   freeSlots: number
   paused: boolean
   /** sha256 of every model it holds. */
@@ -304,6 +308,7 @@ export class Requester extends EventTarget {
       backend: a.backend,
       threads: a.threads,
       slots: a.slots,
+      queueDepth: a.queueDepth ?? PIPELINE_DEPTH,
       freeSlots: a.freeSlots,
       paused: a.paused,
       models: [...a.models],

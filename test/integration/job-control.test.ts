@@ -91,9 +91,10 @@ describe('job control', () => {
 
   it('has the worker state the slots its advert carries (the peer list shows the advert\'s)', async () => {
     // What the peer list and requesters read: the advert's slots.
-    const advertised = net.workers().find(w => w.peerId === workerId)!.slots
+    // Its execution slots: the advert's slots less its queued places (a batch's worth once its tasks are quick, as here after the digits above).
+    const w = net.workers().find(w => w.peerId === workerId)!
     const line = workerLines.find(l => l.startsWith('worker: serving with '))!
-    expect(Number(line.match(/(\d+) slot\(s\)/)?.[1])).toBe(advertised)
+    expect(Number(line.match(/\((\d+) running at a time/)?.[1])).toBe(w.slots - w.queueDepth)
     expect(line).toMatch(/\(1 running at a time, 1 queued so the next task starts without a network round trip\)/)
   })
 
