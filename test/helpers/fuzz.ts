@@ -6,6 +6,7 @@
  */
 import protobuf from 'protobufjs'
 import { seededRandom } from '../../src/core/random.js'
+import { readVarint } from '../../src/core/varint.js'
 
 /** The run's seed: FUZZ_SEED when set (to replay or explore), otherwise fixed so the suite is deterministic. */
 export const FUZZ_SEED = process.env.FUZZ_SEED != null ? Number(process.env.FUZZ_SEED) >>> 0 : 0x9e3779b9
@@ -78,17 +79,6 @@ export function varint (n: number | bigint): number[] {
 
 /** A field found in a message: where its tag starts, its wire type, where its value starts and ends. */
 interface Span { tagAt: number, wire: number, valueAt: number, lengthAt: number, end: number }
-
-function readVarint (b: Uint8Array, at: number): { value: number, next: number } | undefined {
-  let value = 0
-  let scale = 1
-  for (let i = at; i < b.length && i < at + 10; i++) {
-    value += (b[i] & 0x7f) * scale
-    scale *= 128
-    if ((b[i] & 0x80) === 0) return { value, next: i + 1 }
-  }
-  return undefined
-}
 
 /** Every field of a well-formed message, nested messages' fields included (best effort). */
 export function fieldSpans (b: Uint8Array, from = 0, to = b.length, depth = 0): Span[] {

@@ -1,4 +1,4 @@
-/** OrtRunner keeps its sessions within a budget of model bytes, releasing the least recently used idle ones. */
+/** OrtRunner keeps its sessions within a budget of model bytes and a count, releasing the least recently used idle ones. */
 import { describe, expect, it } from 'vitest'
 import { OrtRunner } from '../../src/runtime/ort-runner.js'
 import { sha256Hex } from '../../src/core/hash.js'
@@ -106,6 +106,30 @@ describe('OrtRunner session budget', () => {
     await flushMicrotasks()
     expect(released).toEqual([0, 1])
     expect(runner.cachedModels).toEqual([refs[2].sha256])
+  })
+
+  // A session holds its own onnxruntime state (prepacked weights, activation arena), several times a
+  // small model's bytes, and in a tab that memory sits in a WASM heap that never shrinks.
+  it('keeps at most maxSessions sessions, releasing the least recently used, even far under the byte budget', async () => {
+    const { ort, created, released, runsStarted, finishRuns } = fakeOrt()
+    const { refs, fetch } = await models([1024, 1024, 1024, 1024, 1024])
+    const runner = new OrtRunner(ort, fetch, { backend: 'fake', threads: 1, sessionBudgetBytes: 1024 * MiB, maxSessions: 3 })
+    const run = async (i: number): Promise<void> => {
+      const done = runner.execute(task(refs[i]))
+      await runsStarted(1)
+      await finishRuns()
+      await done
+      await flushMicrotasks()
+    }
+    for (const i of [0, 1, 2, 0, 3, 4]) {
+      await run(i)
+      expect(runner.cachedModels.length).toBeLessThanOrEqual(3)
+    }
+    // m1 then m2 were the least recently used when m3 and m4 came.
+    expect(released).toEqual([1, 2])
+    expect(runner.cachedModels.sort()).toEqual([refs[0], refs[3], refs[4]].map(r => r.sha256).sort())
+    await run(1)
+    expect(created).toEqual([0, 1, 2, 3, 4, 1])
   })
 
   it('an explicit release of a running session waits for its run to end', async () => {
