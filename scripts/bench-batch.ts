@@ -129,7 +129,7 @@ async function spawnWorker (net: Net, args: string[]): Promise<WorkerProcess> {
 }
 
 /** Resolves once the requester holds a ready digits advert from every peer in `ids`; returns their total credits. */
-async function waitForWorkers (requester: NodePeer, ids: string[]): Promise<number> {
+async function waitForWorkers (requester: NodePeer, ids: string[]): Promise<void> {
   const table = requester.discovery.table
   const ready = (): boolean => ids.every(id => {
     const a = table.get(id)?.advert
@@ -148,7 +148,11 @@ async function waitForWorkers (requester: NodePeer, ids: string[]): Promise<numb
   } finally {
     table.removeEventListener('advert', onAdvert)
   }
-  return ids.reduce((sum, id) => sum + table.get(id)!.advert.slots, 0)
+}
+
+/** Tasks the workers take at once now, from their adverts: read after the warm-up, once quick workers offer a batch's worth queued. */
+function creditsOf (requester: NodePeer, ids: string[]): number {
+  return ids.reduce((sum, id) => sum + (requester.discovery.table.get(id)?.advert.slots ?? 0), 0)
 }
 
 function newMeta (dataset: DigitDataset, taskCount: number): JobMeta {
@@ -236,11 +240,11 @@ export async function processVariant (label: string, dataset: DigitDataset, coun
   }
   try {
     const ids = (await spawnWorkers(net, count, args)).map(w => w.peerId)
-    const credits = await waitForWorkers(net.requester, ids)
+    await waitForWorkers(net.requester, ids)
     const store = new FileJobStore(dir)
     // Warm-up: inference sessions, JIT, direct connections and task streams.
     await timedJob(net, store, dataset, 500)
-    return { label, credits, round: async (tasks) => await timedJob(net, store, dataset, tasks), stop }
+    return { label, credits: creditsOf(net.requester, ids), round: async (tasks) => await timedJob(net, store, dataset, tasks), stop }
   } catch (err) {
     await stop()
     throw err
@@ -273,10 +277,11 @@ export async function tabVariant (label: string, tabs: TabsContext, dataset: Dig
     for (let i = 0; i < count; i++) workers.push(await openTab(context, url, 90_000))
     requester = await startNodePeer({ relays: [tabs.relayAddr], work: false })
     const net = { requester }
-    const credits = await waitForWorkers(requester, workers.map(w => w.peerId))
+    const ids = workers.map(w => w.peerId)
+    await waitForWorkers(requester, ids)
     const store = new FileJobStore(dir)
     await timedJob(net, store, dataset, 500)
-    return { label, credits, round: async (n) => await timedJob(net, store, dataset, n), stop }
+    return { label, credits: creditsOf(requester, ids), round: async (n) => await timedJob(net, store, dataset, n), stop }
   } catch (err) {
     await stop()
     throw err
