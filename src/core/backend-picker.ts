@@ -165,7 +165,14 @@ export class BackendPicker implements Executor {
 
   /** Resolves once no measurement runs in the background (throws if the task's deadline passed meanwhile). */
   private async afterMeasurements (signal?: AbortSignal): Promise<void> {
-    while (this.background.size > 0) await Promise.race(this.background)
+    if (this.background.size === 0) return signal?.throwIfAborted()
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<void>(resolve => { onAbort = resolve; signal?.addEventListener('abort', onAbort, { once: true }) })
+    try {
+      while (this.background.size > 0 && signal?.aborted !== true) await Promise.race([...this.background, aborted])
+    } finally {
+      if (onAbort != null) signal?.removeEventListener('abort', onAbort)
+    }
     signal?.throwIfAborted()
   }
 

@@ -208,7 +208,8 @@ export class WorkQueue {
     this.defaultTimeoutMs = Math.min(options.defaultTimeoutMs ?? 60_000, this.maxTimeoutMs)
     this.onEvent = options.onEvent ?? (() => {})
     const batch = options.batch === false ? { maxTasks: 1 } : options.batch ?? {}
-    this.maxBatchTasks = executor.executeMany == null ? 1 : Math.max(1, Math.floor(batch.maxTasks ?? DEFAULT_BATCH_TASKS))
+    // A batch is taken from the waiting tasks, and workers advertise a batch's worth queued: never more than may wait.
+    this.maxBatchTasks = executor.executeMany == null ? 1 : Math.max(1, Math.min(Math.max(1, this.maxQueued), Math.floor(batch.maxTasks ?? DEFAULT_BATCH_TASKS)))
     this.maxBatchBytes = batch.maxInputBytes ?? DEFAULT_BATCH_INPUT_BYTES
   }
 

@@ -68,7 +68,7 @@ export class WorkerAdvertiser {
       this.speeds.add(e.sha256, e.result.timings.inferenceMs)
       this.cached.add(e.sha256)
       const bound = this.quick ? QUICK_TASK_MS * QUICK_EXIT_FACTOR : QUICK_TASK_MS
-      this.quick = Object.values(this.speeds.toRecord()).every(ms => ms <= bound)
+      this.quick = this.speeds.every(ms => ms <= bound)
     }
     this.publish()
   }

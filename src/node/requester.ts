@@ -32,7 +32,7 @@ import { RequesterError, toRequesterError } from './requester-errors.js'
 import { ModelRegistry } from './requester-models.js'
 import { GiveUpWatch, Job, stalledError } from './requester-job.js'
 import { RELAY_UNREACHABLE } from '../core/job-blocked.js'
-import { PIPELINE_DEPTH } from '../core/discovery/advert.js'
+import { queueDepthOf } from '../core/discovery/advert.js'
 import { JobRunner } from '../net/job-runner.js'
 import { runOcrBatch } from '../net/ocr-job.js'
 import { MemoryJobStore, isTerminalState, isValidJobId } from '../core/job-store.js'
@@ -308,7 +308,7 @@ export class Requester extends EventTarget {
       backend: a.backend,
       threads: a.threads,
       slots: a.slots,
-      queueDepth: a.queueDepth ?? PIPELINE_DEPTH,
+      queueDepth: queueDepthOf(a),
       freeSlots: a.freeSlots,
       paused: a.paused,
       models: [...a.models],

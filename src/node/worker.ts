@@ -245,8 +245,8 @@ joinedPeer.relays.addEventListener('change', () => {
 })
 const firstRelay = joinedPeer.relays.views.find(v => v.state === 'ready')?.addr ?? relays[0]
 console.log(`worker ${peer.node.peerId.toString()} joined ${firstRelay}`)
-// The slots requesters see (the peer list's "n/n free") are the advert's: tasks it takes at once, one
-// more than it runs so the next one is already here when a task ends. Say that figure, and what it is made of.
+// The slots requesters see are the advert's: tasks it takes at once, more than it runs so the next is
+// already here when a task ends (one to start; a batch's worth once its tasks prove quick). Say what it starts with.
 const advertised = peer.advertiser?.advert().slots ?? slots
 console.log(`worker: serving with ${peer.picker?.names.join(' | ') ?? 'onnxruntime-node'}, advertises ${advertised} slot(s) (${slots} running at a time${advertised > slots ? `, ${advertised - slots} queued so the next task starts without a network round trip` : ''}), models up to ${maxModelMb} MB fetched from peers, ${maxMemoryMb} MiB per inference process`)
 if (peer.inference?.memoryCapEnforced === false) console.error('worker: warning: --max-memory-mb is not enforced on this platform (it reads /proc); a model can use all memory')

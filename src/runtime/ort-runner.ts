@@ -304,7 +304,9 @@ export class OrtRunner {
       // whose rows depend on each other (its results would differ from any other worker's) is
       // never stacked again.
       const alone = await each(requests)
-      entry.stacks = alone.every((r, i) => !(r instanceof Error) && sameRows(r.outputs, split[i]))
+      // A task failing alone (its deadline, a worker under pressure) says nothing about the model: the check waits for another batch.
+      if (alone.some(r => r instanceof Error)) return alone
+      entry.stacks = alone.every((r, i) => sameRows((r as ExecutionResult).outputs, split[i]))
       if (!entry.stacks) return alone
     }
     return split.map((outputs, i) => ({

@@ -134,20 +134,17 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
       const known = r.handed.has(ref.sha256)
       r.handed.add(ref.sha256)
       if (known) return await callOn(r, async (w) => await call(w))
+      let model: Uint8Array
       try {
-        let model: Uint8Array
-        try {
-          model = await fetchModel(ref, from)
-        } catch (err) {
-          throw toTaskError(err, 'model-unavailable')
-        }
-        performance.mark(MODEL_HANDOFF_MARK, { detail: { sha256: ref.sha256, worker: name } })
-        // Copied, not transferred: the page's store may hand the same buffer to another worker.
-        return await callOn(r, async (w) => await call(w, model))
+        model = await fetchModel(ref, from)
       } catch (err) {
         r.handed.delete(ref.sha256)
-        throw err
+        throw toTaskError(err, 'model-unavailable')
       }
+      performance.mark(MODEL_HANDOFF_MARK, { detail: { sha256: ref.sha256, worker: name } })
+      // Copied, not transferred: the page's store may hand the same buffer to another worker. A task
+      // failing on its own inputs leaves the model handed: a worker without its session says `needsModel`.
+      return await callOn(r, async (w) => await call(w, model))
     }
     try {
       return await attempt()

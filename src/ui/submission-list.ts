@@ -47,7 +47,6 @@ export class SubmissionList<T extends ListedTask> {
     const entry: Entry<T> = { row, shown: false }
     entry.timer = this.options.clock.setTimeout(() => {
       entry.timer = undefined
-      if (!this.entries.includes(entry)) return
       entry.shown = true
       this.changed()
     }, this.options.graceMs)

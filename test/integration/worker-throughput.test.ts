@@ -8,7 +8,6 @@
 import '../../src/node/polyfill.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { PIPELINE_DEPTH } from '../../src/core/discovery/advert.js'
 import * as ort from 'onnxruntime-node'
 import { DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
 import { relativeComparator } from '../../src/core/compare.js'
@@ -30,7 +29,7 @@ describe('worker --batch and --quiet', () => {
     expect(worker.lines[0]).toMatch(/^worker: --batch must be a positive integer, got "0"/)
   })
 
-  it('a --quiet worker with --batch 4 offers a batch\'s worth of credits for quick tasks and answers 24 tasks sent at once in batches, each with its own receipt', async () => {
+  it('a --quiet worker with --batch 4 answers 24 tasks sent at once in batches, each with its own receipt', async () => {
     const relay = await startRelay(cleanup)
     const requester = await startPeer(cleanup, relay.addr, { work: false })
     const worker = await spawnWorker(cleanup, relay.addr, ['--quiet', '--batch', '4', '--slots', '1'])
@@ -53,8 +52,6 @@ describe('worker --batch and --quiet', () => {
       expect(o.receipt.worker).toBe(worker.peerId)
       expect(same(o.result.outputs, [expected[i]]), `task t${i}'s outputs`).toBe(true)
     })
-    // Digits are quick: one slot running plus a batch's worth (4) waiting.
-    await waitForAdvert(requester, worker.peerId, a => a.slots === 1 + PIPELINE_DEPTH * 4 && a.queueDepth === PIPELINE_DEPTH * 4, () => `1 + ${PIPELINE_DEPTH} × 4 credits, ${PIPELINE_DEPTH} × 4 of them queued (advert says ${requester.discovery.table.get(worker.peerId)?.advert.slots}, ${requester.discovery.table.get(worker.peerId)?.advert.queueDepth})`)
     expect(worker.lines.filter(l => /^task \S+ (running|done):/.test(l))).toEqual([])
     // Batches did form: with every task run alone (--batch 1, or a queue that never batches) the
     // results above would be the same, so the worker's count of inference calls is what tells.

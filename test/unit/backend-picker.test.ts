@@ -317,5 +317,29 @@ describe('BackendPicker and deadlines', () => {
     expect((await other).backend).toBe('a')
     expect(a.runs.at(-1)).toBe('other')
   })
+
+  it('fails a task held behind a measurement once its own deadline passes, without waiting for the measurement', async () => {
+    const log: string[] = []
+    const a = candidate('a', { m: 2, n: 1 }, log)
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const b: BackendCandidate = {
+      name: 'b',
+      execute: async () => {
+        await gate
+        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'b', threads: 1 }
+      }
+    }
+    const { p, choice } = picker([a.c, b], { trials: 1 })
+    p.restore({ [request('n').model.sha256]: { backend: 'a', medians: {} } })
+    await p.execute(request('m'), 'r')
+    const deadline = new AbortController()
+    const other = p.execute(request('n', 'other'), 'r', deadline.signal)
+    deadline.abort(new Error('deadline'))
+    await expect(other).rejects.toThrow('deadline')
+    expect(a.runs).not.toContain('other')
+    open()
+    await choice('m')
+  })
 })
 

@@ -61,7 +61,7 @@ const addOne = (): Uint8Array => model('add_one', {
 })
 
 /** A runner over real onnxruntime-node that counts session.run calls (and the rows of each run's first input). */
-async function counted (bytes: Uint8Array, options: Partial<ConstructorParameters<typeof OrtRunner>[2]> = {}): Promise<{ runner: OrtRunner, ref: ModelRef, runs: () => number, rowsPerRun: number[] }> {
+async function counted (bytes: Uint8Array, options: Partial<ConstructorParameters<typeof OrtRunner>[2]> = {}, fails: (run: number, rows: number) => boolean = () => false): Promise<{ runner: OrtRunner, ref: ModelRef, runs: () => number, rowsPerRun: number[] }> {
   let runs = 0
   const rowsPerRun: number[] = []
   const spy = {
@@ -72,7 +72,9 @@ async function counted (bytes: Uint8Array, options: Partial<ConstructorParameter
         const run = session.run.bind(session)
         session.run = (async (...args: Parameters<typeof run>) => {
           runs++
-          rowsPerRun.push(Object.values(args[0])[0].dims[0])
+          const rows = Object.values(args[0])[0].dims[0]
+          rowsPerRun.push(rows)
+          if (fails(runs, rows)) throw new Error('run failed')
           return await run(...args)
         }) as typeof session.run
         return session
@@ -208,6 +210,21 @@ describe('OrtRunner.executeMany', () => {
     const before = runs()
     await runner.executeMany(distinct)
     expect(runs() - before).toBe(1)
+  })
+
+  it('keeps checking a model whose tasks failed alone during its check: only differing rows stop stacking', async () => {
+    // Runs: t0 alone (learns the row size), t1+t2 stacked, then t1 alone fails, t2 alone.
+    const { runner, ref, rowsPerRun } = await counted(addOne(), {}, (run) => run === 3)
+    const tasks = [0, 1, 2].map(i => task(ref, `t${i}`, [fromTypedArray('x', 'float32', [1, 4], Float32Array.from([i, 2 * i, 3, i]))]))
+    const first = await runner.executeMany(tasks)
+    expect(first[1]).toBeInstanceOf(Error)
+    expect(rowsPerRun).toEqual([1, 2, 1, 1])
+    // Not judged on that failure: the next batch is stacked (and checked) again, and then trusted.
+    results(await runner.executeMany(tasks))
+    expect(rowsPerRun.slice(4)).toEqual([3, 1, 1, 1])
+    const out = results(await runner.executeMany(tasks))
+    expect(rowsPerRun.slice(8)).toEqual([3])
+    out.forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual([i + 1, 2 * i + 1, 4, i + 1]) })
   })
 
   it('stacks no more rows into one run than its outputs fit the output bound (learned from a run of one task)', async () => {

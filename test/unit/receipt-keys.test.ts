@@ -43,7 +43,7 @@ describe('nodeReceiptKeys (node:crypto, keys imported once)', () => {
     expect(await verify(bytes, new Uint8Array(64))).toBe(false)
   })
 
-  it('one signer and one verifier serve many receipts (the key is kept, not re-imported per call)', async () => {
+  it('one signer and one verifier serve many concurrent receipts, each signature its own and each verifying', async () => {
     const sign = nodeReceiptKeys.signer(WORKER_KEY)
     const verify = nodeReceiptKeys.verifier(WORKER_KEY.publicKey)
     const receipts = await Promise.all(Array.from({ length: 50 }, async (_, i) => await signReceipt({ ...fields, taskId: `task-${i}` }, sign)))

@@ -128,6 +128,12 @@ describe('WorkQueue batches', () => {
     expect(plain.batchTasks).toBe(1)
   })
 
+  it('never takes (nor lets a worker advertise) a batch larger than the tasks that may wait', () => {
+    const batching = { execute: async () => ok(), executeMany: async () => [] }
+    expect(new WorkQueue(batching, { maxQueued: 4, batch: { maxTasks: 64 } }).batchTasks).toBe(4)
+    expect(new WorkQueue(batching, { batch: { maxTasks: 64 } }).batchTasks).toBe(32)
+  })
+
   it('stacks no more input bytes than maxInputBytes; a bigger task runs alone', async () => {
     // Each task: 4 float32 = 16 bytes.
     const { executor, submit } = setup({ slots: 1, batch: { maxTasks: 10, maxInputBytes: 40 } })

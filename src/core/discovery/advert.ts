@@ -41,6 +41,11 @@ export interface Advert {
   tasksFailed?: number
 }
 
+/** How many of an advert's slots are queued places rather than execution slots (a peer that does not say: PIPELINE_DEPTH). */
+export function queueDepthOf (a: Pick<Advert, 'queueDepth'>): number {
+  return a.queueDepth ?? PIPELINE_DEPTH
+}
+
 export const NOT_A_WORKER: Advert = { kind: 'unknown', addrs: [], worker: false, paused: false, backend: '', threads: 0, slots: 0, freeSlots: 0, models: [], cached: [], speeds: {}, maxModelBytes: 0, backends: {} }
 
 /** Whether a peer can take tasks of this model now (it has it, or fetches models that size). */
@@ -65,6 +70,12 @@ export class SpeedTracker {
   add (sha256: string, ms: number): void {
     const old = this.ms.get(sha256)
     this.ms.set(sha256, old == null ? ms : old + this.weight * (ms - old))
+  }
+
+  /** Whether every model's time passes `ok` (per finished task: no record built). */
+  every (ok: (ms: number) => boolean): boolean {
+    for (const ms of this.ms.values()) if (!ok(ms)) return false
+    return true
   }
 
   toRecord (): Record<string, number> {

@@ -3,7 +3,7 @@
  * loaded it is. Pure (no DOM): the dashboard and the compact peer list both use it.
  */
 import { builtinBySha } from '../../models/catalog.js'
-import { PIPELINE_DEPTH } from '../../core/discovery/advert.js'
+import { queueDepthOf } from '../../core/discovery/advert.js'
 import type { Advert } from '../../core/discovery/advert.js'
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
@@ -49,7 +49,7 @@ export function loadWords (a: Advert | undefined): string {
   if (a.paused) return 'paused'
   // Advertised credits are execution slots plus `queueDepth` queued on top (so it never idles):
   // a batch's worth per run while its tasks are quick, which are no more slots to run them in.
-  const slots = Math.max(1, a.slots - (a.queueDepth ?? PIPELINE_DEPTH))
+  const slots = Math.max(1, a.slots - queueDepthOf(a))
   const busy = Math.max(0, a.slots - a.freeSlots)
   if (busy === 0) return `idle, ${plural(slots, 'slot')}`
   const running = Math.min(busy, slots)
