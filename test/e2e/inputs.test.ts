@@ -41,7 +41,10 @@ const inputState = (page: Page, name: string, state: string): ReturnType<Page['l
 
 /** Clicks Run and waits for a new result (another task id) or an error. */
 async function run (page: Page): Promise<void> {
-  const before = await page.locator('[data-testid=model-result]').getAttribute('data-task-id', { timeout: 1 }).catch(() => null)
+  // Read without a wait: a shown result is read whatever the machine's load (a 1 ms timeout once
+  // missed it on a busy CI box, and the old result was then taken for the new one).
+  const shown = await page.locator('[data-testid=model-result]').evaluateAll(els => els.map(el => el.getAttribute('data-task-id')))
+  const before = shown[0] ?? null
   await page.locator('[data-testid=model-run]:not([disabled])').click()
   const result = page.locator(before == null ? '[data-testid=model-result]' : `[data-testid=model-result]:not([data-task-id="${before}"])`)
   await result.or(page.locator('[data-testid=model-error]')).first().waitFor({ timeout: 60_000 })
