@@ -269,7 +269,7 @@ describe('batch jobs over the real network', () => {
   it('churn: 3 of 8 workers are processes SIGKILLed mid-job; the job completes with every task exactly once', async () => {
     const N = 4000
     const relay = await startRelay(cleanup)
-    // Short heartbeats, so a killed worker's tasks are re-queued within about two seconds.
+    // Short heartbeats, so a killed worker's tasks are re-queued within about eight seconds.
     const [requester, local, doomed] = await Promise.all([
       startPeer(cleanup, relay.addr, { work: false, client: FAST_HEARTBEAT }),
       startWorkers(cleanup, relay.addr, 5),

@@ -5,13 +5,17 @@
  * - the worker process's own lifecycle: joined line, per-task lines, exit codes.
  */
 import '../../src/node/polyfill.js'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TASK_PROTOCOL } from '../../src/core/task/codec.js'
 import { toTypedArray } from '../../src/core/tensor.js'
 import { argmax } from '../../src/models/digits.js'
-import { Cleanup, digitsTask, heldOutDigits, rejectionOf, spawnWorker, startPeer, startRelay, startWorkerProcess, waitForDirect, waitForRelayState, waitForTable } from './helpers.js'
+import { shapeTensor, slowMatMul } from '../helpers/hostile-models.js'
+import { Cleanup, FAST_HEARTBEAT, digitsTask, heldOutDigits, rejectionOf, spawnWorker, startPeer, startRelay, startWorkerProcess, waitForDirect, waitForRelayState, waitForTable } from './helpers.js'
 import type { TaskOutcome } from '../../src/core/task/client.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
 
@@ -27,17 +31,20 @@ describe('churn', () => {
 
   it('a worker process killed mid-task fails that task with peer-gone, and the requester carries on with another worker', async () => {
     const relay = await startRelay(cleanup)
-    // Heartbeats every 250 ms; silence for 3 s means the worker is gone.
-    const requester = await startPeer(cleanup, relay.addr, { work: false, client: { heartbeatMs: 250, livenessMs: 3000 } })
-    const [doomed, survivor] = await Promise.all([spawnWorker(cleanup, relay.addr), spawnWorker(cleanup, relay.addr)])
+    // Short heartbeats: a few seconds of silence and the worker is gone.
+    const requester = await startPeer(cleanup, relay.addr, { work: false, client: FAST_HEARTBEAT })
+    const cache = await mkdtemp(join(tmpdir(), 'p2p-churn-'))
+    const [doomed, survivor] = await Promise.all([spawnWorker(cleanup, relay.addr, ['--model-cache', cache]), spawnWorker(cleanup, relay.addr)])
     await Promise.all([waitForDirect(requester.node, doomed.peerId), waitForDirect(requester.node, survivor.peerId)])
 
-    // 4096 copies of the digit: loading the model and running the batch keeps the worker busy
-    // for a few hundred ms after it says the task is running, so the kill lands mid-task.
-    const task = requester.tasks.run(peerIdFromString(doomed.peerId), digitsTask('doomed-task', DIGIT.pixels, { batch: 4096 }))
+    // 200 products of 2048×2048 matrices: about a minute of work, so however fast the machine,
+    // the task is still running when the kill lands after the worker says it started.
+    const endless = slowMatMul(200, 1 / 2048)
+    const model = { sha256: await requester.models.add(endless), size: endless.byteLength, name: 'endless-matmul.onnx' }
+    const task = requester.tasks.run(peerIdFromString(doomed.peerId), { taskId: 'doomed-task', jobId: 'integration', model, inputs: [shapeTensor([2048, 2048])], timeoutMs: 0, outputNames: [] })
     task.catch(() => {}) // observed below
     const first = await Promise.race([
-      doomed.waitForLine(/^task doomed-task running: digits for /, { timeoutMs: 30_000 }).then(() => 'running'),
+      doomed.waitForLine(/^task doomed-task running: /, { timeoutMs: 30_000 }).then(() => 'running'),
       task.then(() => 'finished', (err: Error) => `failed: ${err.message}`)
     ])
     expect(first, 'the worker should be running the task when it is killed').toBe('running')

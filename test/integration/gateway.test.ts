@@ -18,12 +18,14 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { startGateway } from '../../src/gateway/server.js'
+import { MAX_JOB_INPUTS } from '../../src/gateway/limits.js'
 import { Cleanup, REPO_ROOT, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
 import type { Gateway } from '../../src/gateway/server.js'
 
 const SAMPLES = fileURLToPath(new URL('../../public/samples/', import.meta.url))
 const TOKEN = 'test-token-0123456789abcdef'
-const MAX_BODY = 2 * 1024 * 1024
+/** Room for a JSONL job of MAX_JOB_INPUTS add-mul tasks (about 3 MB), the largest job a test sends. */
+const MAX_BODY = 4 * 1024 * 1024
 
 const cleanup = new Cleanup()
 let relayAddr: string
@@ -231,7 +233,7 @@ describe('HTTP gateway', () => {
     await expectError(api('/v1/run', post({ model: 'digits', inputs: digitInputs(0), replicas: 7 })), 400, 'bad-request', /body\/replicas must be <= 3/)
     await expectError(api('/v1/run', post({ model: 'digits', inputs: digitInputs(0), replica: 2 })), 400, 'bad-request', /additional properties \(replica\)/)
     await expectError(api('/v1/run', post({ model: 'digits' })), 400, 'bad-request', /required properties inputs/)
-    await expectError(api('/v1/run', post({ model: 'digits', inputs: { input: new Array(MAX_BODY).fill(0) } })), 413, 'too-large', /2 MiB/)
+    await expectError(api('/v1/run', post({ model: 'digits', inputs: { input: new Array(MAX_BODY).fill(0) } })), 413, 'too-large', /4 MiB/)
     await expectError(api('/v1/jobs?model=digits', post('{"input": [1]}\n{"input": \n', 'application/x-ndjson')), 400, 'bad-request', /^line 2 is not valid JSON/)
     await expectError(api('/v1/jobs?model=digits', post(jsonl([digitInputs(0), digitInputs(1), { input: [[1, 2]] }]), 'application/x-ndjson')), 400, 'bad-input', /^input 2: input 'input': expected 4 dimensions/)
     await expectError(api('/v1/jobs', post(jsonl([digitInputs(0)]), 'application/x-ndjson')), 400, 'bad-request', /needs the model in the query string/)
@@ -323,7 +325,10 @@ describe('HTTP gateway', () => {
   })
 
   it('streams results before the job ends (even to a client that joins mid-job), sends its events, and cancels it', async () => {
-    const total = 4000
+    // The job must still be running when it is cancelled, several steps below (a worker joining among
+    // them): as many tasks as a job may have, far more than the fastest machine decides meanwhile.
+    // Cancelling skips the rest, so its size costs only the upload and the "cancelled" result lines.
+    const total = MAX_JOB_INPUTS
     const id = await startJob(Array.from({ length: total }, (_, i) => addMulInputs(i)), `model=${await addMulSha()}`)
     const seen: SseEvent[] = []
     const events = sseEvents(await api(`/v1/jobs/${id}/events`))

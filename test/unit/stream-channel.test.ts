@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { COALESCE_BYTES, endOfTurn, streamChannel } from '../../src/net/stream-channel.js'
 import { encodeFrame, FrameDecoder } from '../../src/core/task/codec.js'
@@ -92,6 +92,32 @@ describe('streamChannel coalescing', () => {
     await flushMicrotasks()
     expect(stream.writes).toHaveLength(1)
     expect(decodeAll(stream.writes)).toEqual([1, 2, 3, 4].map(nonce => ({ type: 'ping', nonce })))
+  })
+
+  describe('in a browser (no setImmediate)', () => {
+    /** endOfTurn() as a page gets it: `document` with the given visibility, Node's setImmediate hidden. */
+    const browserDefer = (visibilityState: string | undefined): ReturnType<typeof endOfTurn> => {
+      vi.stubGlobal('setImmediate', undefined)
+      if (visibilityState != null) vi.stubGlobal('document', { visibilityState })
+      try { return endOfTurn() } finally { vi.unstubAllGlobals() }
+    }
+    /** Whether `fn` runs before a microtask queued right after it. */
+    const order = async (defer: ReturnType<typeof endOfTurn>): Promise<string[]> => {
+      const seen: string[] = []
+      const ran = new Promise<void>(resolve => { defer(() => { seen.push('deferred'); resolve() }) })
+      queueMicrotask(() => seen.push('later microtask'))
+      await ran
+      return seen
+    }
+
+    it('a tab someone looks at writes in a microtask (a posted message waits behind rendering after a click)', async () => {
+      expect(await order(browserDefer('visible'))).toEqual(['deferred', 'later microtask'])
+    })
+
+    it('a hidden tab, or a Web Worker, writes once the turn and its microtasks are over', async () => {
+      expect(await order(browserDefer('hidden'))).toEqual(['later microtask', 'deferred'])
+      expect(await order(browserDefer(undefined))).toEqual(['later microtask', 'deferred'])
+    })
   })
 
   it('writes at once, without waiting for the turn, once COALESCE_BYTES are held', async () => {
