@@ -5,6 +5,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createComputePeer } from '../net/compute-peer.js'
+import { webCryptoReceiptKeys } from '../net/webcrypto-receipt-keys.js'
 import { connectionKind, directWebRTC } from '../net/connection-kind.js'
 import { pingConnection } from '../net/rtt.js'
 import { TaskError, toTaskError } from '../core/errors.js'
@@ -139,6 +140,7 @@ export class TabPeer extends EventTarget {
       builtin: fetchBuiltin,
       builtinVerified: true,
       maxModelBytes: DEFAULT_MAX_MODEL_BYTES,
+      receiptKeys: webCryptoReceiptKeys,
       onModelEvent: (e) => { this.dispatchEvent(new CustomEvent<ModelEvent>('model', { detail: e })) },
       onWork: onEvent,
       worker: async (models) => {

@@ -20,6 +20,7 @@ import type { ModelEvent, ModelStore } from '../core/model-store.js'
 import type { BackendCandidate, BackendChoice } from '../core/backend-picker.js'
 import type { Executor, WorkEvent, WorkQueueOptions } from '../core/work-queue.js'
 import type { TaskClientOptions } from '../core/task/client.js'
+import type { ReceiptKeys } from './task-service.js'
 import type { PeerKind } from '../core/discovery/advert.js'
 import type { AdvertEvent, AdvertTableOptions } from '../core/discovery/table.js'
 import type { PacerOptions } from '../core/discovery/pacer.js'
@@ -66,6 +67,8 @@ export interface ComputePlatform {
   discovery?: { table?: AdvertTableOptions, pacer?: PacerOptions }
   onModelEvent?: (e: ModelEvent) => void
   onWork?: (e: WorkEvent) => void
+  /** How receipts are signed and checked, with each key imported once (default: libp2p's key methods). */
+  receiptKeys?: ReceiptKeys
 }
 
 export interface ComputePeer {
@@ -128,7 +131,7 @@ export async function createComputePeer (platform: ComputePlatform): Promise<Com
     allowPrivateAddresses: platform.allowPrivateAddresses,
     discovery: { kind: platform.kind, ...platform.discovery },
     connections: platform.connections,
-    tasks: { client: platform.client, queue },
+    tasks: { client: platform.client, queue, receiptKeys: platform.receiptKeys },
     models: { maxModelBytes: platform.maxModelBytes, source: async (sha) => await models.local(sha) }
   })
   const { discovery } = node.services

@@ -56,6 +56,8 @@ export interface TaskProtocolInit {
   queue?: WorkQueue
   /** Deadline of a frame that started to arrive, and the bytes peers may hold in such frames (defaults: DEFAULT_UNFINISHED_FRAME_LIMITS). */
   unfinished?: Partial<UnfinishedFrameLimits>
+  /** How receipts are signed and checked (default: libp2p's key methods). */
+  receiptKeys?: ReceiptKeys
 }
 
 export interface TaskProtocolComponents {
@@ -74,7 +76,7 @@ export class TaskProtocol extends EventTarget implements Startable {
   private readonly log: Logger
   private readonly clients = new Map<string, Promise<TaskClient>>()
   private started = false
-  private receiptKeys: ReceiptKeys = libp2pReceiptKeys
+  private readonly receiptKeys: ReceiptKeys
   private signer?: ReceiptSign
   /** What requesters hold in unfinished frames on our task streams, per peer and in all. */
   readonly unfinishedFrames: UnfinishedFrames
@@ -88,15 +90,10 @@ export class TaskProtocol extends EventTarget implements Startable {
     this.log = components.logger.forComponent('p2p-ai-agents:task')
     this.unfinishedFrames = new UnfinishedFrames(init.unfinished)
     this.unfinishedResponses = new UnfinishedFrames(init.unfinished)
+    this.receiptKeys = init.receiptKeys ?? libp2pReceiptKeys
   }
 
   readonly [Symbol.toStringTag] = 'p2p-ai-agents/task'
-
-  /** Signs and checks receipts with `keys` from now on (streams opened before keep theirs). */
-  useReceiptKeys (keys: ReceiptKeys): void {
-    this.receiptKeys = keys
-    this.signer = undefined
-  }
 
   isStarted (): boolean {
     return this.started

@@ -108,6 +108,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
     modelStore: options.modelStore ?? new FileModelStore(DEFAULT_MODEL_CACHE),
     builtin: builtinModelBytes,
     maxModelBytes,
+    receiptKeys: nodeReceiptKeys,
     client: options.client,
     connections: options.connections,
     discovery: options.discovery,
@@ -156,7 +157,6 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
         }
   })
   const { services } = peer.node
-  services.tasks.useReceiptKeys(nodeReceiptKeys)
   const nodePeer: NodePeer = {
     ...peer,
     discovery: services.discovery,
