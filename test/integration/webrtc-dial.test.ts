@@ -86,8 +86,14 @@ function writer (stream: Stream): (s: Signal) => void {
   }
 }
 
-/** What a proxy forwarded, in order, and who it came from. */
-type Forwarded = Array<`${'dialler' | 'recipient'} ${'offer' | 'answer' | 'candidate'}`>
+/** One message a proxy forwarded: who it came from, and what it was. */
+type ForwardedSignal = `${'dialler' | 'recipient'} ${'offer' | 'answer' | 'candidate'}`
+
+/** What a proxy forwarded, in order; `seen` resolves once it has forwarded such a message. */
+interface Forwarded {
+  list: ForwardedSignal[]
+  seen: (signal: ForwardedSignal) => Promise<void>
+}
 
 interface ProxyOptions {
   /** Rewrites the recipient's SDP answer on its way to the dialler. */
@@ -101,7 +107,16 @@ interface ProxyOptions {
  * `proxy` opens a signalling stream to `recipient` and carries the messages both ways.
  */
 async function signallingProxy (proxy: Peer, relay: TestRelay, recipient: PeerId, options: ProxyOptions = {}): Promise<Forwarded> {
-  const forwarded: Forwarded = []
+  const list: ForwardedSignal[] = []
+  const waiting: Array<{ signal: ForwardedSignal, resolve: () => void }> = []
+  const record = (signal: ForwardedSignal): void => {
+    list.push(signal)
+    for (const w of waiting.filter(w => w.signal === signal)) { waiting.splice(waiting.indexOf(w), 1); w.resolve() }
+  }
+  const seen = async (signal: ForwardedSignal): Promise<void> => {
+    if (list.includes(signal)) return
+    await new Promise<void>(resolve => { waiting.push({ signal, resolve }) })
+  }
   await proxy.unhandle(SIGNALING_PROTOCOL)
   await proxy.handle(SIGNALING_PROTOCOL, (fromDialler) => {
     const onward = proxy.dialProtocol(multiaddr(`${relay.addr}/p2p-circuit/p2p/${recipient.toString()}`), SIGNALING_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(WAIT_MS) })
@@ -110,7 +125,7 @@ async function signallingProxy (proxy: Peer, relay: TestRelay, recipient: PeerId
     const toRecipient = onward.then(writer)
     const toDialler = writer(fromDialler)
     readSignals(fromDialler, (s) => {
-      forwarded.push(`dialler ${SIGNAL_NAMES[s.type] ?? 'candidate'}`)
+      record(`dialler ${SIGNAL_NAMES[s.type] ?? 'candidate'}`)
       toRecipient.then(send => { send(s) }, () => {})
     })
     void onward.then((recipientStream) => {
@@ -119,16 +134,16 @@ async function signallingProxy (proxy: Peer, relay: TestRelay, recipient: PeerId
         if (s.type === SDP_ANSWER) {
           const answer = { ...s, data: options.answer?.(s.data) ?? s.data }
           if (options.holdAnswer === true) { heldAnswer = answer; return }
-          forwarded.push('recipient answer')
+          record('recipient answer')
           toDialler(answer)
           return
         }
         if (heldAnswer != null) {
-          forwarded.push('recipient answer')
+          record('recipient answer')
           toDialler(heldAnswer)
           heldAnswer = undefined
         }
-        forwarded.push('recipient candidate')
+        record('recipient candidate')
         toDialler(s)
       })
       // Either side ending its signalling ends the other's.
@@ -140,7 +155,7 @@ async function signallingProxy (proxy: Peer, relay: TestRelay, recipient: PeerId
       link(recipientStream, fromDialler)
     }, () => {})
   }, { runOnLimitedConnection: true })
-  return forwarded
+  return { list, seen }
 }
 
 /** Settles with the dial's connection or its error, failing the test if it has not settled within WAIT_MS. */
@@ -163,7 +178,7 @@ describe('direct WebRTC dials', () => {
 
     const result = await dialSettles(dialler, relay, proxy.peerId)
 
-    expect(forwarded).toContain('recipient answer')
+    expect(forwarded.list).toContain('recipient answer')
     // Before the fix: a TimeoutError when the dial's 15 s deadline ran out.
     expect(result).toBeInstanceOf(Error)
     expect((result as Error).name).toBe('ConnectionFailedError')
@@ -184,9 +199,11 @@ describe('direct WebRTC dials', () => {
 
     expect(result).not.toBeInstanceOf(Error)
     expect(connectionKind(result as Connection)).toBe('direct WebRTC')
-    const answeredAt = forwarded.indexOf('recipient answer')
+    // The connection can be up before the dialler's candidate has crossed the proxy: wait for it.
+    await withTimeout(forwarded.seen('dialler candidate'), WAIT_MS, () => `the dialler's ICE candidate at the proxy (forwarded: ${forwarded.list.join(', ')})`)
+    const answeredAt = forwarded.list.indexOf('recipient answer')
     expect(answeredAt).toBeGreaterThan(0)
-    expect(forwarded.slice(0, answeredAt)).toEqual(['dialler offer'])
-    expect(forwarded.slice(answeredAt)).toContain('dialler candidate')
+    expect(forwarded.list.slice(0, answeredAt)).toEqual(['dialler offer'])
+    expect(forwarded.list.slice(answeredAt)).toContain('dialler candidate')
   })
 })
