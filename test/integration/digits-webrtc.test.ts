@@ -112,8 +112,10 @@ describe('digits over direct WebRTC between two Node peers', () => {
       expect(t.totalMs).toBeGreaterThanOrEqual(t.queueMs + t.loadMs + t.inferenceMs - 1e-3)
       expect(roundTripMs).toBeGreaterThanOrEqual(t.totalMs - 1e-3) // same clock: the requester's wait covers the worker's
     }
-    // The model loads once; later tasks reuse the session.
-    expect(outcomes.slice(1).every(o => o.result.timings.loadMs < outcomes[0].result.timings.loadMs + 1)).toBe(true)
+    // The worker keeps the model's session loaded for later tasks (that a cached session is reused,
+    // not created again, is ort-runner.test.ts's "creates one session per model and reuses it"; the
+    // tasks' load times are measured, so they are not compared here).
+    expect(worker.runners.flatMap(r => r.cachedModels)).toContain(DIGITS.sha256)
 
     // The relay is not in the data path: the only connection carrying the task stream, on either
     // side, is the direct WebRTC one, and the relay never saw a task stream.
