@@ -17,6 +17,12 @@ import type { WorkEvent, WorkQueue } from '../core/work-queue.js'
  */
 export const QUICK_TASK_MS = 10
 const QUICK_EXIT_FACTOR = 2
+/**
+ * Models count towards quickness while run within this many of the worker's last tasks: a volunteer
+ * that read one OCR page an hour ago and now serves digits batches them again (a heavy model run
+ * once kept it unbatched for good), while a load that keeps mixing the two stays unbatched.
+ */
+export const QUICK_RECENT_TASKS = 64
 
 export interface WorkerIdentity {
   kind: PeerKind
@@ -47,11 +53,13 @@ export class WorkerAdvertiser {
   private tasksDone = 0
   private tasksFailed = 0
   /**
-   * Every model run here is quick (QUICK_TASK_MS): the advert offers a batch's worth queued. Decided
-   * over all models, not per task: under a mixed load a flag per task would flip with each one (and
+   * Every model run here lately is quick (QUICK_TASK_MS, QUICK_RECENT_TASKS): the advert offers a
+   * batch's worth queued. Decided over those models, not per task: under a mixed load a flag per task would flip with each one (and
    * re-advertise), and a heavy model's requester would queue a quick model's worth of its tasks.
    */
   private quick = false
+  /** sha256 → the count of tasks done when it last finished (QUICK_RECENT_TASKS). */
+  private readonly lastRun = new Map<string, number>()
 
   constructor (sink: AdvertSink, queue: WorkQueue, identity: WorkerIdentity) {
     this.sink = sink
@@ -67,8 +75,10 @@ export class WorkerAdvertiser {
     if (e.state === 'done' && e.result != null) {
       this.speeds.add(e.sha256, e.result.timings.inferenceMs)
       this.cached.add(e.sha256)
+      this.lastRun.set(e.sha256, this.tasksDone)
       const bound = this.quick ? QUICK_TASK_MS * QUICK_EXIT_FACTOR : QUICK_TASK_MS
-      this.quick = this.speeds.every(ms => ms <= bound)
+      const since = this.tasksDone - QUICK_RECENT_TASKS
+      this.quick = this.speeds.every((ms, sha) => ms <= bound || (this.lastRun.get(sha) ?? 0) <= since)
     }
     this.publish()
   }

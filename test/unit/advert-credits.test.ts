@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { QUICK_TASK_MS, WorkerAdvertiser } from '../../src/net/worker-advertiser.js'
+import { QUICK_RECENT_TASKS, QUICK_TASK_MS, WorkerAdvertiser } from '../../src/net/worker-advertiser.js'
 import { WorkQueue } from '../../src/core/work-queue.js'
 import { PIPELINE_DEPTH } from '../../src/core/discovery/advert.js'
 import { decodeAdvertBody, encodeAdvertBody } from '../../src/core/discovery/codec.js'
@@ -56,6 +56,21 @@ describe('advertised credits with batching', () => {
       expect(advert().slots).toBe(1 + PIPELINE_DEPTH)
     }
     expect(changes()).toBe(settled)
+  })
+
+  it('batches again once a heavy model has not been run for QUICK_RECENT_TASKS tasks (an OCR page read long ago does not stop digits batching)', () => {
+    const batching: Executor = { execute: never, executeMany: never }
+    const { advertiser, advert } = advertiserOn(batching, { slots: 1, batch: { maxTasks: 8 } })
+    advertiser.onWork(done('h', 200, HEAVY))
+    for (let i = 0; i < QUICK_RECENT_TASKS - 1; i++) {
+      advertiser.onWork(done(`q${i}`, 0.5))
+      expect(advert().slots).toBe(1 + PIPELINE_DEPTH)
+    }
+    advertiser.onWork(done('q-last', 0.5))
+    expect(advert().slots).toBe(1 + PIPELINE_DEPTH * 8)
+    // The heavy model's requester comes back: one task of it and the worker is unbatched again.
+    advertiser.onWork(done('h2', 200, HEAVY))
+    expect(advert().slots).toBe(1 + PIPELINE_DEPTH)
   })
 
   it('does not flip with each task while a model\'s mean hovers at the quick bound', () => {

@@ -73,8 +73,8 @@ export class SpeedTracker {
   }
 
   /** Whether every model's time passes `ok` (per finished task: no record built). */
-  every (ok: (ms: number) => boolean): boolean {
-    for (const ms of this.ms.values()) if (!ok(ms)) return false
+  every (ok: (ms: number, sha256: string) => boolean): boolean {
+    for (const [sha256, ms] of this.ms) if (!ok(ms, sha256)) return false
     return true
   }
 
