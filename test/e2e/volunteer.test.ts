@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { heldOutDigits } from '../../src/node/mnist.js'
-import { openTab, paintDigit, submitDigit, waitForPeer, waitForWorker, waitReady } from '../../src/node/page-driver.js'
+import { openTab, paintDigit, peerRow, submitDigit, waitForPeer, waitForWorker, waitReady } from '../../src/node/page-driver.js'
 import { startE2E, stopE2E } from './helpers.js'
 import type { E2E } from './helpers.js'
 import type { Page } from 'playwright-core'
@@ -46,13 +46,18 @@ describe('volunteer controls', () => {
     const before = await a.page.locator('[data-testid=result]').count()
     await a.page.locator('[data-testid=submit-digit]').click()
     await a.page.locator('[data-testid=pad-hint]', { hasText: 'Draw a digit first' }).waitFor()
-    expect(await a.page.locator('[data-testid=result]').count()).toBe(before)
     // Drawing clears the hint.
     const box = (await a.page.locator('[data-testid=digit-pad]').boundingBox())!
     await a.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
     await a.page.mouse.down()
     await a.page.mouse.up()
     await a.page.locator('[data-testid=pad-hint]').waitFor({ state: 'detached' })
+    // Nothing was sent for the empty pad: a digit sent now, once its result is shown, is the only
+    // new card (a card for the empty pad, had one been sent, would be shown by then too).
+    await paintDigit(a.page, digit.pixels)
+    const sent = await submitDigit(a.page, 'self')
+    expect(sent.status, sent.error).toBe('done')
+    expect(await a.page.locator('[data-testid=result]').count()).toBe(before + 1)
   })
 
   it('says where the tab computes in words, not engine labels', async () => {
@@ -68,18 +73,33 @@ describe('volunteer controls', () => {
     expect(await a.page.title()).toMatch(/^⏸ Paused \(paused by you\)/)
     await waitPaused(b.page, a.peerId, 'yes')
 
+    // B's row for A says paused from before the reload, and no page state tells when B has A's new
+    // page's first advert: B notes every paused state it shows for A from now until A is resumed.
+    await b.page.evaluate((id) => {
+      const shown: string[] = []
+      const note = (): void => {
+        const state = document.querySelector(`[data-testid=peer-row][data-peer-id="${id}"]`)?.getAttribute('data-paused') ?? 'not listed'
+        if (shown.at(-1) !== state) shown.push(state)
+      }
+      note()
+      new MutationObserver(note).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-paused'] })
+      ;(window as unknown as { pausedShown: string[] }).pausedShown = shown
+    }, a.peerId)
     await a.page.reload()
     expect(await waitReady(a.page)).toBe(a.peerId)
     await a.page.locator('[data-testid=paused-banner][data-reasons="paused by you"]').waitFor()
     expect(await a.page.title()).toMatch(/^⏸ Paused/)
     expect(await a.page.locator('[data-testid=pause-toggle]').getAttribute('aria-pressed')).toBe('true')
     expect(await a.page.locator('link[rel=icon]').getAttribute('data-state')).toBe('paused')
-    // The reloaded tab's first adverts already say paused: B never sees it working in between.
-    await waitPaused(b.page, a.peerId, 'yes')
     await paintDigit(b.page, digit.pixels)
     const refused = await submitDigit(b.page, a.peerId)
     expect(refused.status).toBe('failed')
     expect(await b.page.locator('[data-testid=result]').first().getAttribute('data-error-code')).toBe('busy')
+    // The reloaded tab's first adverts already say paused: B never saw it working in between
+    // (read before the resume below, which makes it working).
+    const shown = await b.page.evaluate(() => (window as unknown as { pausedShown: string[] }).pausedShown)
+    expect(shown, 'what B showed for A across its reload').not.toContain('no')
+    expect(shown.at(-1)).toBe('yes')
 
     await a.page.locator('[data-testid=banner-resume]').click()
     await a.page.locator('[data-testid=paused-banner]').waitFor({ state: 'detached' })
@@ -107,6 +127,11 @@ describe('volunteer controls', () => {
     expect(await a.page.locator('[data-testid=volunteer-slots]').inputValue()).toBe('2')
     expect(await a.page.locator('[data-testid=backend]').textContent()).toMatch(/2 tasks at a time/)
     expect(await a.page.locator('[data-testid=volunteer-reload-note]').count()).toBe(0)
+    // B holds a direct connection to A's previous page (its task above) and would send the next
+    // task down it: as a person would, wait until B sees that connection gone (WebRTC notices in
+    // ~8–16 s here) and has the new page's advert, which offers its two slots.
+    await waitForPeer(b.page, a.peerId, { connection: 'not connected', timeoutMs: 45_000 })
+    await peerRow(b.page, a.peerId).filter({ hasText: '2 slots' }).waitFor()
     // Still works with two inference workers.
     await paintDigit(b.page, digit.pixels)
     const result = await submitDigit(b.page, a.peerId)
