@@ -56,7 +56,10 @@ describe('batch jobs in the browser', () => {
     // machine cannot let the job run on one worker before the other is dialled.
     // (The pad refuses to send an empty drawing: paint one first.)
     await paintDigit(a.page, heldOutDigits()[0].pixels)
-    for (const w of [b, c]) await submitDigit(a.page, w.peerId)
+    for (const w of [b, c]) {
+      const warm = await submitDigit(a.page, w.peerId)
+      expect(warm.status, warm.error).toBe('done')
+    }
     await startBatch(a.page, { replicas: 1, limit: N })
     // Close C once both B and C are contributing.
     const share = async (tab: TabHandle): Promise<number> => (await batchContributions(a.page))[tab.peerId.slice(-8)] ?? 0
@@ -125,9 +128,13 @@ describe('batch jobs in the browser', () => {
   })
 
   it('a paused volunteer finishes nothing new; the job runs on the others', async () => {
-    // Long enough for the other volunteer to be dialled and join in (workers are dialled when the job starts).
     const N = 2000
     const { context, a, b, c } = await threeTabs()
+    // Connections are on demand: a task to C first, so a slow WebRTC handshake on a loaded machine
+    // cannot leave the job with no working volunteer dialled (as in the first test).
+    await paintDigit(a.page, heldOutDigits()[0].pixels)
+    const warm = await submitDigit(a.page, c.peerId)
+    expect(warm.status, warm.error).toBe('done')
     await b.page.locator('[data-testid=pause-toggle]').click()
     await expect.poll(async () => await b.page.locator('[data-testid=pause-toggle]').getAttribute('aria-pressed')).toBe('true')
     // Tab A learns it from B's advert.
