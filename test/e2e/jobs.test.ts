@@ -108,7 +108,8 @@ describe('the jobs page', () => {
   })
 
   it('keeps a paused job paused across a reload, and resumes it to the end', async () => {
-    const N = 500
+    // Far more tasks than a fast machine runs between the 30th result and the Pause click.
+    const N = 2000
     const page = await workView()
     await startBatch(page, { replicas: 1, limit: N })
     await waitBatchDone(page, 30)
