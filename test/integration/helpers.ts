@@ -30,6 +30,7 @@ import type { NodePeer, NodePeerOptions } from '../../src/node/node-peer.js'
 import type { RelayState } from '../../src/net/relays.js'
 import type { Peer, PeerOptions } from '../../src/net/peer.js'
 import type { TaskRequest } from '../../src/core/task-types.js'
+import type { Executor } from '../../src/core/work-queue.js'
 import type { Advert } from '../../src/core/discovery/advert.js'
 import type { DigitDataset } from '../../src/models/datasets.js'
 
@@ -77,6 +78,65 @@ export async function rejectionOf (promise: Promise<unknown>): Promise<TaskError
     throw new Error(`expected a TaskError, got ${String(err)}`)
   }
   throw new Error('expected the promise to reject with a TaskError, but it resolved')
+}
+
+// ---------------------------------------------------------------- holding work back
+
+/**
+ * A valve on in-process workers' executors (give `wrap` to startPeer as wrapExecutor), for a test
+ * that stops a job mid-way: open, tasks run as usual; once the test sees the progress it stops the
+ * job at and calls close(), no further task starts until open(). Only the tasks already running
+ * finish meanwhile, so the job cannot end before the stop lands, however fast the machine.
+ * A task waiting at the valve past its deadline fails with its signal's reason.
+ */
+export class TaskValve {
+  private closed = false
+  private readonly waiting = new Set<() => void>()
+
+  readonly wrap = (inner: Executor): Executor => {
+    const many = inner.executeMany?.bind(inner)
+    return {
+      execute: async (request, requester, signal) => {
+        await this.pass(signal)
+        return await inner.execute(request, requester, signal)
+      },
+      ...(many == null
+        ? {}
+        : {
+            executeMany: async (requests: TaskRequest[], requester: string, signal?: AbortSignal) => {
+              await this.pass(signal)
+              return await many(requests, requester, signal)
+            }
+          })
+    }
+  }
+
+  close (): void {
+    this.closed = true
+  }
+
+  open (): void {
+    this.closed = false
+    for (const go of [...this.waiting]) go()
+  }
+
+  private async pass (signal?: AbortSignal): Promise<void> {
+    if (!this.closed) return
+    signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        this.waiting.delete(go)
+        signal?.removeEventListener('abort', stop)
+        resolve()
+      }
+      const stop = (): void => {
+        this.waiting.delete(go)
+        reject(signal?.reason)
+      }
+      this.waiting.add(go)
+      signal?.addEventListener('abort', stop, { once: true })
+    })
+  }
 }
 
 // ---------------------------------------------------------------- cleanup

@@ -14,13 +14,15 @@ import { dynamicAddMul } from '../../src/models/test-models.js'
 import { requesterInference } from '../../src/node/local-inference.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { memoryBomb, shapeTensor } from '../helpers/hostile-models.js'
-import { Cleanup, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
+import { Cleanup, TaskValve, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
 import type { Requester, TaskOutput } from '../../src/index.js'
 
 const cleanup = new Cleanup()
 let relayAddr: string
 let net: Requester
 const digits = heldOutDigits()
+/** Lets the resume test stop a job with tasks surely left. */
+const valve = new TaskValve()
 
 const digitInputs = (i: number): { input: { dims: number[], data: Float32Array } } => ({ input: { dims: [1, 1, 28, 28], data: digits[i % digits.length]!.pixels } })
 const argmax = (out: TaskOutput): number => {
@@ -30,8 +32,8 @@ const argmax = (out: TaskOutput): number => {
 
 beforeAll(async () => {
   relayAddr = (await startRelay(cleanup)).addr
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
   net = await connect({ relays: relayAddr, dataDir: null })
   cleanup.add('requester', async () => { await net.close() })
   await net.waitForWorkers(2, { timeoutMs: WAIT_MS })
@@ -130,15 +132,20 @@ describe('library', () => {
     await first.waitForWorkers(2, { timeoutMs: WAIT_MS })
     const total = 3000
     const job = await first.submit('digits', Array.from({ length: total }, (_, i) => digitInputs(i)))
-    // Stop once some results are decided and written, well before the end.
-    await withTimeout(new Promise<void>(resolve => {
-      const check = (): void => { if (job.progress.done >= 200) { job.removeEventListener('progress', check); resolve() } }
-      job.addEventListener('progress', check)
-    }), WAIT_MS, 'the first 200 results')
-    await first.close()
-    closed = true
-    const stopped = await job.done
-    expect(stopped.state).not.toBe('done')
+    // Stop once some results are decided and written: from then on the workers start no task until
+    // the valve opens, so the job cannot end before the stop lands, however fast the machine.
+    try {
+      await withTimeout(new Promise<void>(resolve => {
+        const check = (): void => { if (job.progress.done >= 200) { valve.close(); job.removeEventListener('progress', check); resolve() } }
+        job.addEventListener('progress', check)
+      }), WAIT_MS, 'the first 200 results')
+      await first.close()
+      closed = true
+      const stopped = await job.done
+      expect(stopped.state).not.toBe('done')
+    } finally {
+      valve.open()
+    }
 
     const second = await connect({ relays: relayAddr, dataDir })
     cleanup.add('second requester', async () => { await second.close() })
