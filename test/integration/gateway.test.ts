@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { startGateway } from '../../src/gateway/server.js'
 import { MAX_JOB_INPUTS } from '../../src/gateway/limits.js'
-import { Cleanup, REPO_ROOT, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
+import { Cleanup, REPO_ROOT, TaskValve, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
 import type { Gateway } from '../../src/gateway/server.js'
 
 const SAMPLES = fileURLToPath(new URL('../../public/samples/', import.meta.url))
@@ -30,6 +30,8 @@ const MAX_BODY = 4 * 1024 * 1024
 const cleanup = new Cleanup()
 let relayAddr: string
 let gw: Gateway
+/** On every worker: lets the restart test stop a job with tasks surely left. */
+const valve = new TaskValve()
 const digits = heldOutDigits()
 const digitInputs = (i: number): Record<string, unknown> => ({ input: { dims: [1, 1, 28, 28], data: Array.from(digits[i % digits.length]!.pixels) } })
 const addMulInputs = (i: number): Record<string, unknown> => ({ a: [[i, 1]], b: [[2, 3]] })
@@ -127,8 +129,8 @@ async function startJob (inputs: unknown[], query = 'model=digits', base?: strin
 
 beforeAll(async () => {
   relayAddr = (await startRelay(cleanup)).addr
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
   gw = await startGateway({ relays: relayAddr, port: 0, token: TOKEN, dataDir: await mkdtemp(join(tmpdir(), 'p2p-gw-')), maxBodyBytes: MAX_BODY, heartbeatMs: 500, progressMs: 100 })
   cleanup.add('gateway', async () => { await gw.close() })
   await gw.requester.waitForWorkers(2, { timeoutMs: WAIT_MS })
@@ -356,7 +358,7 @@ describe('HTTP gateway', () => {
     for (const l of read) expect(l.outputs.find((t: { name: string }) => t.name === 'sum').data).toEqual([l.index + 2, 4])
 
     // A worker joining the network mid-job is an event.
-    const third = await startPeer(cleanup, relayAddr)
+    const third = await startPeer(cleanup, relayAddr, { wrapExecutor: valve.wrap })
     const joined = await until(events, e => e.event === 'worker-joined', 'a worker-joined event', seen)
     expect(joined.data).toEqual({ peerId: third.node.peerId.toString() })
     await until(events, e => e.event === ':', 'a keep-alive comment', seen)
@@ -434,12 +436,19 @@ describe('HTTP gateway', () => {
     const total = 1500
     const id = await startJob(Array.from({ length: total }, (_, i) => digitInputs(i)), 'model=digits&argmax=probs', first.url)
     const events = sseEvents(await api(`/v1/jobs/${id}/events`, { base: first.url }))
-    await until(events, e => e.event === 'progress' && e.data.done >= 150, '150 results before the restart')
-    await first.close()
-    firstClosed = true
-    const stopped = await until(events, e => e.event === 'end', 'the end event as the gateway closes')
-    expect(stopped.data.state).not.toBe('done')
-    expect(stopped.data.progress.done).toBeLessThan(total)
+    // From 150 results on, the workers start no task until the valve opens: the job cannot end
+    // before the gateway's close lands, however fast the machine.
+    try {
+      await until(events, e => e.event === 'progress' && e.data.done >= 150, '150 results before the restart')
+      valve.close()
+      await first.close()
+      firstClosed = true
+      const stopped = await until(events, e => e.event === 'end', 'the end event as the gateway closes')
+      expect(stopped.data.state).not.toBe('done')
+      expect(stopped.data.progress.done).toBeLessThan(total)
+    } finally {
+      valve.open()
+    }
 
     const second = await startGateway({ relays: relayAddr, port: 0, token: TOKEN, dataDir, progressMs: 100 })
     cleanup.add('second gateway', async () => { await second.close() })
