@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cleanup, REPO_ROOT, heldOutDigits, startPeer, startRelay, withTimeout } from './helpers.js'
+import { Cleanup, REPO_ROOT, TaskValve, heldOutDigits, startPeer, startRelay, withTimeout } from './helpers.js'
 
 const SAMPLES_DIR = fileURLToPath(new URL('../../public/samples/ocr/', import.meta.url))
 /** Bound for one example to finish, and for a test (two examples at most): generous, this 2-core box may be shared with other suites. */
@@ -59,6 +59,8 @@ const cleanup = new Cleanup()
 let relayAddr: string
 let dir: string
 const digits = heldOutDigits()
+/** On every worker: lets the Ctrl-C tests stop a run with tasks surely left. */
+const valve = new TaskValve()
 
 /** A JSONL file of `n` held-out digits as the examples (and `npm run infer`) take them. */
 async function digitsFile (n: number): Promise<string> {
@@ -73,8 +75,8 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'p2p-examples-'))
   cleanup.add('temp dir', async () => { await rm(dir, { recursive: true, force: true }) })
   relayAddr = (await startRelay(cleanup)).addr
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
 })
 
 afterAll(async () => { await cleanup.run() })
@@ -103,7 +105,14 @@ describe('examples/library', () => {
 
   it('map.ts: Ctrl-C aborts the batch through its AbortSignal; what was printed is a prefix in input order', async () => {
     const n = 3000
-    const run = await runExample(cleanup, 'map.ts', ['--relay', relayAddr, '--inputs', await digitsFile(n)], (_, all, interrupt) => { if (all.length >= 10) interrupt() })
+    // From the 10th line on, the workers start no task until the valve opens: the batch cannot end
+    // before the Ctrl-C lands, however fast the machine.
+    let run: ExampleRun
+    try {
+      run = await runExample(cleanup, 'map.ts', ['--relay', relayAddr, '--inputs', await digitsFile(n)], (_, all, interrupt) => { if (all.length >= 10) { valve.close(); interrupt() } })
+    } finally {
+      valve.open()
+    }
     expect(run.code, run.stderr.join('\n')).toBe(130)
     expect(run.stderr).toContain('cancelled')
     const indices = run.stdout.map(l => (JSON.parse(l) as { index: number }).index)
@@ -115,10 +124,17 @@ describe('examples/library', () => {
   it('job.ts: a job on disk stopped by Ctrl-C, then resumed by id from a new process, ends with every task', async () => {
     const total = 3000
     const data = join(dir, 'job-data')
-    const first = await runExample(cleanup, 'job.ts', ['--relay', relayAddr, '--data', data, '--limit', String(total)], (line, _, interrupt) => {
-      const m = /^(\d+)\/\d+$/.exec(line)
-      if (m != null && Number(m[1]) >= 200) interrupt()
-    })
+    // Once it says 200 are done, the workers start no task until the valve opens: the job cannot end
+    // before the Ctrl-C lands, however fast the machine.
+    let first: ExampleRun
+    try {
+      first = await runExample(cleanup, 'job.ts', ['--relay', relayAddr, '--data', data, '--limit', String(total)], (line, _, interrupt) => {
+        const m = /^(\d+)\/\d+$/.exec(line)
+        if (m != null && Number(m[1]) >= 200) { valve.close(); interrupt() }
+      })
+    } finally {
+      valve.open()
+    }
     expect(first.code, first.stderr.join('\n')).toBe(130)
     const id = /^job (\S+)$/.exec(first.stdout[0]!)?.[1]
     expect(id).toBeDefined()
