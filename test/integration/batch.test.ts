@@ -34,7 +34,7 @@ import { digitJobSource, digitPredictions, summarizeDigits } from '../../src/mod
 import { DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
 import { submitMain } from '../../src/node/submit.js'
 import { DEFAULT_ADVERT_TTL_MS } from '../../src/core/discovery/table.js'
-import { Cleanup, REPO_ROOT, referenceDigits, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
+import { Cleanup, REPO_ROOT, TaskValve, referenceDigits, FAST_HEARTBEAT, spawnWorker, startPeer, startRelay, waitForAdvert, waitForDirect, withTimeout } from './helpers.js'
 import type { JobMeta, StoredResult } from '../../src/core/job-store.js'
 import type { JobProgress } from '../../src/net/job-runner.js'
 import type { NodePeer } from '../../src/node/node-peer.js'
@@ -438,6 +438,8 @@ describe('npm run submit (submitMain, in-process) over the real network', () => 
   let dir: string
   let store: string
   let key: string
+  /** On both workers: lets the Ctrl-C test stop a job with tasks surely left. */
+  const valve = new TaskValve()
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'p2p-submit-'))
@@ -445,7 +447,7 @@ describe('npm run submit (submitMain, in-process) over the real network', () => 
     store = join(dir, 'jobs')
     key = join(dir, 'submit.key')
     relayAddr = (await startRelay(cleanup)).addr
-    await startWorkers(cleanup, relayAddr, 2)
+    await startWorkers(cleanup, relayAddr, 2, { wrapExecutor: valve.wrap })
   })
   afterAll(async () => { await cleanup.run() })
 
@@ -477,11 +479,18 @@ describe('npm run submit (submitMain, in-process) over the real network', () => 
 
   it('Ctrl-C stops the job and keeps what is decided; --resume finishes it', async () => {
     const controller = new AbortController()
+    // Once it says 200 are done, the workers start no task until the valve opens: the job cannot end
+    // before the Ctrl-C lands, however fast the machine.
     const first = cliIo(controller.signal, (text) => {
       const m = /(\d+)\/3000 /.exec(text)
-      if (m != null && Number(m[1]) >= 200) controller.abort()
+      if (m != null && Number(m[1]) >= 200) { valve.close(); controller.abort() }
     })
-    const stopped = await withTimeout(submitMain(['--relay', relayAddr, '--limit', '3000', '--store', store, '--key', key], first.io), JOB_MS, () => `submit (stderr: ${first.stderr().slice(-500)})`)
+    let stopped: number
+    try {
+      stopped = await withTimeout(submitMain(['--relay', relayAddr, '--limit', '3000', '--store', store, '--key', key], first.io), JOB_MS, () => `submit (stderr: ${first.stderr().slice(-500)})`)
+    } finally {
+      valve.open()
+    }
     expect(stopped, first.stderr()).toBe(130)
     const jobId = /interrupted: saving; resume with --resume (\S+)/.exec(first.stderr())?.[1]
     expect(jobId, first.stderr()).toBeDefined()
