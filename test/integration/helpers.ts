@@ -87,55 +87,59 @@ export async function rejectionOf (promise: Promise<unknown>): Promise<TaskError
  * that stops a job mid-way: open, tasks run as usual; once the test sees the progress it stops the
  * job at and calls close(), no further task starts until open(). Only the tasks already running
  * finish meanwhile, so the job cannot end before the stop lands, however fast the machine.
+ * close(n) lets n more tasks start first (a batch that starts while some are left passes whole).
  * A task waiting at the valve past its deadline fails with its signal's reason.
  */
 export class TaskValve {
-  private closed = false
+  /** Tasks that may still start: Infinity while open. */
+  private left = Number.POSITIVE_INFINITY
   private readonly waiting = new Set<() => void>()
 
   readonly wrap = (inner: Executor): Executor => {
     const many = inner.executeMany?.bind(inner)
     return {
       execute: async (request, requester, signal) => {
-        await this.pass(signal)
+        await this.pass(1, signal)
         return await inner.execute(request, requester, signal)
       },
       ...(many == null
         ? {}
         : {
             executeMany: async (requests: TaskRequest[], requester: string, signal?: AbortSignal) => {
-              await this.pass(signal)
+              await this.pass(requests.length, signal)
               return await many(requests, requester, signal)
             }
           })
     }
   }
 
-  close (): void {
-    this.closed = true
+  close (passing = 0): void {
+    this.left = passing
   }
 
   open (): void {
-    this.closed = false
+    this.left = Number.POSITIVE_INFINITY
     for (const go of [...this.waiting]) go()
   }
 
-  private async pass (signal?: AbortSignal): Promise<void> {
-    if (!this.closed) return
-    signal?.throwIfAborted()
-    await new Promise<void>((resolve, reject) => {
-      const go = (): void => {
-        this.waiting.delete(go)
-        signal?.removeEventListener('abort', stop)
-        resolve()
-      }
-      const stop = (): void => {
-        this.waiting.delete(go)
-        reject(signal?.reason)
-      }
-      this.waiting.add(go)
-      signal?.addEventListener('abort', stop, { once: true })
-    })
+  private async pass (tasks: number, signal?: AbortSignal): Promise<void> {
+    while (this.left <= 0) {
+      signal?.throwIfAborted()
+      await new Promise<void>((resolve, reject) => {
+        const go = (): void => {
+          this.waiting.delete(go)
+          signal?.removeEventListener('abort', stop)
+          resolve()
+        }
+        const stop = (): void => {
+          this.waiting.delete(go)
+          reject(signal?.reason)
+        }
+        this.waiting.add(go)
+        signal?.addEventListener('abort', stop, { once: true })
+      })
+    }
+    this.left -= tasks
   }
 }
 

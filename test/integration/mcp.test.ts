@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { MAX_FILE_INPUTS, MAX_INLINE_INPUTS, MAX_PAGE_CHARS, MAX_RUNNING_BATCHES, MAX_TENSOR_VALUES } from '../../src/mcp/limits.js'
-import { Cleanup, REPO_ROOT, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
+import { Cleanup, REPO_ROOT, TaskValve, heldOutDigits, startPeer, startRelay, withTimeout, WAIT_MS } from './helpers.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
@@ -36,6 +36,8 @@ const digits = heldOutDigits()
 let relayAddr: string
 let client: Client
 let serverLog: Lines
+/** On both workers: lets the cancel test hold its batches' tasks back. */
+const valve = new TaskValve()
 
 const digitInputs = (i: number): { input: { dims: number[], data: number[] } } => ({ input: { dims: [1, 1, 28, 28], data: Array.from(digits[i % digits.length]!.pixels) } })
 const argmax = (values: unknown[]): number => { const v = values.map(Number); return v.indexOf(Math.max(...v)) }
@@ -128,8 +130,8 @@ const workersJoined = (n: number) => (lines: string[]): boolean => lines.filter(
 
 beforeAll(async () => {
   relayAddr = (await startRelay(cleanup)).addr
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
-  await startPeer(cleanup, relayAddr, { queue: { slots: 2 } })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
+  await startPeer(cleanup, relayAddr, { queue: { slots: 2 }, wrapExecutor: valve.wrap })
   const dataDir = await mkdtemp(join(tmpdir(), 'p2p-mcp-'));
   ({ client, log: serverLog } = await startClient(process.execPath, [...MAIN, '--relay', relayAddr, '--data', dataDir]))
   await serverLog.waitFor(workersJoined(2), 'two workers joined')
@@ -325,10 +327,17 @@ describe('MCP server over stdio', () => {
   it(`runs at most ${MAX_RUNNING_BATCHES} batches at once; cancel_job stops one for good`, async () => {
     const file = await jsonl(Array.from({ length: 5000 }, (_, i) => ({ a: [[i]], b: [[1]] })))
     const ids: string[] = []
-    for (let i = 0; i < MAX_RUNNING_BATCHES; i++) ids.push((await ok('start_batch', { model: ADD_MUL, inputs: file })).job_id)
-    const refused = await call('start_batch', { model: ADD_MUL, inputs: file })
-    expect(text(refused)).toMatch(new RegExp(`^busy: ${MAX_RUNNING_BATCHES} batches are running`))
-    for (const id of ids) expect(await ok('cancel_job', { job_id: id })).toEqual({ job_id: id, state: 'cancelled', error: 'cancelled' })
+    // The workers start 200 of the batches' tasks, then none until the valve opens: every batch is
+    // surely still running when it is cancelled, however fast the machine.
+    valve.close(200)
+    try {
+      for (let i = 0; i < MAX_RUNNING_BATCHES; i++) ids.push((await ok('start_batch', { model: ADD_MUL, inputs: file })).job_id)
+      const refused = await call('start_batch', { model: ADD_MUL, inputs: file })
+      expect(text(refused)).toMatch(new RegExp(`^busy: ${MAX_RUNNING_BATCHES} batches are running`))
+      for (const id of ids) expect(await ok('cancel_job', { job_id: id })).toEqual({ job_id: id, state: 'cancelled', error: 'cancelled' })
+    } finally {
+      valve.open()
+    }
     expect(text(await call('cancel_job', { job_id: ids[0] }))).toMatch(/^conflict: /)
     // What was decided before stays; the rest failed with the job.
     const page = await ok('get_results', { job_id: ids[0], limit: 100 })
