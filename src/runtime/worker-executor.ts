@@ -32,22 +32,7 @@ interface Running {
   pending: Set<(err: TaskError) => void>
   /** Models whose bytes this worker was handed (it has, or is creating, their sessions). */
   handed: HandedModels
-  /** Model bytes handed to it so far: each made a session. */
-  handoffs: number
-  /** Calls between taking this worker and their end (it is replaced only when none is under way). */
-  users: number
-  /** Terminated (a deadline, a replacement, or the executor stopped). */
-  dead: boolean
 }
-
-/**
- * Sessions a Web Worker creates before it is replaced by a fresh one once idle. Its WASM heap only
- * grows: with the session budget holding 4 sessions, a tab still grew by about 7.5 MB per distinct
- * OCR-detection-sized model run on it (scripts/bench-soak.ts's own models, a new one each round).
- * A fresh worker starts small and loads the models it is asked for again (the page hands their
- * bytes once more). The built-in models alone never get here.
- */
-export const RECYCLE_AFTER_SESSIONS = 24
 
 /**
  * The models the page believes a Web Worker holds, so their bytes are not sent again. It is a
@@ -91,7 +76,7 @@ export class HandedModels {
 
 /** The performance mark a page makes each time it hands a model's bytes to one of its Web Workers (tests count them). */
 export const MODEL_HANDOFF_MARK = 'p2p-model-handoff'
-/** The performance mark a page makes when it replaces a Web Worker: a deadline passed, or RECYCLE_AFTER_SESSIONS (the fresh one is handed its models again). */
+/** The performance mark a page makes when a deadline replaces a Web Worker (the fresh one is handed its models again). */
 export const WORKER_REPLACED_MARK = 'p2p-inference-worker-replaced'
 
 /**
@@ -105,14 +90,13 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     const worker = new Worker(new URL('./inference-worker.ts', import.meta.url), { type: 'module', name })
     const remote = Comlink.wrap<InferenceWorkerApi>(worker)
     try {
-      return { worker, remote, info: await remote.init(init), pending: new Set(), handed: new HandedModels(), handoffs: 0, users: 0, dead: false }
+      return { worker, remote, info: await remote.init(init), pending: new Set(), handed: new HandedModels() }
     } catch (err) {
       worker.terminate()
       throw err
     }
   }
   const kill = (r: Running, why: TaskError): void => {
-    r.dead = true
     r.worker.terminate()
     for (const fail of r.pending) fail(why)
     r.pending.clear()
@@ -135,22 +119,6 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
   const respawn = (): void => {
     current = spawn()
     current.catch(() => {}) // the next call retries and reports it
-  }
-
-  /** Runs `call` on the live worker; the last call to end on a worker past RECYCLE_AFTER_SESSIONS replaces it. */
-  const onLive = async <T>(call: (r: Running) => Promise<T>): Promise<T> => {
-    const r = await live()
-    r.users++
-    try {
-      return await call(r)
-    } finally {
-      r.users--
-      if (r.users === 0 && r.handoffs >= RECYCLE_AFTER_SESSIONS && !r.dead && !stopped) {
-        kill(r, new TaskError('inference-failed', 'the inference worker was replaced'))
-        respawn()
-        performance.mark(WORKER_REPLACED_MARK, { detail: { worker: name, reason: 'sessions', sessions: r.handoffs } })
-      }
-    }
   }
 
   /** Runs `call` on worker `r`; settles early if that worker is terminated meanwhile. */
@@ -176,7 +144,6 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
         throw toTaskError(err, 'model-unavailable')
       }
       performance.mark(MODEL_HANDOFF_MARK, { detail: { sha256: ref.sha256, worker: name } })
-      r.handoffs++
       // Copied, not transferred: the page's store may hand the same buffer to another worker. A task
       // failing on its own inputs leaves the model handed: a worker without its session says `needsModel`.
       return await callOn(r, async (w) => await call(w, model))
@@ -196,15 +163,13 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
    */
   const underDeadline = async <T>(signal: AbortSignal | undefined, call: (r: Running) => Promise<T>): Promise<T> => {
     signal?.throwIfAborted()
-    return await onLive(async (r) => await underDeadlineOn(r, signal, call))
-  }
-  const underDeadlineOn = async <T>(r: Running, signal: AbortSignal | undefined, call: (r: Running) => Promise<T>): Promise<T> => {
+    const r = await live()
     signal?.throwIfAborted()
     const onAbort = (): void => {
       kill(r, toTaskError(signal?.reason, 'timeout'))
       if (stopped) return
       respawn()
-      performance.mark(WORKER_REPLACED_MARK, { detail: { worker: name, reason: 'deadline', sessions: r.handoffs } })
+      performance.mark(WORKER_REPLACED_MARK, { detail: { worker: name } })
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -236,18 +201,18 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
       }))
       return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
     },
-    preload: async (ref, warmup) => await onLive(async r => { await withModel(r, ref, undefined, async (w, model) => { await w.remote.preload(ref, model, warmup) }) }).then(() => true, () => false),
+    preload: async (ref, warmup) => await live().then(async r => { await withModel(r, ref, undefined, async (w, model) => { await w.remote.preload(ref, model, warmup) }) }).then(() => true, () => false),
     release: async (sha256) => {
-      await onLive(async (r) => {
-        r.handed.delete(sha256)
-        await callOn(r, async (w) => { await w.remote.release(sha256) })
-      })
+      const r = await live()
+      r.handed.delete(sha256)
+      await callOn(r, async (w) => { await w.remote.release(sha256) })
     },
-    holds: async () => await onLive(async (r) => {
+    holds: async () => {
+      const r = await live()
       const held = await callOn(r, async (w) => await w.remote.cachedModels())
       r.handed.keep(held)
       return held.length
-    }),
+    },
     terminate: () => {
       stopped = true
       void current.then(r => { kill(r, new TaskError('inference-failed', 'the inference worker has stopped')) }, () => {})
