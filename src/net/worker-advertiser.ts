@@ -54,8 +54,9 @@ export class WorkerAdvertiser {
   private tasksFailed = 0
   /**
    * Every model run here lately is quick (QUICK_TASK_MS, QUICK_RECENT_TASKS): the advert offers a
-   * batch's worth queued. Decided over those models, not per task: under a mixed load a flag per task would flip with each one (and
-   * re-advertise), and a heavy model's requester would queue a quick model's worth of its tasks.
+   * batch's worth queued. Decided over those models, not per task: under a mixed load a flag per
+   * task would flip with each one (and re-advertise), and a heavy model's requester would queue a
+   * quick model's worth of its tasks.
    */
   private quick = false
   /** sha256 → the count of tasks done when it last finished (QUICK_RECENT_TASKS). */
