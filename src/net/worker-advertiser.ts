@@ -59,7 +59,7 @@ export class WorkerAdvertiser {
    * quick model's worth of its tasks.
    */
   private quick = false
-  /** sha256 → the count of tasks done when it last finished (QUICK_RECENT_TASKS). */
+  /** sha256 → the count of tasks done when it last finished, oldest first; only models within QUICK_RECENT_TASKS are kept. */
   private readonly lastRun = new Map<string, number>()
 
   constructor (sink: AdvertSink, queue: WorkQueue, identity: WorkerIdentity) {
@@ -76,10 +76,18 @@ export class WorkerAdvertiser {
     if (e.state === 'done' && e.result != null) {
       this.speeds.add(e.sha256, e.result.timings.inferenceMs)
       this.cached.add(e.sha256)
+      this.lastRun.delete(e.sha256)
       this.lastRun.set(e.sha256, this.tasksDone)
       const bound = this.quick ? QUICK_TASK_MS * QUICK_EXIT_FACTOR : QUICK_TASK_MS
       const since = this.tasksDone - QUICK_RECENT_TASKS
-      this.quick = this.speeds.every((ms, sha) => ms <= bound || (this.lastRun.get(sha) ?? 0) <= since)
+      // Oldest first (re-inserted on each run): models past the window leave, so this walks at most
+      // QUICK_RECENT_TASKS models per task however many models requesters have sent.
+      let quick = true
+      for (const [sha, at] of this.lastRun) {
+        if (at <= since) this.lastRun.delete(sha)
+        else if ((this.speeds.get(sha) ?? 0) > bound) quick = false
+      }
+      this.quick = quick
     }
     this.publish()
   }

@@ -29,6 +29,16 @@ function candidate (name: string, msByModel: Record<string, number | Error>, log
 }
 
 /** A picker whose choices can be awaited: the measurement ends after the first task is answered. */
+/** A candidate whose runs wait until open() (a measurement held under way). */
+function gated (name: string): { c: BackendCandidate, open: () => void } {
+  let open!: () => void
+  const gate = new Promise<void>(resolve => { open = resolve })
+  return {
+    c: { name, execute: async () => { await gate; return { outputs: [], loadMs: 0, inferenceMs: 1, backend: name, threads: 1 } } },
+    open
+  }
+}
+
 function picker (candidates: BackendCandidate[], options: ConstructorParameters<typeof BackendPicker>[1] = {}) {
   const made = new Map<string, (c: BackendChoice) => void>()
   const promises = new Map<string, Promise<BackendChoice>>()
@@ -293,18 +303,8 @@ describe('BackendPicker and deadlines', () => {
   })
 
   it('holds every other task (any model) until a measurement running after its first answer ends: it keeps that task\'s slot', async () => {
-    const log: string[] = []
-    const a = candidate('a', { m: 2, n: 1 }, log)
-    let open!: () => void
-    const gate = new Promise<void>(resolve => { open = resolve })
-    const b: BackendCandidate = {
-      name: 'b',
-      execute: async (r) => {
-        log.push(`b:${r.model.name}`)
-        await gate
-        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'b', threads: 1 }
-      }
-    }
+    const a = candidate('a', { m: 2, n: 1 })
+    const { c: b, open } = gated('b')
     const { p, choice } = picker([a.c, b], { trials: 1 })
     p.restore({ [request('n').model.sha256]: { backend: 'a', medians: {} } })
     await p.execute(request('m'), 'r')
@@ -319,17 +319,8 @@ describe('BackendPicker and deadlines', () => {
   })
 
   it('fails a task held behind a measurement once its own deadline passes, without waiting for the measurement', async () => {
-    const log: string[] = []
-    const a = candidate('a', { m: 2, n: 1 }, log)
-    let open!: () => void
-    const gate = new Promise<void>(resolve => { open = resolve })
-    const b: BackendCandidate = {
-      name: 'b',
-      execute: async () => {
-        await gate
-        return { outputs: [], loadMs: 0, inferenceMs: 1, backend: 'b', threads: 1 }
-      }
-    }
+    const a = candidate('a', { m: 2, n: 1 })
+    const { c: b, open } = gated('b')
     const { p, choice } = picker([a.c, b], { trials: 1 })
     p.restore({ [request('n').model.sha256]: { backend: 'a', medians: {} } })
     await p.execute(request('m'), 'r')

@@ -72,10 +72,9 @@ export class SpeedTracker {
     this.ms.set(sha256, old == null ? ms : old + this.weight * (ms - old))
   }
 
-  /** Whether every model's time passes `ok` (per finished task: no record built). */
-  every (ok: (ms: number, sha256: string) => boolean): boolean {
-    for (const [sha256, ms] of this.ms) if (!ok(ms, sha256)) return false
-    return true
+  /** The model's mean time, ms (undefined if never measured). */
+  get (sha256: string): number | undefined {
+    return this.ms.get(sha256)
   }
 
   toRecord (): Record<string, number> {
