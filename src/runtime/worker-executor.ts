@@ -40,9 +40,18 @@ interface Running {
  * recently used forgotten first, and corrected from what the worker reports. Forgetting a model
  * the worker still holds only costs sending its bytes once more (the worker ignores them then);
  * believing in one it dropped is answered with `needsModel`.
+ *
+ * A report only speaks for the calls posted before it was asked for: each model carries the tick
+ * of its last use, and a report asked for at tick T forgets only models last used at or before T
+ * and not being handed now. (A report answered while a call bringing a model's bytes was queued
+ * behind it would otherwise forget that model, and its bytes would be sent again.)
  */
 export class HandedModels {
-  private readonly shas = new Set<string>()
+  /** sha256 → tick of its last use, least recent first. */
+  private readonly shas = new Map<string, number>()
+  /** Handoffs whose bytes are still being fetched, by sha256: other calls for the model wait for them. */
+  private readonly sending = new Map<string, Promise<void>>()
+  private tick = 0
   constructor (private readonly max = 2 * TAB_SESSION_BUDGET.maxSessions) {}
 
   get size (): number {
@@ -53,24 +62,62 @@ export class HandedModels {
     return this.shas.has(sha256)
   }
 
-  /** Marks a model handed (or used again): most recent, past the bound the least recent is forgotten. */
+  /** The tick now: pass it to `keep`/`dropped` for a report asked for from here. */
+  now (): number {
+    return this.tick
+  }
+
+  /** Marks a model handed (or used again): most recent, past the bound the least recent (not being handed) is forgotten. */
   add (sha256: string): void {
     this.shas.delete(sha256)
-    this.shas.add(sha256)
-    for (const old of this.shas) {
+    this.shas.set(sha256, ++this.tick)
+    for (const old of this.shas.keys()) {
       if (this.shas.size <= this.max) break
-      this.shas.delete(old)
+      if (!this.sending.has(old)) this.shas.delete(old)
     }
+  }
+
+  /**
+   * Starts handing a model's bytes: until the returned function is called (with true right before
+   * the bytes are posted, with false if they could not be had), `posted` keeps other calls for it
+   * waiting, so none reaches the worker ahead of the bytes.
+   */
+  handing (sha256: string): (posting: boolean) => void {
+    this.add(sha256)
+    let done!: () => void
+    const pending = new Promise<void>(resolve => { done = resolve })
+    this.sending.set(sha256, pending)
+    return (posting) => {
+      if (this.sending.get(sha256) === pending) this.sending.delete(sha256)
+      if (posting) this.add(sha256)
+      else this.shas.delete(sha256)
+      done()
+    }
+  }
+
+  /** Resolves once no handoff of `sha256` is under way. */
+  async posted (sha256: string): Promise<void> {
+    for (let p = this.sending.get(sha256); p != null; p = this.sending.get(sha256)) await p
   }
 
   delete (sha256: string): void {
     this.shas.delete(sha256)
   }
 
-  /** Forgets every model the worker does not report holding. */
-  keep (held: readonly string[]): void {
+  /** The worker said, for a call posted at tick `asked`, that it has no session of `sha256`. */
+  dropped (sha256: string, asked: number): void {
+    if (this.stale(sha256, asked)) this.shas.delete(sha256)
+  }
+
+  /** Forgets every model the worker does not report holding, in a report asked for at tick `asked`. */
+  keep (held: readonly string[], asked: number): void {
     const h = new Set(held)
-    for (const sha of this.shas) if (!h.has(sha)) this.shas.delete(sha)
+    for (const sha of [...this.shas.keys()]) if (!h.has(sha) && this.stale(sha, asked)) this.shas.delete(sha)
+  }
+
+  private stale (sha256: string, asked: number): boolean {
+    const at = this.shas.get(sha256)
+    return at != null && at <= asked && !this.sending.has(sha256)
   }
 }
 
@@ -132,29 +179,34 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
    * dropped the session since (its session budget) answers `needsModel` and gets them once more.
    */
   const withModel = async <T>(r: Running, ref: ModelRef, from: string | undefined, call: (w: Running, model?: Uint8Array) => Promise<T>): Promise<T> => {
-    const attempt = async (): Promise<T> => {
-      const known = r.handed.has(ref.sha256)
-      r.handed.add(ref.sha256)
-      if (known) return await callOn(r, async (w) => await call(w))
-      let model: Uint8Array
-      try {
-        model = await fetchModel(ref, from)
-      } catch (err) {
-        r.handed.delete(ref.sha256)
-        throw toTaskError(err, 'model-unavailable')
+    const attempt = async (again: boolean): Promise<T> => {
+      await r.handed.posted(ref.sha256)
+      let model: Uint8Array | undefined
+      if (r.handed.has(ref.sha256)) {
+        r.handed.add(ref.sha256)
+      } else {
+        const handoff = r.handed.handing(ref.sha256)
+        try {
+          model = await fetchModel(ref, from)
+        } catch (err) {
+          handoff(false)
+          throw toTaskError(err, 'model-unavailable')
+        }
+        handoff(true)
+        performance.mark(MODEL_HANDOFF_MARK, { detail: { sha256: ref.sha256, worker: name } })
       }
-      performance.mark(MODEL_HANDOFF_MARK, { detail: { sha256: ref.sha256, worker: name } })
-      // Copied, not transferred: the page's store may hand the same buffer to another worker. A task
-      // failing on its own inputs leaves the model handed: a worker without its session says `needsModel`.
-      return await callOn(r, async (w) => await call(w, model))
+      const asked = r.handed.now()
+      try {
+        // Copied, not transferred: the page's store may hand the same buffer to another worker. A task
+        // failing on its own inputs leaves the model handed: a worker without its session says `needsModel`.
+        return await callOn(r, async (w) => await call(w, model))
+      } catch (err) {
+        if (again || (err as WorkerError | undefined)?.needsModel !== true) throw err
+        r.handed.dropped(ref.sha256, asked)
+        return await attempt(true)
+      }
     }
-    try {
-      return await attempt()
-    } catch (err) {
-      if ((err as WorkerError | undefined)?.needsModel !== true) throw err
-      r.handed.delete(ref.sha256)
-      return await attempt()
-    }
+    return await attempt(false)
   }
 
   /**
@@ -209,8 +261,9 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     },
     holds: async () => {
       const r = await live()
+      const asked = r.handed.now()
       const held = await callOn(r, async (w) => await w.remote.cachedModels())
-      r.handed.keep(held)
+      r.handed.keep(held, asked)
       return held.length
     },
     terminate: () => {
