@@ -7,12 +7,13 @@
 import { Worker } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
 import { OrtRunner } from '../runtime/ort-runner.js'
+import { crossing } from '../runtime/batch-outcome.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 import { compactTensor, nodeBackendName } from './inference-protocol.js'
 import type { FromHost, HostConfig, ToHost, WireOutcome } from './inference-protocol.js'
 import type { ModelFetcher, OrtModule } from '../runtime/ort-runner.js'
-import type { ExecutionResult } from '../core/work-queue.js'
+import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
 
 const send = (m: FromHost): void => { process.send?.(m) }
 
@@ -46,7 +47,8 @@ const runners = new Map((config.threads ?? [1]).map(n => [n, new OrtRunner(ort a
   backend: nodeBackendName(n),
   threads: n,
   sessionOptions: { intraOpNumThreads: n, interOpNumThreads: 1 },
-  sessionBudgetBytes: config.sessionBudgetBytes
+  sessionBudgetBytes: config.sessionBudgetBytes,
+  maxBatchOutputBytes: config.maxOutputBytes
 })]))
 
 /** A result ready to cross the IPC channel: compact outputs, refused if no frame could carry them. */
@@ -57,32 +59,16 @@ function sendable (result: ExecutionResult): ExecutionResult {
   return { ...result, outputs: result.outputs.map(compactTensor) }
 }
 
-function wireOutcome (outcome: ExecutionResult | Error): WireOutcome {
+/** A task of a batch as it crosses back; one the batch's output bound left unrun comes back `again` (the parent runs it alone). */
+function wireOutcome (outcome: BatchOutcome): WireOutcome {
+  const crossed = crossing(outcome)
+  if (!('result' in crossed)) return crossed
   try {
-    if (outcome instanceof Error) throw outcome
-    return { result: sendable(outcome) }
+    return { result: sendable(crossed.result) }
   } catch (err) {
     const e = toTaskError(err)
     return { error: { code: e.code, message: e.message } }
   }
-}
-
-/**
- * A batch's outcomes, carrying no more output bytes in all than one task may (the frame limit): a
- * batch must not make the worker's own process hold many frames' worth at once. Tasks past that
- * are answered `again` and run alone.
- */
-function wireOutcomes (outcomes: Array<ExecutionResult | Error>): WireOutcome[] {
-  const max = config.maxOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
-  let total = 0
-  return outcomes.map(o => {
-    const w = wireOutcome(o)
-    if (!('result' in w)) return w
-    const bytes = w.result.outputs.reduce((n, t) => n + t.data.byteLength, 0)
-    if (total > 0 && total + bytes > max) return { again: true }
-    total += bytes
-    return w
-  })
 }
 
 async function execute (m: Extract<ToHost, { type: 'execute' | 'executeMany' }>): Promise<void> {
@@ -91,7 +77,7 @@ async function execute (m: Extract<ToHost, { type: 'execute' | 'executeMany' }>)
     if (runner == null) throw new TaskError('inference-failed', `no onnxruntime runner with ${m.threads} threads here`)
     if (m.type === 'executeMany') {
       const outcomes = await runner.executeMany(m.requests, m.requester)
-      send({ type: 'results', id: m.id, outcomes: wireOutcomes(outcomes), sessions: runner.cachedModels })
+      send({ type: 'results', id: m.id, outcomes: outcomes.map(wireOutcome), sessions: runner.cachedModels })
     } else {
       send({ type: 'result', id: m.id, result: sendable(await runner.execute(m.request, m.requester)), sessions: runner.cachedModels })
     }

@@ -29,6 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { TaskError, toTaskError } from '../core/errors.js'
 import { DEFAULT_LIMITS } from '../core/limits.js'
 import { compactTensor, nodeBackendName } from './inference-protocol.js'
+import { landed } from '../runtime/batch-outcome.js'
 import type { ChildProcess } from 'node:child_process'
 import type { BackendCandidate } from '../core/backend-picker.js'
 import type { TaskRequest } from '../core/task-types.js'
@@ -169,14 +170,7 @@ export class InferencePool {
   /** Tasks of one model and requester in one message to one process (see OrtRunner.executeMany). */
   private async executeMany (threads: number, requests: TaskRequest[], requester: string, signal?: AbortSignal): Promise<BatchOutcome[]> {
     const outcomes = await this.onHost(threads, requests[0].model.sha256, signal, id => ({ type: 'executeMany', id, threads, requests: requests.map(compactRequest), requester })) as WireOutcome[]
-    const answers: BatchOutcome[] = []
-    for (const [i, o] of outcomes.entries()) {
-      if ('result' in o) answers.push(o.result)
-      else if ('error' in o) answers.push(new TaskError(o.error.code, o.error.message))
-      // Its outputs did not fit in the batch's reply: run alone, in a reply of its own.
-      else answers.push(await this.execute(threads, requests[i], requester, signal).catch((err: unknown) => toTaskError(err, 'inference-failed')))
-    }
-    return answers
+    return await landed(outcomes, requests, async (request) => await this.execute(threads, request, requester, signal))
   }
 
   /** Sends `message` (built with its id) to a free process and resolves with its answer; `signal` kills the process. */

@@ -6,6 +6,7 @@
 import type { TaskErrorCode } from '../core/errors.js'
 import type { ModelRef, TaskRequest } from '../core/task-types.js'
 import type { ExecutionResult } from '../core/work-queue.js'
+import type { CrossingOutcome } from '../runtime/batch-outcome.js'
 
 /** What a host is started with (its one command-line argument, as JSON). */
 export interface HostConfig {
@@ -24,10 +25,10 @@ export interface WireError { code: TaskErrorCode, message: string }
 
 /**
  * One task's outcome as it crosses the IPC channel (a TaskError would arrive as a plain Error).
- * `again`: its outputs did not fit in this message (a batch's reply carries at most one frame's
- * worth, as one task's does), so the parent runs it again on its own.
+ * `again`: not run, because the batch's outputs reached what one reply carries (one frame's worth,
+ * as one task's reply does; OrtRunner's NotRunInBatch), so the parent runs it on its own.
  */
-export type WireOutcome = { result: ExecutionResult } | { error: WireError } | { again: true }
+export type WireOutcome = CrossingOutcome
 
 export type ToHost =
   | { type: 'execute', id: number, threads: number, request: TaskRequest, requester: string }

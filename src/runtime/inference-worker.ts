@@ -8,6 +8,8 @@
  */
 import * as Comlink from 'comlink'
 import { OrtRunner, TAB_SESSION_BUDGET } from './ort-runner.js'
+import { crossing } from './batch-outcome.js'
+import type { CrossingOutcome } from './batch-outcome.js'
 import { backendLabel, findAdapter } from './backends.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import type { OrtModule } from './ort-runner.js'
@@ -119,7 +121,7 @@ const api = {
   },
 
   /** Tasks of one model and requester in one call (OrtRunner.executeMany); errors as data, one outcome per task. */
-  async executeMany (requests: TaskRequest[], requester: string, model?: Uint8Array): Promise<WorkerOutcome[]> {
+  async executeMany (requests: TaskRequest[], requester: string, model?: Uint8Array): Promise<CrossingOutcome[]> {
     const ref = requests[0].model
     const outcomes = await withModel(ref, model, async (r) => {
       const all = await r.executeMany(requests, requester)
@@ -127,14 +129,12 @@ const api = {
       if (all.some(o => o instanceof ModelNotHanded)) throw new ModelNotHanded(ref)
       return all
     })
-    const answers: WorkerOutcome[] = outcomes.map(o => o instanceof Error ? { error: { code: o.code, message: o.message } } : { result: o })
+    const answers = outcomes.map(crossing)
     const buffers = [...new Set(outcomes.flatMap(o => o instanceof Error ? [] : o.outputs.map(t => t.data.buffer as ArrayBuffer)))]
     return Comlink.transfer(answers, buffers)
   }
 }
 
-/** One task's outcome of an executeMany, as it crosses to the page (comlink drops an Error's code). */
-export type WorkerOutcome = { result: ExecutionResult } | { error: WorkerError }
 
 export type InferenceWorkerApi = typeof api
 

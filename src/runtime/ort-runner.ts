@@ -14,9 +14,11 @@
  * stacked run with two different input rows is checked against a run of one task alone; a model
  * whose rows depend on each other is never stacked again. Until that check has passed, a batch of
  * identical rows (which cannot show a model mixing rows) runs one task at a time, never both ways.
- * A stacked run's outputs are bounded: each session learns its output bytes per row from a run
- * (the first task of its first batch runs alone for that), and a stacked run takes only as many
- * rows as fit `maxStackedOutputBytes`; the rest go to the next run. Anything a stacked run cannot do
+ * A batch's outputs are bounded (`maxBatchOutputBytes`): each session learns its output bytes per
+ * row from a run (the first task of its first batch runs alone for that), a stacked run takes only
+ * as many rows as fit what the call may still hold, and once the call's outputs reach the bound the
+ * tasks left are not run but answered NotRunInBatch (the caller runs them alone, in calls of their
+ * own): small inputs must not make one call hold many frames' worth. Anything a stacked run cannot do
  * (an error, an output whose first dim is not the row count) falls back to one run per task, so a
  * bad task fails alone.
  */
@@ -67,10 +69,19 @@ export interface OrtRunnerOptions {
    */
   prevalidated?: boolean
   /**
-   * Most output bytes one stacked run may make (default the frame limit, which bounds a reply
-   * anyway): a requester's small inputs must not make a run allocate many frames' worth at once.
+   * Most output bytes one executeMany call holds (default the frame limit, what one task's reply
+   * may carry): past it, the tasks left are answered NotRunInBatch. A call may pass it by the
+   * outputs of its last run.
    */
-  maxStackedOutputBytes?: number
+  maxBatchOutputBytes?: number
+}
+
+/** A task of a batch not run because the call's outputs reached their bound (see the header): run it alone. */
+export class NotRunInBatch extends TaskError {
+  constructor () {
+    super('inference-failed', 'not run in this batch: the outputs of the tasks before it reached what one call may hold; run it alone')
+    this.name = 'NotRunInBatch'
+  }
 }
 
 interface CachedSession {
@@ -86,6 +97,13 @@ interface CachedSession {
   stacks?: boolean
   /** Largest output bytes per input row seen, by output names asked: what bounds a stacked run. */
   rowOutputBytes: Map<string, number>
+}
+
+/** What an executeMany call may still hold in outputs, bytes (see the header). */
+interface OutputBudget { left: number }
+
+function outputBytes (outputs: readonly WireTensor[]): number {
+  return outputs.reduce((n, t) => n + t.data.byteLength, 0)
 }
 
 /** How close a stacked run's rows must be to a run of one task alone: what a requester accepts between honest workers. */
@@ -120,7 +138,7 @@ export class OrtRunner {
   private readonly budget: number
   private readonly maxSessions: number
   private readonly prevalidated: boolean
-  private readonly maxStackedOutputBytes: number
+  private readonly maxBatchOutputBytes: number
   private readonly sessions = new Map<string, CachedSession>()
   private uses = 0
 
@@ -133,7 +151,7 @@ export class OrtRunner {
     this.budget = options.sessionBudgetBytes ?? DEFAULT_SESSION_BUDGET_BYTES
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS
     this.prevalidated = options.prevalidated ?? false
-    this.maxStackedOutputBytes = options.maxStackedOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
+    this.maxBatchOutputBytes = options.maxBatchOutputBytes ?? DEFAULT_LIMITS.maxFrameBytes
   }
 
   /** sha256 of every model with a session ready (or being created). */
@@ -172,20 +190,26 @@ export class OrtRunner {
 
   /**
    * Runs several tasks in one call (see the header): stacked where their model and inputs allow,
-   * else one after the other; one outcome per request, in order, each task's alone.
+   * else one after the other; one outcome per request, in order, each task's alone. Within the
+   * output bound (see the header): the tasks past it are answered NotRunInBatch.
    */
   async executeMany (requests: TaskRequest[], requester?: string): Promise<BatchOutcome[]> {
     const outcomes: BatchOutcome[] = new Array(requests.length)
+    const budget: OutputBudget = { left: this.maxBatchOutputBytes }
     const groups = new Map<string, number[]>()
     requests.forEach((r, i) => {
       const key = batchKey(r) ?? `alone:${i}`
       groups.set(key, [...groups.get(key) ?? [], i])
     })
     for (const indices of groups.values()) {
+      if (budget.left <= 0) {
+        for (const at of indices) outcomes[at] = new NotRunInBatch()
+        continue
+      }
       const group = indices.map(i => requests[i])
       const entry = this.use(group[0].model, undefined, requester)
       try {
-        const results = await this.runGroup(entry, group)
+        const results = await this.runGroup(entry, group, budget)
         indices.forEach((at, j) => { outcomes[at] = results[j] })
       } finally {
         this.done(entry)
@@ -240,10 +264,18 @@ export class OrtRunner {
   }
 
   /** Tasks sharing a batchKey: stacked runs (within the output bound) when the session allows, else (or on any failure of one) a run each. */
-  private async runGroup (entry: CachedSession, requests: TaskRequest[]): Promise<BatchOutcome[]> {
+  private async runGroup (entry: CachedSession, requests: TaskRequest[], budget: OutputBudget): Promise<BatchOutcome[]> {
     const each = async (tasks: TaskRequest[]): Promise<BatchOutcome[]> => {
       const outcomes: BatchOutcome[] = []
-      for (const r of tasks) outcomes.push(await this.run(entry, r).catch((err: unknown) => toTaskError(err, 'inference-failed')))
+      for (const r of tasks) {
+        if (budget.left <= 0) {
+          outcomes.push(new NotRunInBatch())
+          continue
+        }
+        const outcome = await this.run(entry, r).catch((err: unknown) => toTaskError(err, 'inference-failed'))
+        if (!(outcome instanceof Error)) budget.left -= outputBytes(outcome.outputs)
+        outcomes.push(outcome)
+      }
       return outcomes
     }
     if (requests.length < 2 || entry.stacks === false) return await each(requests)
@@ -262,25 +294,29 @@ export class OrtRunner {
     const outcomes: BatchOutcome[] = []
     let rest = requests
     while (rest.length > 0) {
-      const part = rest.slice(0, this.fitting(entry, rest))
+      if (budget.left <= 0) {
+        outcomes.push(...rest.map(() => new NotRunInBatch()))
+        break
+      }
+      const part = rest.slice(0, this.fitting(entry, rest, budget.left))
       rest = rest.slice(part.length)
-      outcomes.push(...(part.length < 2 ? await each(part) : await this.stacked(entry, session, part, loadMs, each)))
+      outcomes.push(...(part.length < 2 ? await each(part) : await this.stacked(entry, session, part, loadMs, each, budget)))
     }
     return outcomes
   }
 
-  /** How many of `requests` (at least one) one stacked run takes: one alone while the session's output bytes per row are unknown. */
-  private fitting (entry: CachedSession, requests: TaskRequest[]): number {
+  /** How many of `requests` (at least one) one stacked run takes, its outputs within `left` bytes: one alone while the session's output bytes per row are unknown. */
+  private fitting (entry: CachedSession, requests: TaskRequest[], left: number): number {
     const rowBytes = entry.rowOutputBytes.get(requests[0].outputNames.join('\0'))
     if (rowBytes == null) return 1
     let n = 0
     let rows = 0
-    while (n < requests.length && (n === 0 || (rows + requests[n].inputs[0].dims[0]) * rowBytes <= this.maxStackedOutputBytes)) rows += requests[n++].inputs[0].dims[0]
+    while (n < requests.length && (n === 0 || (rows + requests[n].inputs[0].dims[0]) * rowBytes <= left)) rows += requests[n++].inputs[0].dims[0]
     return n
   }
 
   /** One stacked run of tasks (two or more), checked against runs of each alone until the session has passed that check. */
-  private async stacked (entry: CachedSession, session: InferenceSession, requests: TaskRequest[], loadMs: number, each: (tasks: TaskRequest[]) => Promise<BatchOutcome[]>): Promise<BatchOutcome[]> {
+  private async stacked (entry: CachedSession, session: InferenceSession, requests: TaskRequest[], loadMs: number, each: (tasks: TaskRequest[]) => Promise<BatchOutcome[]>, budget: OutputBudget): Promise<BatchOutcome[]> {
     // An earlier part of the batch may have shown the model mixing rows.
     if (entry.stacks === false) return await each(requests)
     const rows = requests.map(r => r.inputs[0].dims[0])
@@ -308,6 +344,8 @@ export class OrtRunner {
       if (alone.some(r => r instanceof Error)) return alone
       entry.stacks = alone.every((r, i) => sameRows((r as ExecutionResult).outputs, split[i]))
       if (!entry.stacks) return alone
+    } else {
+      budget.left -= outputBytes(stacked.outputs)
     }
     return split.map((outputs, i) => ({
       outputs,

@@ -8,9 +8,11 @@
 import * as Comlink from 'comlink'
 import { TaskError, toTaskError } from '../core/errors.js'
 import type { BackendCandidate } from '../core/backend-picker.js'
-import type { ModelRef } from '../core/task-types.js'
+import type { ModelRef, TaskRequest } from '../core/task-types.js'
+import type { ExecutionResult } from '../core/work-queue.js'
 import type { WireTensor } from '../core/tensor.js'
 import { TAB_SESSION_BUDGET } from './ort-runner.js'
+import { landed } from './batch-outcome.js'
 import type { ModelFetcher } from './ort-runner.js'
 import type { InferenceWorkerApi, WorkerError, WorkerInfo, WorkerInit } from './inference-worker.js'
 
@@ -236,14 +238,16 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     }
   }
 
+  const execute = async (request: TaskRequest, requester: string, signal?: AbortSignal): Promise<ExecutionResult> => await underDeadline(signal, async (r) => await withModel(r, request.model, requester, async (w, model) => {
+    // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
+    const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
+    return await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester, model)
+  }))
+
   return {
     name: first.info.backend,
     info: first.info,
-    execute: async (request, requester, signal) => await underDeadline(signal, async (r) => await withModel(r, request.model, requester, async (w, model) => {
-      // Compact copies: received tensors may be views into a larger network buffer shared with other frames.
-      const inputs = request.inputs.map(t => ({ ...t, data: t.data.slice() }))
-      return await w.remote.execute(Comlink.transfer({ ...request, inputs }, inputs.map(t => t.data.buffer)), requester, model)
-    })),
+    execute,
     /** A batch (see WorkQueue) in one call to the Web Worker; its deadline (every task's passed) ends the worker as a task's does. */
     executeMany: async (requests, requester, signal) => {
       const outcomes = await underDeadline(signal, async (r) => await withModel(r, requests[0].model, requester, async (w, model) => {
@@ -251,7 +255,7 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
         const sent = requests.map(q => ({ ...q, inputs: q.inputs.map(t => ({ ...t, data: t.data.slice() })) }))
         return await w.remote.executeMany(Comlink.transfer(sent, sent.flatMap(q => q.inputs.map(t => t.data.buffer))), requester, model)
       }))
-      return outcomes.map(o => 'error' in o ? new TaskError(o.error.code, o.error.message) : o.result)
+      return await landed(outcomes, requests, async (request) => await execute(request, requester, signal))
     },
     preload: async (ref, warmup) => await live().then(async r => { await withModel(r, ref, undefined, async (w, model) => { await w.remote.preload(ref, model, warmup) }) }).then(() => true, () => false),
     release: async (sha256) => {

@@ -63,8 +63,9 @@ describe('InferencePool.executeMany', () => {
     // Its private single-task path: what runs a task alone again.
     const alone = vi.spyOn(p as unknown as { execute: (...args: unknown[]) => Promise<ExecutionResult> }, 'execute')
     const outcomes = await candidate.executeMany!(tasks, 'peer')
-    // a and b fill 160 of the 200 bytes; c and d come back `again` and run alone.
-    expect(alone.mock.calls.map(c => (c[1] as TaskRequest).taskId)).toEqual(['c', 'd'])
+    // a, b and c run (the call's 200 bytes reached by its last run, at 240); d and wide are not
+    // run there but come back `again` and run alone, wide's 240 bytes over the limit on its own.
+    expect(alone.mock.calls.map(c => (c[1] as TaskRequest).taskId)).toEqual(['d', 'wide'])
     for (const i of [0, 1, 2, 3]) expect(relativeComparator()((outcomes[i] as ExecutionResult).outputs, single[i].outputs)).toBe(true)
     expect((outcomes[4] as TaskError).message).toMatch(/over the 200-byte frame limit/)
   })

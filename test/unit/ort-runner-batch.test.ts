@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
 import onnxProto from 'onnx-proto'
-import { OrtRunner } from '../../src/runtime/ort-runner.js'
+import { NotRunInBatch, OrtRunner } from '../../src/runtime/ort-runner.js'
 import { relativeComparator } from '../../src/core/compare.js'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
@@ -227,16 +227,27 @@ describe('OrtRunner.executeMany', () => {
     out.forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual([i + 1, 2 * i + 1, 4, i + 1]) })
   })
 
-  it('stacks no more rows into one run than its outputs fit the output bound (learned from a run of one task)', async () => {
-    // 16 output bytes per row: two rows fit 40 bytes, three do not.
-    const { runner, ref, rowsPerRun } = await counted(addOne(), { maxStackedOutputBytes: 40 })
+  it('holds no more outputs in one call than its bound: stacked runs take the rows that fit, and the tasks past it are not run but answered NotRunInBatch', async () => {
+    // 16 output bytes per row, 40 bytes a call: two rows fit, three do not.
+    const { runner, ref, rowsPerRun } = await counted(addOne(), { maxBatchOutputBytes: 40 })
     const tasks = [0, 1, 2, 3, 4].map(i => task(ref, `t${i}`, [fromTypedArray('x', 'float32', [1, 4], Float32Array.from([i, 2 * i, 3, i]))]))
-    for (let round = 0; round < 2; round++) {
-      const out = results(await runner.executeMany(tasks))
-      out.forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual([i + 1, 2 * i + 1, 4, i + 1]) })
+    const expected = (i: number): number[] => [i + 1, 2 * i + 1, 4, i + 1]
+    // The first call learns the bytes per row from a run of one task, then runs one task at a time
+    // until its outputs reach 40 bytes (by its last run: 48); the two tasks left are not run.
+    let outcomes = await runner.executeMany(tasks)
+    expect(rowsPerRun).toEqual([1, 1, 1])
+    expect(outcomes.map(o => o instanceof NotRunInBatch)).toEqual([false, false, false, true, true])
+    results(outcomes.slice(0, 3)).forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual(expected(i)) })
+    expect((outcomes[3] as TaskError).code).toBe('inference-failed')
+    // Later calls stack two rows at most (32 bytes), checked once against runs alone.
+    for (let round = 0; round < 3; round++) {
+      rowsPerRun.length = 0
+      outcomes = await runner.executeMany(tasks.slice(3))
+      results(outcomes).forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual(expected(i + 3)) })
     }
+    expect(rowsPerRun).toEqual([2])
+    outcomes = await runner.executeMany(tasks)
     expect(Math.max(...rowsPerRun)).toBe(2)
-    // The second round stacked (no run per task): 2 + 2 + 1 rows.
-    expect(rowsPerRun.slice(-3)).toEqual([2, 2, 1])
+    expect(outcomes.map(o => o instanceof NotRunInBatch)).toEqual([false, false, false, true, true])
   })
 })
