@@ -6,7 +6,7 @@
  */
 import { TaskError } from '../core/errors.js'
 import { ONNX_ELEM_TYPE } from './onnx-info.js'
-import { readVarint as varintAt } from '../core/varint.js'
+import { wireFields, WireWriter } from '../core/protobuf-wire.js'
 import type { DTypeName } from '../core/tensor.js'
 
 export interface NodeSpec {
@@ -29,83 +29,19 @@ const GRAPH_OUTPUT = 12
 const ATTR_INT = 2
 const ATTR_INTS = 7
 
-class Writer {
-  private readonly bytes: number[] = []
-
-  varint (n: number | bigint): this {
-    let v = BigInt.asUintN(64, BigInt(n))
-    while (v >= 0x80n) {
-      this.bytes.push(Number(v & 0x7fn) | 0x80)
-      v >>= 7n
-    }
-    this.bytes.push(Number(v))
-    return this
-  }
-
-  tag (field: number, wire: 0 | 2): this {
-    return this.varint((field << 3) | wire)
-  }
-
-  int (field: number, n: number): this {
-    return this.tag(field, 0).varint(n)
-  }
-
-  bytesField (field: number, b: Uint8Array): this {
-    this.tag(field, 2).varint(b.byteLength)
-    for (const x of b) this.bytes.push(x)
-    return this
-  }
-
-  string (field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s))
-  }
-
-  message (field: number, build: (w: Writer) => void): this {
-    const inner = new Writer()
-    build(inner)
-    return this.bytesField(field, inner.finish())
-  }
-
-  finish (): Uint8Array {
-    return Uint8Array.from(this.bytes)
-  }
-}
-
-function readVarint (b: Uint8Array, at: number): { value: number, next: number } {
-  const v = varintAt(b, at)
-  if (v == null) throw new TaskError('bad-request', 'not an ONNX model: truncated varint')
-  return v
-}
+const notOnnx = (message: string): Error => new TaskError('bad-request', `not an ONNX model: ${message}`)
 
 /** Where the ModelProto's graph field (tag, length prefix and body) lies. */
 function findGraph (model: Uint8Array): { start: number, body: number, end: number } {
-  let at = 0
-  while (at < model.length) {
-    const start = at
-    const key = readVarint(model, at)
-    at = key.next
-    const field = Math.floor(key.value / 8)
-    switch (key.value & 7) {
-      case 0: at = readVarint(model, at).next; break
-      case 1: at += 8; break
-      case 5: at += 4; break
-      case 2: {
-        const len = readVarint(model, at)
-        if (len.next + len.value > model.length) throw new TaskError('bad-request', 'not an ONNX model: a field runs past the end')
-        if (field === MODEL_GRAPH) return { start, body: len.next, end: len.next + len.value }
-        at = len.next + len.value
-        break
-      }
-      default: throw new TaskError('bad-request', `not an ONNX model: wire type ${key.value & 7}`)
-    }
-  }
-  throw new TaskError('bad-request', 'the model has no graph')
+  const graph = wireFields(model, 0, model.length, notOnnx).find(f => f.field === MODEL_GRAPH && f.body != null)
+  if (graph == null) throw new TaskError('bad-request', 'the model has no graph')
+  return { start: graph.start, body: graph.body!.start, end: graph.end }
 }
 
 /** A copy of `model` whose graph also computes `nodes` and returns `outputs`. */
 export function appendToGraph (model: Uint8Array, nodes: NodeSpec[], outputs: OutputSpec[]): Uint8Array {
   const graph = findGraph(model)
-  const extra = new Writer()
+  const extra = new WireWriter()
   for (const n of nodes) {
     extra.message(GRAPH_NODE, w => {
       for (const i of n.inputs) w.string(1, i)
@@ -137,7 +73,7 @@ export function appendToGraph (model: Uint8Array, nodes: NodeSpec[], outputs: Ou
     })
   }
   const added = extra.finish()
-  const header = new Writer().tag(MODEL_GRAPH, 2).varint(graph.end - graph.body + added.byteLength).finish()
+  const header = new WireWriter().tag(MODEL_GRAPH, 2).varint(graph.end - graph.body + added.byteLength).finish()
   const out = new Uint8Array(graph.start + header.byteLength + (graph.end - graph.body) + added.byteLength + (model.length - graph.end))
   let at = 0
   for (const part of [model.subarray(0, graph.start), header, model.subarray(graph.body, graph.end), added, model.subarray(graph.end)]) {

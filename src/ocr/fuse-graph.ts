@@ -15,7 +15,8 @@
  * other than the inputs changed, are copied byte for byte, so the output is deterministic (its
  * sha256 is pinned like the package file's).
  */
-import { readVarint as varintAt } from '../core/varint.js'
+import { readVarint as varintAt, wireFields, WireWriter } from '../core/protobuf-wire.js'
+import type { WireField } from '../core/protobuf-wire.js'
 
 export class OnnxRewriteError extends Error {
   constructor (message: string) {
@@ -42,90 +43,14 @@ const TENSOR_FLOAT_DATA = 4
 const TENSOR_RAW_DATA = 9
 const FLOAT = 1
 
-/** One protobuf field: its number, wire type, the whole field's bytes and, for length-delimited ones, the body. */
-interface Field { field: number, wire: number, start: number, end: number, body?: { start: number, end: number }, varint?: number }
+type Field = WireField
+
+const fields = (b: Uint8Array, start: number, end: number): Field[] => wireFields(b, start, end, (message) => new OnnxRewriteError(`not an ONNX model: ${message}`))
 
 function readVarint (b: Uint8Array, at: number): { value: number, next: number } {
   const v = varintAt(b, at)
   if (v == null) throw new OnnxRewriteError('not an ONNX model: truncated varint')
   return v
-}
-
-function fields (b: Uint8Array, start: number, end: number): Field[] {
-  const out: Field[] = []
-  let at = start
-  while (at < end) {
-    const begin = at
-    const key = readVarint(b, at)
-    at = key.next
-    const field = Math.floor(key.value / 8)
-    const wire = key.value & 7
-    switch (wire) {
-      case 0: {
-        const v = readVarint(b, at)
-        at = v.next
-        out.push({ field, wire, start: begin, end: at, varint: v.value })
-        break
-      }
-      case 1: at += 8; out.push({ field, wire, start: begin, end: at }); break
-      case 5: at += 4; out.push({ field, wire, start: begin, end: at }); break
-      case 2: {
-        const len = readVarint(b, at)
-        at = len.next + len.value
-        if (at > end) throw new OnnxRewriteError('not an ONNX model: a field runs past its message')
-        out.push({ field, wire, start: begin, end: at, body: { start: len.next, end: at } })
-        break
-      }
-      default: throw new OnnxRewriteError(`not an ONNX model: wire type ${wire}`)
-    }
-  }
-  if (at !== end) throw new OnnxRewriteError('not an ONNX model: a field runs past its message')
-  return out
-}
-
-class Writer {
-  private readonly parts: Uint8Array[] = []
-  private size = 0
-
-  raw (b: Uint8Array): this {
-    this.parts.push(b)
-    this.size += b.byteLength
-    return this
-  }
-
-  varint (n: number): this {
-    const bytes: number[] = []
-    while (n >= 0x80) {
-      bytes.push((n % 0x80) | 0x80)
-      n = Math.floor(n / 0x80)
-    }
-    bytes.push(n)
-    return this.raw(Uint8Array.from(bytes))
-  }
-
-  bytesField (field: number, b: Uint8Array): this {
-    return this.varint(field * 8 + 2).varint(b.byteLength).raw(b)
-  }
-
-  string (field: number, s: string): this {
-    return this.bytesField(field, new TextEncoder().encode(s))
-  }
-
-  float (field: number, x: number): this {
-    const b = new Uint8Array(4)
-    new DataView(b.buffer).setFloat32(0, x, true)
-    return this.varint(field * 8 + 5).raw(b)
-  }
-
-  finish (): Uint8Array {
-    const out = new Uint8Array(this.size)
-    let at = 0
-    for (const p of this.parts) {
-      out.set(p, at)
-      at += p.byteLength
-    }
-    return out
-  }
 }
 
 const text = (b: Uint8Array, f: Field): string => new TextDecoder().decode(b.subarray(f.body!.start, f.body!.end))
@@ -214,17 +139,17 @@ function constantDims (b: Uint8Array, node: Field[]): number[] | undefined {
 
 /** A Constant node holding a float32 tensor. */
 function constantNode (name: string, dims: number[], data: Float32Array): Uint8Array {
-  const t = new Writer()
+  const t = new WireWriter()
   for (const d of dims) t.varint(TENSOR_DIMS * 8).varint(d)
   t.varint(TENSOR_DATA_TYPE * 8).varint(FLOAT)
   t.bytesField(TENSOR_RAW_DATA, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-  const attr = new Writer().string(ATTR_NAME, 'value').bytesField(ATTR_T, t.finish()).varint(ATTR_TYPE * 8).varint(ATTR_TYPE_TENSOR).finish()
-  return new Writer().string(NODE_OUTPUT, name).string(3, name).string(NODE_OP, 'Constant').bytesField(NODE_ATTRIBUTE, attr).finish()
+  const attr = new WireWriter().string(ATTR_NAME, 'value').bytesField(ATTR_T, t.finish()).varint(ATTR_TYPE * 8).varint(ATTR_TYPE_TENSOR).finish()
+  return new WireWriter().string(NODE_OUTPUT, name).string(3, name).string(NODE_OP, 'Constant').bytesField(NODE_ATTRIBUTE, attr).finish()
 }
 
 /** A Constant node's bytes with its one-element tensor's dims dropped (a scalar); undefined if it has more than [1]. */
 function scalarShaped (b: Uint8Array, node: Field): Uint8Array | undefined {
-  const w = new Writer()
+  const w = new WireWriter()
   let changed = false
   for (const f of fields(b, node.body!.start, node.body!.end)) {
     if (f.field !== NODE_ATTRIBUTE) {
@@ -241,9 +166,9 @@ function scalarShaped (b: Uint8Array, node: Field): Uint8Array | undefined {
     const dims = tensor.filter(x => x.field === TENSOR_DIMS)
     if (dims.length === 0) return undefined // already a scalar
     if (dims.length !== 1 || dims[0].wire !== 0 || dims[0].varint !== 1) return undefined
-    const tw = new Writer()
+    const tw = new WireWriter()
     for (const x of tensor) if (x.field !== TENSOR_DIMS) tw.raw(b.subarray(x.start, x.end))
-    const aw = new Writer()
+    const aw = new WireWriter()
     for (const a of attr) {
       if (a === t) aw.bytesField(ATTR_T, tw.finish())
       else aw.raw(b.subarray(a.start, a.end))
@@ -256,7 +181,7 @@ function scalarShaped (b: Uint8Array, node: Field): Uint8Array | undefined {
 
 /** A node's bytes with its inputs replaced (other fields copied as they are). */
 function withInputs (b: Uint8Array, node: Field, inputs: string[]): Uint8Array {
-  const w = new Writer()
+  const w = new WireWriter()
   let written = false
   for (const f of fields(b, node.body!.start, node.body!.end)) {
     if (f.field !== NODE_INPUT) {
@@ -270,13 +195,13 @@ function withInputs (b: Uint8Array, node: Field, inputs: string[]): Uint8Array {
 }
 
 function newNode (op: string, name: string, inputs: string[], outputs: string[], floats: Record<string, number> = {}): Uint8Array {
-  const w = new Writer()
+  const w = new WireWriter()
   for (const i of inputs) w.string(NODE_INPUT, i)
   for (const o of outputs) w.string(NODE_OUTPUT, o)
   w.string(3, name)
   w.string(NODE_OP, op)
   for (const [k, v] of Object.entries(floats)) {
-    const a = new Writer().string(ATTR_NAME, k).float(ATTR_FLOAT, v).varint(ATTR_TYPE * 8).varint(ATTR_TYPE_FLOAT).finish()
+    const a = new WireWriter().string(ATTR_NAME, k).float(ATTR_FLOAT, v).varint(ATTR_TYPE * 8).varint(ATTR_TYPE_FLOAT).finish()
     w.bytesField(NODE_ATTRIBUTE, a)
   }
   return w.finish()
@@ -431,7 +356,7 @@ export function fuseForWasm (model: Uint8Array): { bytes: Uint8Array, report: Fu
     }
   }
 
-  const g = new Writer()
+  const g = new WireWriter()
   for (const f of graph) {
     const n = nodeAt.get(f)
     if (n?.replacement === undefined) {
@@ -442,7 +367,7 @@ export function fuseForWasm (model: Uint8Array): { bytes: Uint8Array, report: Fu
     g.bytesField(GRAPH_NODE, n.replacement)
     if (n.extra != null) g.bytesField(GRAPH_NODE, n.extra)
   }
-  const out = new Writer()
+  const out = new WireWriter()
   for (const f of top) {
     if (f === graphField) out.bytesField(MODEL_GRAPH, g.finish())
     else out.raw(model.subarray(f.start, f.end))

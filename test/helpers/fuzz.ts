@@ -6,7 +6,7 @@
  */
 import protobuf from 'protobufjs'
 import { seededRandom } from '../../src/core/random.js'
-import { readVarint } from '../../src/core/varint.js'
+import { readVarint } from '../../src/core/protobuf-wire.js'
 
 /** The run's seed: FUZZ_SEED when set (to replay or explore), otherwise fixed so the suite is deterministic. */
 export const FUZZ_SEED = process.env.FUZZ_SEED != null ? Number(process.env.FUZZ_SEED) >>> 0 : 0x9e3779b9
