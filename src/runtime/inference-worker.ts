@@ -135,7 +135,6 @@ const api = {
   }
 }
 
-
 export type InferenceWorkerApi = typeof api
 
 // onnxruntime starts its pthreads from this same bundle; only the real worker exposes the API.
