@@ -58,7 +58,7 @@ export interface InferencePoolOptions {
   maxMemoryMb?: number
   /** Model bytes of sessions each process keeps (see OrtRunner). */
   sessionBudgetBytes?: number
-  /** Output bytes one reply from a process may carry: one task's, or a batch's in all (default: the frame limit). */
+  /** Output bytes of one task's reply, and what a batch's outputs may reach before the rest run alone (see HostConfig; default: the frame limit). */
   maxOutputBytes?: number
   /** How often the memory watchdog looks (default 20 ms). */
   watchIntervalMs?: number

@@ -15,8 +15,9 @@ export interface HostConfig {
   /** Model bytes each runner keeps sessions for (LRU beyond). */
   sessionBudgetBytes?: number
   /**
-   * Largest total of output bytes sent back: anything bigger could never travel in a frame, and
-   * sending it over IPC would make the worker's own process hold it (default: the frame limit).
+   * One task's outputs sent back at most (anything bigger could never travel in a frame), and what
+   * a batch's outputs may reach before the tasks left are answered `again` (OrtRunner's
+   * maxBatchOutputBytes: a batch's reply passes it by its last run's at most). Default: the frame limit.
    */
   maxOutputBytes?: number
 }

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { availableParallelism } from 'node:os'
 import { OrtRunner } from '../runtime/ort-runner.js'
+import { runnerCandidate } from '../runtime/batch-outcome.js'
 import { InferencePool } from './inference-pool.js'
 import { nodeBackendName } from './inference-protocol.js'
 import { TaskError } from '../core/errors.js'
@@ -131,7 +132,7 @@ export async function startNodePeer (options: NodePeerOptions): Promise<NodePeer
                 sessionBudgetBytes: options.sessionBudgetBytes
               })
               runners.push(runner)
-              return { name: runner.backend, execute: async (r, from) => await runner.execute(r, from), executeMany: async (rs, from) => await runner.executeMany(rs, from), release: async (sha) => { await runner.release(sha) } }
+              return runnerCandidate(runner)
             })
           } else {
             const inference = new InferencePool({

@@ -43,9 +43,7 @@ const TENSOR_FLOAT_DATA = 4
 const TENSOR_RAW_DATA = 9
 const FLOAT = 1
 
-type Field = WireField
-
-const fields = (b: Uint8Array, start: number, end: number): Field[] => wireFields(b, start, end, (message) => new OnnxRewriteError(`not an ONNX model: ${message}`))
+const fields = (b: Uint8Array, start: number, end: number): WireField[] => wireFields(b, start, end, (message) => new OnnxRewriteError(`not an ONNX model: ${message}`))
 
 function readVarint (b: Uint8Array, at: number): { value: number, next: number } {
   const v = varintAt(b, at)
@@ -53,10 +51,10 @@ function readVarint (b: Uint8Array, at: number): { value: number, next: number }
   return v
 }
 
-const text = (b: Uint8Array, f: Field): string => new TextDecoder().decode(b.subarray(f.body!.start, f.body!.end))
+const text = (b: Uint8Array, f: WireField): string => new TextDecoder().decode(b.subarray(f.body!.start, f.body!.end))
 
 interface Node {
-  field: Field
+  field: WireField
   op: string
   inputs: string[]
   outputs: string[]
@@ -73,7 +71,7 @@ interface Node {
 }
 
 /** The float value of a Constant node's `value` tensor when it holds exactly one float32. */
-function constantScalar (b: Uint8Array, node: Field[]): number | undefined {
+function constantScalar (b: Uint8Array, node: WireField[]): number | undefined {
   for (const a of node.filter(f => f.field === NODE_ATTRIBUTE)) {
     const attr = fields(b, a.body!.start, a.body!.end)
     const name = attr.find(f => f.field === ATTR_NAME)
@@ -104,7 +102,7 @@ function constantScalar (b: Uint8Array, node: Field[]): number | undefined {
   return undefined
 }
 
-function floatAttributes (b: Uint8Array, node: Field[]): Record<string, number> {
+function floatAttributes (b: Uint8Array, node: WireField[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const a of node.filter(f => f.field === NODE_ATTRIBUTE)) {
     const attr = fields(b, a.body!.start, a.body!.end)
@@ -116,7 +114,7 @@ function floatAttributes (b: Uint8Array, node: Field[]): Record<string, number> 
 }
 
 /** A Constant node's tensor dims (packed or not). */
-function constantDims (b: Uint8Array, node: Field[]): number[] | undefined {
+function constantDims (b: Uint8Array, node: WireField[]): number[] | undefined {
   for (const a of node.filter(f => f.field === NODE_ATTRIBUTE)) {
     const t = fields(b, a.body!.start, a.body!.end).find(f => f.field === ATTR_T)
     if (t == null) continue
@@ -148,7 +146,7 @@ function constantNode (name: string, dims: number[], data: Float32Array): Uint8A
 }
 
 /** A Constant node's bytes with its one-element tensor's dims dropped (a scalar); undefined if it has more than [1]. */
-function scalarShaped (b: Uint8Array, node: Field): Uint8Array | undefined {
+function scalarShaped (b: Uint8Array, node: WireField): Uint8Array | undefined {
   const w = new WireWriter()
   let changed = false
   for (const f of fields(b, node.body!.start, node.body!.end)) {
@@ -180,7 +178,7 @@ function scalarShaped (b: Uint8Array, node: Field): Uint8Array | undefined {
 }
 
 /** A node's bytes with its inputs replaced (other fields copied as they are). */
-function withInputs (b: Uint8Array, node: Field, inputs: string[]): Uint8Array {
+function withInputs (b: Uint8Array, node: WireField, inputs: string[]): Uint8Array {
   const w = new WireWriter()
   let written = false
   for (const f of fields(b, node.body!.start, node.body!.end)) {
@@ -227,7 +225,7 @@ export function fuseForWasm (model: Uint8Array): { bytes: Uint8Array, report: Fu
   if (graphField == null) throw new OnnxRewriteError('the model has no graph')
   const graph = fields(model, graphField.body!.start, graphField.body!.end)
   const nodes: Node[] = []
-  const nodeAt = new Map<Field, Node>()
+  const nodeAt = new Map<WireField, Node>()
   for (const g of graph) {
     if (g.field !== GRAPH_NODE) continue
     const nf = fields(model, g.body!.start, g.body!.end)

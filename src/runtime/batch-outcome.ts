@@ -5,6 +5,8 @@
  */
 import { TaskError, toTaskError } from '../core/errors.js'
 import { NotRunInBatch } from './ort-runner.js'
+import type { OrtRunner } from './ort-runner.js'
+import type { BackendCandidate } from '../core/backend-picker.js'
 import type { TaskErrorCode } from '../core/errors.js'
 import type { TaskRequest } from '../core/task-types.js'
 import type { BatchOutcome, ExecutionResult } from '../core/work-queue.js'
@@ -26,4 +28,14 @@ export async function landed (outcomes: readonly CrossingOutcome[], requests: re
     else answers.push(await runAlone(requests[i]).catch((err: unknown) => toTaskError(err, 'inference-failed')))
   }
   return answers
+}
+
+/** An OrtRunner in this very process as a backend candidate: the tasks of a batch its output bound left unrun run alone after it. */
+export function runnerCandidate (runner: OrtRunner): BackendCandidate {
+  return {
+    name: runner.backend,
+    execute: async (request, from) => await runner.execute(request, from),
+    executeMany: async (requests, from) => await landed((await runner.executeMany(requests, from)).map(crossing), requests, async (request) => await runner.execute(request, from)),
+    release: async (sha) => { await runner.release(sha) }
+  }
 }

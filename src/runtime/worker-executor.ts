@@ -34,6 +34,8 @@ interface Running {
   pending: Set<(err: TaskError) => void>
   /** Models whose bytes this worker was handed (it has, or is creating, their sessions). */
   handed: HandedModels
+  /** Why it was terminated: calls made on it afterwards (e.g. ones that waited for a hand-off) fail at once. */
+  killed?: TaskError
 }
 
 /**
@@ -44,12 +46,12 @@ interface Running {
  * believing in one it dropped is answered with `needsModel`.
  *
  * A report only speaks for the calls posted before it was asked for: each model carries the tick
- * of its last use, and a report asked for at tick T forgets only models last used at or before T
- * and not being handed now. (A report answered while a call bringing a model's bytes was queued
- * behind it would otherwise forget that model, and its bytes would be sent again.)
+ * at which its bytes were last handed, and a report asked for at tick T forgets only models handed
+ * at or before T and not being handed now. (A report answered while a call bringing a model's bytes
+ * was queued behind it would otherwise forget that model, and its bytes would be sent again.)
  */
 export class HandedModels {
-  /** sha256 → tick of its last use, least recent first. */
+  /** sha256 → tick at which its bytes were last handed; least recently used first. */
   private readonly shas = new Map<string, number>()
   /** Handoffs whose bytes are still being fetched, by sha256: other calls for the model wait for them. */
   private readonly sending = new Map<string, Promise<void>>()
@@ -69,19 +71,27 @@ export class HandedModels {
     return this.tick
   }
 
-  /** Marks a model handed (or used again): most recent, past the bound the least recent (not being handed) is forgotten. */
+  /** Marks a model used again: most recent (its hand-off tick unchanged). */
+  use (sha256: string): void {
+    const at = this.shas.get(sha256)
+    if (at == null) return
+    this.shas.delete(sha256)
+    this.shas.set(sha256, at)
+  }
+
+  /** Marks a model's bytes handed now: most recent; past the bound the least recent (not being handed) is forgotten. */
   add (sha256: string): void {
     this.shas.delete(sha256)
     this.shas.set(sha256, ++this.tick)
     for (const old of this.shas.keys()) {
       if (this.shas.size <= this.max) break
-      if (!this.sending.has(old)) this.shas.delete(old)
+      if (old !== sha256 && !this.sending.has(old)) this.shas.delete(old)
     }
   }
 
   /**
    * Starts handing a model's bytes: until the returned function is called (with true right before
-   * the bytes are posted, with false if they could not be had), `posted` keeps other calls for it
+   * the bytes are posted, with false if they could not be had), `pending` keeps other calls for it
    * waiting, so none reaches the worker ahead of the bytes.
    */
   handing (sha256: string): (posting: boolean) => void {
@@ -97,9 +107,9 @@ export class HandedModels {
     }
   }
 
-  /** Resolves once no handoff of `sha256` is under way. */
-  async posted (sha256: string): Promise<void> {
-    for (let p = this.sending.get(sha256); p != null; p = this.sending.get(sha256)) await p
+  /** The hand-off of `sha256` under way, if any: wait for it (and look again) before deciding whether to send the bytes. */
+  pending (sha256: string): Promise<void> | undefined {
+    return this.sending.get(sha256)
   }
 
   delete (sha256: string): void {
@@ -117,6 +127,7 @@ export class HandedModels {
     for (const sha of [...this.shas.keys()]) if (!h.has(sha) && this.stale(sha, asked)) this.shas.delete(sha)
   }
 
+  /** Whether a report asked for at tick `asked` speaks for the model: its bytes were handed before, and none are on their way. */
   private stale (sha256: string, asked: number): boolean {
     const at = this.shas.get(sha256)
     return at != null && at <= asked && !this.sending.has(sha256)
@@ -146,6 +157,7 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
     }
   }
   const kill = (r: Running, why: TaskError): void => {
+    r.killed ??= why
     r.worker.terminate()
     for (const fail of r.pending) fail(why)
     r.pending.clear()
@@ -172,6 +184,10 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
 
   /** Runs `call` on worker `r`; settles early if that worker is terminated meanwhile. */
   const callOn = async <T>(r: Running, call: (r: Running) => Promise<T>): Promise<T> => await new Promise<T>((resolve, reject) => {
+    if (r.killed != null) {
+      reject(r.killed)
+      return
+    }
     r.pending.add(reject)
     call(r).then(resolve, reject).finally(() => { r.pending.delete(reject) })
   })
@@ -182,10 +198,11 @@ export async function startInferenceWorker (init: WorkerInit, fetchModel: ModelF
    */
   const withModel = async <T>(r: Running, ref: ModelRef, from: string | undefined, call: (w: Running, model?: Uint8Array) => Promise<T>): Promise<T> => {
     const attempt = async (again: boolean): Promise<T> => {
-      await r.handed.posted(ref.sha256)
+      // Looked at again after each wait: the decision below and the posting run in one go.
+      for (let p = r.handed.pending(ref.sha256); p != null; p = r.handed.pending(ref.sha256)) await p
       let model: Uint8Array | undefined
       if (r.handed.has(ref.sha256)) {
-        r.handed.add(ref.sha256)
+        r.handed.use(ref.sha256)
       } else {
         const handoff = r.handed.handing(ref.sha256)
         try {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
 import onnxProto from 'onnx-proto'
 import { NotRunInBatch, OrtRunner } from '../../src/runtime/ort-runner.js'
+import { runnerCandidate } from '../../src/runtime/batch-outcome.js'
 import { relativeComparator } from '../../src/core/compare.js'
 import { TaskError } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/hash.js'
@@ -249,5 +250,7 @@ describe('OrtRunner.executeMany', () => {
     outcomes = await runner.executeMany(tasks)
     expect(Math.max(...rowsPerRun)).toBe(2)
     expect(outcomes.map(o => o instanceof NotRunInBatch)).toEqual([false, false, false, true, true])
+    // As a backend candidate in the peer's own process (node-peer's inProcess), the tasks left unrun run alone after the call.
+    results(await runnerCandidate(runner).executeMany!(tasks, 'peer')).forEach((r, i) => { expect([...toTypedArray(r.outputs[0])]).toEqual(expected(i)) })
   })
 })

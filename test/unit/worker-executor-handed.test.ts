@@ -28,12 +28,12 @@ describe('HandedModels', () => {
     expect(handed.size).toBe(0)
   })
 
-  it('lets a report forget only models used before it was asked for: a call posted behind the report keeps its model', () => {
+  it('lets a report forget only models whose bytes were handed before it was asked for: bytes posted behind the report keep their model', () => {
     const handed = new HandedModels()
     handed.add('a')
     handed.add('b')
     const asked = handed.now()
-    // Posted after the report was asked for: the worker answers the report before it sees this call.
+    // Handed after the report was asked for: the worker answers the report before it sees these bytes.
     handed.add('b')
     handed.add('c')
     handed.keep([], asked)
@@ -47,39 +47,53 @@ describe('HandedModels', () => {
     expect(handed.has('c')).toBe(false)
   })
 
+  it('is not kept from forgetting a dropped model by calls that brought no bytes: only bytes handed since the call tell', () => {
+    const handed = new HandedModels()
+    handed.add('x')
+    // Two calls post without bytes (each a use); the worker has dropped the session meanwhile.
+    handed.use('x')
+    const firstAsked = handed.now()
+    handed.use('x')
+    // The first call's `needsModel` forgets it despite the second, later use: its retry brings the bytes.
+    handed.dropped('x', firstAsked)
+    expect(handed.has('x')).toBe(false)
+    // A use keeps the order of the least recently used, without making the bytes newer.
+    const lru = new HandedModels(2)
+    lru.add('a')
+    lru.add('b')
+    lru.use('a')
+    lru.add('c')
+    expect(['a', 'b', 'c'].filter(m => lru.has(m))).toEqual(['a', 'c'])
+  })
+
   it('keeps a model whose bytes are being fetched through any report, and holds other calls for it until the bytes are posted', async () => {
     const handed = new HandedModels(1)
     const handoff = handed.handing('a')
     expect(handed.has('a')).toBe(true)
     handed.keep([], handed.now())
     handed.dropped('a', handed.now())
-    handed.add('b') // past the bound: the model being handed is not the one forgotten
+    // Past the bound with only the model being handed left to forget: neither it nor the newcomer goes.
+    handed.add('b')
     expect(handed.has('a')).toBe(true)
+    expect(handed.has('b')).toBe(true)
     const order: string[] = []
-    const waiter = handed.posted('a').then(() => { order.push('waiter') })
+    const waiter = handed.pending('a')!.then(() => { order.push('waiter') })
     await Promise.resolve()
     order.push('bytes posted')
     handoff(true)
     await waiter
     expect(order).toEqual(['bytes posted', 'waiter'])
     expect(handed.has('a')).toBe(true)
+    expect(handed.pending('a')).toBeUndefined()
   })
 
   it('forgets a model whose bytes could not be had, and the next call hands them itself', async () => {
     const handed = new HandedModels()
     const handoff = handed.handing('a')
-    const waiter = handed.posted('a')
+    const waiter = handed.pending('a')
     handoff(false)
     await waiter
     expect(handed.has('a')).toBe(false)
-    // A second handoff started before a waiter resumes keeps it waiting for that one.
-    const again = handed.handing('a')
-    let resumed = false
-    const second = handed.posted('a').then(() => { resumed = true })
-    await Promise.resolve()
-    expect(resumed).toBe(false)
-    again(true)
-    await second
-    expect(resumed).toBe(true)
+    expect(handed.pending('a')).toBeUndefined()
   })
 })
