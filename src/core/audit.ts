@@ -6,8 +6,7 @@
  * Each line's hash is over exact bytes, never over a re-serialisation: a verifier in any language
  * needs no canonical JSON, only to cut the fixed-length `,"hash":"…"}` suffix off the line.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
-import { bytesToHex } from '@noble/hashes/utils.js'
+import { syncSha256Hex } from './hash.js'
 import type { Receipt } from './receipt.js'
 
 /** Names the log layout; part of the genesis string. */
@@ -24,7 +23,7 @@ const MAX_ERRORS = 100
 const encoder = new TextEncoder()
 
 function sha256Hex (text: string): string {
-  return bytesToHex(sha256(encoder.encode(text)))
+  return syncSha256Hex(encoder.encode(text))
 }
 
 /** The `prev` of a job's first line: sha256 of "p2p-ai-agents/audit/1\n" + the job id. */

@@ -4,11 +4,11 @@
  * against the worker that produced it, by the requester now and by anyone later, offline.
  *
  * Pure: the Ed25519 implementation is injected (libp2p keys in src/net, src/node), so any
- * Ed25519 library can check the same bytes. Digests use the sync sha256 of @noble/hashes: a digit
- * task hashes a few KiB, far less than WebCrypto's async round trip costs.
+ * Ed25519 library can check the same bytes. Digests use the synchronous sha256 of ./hash.ts: a
+ * digit task hashes a few KiB, far less than WebCrypto's async round trip costs.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
+import { syncSha256 } from './hash.js'
 import type { WireTensor } from './tensor.js'
 
 /** Names the receipt layout; it changes whenever the signed bytes change. */
@@ -103,7 +103,7 @@ class Writer {
 
   /** Hashes what was written without joining it into one buffer (tensor data can be large). */
   digest (): Uint8Array {
-    const h = sha256.create()
+    const h = syncSha256()
     for (const p of this.parts) h.update(p)
     return h.digest()
   }

@@ -1,8 +1,10 @@
 /**
  * Node 20 gaps that libp2p 3 relies on; imported first by every Node entry point.
  * Promise.withResolvers arrived in Node 22 and a global WebSocket in Node 22.
+ * It also installs node:crypto's sha256 for core's synchronous digests (./node-hash.ts).
  */
 import { WebSocket } from 'ws'
+import './node-hash.js'
 
 if (typeof Promise.withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
