@@ -9,10 +9,21 @@
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
 import { syncSha256 } from './hash.js'
+import { leafHash, merklePath, merkleRoot, rootFromPath } from './merkle.js'
 import type { WireTensor } from './tensor.js'
 
 /** Names the receipt layout; it changes whenever the signed bytes change. */
 export const RECEIPT_VERSION = 'p2p-ai-agents/receipt/1'
+
+/**
+ * A batch receipt: one signature over the Merkle root (./merkle.ts) of several receipts' receipt/1
+ * layouts, so a worker signs, and a requester checks, once for the tasks that finished together.
+ */
+export const RECEIPT_BATCH_VERSION = 'p2p-ai-agents/receipt/2'
+
+/** Most receipts one signature covers; a receipt's audit path is then at most 6 hashes. */
+export const MAX_RECEIPT_BATCH = 64
+const MAX_PATH = Math.ceil(Math.log2(MAX_RECEIPT_BATCH))
 
 /** Ed25519 signatures are 64 bytes. */
 export const RECEIPT_SIGNATURE_BYTES = 64
@@ -34,12 +45,27 @@ export interface ReceiptFields {
   endedAt: number
 }
 
-/** A receipt as exported: every signed field spelled out, and the signature. */
-export interface Receipt extends ReceiptFields {
+/** A receipt signed alone: every signed field spelled out, and the signature. */
+export interface SingleReceipt extends ReceiptFields {
   version: typeof RECEIPT_VERSION
   /** Ed25519 signature over receiptBytes(fields), lowercase hex (128 characters). */
   signature: string
 }
+
+/** A receipt signed with its batch: the fields, where it sits in the batch's tree, and the batch's signature. */
+export interface BatchReceipt extends ReceiptFields {
+  version: typeof RECEIPT_BATCH_VERSION
+  /** This receipt's leaf (from 0) among the batch's `batchSize` (2 to MAX_RECEIPT_BATCH). */
+  batchIndex: number
+  batchSize: number
+  /** The leaf's audit path, nearest sibling first, each a lowercase hex sha256. */
+  path: string[]
+  /** Ed25519 signature over batchReceiptBytes(batchSize, root), lowercase hex (128 characters). */
+  signature: string
+}
+
+/** A receipt as exported and kept; both kinds verify offline with the worker's public key alone. */
+export type Receipt = SingleReceipt | BatchReceipt
 
 /** Signs with the worker's private key (libp2p: `privateKey.sign`). */
 export type ReceiptSign = (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>
@@ -172,27 +198,88 @@ export function receiptBytes (f: ReceiptFields): Uint8Array {
     .finish()
 }
 
+/**
+ * The bytes a batch's signature covers: the receipt/2 version string (u32 length + UTF-8), the
+ * batch size as u32 and the Merkle root's 32 bytes, big-endian as everywhere here.
+ */
+export function batchReceiptBytes (batchSize: number, root: Uint8Array): Uint8Array {
+  return new Writer().string(RECEIPT_BATCH_VERSION).u32(batchSize).bytes(root).finish()
+}
+
 /** Signs `fields` and returns the full receipt. */
-export async function signReceipt (fields: ReceiptFields, sign: ReceiptSign): Promise<Receipt> {
+export async function signReceipt (fields: ReceiptFields, sign: ReceiptSign): Promise<SingleReceipt> {
   const signature = await sign(receiptBytes(fields))
   return { version: RECEIPT_VERSION, ...pickFields(fields), signature: bytesToHex(signature) }
 }
 
-/** Whether `receipt`'s signature verifies over its fields; false too when the signature is not 64 bytes. */
-export async function verifyReceipt (receipt: Receipt, verify: ReceiptVerify): Promise<boolean> {
-  if (receipt.version !== RECEIPT_VERSION || !SIGNATURE_HEX.test(receipt.signature)) return false
-  let bytes: Uint8Array
+/**
+ * Signs several receipts with one signature: a receipt/2 batch for 2 to MAX_RECEIPT_BATCH of them,
+ * a plain receipt/1 for one alone. Receipts come back in the order of `batch`.
+ */
+export async function signReceipts (batch: readonly ReceiptFields[], sign: ReceiptSign): Promise<Receipt[]> {
+  if (batch.length === 1) return [await signReceipt(batch[0], sign)]
+  if (batch.length === 0 || batch.length > MAX_RECEIPT_BATCH) throw new RangeError(`a receipt batch holds 1 to ${MAX_RECEIPT_BATCH} receipts, not ${batch.length}`)
+  const leaves = batch.map(f => leafHash(receiptBytes(f)))
+  const signature = bytesToHex(await sign(batchReceiptBytes(batch.length, merkleRoot(leaves))))
+  return batch.map((f, i) => ({
+    version: RECEIPT_BATCH_VERSION,
+    ...pickFields(f),
+    batchIndex: i,
+    batchSize: batch.length,
+    path: merklePath(leaves, i).map(bytesToHex),
+    signature
+  }))
+}
+
+/** The bytes `receipt`'s signature must cover, or undefined when its shape cannot be right. */
+function signedBytes (receipt: Receipt): Uint8Array | undefined {
+  if (!SIGNATURE_HEX.test(receipt.signature)) return undefined
   try {
-    bytes = receiptBytes(receipt)
+    if (receipt.version === RECEIPT_VERSION) return receiptBytes(receipt)
+    if (receipt.version !== RECEIPT_BATCH_VERSION) return undefined
+    const { batchIndex, batchSize, path } = receipt
+    if (!Number.isInteger(batchSize) || batchSize < 2 || batchSize > MAX_RECEIPT_BATCH) return undefined
+    if (!Array.isArray(path) || path.length > MAX_PATH || !path.every(h => typeof h === 'string' && SHA256_HEX.test(h))) return undefined
+    const root = rootFromPath(leafHash(receiptBytes(receipt)), batchIndex, batchSize, path.map(hexToBytes))
+    return root == null ? undefined : batchReceiptBytes(batchSize, root)
   } catch (err) {
-    if (err instanceof ReceiptFormatError) return false
+    if (err instanceof ReceiptFormatError) return undefined
     throw err
   }
+}
+
+/** Whether `receipt`'s signature verifies over its fields (and, for a batch receipt, its audit path); false too when it is malformed. */
+export async function verifyReceipt (receipt: Receipt, verify: ReceiptVerify): Promise<boolean> {
+  const bytes = signedBytes(receipt)
+  if (bytes == null) return false
   try {
     return await verify(bytes, hexToBytes(receipt.signature))
   } catch {
     return false // a verifier that throws on a malformed signature has still said no
   }
+}
+
+/**
+ * `verify`, remembering its last few answers: the receipts of one batch arrive together with one
+ * signature over the same bytes, so a requester checks that signature once. An answer is reused
+ * only for the same signature over byte-identical bytes.
+ */
+export function rememberingVerify (verify: ReceiptVerify, capacity = 8): ReceiptVerify {
+  const recent = new Map<string, { bytes: Uint8Array, ok: Promise<boolean> }>()
+  return async (bytes, signature) => {
+    const key = bytesToHex(signature)
+    const hit = recent.get(key)
+    if (hit != null && sameBytes(hit.bytes, bytes)) return await hit.ok
+    const ok = (async () => await verify(bytes, signature))().catch(() => false)
+    recent.delete(key)
+    recent.set(key, { bytes, ok })
+    if (recent.size > capacity) recent.delete(recent.keys().next().value!)
+    return await ok
+  }
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && compareBytes(a, b) === 0
 }
 
 function pickFields (f: ReceiptFields): ReceiptFields {
@@ -214,10 +301,19 @@ function pickFields (f: ReceiptFields): ReceiptFields {
 export function parseReceipt (value: unknown): Receipt {
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new ReceiptFormatError('a receipt must be a JSON object')
   const r = value as Record<string, unknown>
-  if (r.version !== RECEIPT_VERSION) throw new ReceiptFormatError(`unknown receipt version ${JSON.stringify(r.version)} (expected "${RECEIPT_VERSION}")`)
+  if (r.version !== RECEIPT_VERSION && r.version !== RECEIPT_BATCH_VERSION) throw new ReceiptFormatError(`unknown receipt version ${JSON.stringify(r.version)} (expected "${RECEIPT_VERSION}" or "${RECEIPT_BATCH_VERSION}")`)
   if (typeof r.signature !== 'string' || !SIGNATURE_HEX.test(r.signature)) throw new ReceiptFormatError('signature must be 128 lowercase hex characters')
+  const fields = parseFields(r)
+  if (r.version === RECEIPT_VERSION) return { version: RECEIPT_VERSION, ...fields, signature: r.signature }
+  if (typeof r.batchSize !== 'number' || !Number.isInteger(r.batchSize) || r.batchSize < 2 || r.batchSize > MAX_RECEIPT_BATCH) throw new ReceiptFormatError(`batchSize must be a whole number from 2 to ${MAX_RECEIPT_BATCH}`)
+  if (typeof r.batchIndex !== 'number' || !Number.isInteger(r.batchIndex) || r.batchIndex < 0 || r.batchIndex >= r.batchSize) throw new ReceiptFormatError('batchIndex must be a whole number below batchSize')
+  if (!Array.isArray(r.path) || r.path.length > MAX_PATH) throw new ReceiptFormatError(`path must be a list of at most ${MAX_PATH} digests`)
+  const path = r.path.map((h: unknown, i) => checkDigest(h, `path[${i}]`))
+  return { version: RECEIPT_BATCH_VERSION, ...fields, batchIndex: r.batchIndex, batchSize: r.batchSize, path, signature: r.signature }
+}
+
+function parseFields (r: Record<string, unknown>): ReceiptFields {
   return {
-    version: RECEIPT_VERSION,
     jobId: checkString(r.jobId, 'jobId'),
     taskId: checkString(r.taskId, 'taskId'),
     requester: checkString(r.requester, 'requester'),
@@ -227,7 +323,6 @@ export function parseReceipt (value: unknown): Receipt {
     outputsSha256: checkDigest(r.outputsSha256, 'outputsSha256'),
     backend: checkString(r.backend, 'backend'),
     startedAt: checkTime(r.startedAt, 'startedAt'),
-    endedAt: checkTime(r.endedAt, 'endedAt'),
-    signature: r.signature
+    endedAt: checkTime(r.endedAt, 'endedAt')
   }
 }

@@ -17,6 +17,8 @@ export interface TaskRequest {
   timeoutMs: number
   /** Outputs wanted; empty means all. */
   outputNames: string[]
+  /** The requester checks batch receipts (receipt/2): the worker may sign this task with others that finish with it. */
+  batchReceipts?: boolean
 }
 
 export interface Timings {
@@ -31,8 +33,10 @@ export interface ReceiptProof {
   /** Wall-clock ms since the Unix epoch (the worker's clock). */
   startedAt: number
   endedAt: number
-  /** Ed25519 signature over the receipt's canonical bytes, 64 bytes. */
+  /** Ed25519 signature over the receipt's canonical bytes (a batch's: over its Merkle root), 64 bytes. */
   signature: Uint8Array
+  /** Set when the signature covers a batch (receipt/2): this receipt's leaf, the batch size (≥ 2) and its audit path. */
+  batch?: { index: number, size: number, path: Uint8Array[] }
 }
 
 export interface TaskResult {

@@ -61,6 +61,11 @@ export function endOfTurn (): DeferTurn {
 
 let sharedDefer: DeferTurn | undefined
 
+/** One endOfTurn for the whole page or process, so what is deferred runs in the order it was deferred. */
+export function sharedEndOfTurn (): DeferTurn {
+  return (sharedDefer ??= endOfTurn())
+}
+
 export interface StreamChannelOptions {
   /** When coalesced frames are written (default: endOfTurn()). */
   defer?: DeferTurn
@@ -68,7 +73,7 @@ export interface StreamChannelOptions {
 
 /** Wires `stream` events into `sink` and returns the channel for writing back. */
 export function streamChannel (stream: Stream, sink: () => FrameSink, options: StreamChannelOptions = {}): FrameChannel {
-  const defer = options.defer ?? (sharedDefer ??= endOfTurn())
+  const defer = options.defer ?? sharedEndOfTurn()
   let pending: Uint8Array[] = []
   let pendingBytes = 0
   let scheduled = false

@@ -9,7 +9,7 @@ import { TaskServer } from '../core/task/server.js'
 import { TaskError, toTaskError } from '../core/errors.js'
 import { UnfinishedFrames } from '../core/framing.js'
 import { directWebRTCs } from './connection-kind.js'
-import { streamChannel } from './stream-channel.js'
+import { sharedEndOfTurn, streamChannel } from './stream-channel.js'
 import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, PublicKey, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { TaskRequest } from '../core/task-types.js'
@@ -206,7 +206,8 @@ export class TaskProtocol extends EventTarget implements Startable {
       requester,
       signer: { peerId: peerId.toString(), sign: this.signer },
       limits: this.init.limits,
-      frames
+      frames,
+      defer: sharedEndOfTurn()
     })
     stream.addEventListener('message', () => { this.components.connections.touch(connection) })
   }

@@ -179,7 +179,7 @@ describe('decodeFrameBody rejects', () => {
     for (const sha256 of [SHA.toUpperCase(), SHA.slice(1), SHA + '0', '', 'g'.repeat(64)]) {
       expectBadRequest(decodeRequest(request({ model: { sha256, size: 1, name: 'm' } })), /sha256/)
     }
-    const noModel = Frame.encode({ request: { taskId: 't', jobId: '', inputs: [], timeoutMs: 0, outputNames: [] } })
+    const noModel = Frame.encode({ request: { taskId: 't', jobId: '', inputs: [], timeoutMs: 0, outputNames: [], batchReceipts: false } })
     expectBadRequest(() => decodeFrameBody(noModel), /sha256/)
   })
 

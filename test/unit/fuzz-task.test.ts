@@ -11,6 +11,7 @@ import { decodeFrameBody, encodeFrame, FrameDecoder } from '../../src/core/task/
 import { TaskError } from '../../src/core/errors.js'
 import { DEFAULT_LIMITS } from '../../src/core/limits.js'
 import { DTYPE_BYTES, elementCount } from '../../src/core/tensor.js'
+import { MAX_RECEIPT_BATCH } from '../../src/core/receipt.js'
 import { concat, fuzz, mutate, pbEncode, Rng, varint } from '../helpers/fuzz.js'
 import type { FrameMessage } from '../../src/core/task/codec.js'
 import type { ProtocolLimits } from '../../src/core/limits.js'
@@ -52,7 +53,8 @@ function randomFrame (rng: Rng): Uint8Array {
           model: { sha256: sha(rng), size: String(rng.uint()), name: rng.text() },
           inputs: tensors(rng),
           timeoutMs: rng.uint() >>> 0,
-          outputNames: Array.from({ length: rng.int(4) }, () => rng.text())
+          outputNames: Array.from({ length: rng.int(4) }, () => rng.text()),
+          batchReceipts: rng.chance(0.5)
         }
         break
       case 1: {
@@ -61,7 +63,14 @@ function randomFrame (rng: Rng): Uint8Array {
           timings: rng.chance(0.8) ? { queueMs: rng.float() * 10, loadMs: rng.pick([0, 1.5, -1, NaN, Infinity]), inferenceMs: rng.uint(), totalMs: rng.float() * 100 } : undefined,
           backend: rng.text(),
           threads: rng.uint() >>> 0,
-          receipt: rng.chance(0.7) ? { startedAt: String(rng.uint()), endedAt: String(rng.uint()), signature: rng.bytes(rng.chance(0.8) ? 64 : rng.int(100)) } : undefined
+          receipt: rng.chance(0.7)
+            ? {
+                startedAt: String(rng.uint()),
+                endedAt: String(rng.uint()),
+                signature: rng.bytes(rng.chance(0.8) ? 64 : rng.int(100)),
+                ...(rng.chance(0.5) ? { batchIndex: rng.int(70), batchSize: rng.int(70), path: Array.from({ length: rng.int(9) }, () => rng.bytes(rng.chance(0.9) ? 32 : rng.int(40))) } : {})
+              }
+            : undefined
         }
         const error = { code: rng.int(9), message: rng.text(40) }
         const which = rng.int(4)
@@ -119,6 +128,12 @@ function checkFrame (msg: FrameMessage, limits: ProtocolLimits, input?: Uint8Arr
       if (result.receipt != null) {
         expect(result.receipt.signature.byteLength).toBe(64)
         expect(Number.isSafeInteger(result.receipt.startedAt) && Number.isSafeInteger(result.receipt.endedAt)).toBe(true)
+        const batch = result.receipt.batch
+        if (batch != null) {
+          expect(batch.size >= 2 && batch.size <= MAX_RECEIPT_BATCH && batch.index < batch.size).toBe(true)
+          expect(batch.path.length).toBeLessThanOrEqual(6)
+          for (const h of batch.path) expect(h.byteLength).toBe(32)
+        }
       }
       checkTensors(result.outputs, limits, input)
       break

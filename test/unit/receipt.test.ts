@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import {
   RECEIPT_VERSION, ReceiptFormatError, parseReceipt, receiptBytes, signReceipt, tensorsSha256, verifyReceipt
 } from '../../src/core/receipt.js'
-import type { Receipt, ReceiptFields } from '../../src/core/receipt.js'
+import type { ReceiptFields, SingleReceipt } from '../../src/core/receipt.js'
 import type { WireTensor } from '../../src/core/tensor.js'
 
 const WORKER_KEY = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(7))
@@ -129,7 +129,7 @@ describe('receipt bytes and signature', () => {
 
   it('fails on any changed field, another signer, or a malformed signature', async () => {
     const receipt = await signReceipt(VECTOR, async (b) => await WORKER_KEY.sign(b))
-    const changed: Array<Partial<Receipt>> = [
+    const changed: Array<Partial<SingleReceipt>> = [
       { jobId: 'job-2' }, { taskId: 'job-1/0/1' }, { requester: WORKER }, { worker: REQUESTER },
       { modelSha256: 'ac'.repeat(32) }, { inputsSha256: VECTOR.outputsSha256 }, { outputsSha256: VECTOR.inputsSha256 },
       { backend: 'wasm' }, { startedAt: VECTOR.startedAt + 1 }, { endedAt: VECTOR.endedAt - 1 },
@@ -159,7 +159,7 @@ describe('parseReceipt', () => {
     const cases: Array<[unknown, RegExp]> = [
       [null, /JSON object/],
       [[], /JSON object/],
-      [{ ...receipt, version: 'p2p-ai-agents/receipt/2' }, /unknown receipt version/],
+      [{ ...receipt, version: 'p2p-ai-agents/receipt/3' }, /unknown receipt version/],
       [{ ...receipt, signature: 'ab' }, /signature/],
       [{ ...receipt, jobId: 5 }, /jobId must be a string/],
       [{ ...receipt, outputsSha256: 'x' }, /outputsSha256 must be 64 lowercase hex/],

@@ -8,7 +8,7 @@ import { TaskError, toTaskError } from '../errors.js'
 import { STREAM_ERROR_ID } from '../channel.js'
 import { DEFAULT_LIMITS } from '../limits.js'
 import { systemClock } from '../clock.js'
-import { RECEIPT_VERSION, tensorsSha256, verifyReceipt } from '../receipt.js'
+import { RECEIPT_BATCH_VERSION, RECEIPT_VERSION, rememberingVerify, tensorsSha256, verifyReceipt } from '../receipt.js'
 import { checkFrameSize, frameBodyBytes } from './frame-size.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import type { FrameWatch } from '../framing.js'
@@ -17,7 +17,7 @@ import type { Clock } from '../clock.js'
 import type { FrameMessage } from './codec.js'
 import type { TaskRequest, TaskResult } from '../task-types.js'
 import type { ProtocolLimits } from '../limits.js'
-import type { Receipt, ReceiptVerify } from '../receipt.js'
+import type { Receipt, ReceiptFields, ReceiptVerify } from '../receipt.js'
 
 /** Who the two ends of this channel are, and how to check the worker's signature. */
 export interface ReceiptCheck {
@@ -70,6 +70,8 @@ interface Pending {
 export class TaskClient {
   private readonly channel: FrameChannel
   private readonly receipts: ReceiptCheck
+  /** The worker's key check, remembering its last answers: a batch's receipts share one signature. */
+  private readonly verify: ReceiptVerify
   private readonly limits: ProtocolLimits
   private readonly clock: Clock
   private readonly decoder: FrameDecoder
@@ -86,6 +88,7 @@ export class TaskClient {
   constructor (channel: FrameChannel, receipts: ReceiptCheck, options: TaskClientOptions = {}) {
     this.channel = channel
     this.receipts = receipts
+    this.verify = rememberingVerify(receipts.verify)
     this.clock = options.clock ?? systemClock
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.decoder = new FrameDecoder(this.limits, options.frames)
@@ -112,7 +115,7 @@ export class TaskClient {
     if (this.closedWith != null) throw this.closedWith
     if (this.pending.has(request.taskId)) throw new TaskError('bad-request', `task ${request.taskId} is already in flight`)
     const timeoutMs = request.timeoutMs > 0 ? request.timeoutMs : this.defaultTimeoutMs
-    const frame = encodeFrame({ type: 'request', request: { ...request, timeoutMs } })
+    const frame = encodeFrame({ type: 'request', request: { ...request, timeoutMs, batchReceipts: true } })
     checkFrameSize(frameBodyBytes(frame), this.limits.maxFrameBytes, `task ${request.taskId} is`, 'bad-request')
     const expected = { jobId: request.jobId, modelSha256: request.model.sha256, inputsSha256: tensorsSha256(request.inputs), answered: false }
     if (this.pending.size === 0) this.lastHeard = this.clock.now()
@@ -192,14 +195,13 @@ export class TaskClient {
    * `inference-failed` (the scheduler counts it against the worker), the stream stays up.
    */
   private async accept (taskId: string, p: Pending, result: TaskResult, roundTripMs: number): Promise<void> {
-    const { requester, worker, verify } = this.receipts
+    const { requester, worker } = this.receipts
     const proof = result.receipt
     if (proof == null) {
       this.settle(taskId, new TaskError('inference-failed', `worker ${worker} answered task ${taskId} without a receipt; unsigned results are refused`))
       return
     }
-    const receipt: Receipt = {
-      version: RECEIPT_VERSION,
+    const fields: ReceiptFields = {
       jobId: p.jobId,
       taskId,
       requester,
@@ -209,10 +211,13 @@ export class TaskClient {
       outputsSha256: tensorsSha256(result.outputs),
       backend: result.backend,
       startedAt: proof.startedAt,
-      endedAt: proof.endedAt,
-      signature: bytesToHex(proof.signature)
+      endedAt: proof.endedAt
     }
-    if (!await verifyReceipt(receipt, verify)) {
+    const signature = bytesToHex(proof.signature)
+    const receipt: Receipt = proof.batch == null
+      ? { version: RECEIPT_VERSION, ...fields, signature }
+      : { version: RECEIPT_BATCH_VERSION, ...fields, batchIndex: proof.batch.index, batchSize: proof.batch.size, path: proof.batch.path.map(bytesToHex), signature }
+    if (!await verifyReceipt(receipt, this.verify)) {
       this.settle(taskId, new TaskError('inference-failed', `receipt signature invalid: worker ${worker}'s signature on task ${taskId} does not cover this task, its inputs and these outputs`))
       return
     }

@@ -8,6 +8,7 @@ import { DTYPE_BYTES, elementCount, isDType } from '../tensor.js'
 import { TaskError } from '../errors.js'
 import { DEFAULT_LIMITS } from '../limits.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
+import { MAX_RECEIPT_BATCH } from '../receipt.js'
 import type { TaskErrorCode } from '../errors.js'
 import type { ProtocolLimits } from '../limits.js'
 import type { FrameWatch } from '../framing.js'
@@ -46,6 +47,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/
 /** Longest error message kept from a peer (characters). */
 const MAX_ERROR_MESSAGE = 1024
 const SIGNATURE_BYTES = 64
+const DIGEST_BYTES = 32
+/** Audit path hashes a batch receipt can need (a tree of MAX_RECEIPT_BATCH leaves). */
+const MAX_RECEIPT_PATH = Math.ceil(Math.log2(MAX_RECEIPT_BATCH))
 
 function bad (message: string): TaskError {
   return new TaskError('bad-request', message)
@@ -90,7 +94,14 @@ function validateTensors (list: Array<{ name: string, dtype: string, dims: numbe
 
 function toWireReceipt (r: ReceiptProof | undefined): PbReceipt | undefined {
   if (r == null) return undefined
-  return { startedAt: BigInt(r.startedAt), endedAt: BigInt(r.endedAt), signature: r.signature as Uint8Array<ArrayBuffer> }
+  return {
+    startedAt: BigInt(r.startedAt),
+    endedAt: BigInt(r.endedAt),
+    signature: r.signature as Uint8Array<ArrayBuffer>,
+    batchIndex: r.batch?.index ?? 0,
+    batchSize: r.batch?.size ?? 0,
+    path: (r.batch?.path ?? []) as Array<Uint8Array<ArrayBuffer>>
+  }
 }
 
 function fromWireReceipt (r: PbReceipt | undefined): ReceiptProof | undefined {
@@ -99,7 +110,11 @@ function fromWireReceipt (r: PbReceipt | undefined): ReceiptProof | undefined {
   const startedAt = Number(r.startedAt)
   const endedAt = Number(r.endedAt)
   if (!Number.isSafeInteger(startedAt) || !Number.isSafeInteger(endedAt)) throw bad('receipt times are out of range')
-  return { startedAt, endedAt, signature: r.signature }
+  if (r.batchSize === 0 && r.batchIndex === 0 && r.path.length === 0) return { startedAt, endedAt, signature: r.signature }
+  if (r.batchSize < 2 || r.batchSize > MAX_RECEIPT_BATCH) throw bad(`receipt batch size ${r.batchSize} is not from 2 to ${MAX_RECEIPT_BATCH}`)
+  if (r.batchIndex >= r.batchSize) throw bad(`receipt batch index ${r.batchIndex} is not below its batch size ${r.batchSize}`)
+  for (const h of r.path) if (h.byteLength !== DIGEST_BYTES) throw bad(`a receipt path hash has ${h.byteLength} bytes, not ${DIGEST_BYTES}`)
+  return { startedAt, endedAt, signature: r.signature, batch: { index: r.batchIndex, size: r.batchSize, path: r.path } }
 }
 
 /** Encodes one frame, length prefix included. */
@@ -114,7 +129,8 @@ export function encodeFrame (msg: FrameMessage): Uint8Array {
         model: { sha256: r.model.sha256, size: BigInt(r.model.size), name: r.model.name },
         inputs: r.inputs.map(toWireTensor),
         timeoutMs: r.timeoutMs,
-        outputNames: r.outputNames
+        outputNames: r.outputNames,
+        batchReceipts: r.batchReceipts === true
       }
       break
     }
@@ -140,7 +156,7 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
     frame = Frame.decode(body, {
       limits: {
         request: { inputs: limits.maxTensors, inputs$: tensorLimits, outputNames: limits.maxTensors },
-        response: { result: { outputs: limits.maxTensors, outputs$: tensorLimits } }
+        response: { result: { outputs: limits.maxTensors, outputs$: tensorLimits, receipt: { path: MAX_RECEIPT_PATH } } }
       }
     })
   } catch (err) {
@@ -167,7 +183,8 @@ export function decodeFrameBody (body: Uint8Array, limits: ProtocolLimits = DEFA
         model: { sha256: r.model.sha256, size: Number(r.model.size), name: r.model.name },
         inputs: validateTensors(r.inputs, limits),
         timeoutMs: r.timeoutMs,
-        outputNames: r.outputNames
+        outputNames: r.outputNames,
+        ...(r.batchReceipts ? { batchReceipts: true } : {})
       }
     }
   }

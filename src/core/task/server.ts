@@ -7,16 +7,18 @@ import { encodeFrame, FrameDecoder } from './codec.js'
 import { toTaskError } from '../errors.js'
 import { STREAM_ERROR_ID } from '../channel.js'
 import { DEFAULT_LIMITS } from '../limits.js'
-import { signReceipt, tensorsSha256 } from '../receipt.js'
+import { RECEIPT_BATCH_VERSION, signReceipt, tensorsSha256 } from '../receipt.js'
 import { hexToBytes } from '@noble/hashes/utils.js'
 import { checkFrameSize, frameBodyBytes } from './frame-size.js'
+import { ReceiptBatcher } from './receipt-batcher.js'
+import type { Defer } from './receipt-batcher.js'
 import type { FrameChannel } from '../channel.js'
 import type { FrameMessage, WireErrorCode } from './codec.js'
-import type { TaskRequest } from '../task-types.js'
+import type { ReceiptProof, TaskRequest } from '../task-types.js'
 import type { ProtocolLimits } from '../limits.js'
 import type { FrameWatch } from '../framing.js'
 import type { WorkQueue, WorkResult } from '../work-queue.js'
-import type { ReceiptSign } from '../receipt.js'
+import type { Receipt, ReceiptSign } from '../receipt.js'
 
 /** The worker's identity, as its receipts name and sign it. */
 export interface ReceiptSigner {
@@ -33,6 +35,12 @@ export interface TaskServerOptions {
   limits?: ProtocolLimits
   /** Told how far each push got through an unfinished frame (its deadline, its peer's byte cap): see UnfinishedFrames. */
   frames?: FrameWatch
+  /**
+   * When the results that finished together are signed as one batch, for requesters that accept
+   * batch receipts (default: a microtask; adapters pass the stream's endOfTurn, which lets a whole
+   * batch's results arrive first).
+   */
+  defer?: Defer
 }
 
 export class TaskServer {
@@ -42,6 +50,7 @@ export class TaskServer {
   private readonly signer: ReceiptSigner
   private readonly limits: ProtocolLimits
   private readonly decoder: FrameDecoder
+  private readonly batcher: ReceiptBatcher
   private isClosed = false
   /** Tasks this channel submitted that have not answered yet (another stream of the same peer has its own). */
   private readonly open = new Set<string>()
@@ -53,6 +62,7 @@ export class TaskServer {
     this.signer = options.signer
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.decoder = new FrameDecoder(this.limits, options.frames)
+    this.batcher = new ReceiptBatcher(this.signer.sign, options.defer ?? queueMicrotask)
   }
 
   /** Feeds bytes received from the channel. */
@@ -121,7 +131,7 @@ export class TaskServer {
     // The queue's wall-clock times of the run itself (queueing excluded); a clock stepped back mid-run must not make a receipt end before it starts.
     const startedAt = result.startedAt
     const endedAt = Math.max(startedAt, result.endedAt)
-    const receipt = await signReceipt({
+    const fields = {
       jobId: request.jobId,
       taskId: request.taskId,
       requester: this.requester,
@@ -132,9 +142,9 @@ export class TaskServer {
       backend: result.backend,
       startedAt,
       endedAt
-    }, this.signer.sign)
-    const proof = { startedAt, endedAt, signature: hexToBytes(receipt.signature) }
-    const frame = encodeFrame({ type: 'response', response: { taskId: request.taskId, ok: true, result: { ...result, receipt: proof } } })
+    }
+    const receipt = request.batchReceipts === true ? await this.batcher.sign(fields) : await signReceipt(fields, this.signer.sign)
+    const frame = encodeFrame({ type: 'response', response: { taskId: request.taskId, ok: true, result: { ...result, receipt: proofOf(receipt) } } })
     checkFrameSize(frameBodyBytes(frame), maxFrameBytes, 'the encoded result is', 'inference-failed')
     return frame
   }
@@ -151,4 +161,11 @@ export class TaskServer {
       this.shutdown()
     }
   }
+}
+
+/** What of a receipt travels: the requester recomputes or knows every other field. */
+function proofOf (receipt: Receipt): ReceiptProof {
+  const proof: ReceiptProof = { startedAt: receipt.startedAt, endedAt: receipt.endedAt, signature: hexToBytes(receipt.signature) }
+  if (receipt.version === RECEIPT_BATCH_VERSION) proof.batch = { index: receipt.batchIndex, size: receipt.batchSize, path: receipt.path.map(hexToBytes) }
+  return proof
 }

@@ -412,6 +412,7 @@ export interface TaskRequest {
   inputs: Tensor[]
   timeoutMs: number
   outputNames: string[]
+  batchReceipts: boolean
 }
 
 export namespace TaskRequest {
@@ -458,6 +459,11 @@ export namespace TaskRequest {
           }
         }
 
+        if ((obj.batchReceipts != null && obj.batchReceipts !== false)) {
+          w.uint32(56)
+          w.bool(obj.batchReceipts)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -467,7 +473,8 @@ export namespace TaskRequest {
           jobId: '',
           inputs: [],
           timeoutMs: 0,
-          outputNames: []
+          outputNames: [],
+          batchReceipts: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -510,6 +517,10 @@ export namespace TaskRequest {
               }
 
               obj.outputNames.push(reader.string())
+              break
+            }
+            case 7: {
+              obj.batchReceipts = reader.bool()
               break
             }
             default: {
@@ -593,6 +604,13 @@ export namespace TaskRequest {
 
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.batchReceipts`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -665,6 +683,11 @@ export namespace TaskRequest {
     value: string
   }
 
+  export interface TaskRequestBatchReceiptsFieldEvent {
+    field: '$.batchReceipts'
+    value: boolean
+  }
+
   export function encode (obj: Partial<TaskRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, TaskRequest.codec())
   }
@@ -673,7 +696,7 @@ export namespace TaskRequest {
     return decodeMessage(buf, TaskRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskRequest>): Generator<TaskRequestTaskIdFieldEvent | TaskRequestJobIdFieldEvent | TaskRequestModelSha256FieldEvent | TaskRequestModelSizeFieldEvent | TaskRequestModelNameFieldEvent | TaskRequestInputsNameFieldEvent | TaskRequestInputsDtypeFieldEvent | TaskRequestInputsDimsFieldEvent | TaskRequestInputsDataFieldEvent | TaskRequestTimeoutMsFieldEvent | TaskRequestOutputNamesFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskRequest>): Generator<TaskRequestTaskIdFieldEvent | TaskRequestJobIdFieldEvent | TaskRequestModelSha256FieldEvent | TaskRequestModelSizeFieldEvent | TaskRequestModelNameFieldEvent | TaskRequestInputsNameFieldEvent | TaskRequestInputsDtypeFieldEvent | TaskRequestInputsDimsFieldEvent | TaskRequestInputsDataFieldEvent | TaskRequestTimeoutMsFieldEvent | TaskRequestOutputNamesFieldEvent | TaskRequestBatchReceiptsFieldEvent> {
     return streamMessage(buf, TaskRequest.codec(), opts)
   }
 }
@@ -840,6 +863,9 @@ export interface Receipt {
   startedAt: bigint
   endedAt: bigint
   signature: Uint8Array<ArrayBuffer>
+  batchIndex: number
+  batchSize: number
+  path: Uint8Array<ArrayBuffer>[]
 }
 
 export namespace Receipt {
@@ -867,6 +893,23 @@ export namespace Receipt {
           w.bytes(obj.signature)
         }
 
+        if ((obj.batchIndex != null && obj.batchIndex !== 0)) {
+          w.uint32(32)
+          w.uint32(obj.batchIndex)
+        }
+
+        if ((obj.batchSize != null && obj.batchSize !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.batchSize)
+        }
+
+        if (obj.path != null && obj.path.length > 0) {
+          for (const value of obj.path) {
+            w.uint32(50)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -874,7 +917,10 @@ export namespace Receipt {
         const obj: any = {
           startedAt: 0n,
           endedAt: 0n,
-          signature: uint8ArrayAlloc(0)
+          signature: uint8ArrayAlloc(0),
+          batchIndex: 0,
+          batchSize: 0,
+          path: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -895,6 +941,22 @@ export namespace Receipt {
               obj.signature = reader.bytes()
               break
             }
+            case 4: {
+              obj.batchIndex = reader.uint32()
+              break
+            }
+            case 5: {
+              obj.batchSize = reader.uint32()
+              break
+            }
+            case 6: {
+              if (opts.limits?.path != null && obj.path.length === opts.limits.path) {
+                throw new MaxLengthError('Decode error - repeated field "path" had too many elements')
+              }
+
+              obj.path.push(reader.bytes())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -904,6 +966,10 @@ export namespace Receipt {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          path: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -929,6 +995,35 @@ export namespace Receipt {
                 field: `${prefix}.signature`,
                 value: reader.bytes()
               }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.batchIndex`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.batchSize`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 6: {
+              if (opts.limits?.path != null && obj.path === opts.limits.path) {
+                throw new MaxLengthError('Streaming decode error - repeated field "path" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.path[]`,
+                index: obj.path,
+                value: reader.bytes()
+              }
+
+              obj.path++
+
               break
             }
             default: {
@@ -958,6 +1053,22 @@ export namespace Receipt {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ReceiptBatchIndexFieldEvent {
+    field: '$.batchIndex'
+    value: number
+  }
+
+  export interface ReceiptBatchSizeFieldEvent {
+    field: '$.batchSize'
+    value: number
+  }
+
+  export interface ReceiptPathFieldEvent {
+    field: '$.path[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<Receipt>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Receipt.codec())
   }
@@ -966,7 +1077,7 @@ export namespace Receipt {
     return decodeMessage(buf, Receipt.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Receipt>): Generator<ReceiptStartedAtFieldEvent | ReceiptEndedAtFieldEvent | ReceiptSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Receipt>): Generator<ReceiptStartedAtFieldEvent | ReceiptEndedAtFieldEvent | ReceiptSignatureFieldEvent | ReceiptBatchIndexFieldEvent | ReceiptBatchSizeFieldEvent | ReceiptPathFieldEvent> {
     return streamMessage(buf, Receipt.codec(), opts)
   }
 }
@@ -1208,6 +1319,22 @@ export namespace TaskResult {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface TaskResultReceiptBatchIndexFieldEvent {
+    field: '$.receipt.batchIndex'
+    value: number
+  }
+
+  export interface TaskResultReceiptBatchSizeFieldEvent {
+    field: '$.receipt.batchSize'
+    value: number
+  }
+
+  export interface TaskResultReceiptPathFieldEvent {
+    field: '$.receipt.path[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<TaskResult>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, TaskResult.codec())
   }
@@ -1216,7 +1343,7 @@ export namespace TaskResult {
     return decodeMessage(buf, TaskResult.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResult>): Generator<TaskResultOutputsNameFieldEvent | TaskResultOutputsDtypeFieldEvent | TaskResultOutputsDimsFieldEvent | TaskResultOutputsDataFieldEvent | TaskResultTimingsQueueMsFieldEvent | TaskResultTimingsLoadMsFieldEvent | TaskResultTimingsInferenceMsFieldEvent | TaskResultTimingsTotalMsFieldEvent | TaskResultBackendFieldEvent | TaskResultThreadsFieldEvent | TaskResultReceiptStartedAtFieldEvent | TaskResultReceiptEndedAtFieldEvent | TaskResultReceiptSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResult>): Generator<TaskResultOutputsNameFieldEvent | TaskResultOutputsDtypeFieldEvent | TaskResultOutputsDimsFieldEvent | TaskResultOutputsDataFieldEvent | TaskResultTimingsQueueMsFieldEvent | TaskResultTimingsLoadMsFieldEvent | TaskResultTimingsInferenceMsFieldEvent | TaskResultTimingsTotalMsFieldEvent | TaskResultBackendFieldEvent | TaskResultThreadsFieldEvent | TaskResultReceiptStartedAtFieldEvent | TaskResultReceiptEndedAtFieldEvent | TaskResultReceiptSignatureFieldEvent | TaskResultReceiptBatchIndexFieldEvent | TaskResultReceiptBatchSizeFieldEvent | TaskResultReceiptPathFieldEvent> {
     return streamMessage(buf, TaskResult.codec(), opts)
   }
 }
@@ -1542,6 +1669,22 @@ export namespace TaskResponse {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface TaskResponseResultReceiptBatchIndexFieldEvent {
+    field: '$.result.receipt.batchIndex'
+    value: number
+  }
+
+  export interface TaskResponseResultReceiptBatchSizeFieldEvent {
+    field: '$.result.receipt.batchSize'
+    value: number
+  }
+
+  export interface TaskResponseResultReceiptPathFieldEvent {
+    field: '$.result.receipt.path[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export interface TaskResponseErrorCodeFieldEvent {
     field: '$.error.code'
     value: ErrorCode
@@ -1560,7 +1703,7 @@ export namespace TaskResponse {
     return decodeMessage(buf, TaskResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResponse>): Generator<TaskResponseTaskIdFieldEvent | TaskResponseResultOutputsNameFieldEvent | TaskResponseResultOutputsDtypeFieldEvent | TaskResponseResultOutputsDimsFieldEvent | TaskResponseResultOutputsDataFieldEvent | TaskResponseResultTimingsQueueMsFieldEvent | TaskResponseResultTimingsLoadMsFieldEvent | TaskResponseResultTimingsInferenceMsFieldEvent | TaskResponseResultTimingsTotalMsFieldEvent | TaskResponseResultBackendFieldEvent | TaskResponseResultThreadsFieldEvent | TaskResponseResultReceiptStartedAtFieldEvent | TaskResponseResultReceiptEndedAtFieldEvent | TaskResponseResultReceiptSignatureFieldEvent | TaskResponseErrorCodeFieldEvent | TaskResponseErrorMessageFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskResponse>): Generator<TaskResponseTaskIdFieldEvent | TaskResponseResultOutputsNameFieldEvent | TaskResponseResultOutputsDtypeFieldEvent | TaskResponseResultOutputsDimsFieldEvent | TaskResponseResultOutputsDataFieldEvent | TaskResponseResultTimingsQueueMsFieldEvent | TaskResponseResultTimingsLoadMsFieldEvent | TaskResponseResultTimingsInferenceMsFieldEvent | TaskResponseResultTimingsTotalMsFieldEvent | TaskResponseResultBackendFieldEvent | TaskResponseResultThreadsFieldEvent | TaskResponseResultReceiptStartedAtFieldEvent | TaskResponseResultReceiptEndedAtFieldEvent | TaskResponseResultReceiptSignatureFieldEvent | TaskResponseResultReceiptBatchIndexFieldEvent | TaskResponseResultReceiptBatchSizeFieldEvent | TaskResponseResultReceiptPathFieldEvent | TaskResponseErrorCodeFieldEvent | TaskResponseErrorMessageFieldEvent> {
     return streamMessage(buf, TaskResponse.codec(), opts)
   }
 }
@@ -1950,6 +2093,11 @@ export namespace Frame {
     value: string
   }
 
+  export interface FrameRequestBatchReceiptsFieldEvent {
+    field: '$.request.batchReceipts'
+    value: boolean
+  }
+
   export interface FrameResponseTaskIdFieldEvent {
     field: '$.response.taskId'
     value: string
@@ -2024,6 +2172,22 @@ export namespace Frame {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface FrameResponseResultReceiptBatchIndexFieldEvent {
+    field: '$.response.result.receipt.batchIndex'
+    value: number
+  }
+
+  export interface FrameResponseResultReceiptBatchSizeFieldEvent {
+    field: '$.response.result.receipt.batchSize'
+    value: number
+  }
+
+  export interface FrameResponseResultReceiptPathFieldEvent {
+    field: '$.response.result.receipt.path[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export interface FrameResponseErrorCodeFieldEvent {
     field: '$.response.error.code'
     value: ErrorCode
@@ -2057,7 +2221,7 @@ export namespace Frame {
     return decodeMessage(buf, Frame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameRequestTaskIdFieldEvent | FrameRequestJobIdFieldEvent | FrameRequestModelSha256FieldEvent | FrameRequestModelSizeFieldEvent | FrameRequestModelNameFieldEvent | FrameRequestInputsNameFieldEvent | FrameRequestInputsDtypeFieldEvent | FrameRequestInputsDimsFieldEvent | FrameRequestInputsDataFieldEvent | FrameRequestTimeoutMsFieldEvent | FrameRequestOutputNamesFieldEvent | FrameResponseTaskIdFieldEvent | FrameResponseResultOutputsNameFieldEvent | FrameResponseResultOutputsDtypeFieldEvent | FrameResponseResultOutputsDimsFieldEvent | FrameResponseResultOutputsDataFieldEvent | FrameResponseResultTimingsQueueMsFieldEvent | FrameResponseResultTimingsLoadMsFieldEvent | FrameResponseResultTimingsInferenceMsFieldEvent | FrameResponseResultTimingsTotalMsFieldEvent | FrameResponseResultBackendFieldEvent | FrameResponseResultThreadsFieldEvent | FrameResponseResultReceiptStartedAtFieldEvent | FrameResponseResultReceiptEndedAtFieldEvent | FrameResponseResultReceiptSignatureFieldEvent | FrameResponseErrorCodeFieldEvent | FrameResponseErrorMessageFieldEvent | FramePingNonceFieldEvent | FramePongNonceFieldEvent | FrameCancelTaskIdFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Frame>): Generator<FrameRequestTaskIdFieldEvent | FrameRequestJobIdFieldEvent | FrameRequestModelSha256FieldEvent | FrameRequestModelSizeFieldEvent | FrameRequestModelNameFieldEvent | FrameRequestInputsNameFieldEvent | FrameRequestInputsDtypeFieldEvent | FrameRequestInputsDimsFieldEvent | FrameRequestInputsDataFieldEvent | FrameRequestTimeoutMsFieldEvent | FrameRequestOutputNamesFieldEvent | FrameRequestBatchReceiptsFieldEvent | FrameResponseTaskIdFieldEvent | FrameResponseResultOutputsNameFieldEvent | FrameResponseResultOutputsDtypeFieldEvent | FrameResponseResultOutputsDimsFieldEvent | FrameResponseResultOutputsDataFieldEvent | FrameResponseResultTimingsQueueMsFieldEvent | FrameResponseResultTimingsLoadMsFieldEvent | FrameResponseResultTimingsInferenceMsFieldEvent | FrameResponseResultTimingsTotalMsFieldEvent | FrameResponseResultBackendFieldEvent | FrameResponseResultThreadsFieldEvent | FrameResponseResultReceiptStartedAtFieldEvent | FrameResponseResultReceiptEndedAtFieldEvent | FrameResponseResultReceiptSignatureFieldEvent | FrameResponseResultReceiptBatchIndexFieldEvent | FrameResponseResultReceiptBatchSizeFieldEvent | FrameResponseResultReceiptPathFieldEvent | FrameResponseErrorCodeFieldEvent | FrameResponseErrorMessageFieldEvent | FramePingNonceFieldEvent | FramePongNonceFieldEvent | FrameCancelTaskIdFieldEvent> {
     return streamMessage(buf, Frame.codec(), opts)
   }
 }

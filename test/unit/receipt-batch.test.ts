@@ -1,0 +1,214 @@
+/**
+ * Batch receipts (receipt/2, docs/PROTOCOL.md "Receipts"): the Merkle tree against an independent
+ * RFC 9162 implementation written from the spec with node:crypto, every leaf of a batch verifying
+ * offline, nothing else verifying, and a worker signing once for the tasks that finish together.
+ */
+import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { leafHash, merklePath, merkleRoot, rootFromPath } from '../../src/core/merkle.js'
+import {
+  MAX_RECEIPT_BATCH, RECEIPT_BATCH_VERSION, RECEIPT_VERSION, ReceiptFormatError, parseReceipt, receiptBytes, rememberingVerify,
+  signReceipts, verifyReceipt
+} from '../../src/core/receipt.js'
+import { TaskClient } from '../../src/core/task/client.js'
+import { FrameDecoder, encodeFrame } from '../../src/core/task/codec.js'
+import { TaskServer } from '../../src/core/task/server.js'
+import { WorkQueue } from '../../src/core/work-queue.js'
+import { memoryChannelPair } from '../helpers/memory-channel.js'
+import type { BatchReceipt, Receipt, ReceiptFields } from '../../src/core/receipt.js'
+import type { Executor } from '../../src/core/work-queue.js'
+import type { TaskRequest } from '../../src/core/task-types.js'
+
+const KEY = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(7))
+const WORKER = peerIdFromPrivateKey(KEY)
+const REQUESTER = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(9))).toString()
+const sign = (b: Uint8Array): Promise<Uint8Array> => KEY.sign(b) as Promise<Uint8Array>
+const verify = (b: Uint8Array, s: Uint8Array): boolean | Promise<boolean> => WORKER.publicKey.verify(b, s)
+
+// ---- RFC 9162 §2.1, written from the spec
+const H = (...parts: Uint8Array[]): Buffer => parts.reduce((h, p) => h.update(p), createHash('sha256')).digest()
+const specLeaf = (d: Uint8Array): Buffer => H(Uint8Array.of(0), d)
+const k = (n: number): number => 2 ** Math.ceil(Math.log2(n) - 1)
+function specMth (d: Uint8Array[]): Buffer {
+  if (d.length === 1) return specLeaf(d[0])
+  return H(Uint8Array.of(1), specMth(d.slice(0, k(d.length))), specMth(d.slice(k(d.length))))
+}
+function specPath (m: number, d: Uint8Array[]): Buffer[] {
+  if (d.length === 1) return []
+  const s = k(d.length)
+  return m < s ? [...specPath(m, d.slice(0, s)), specMth(d.slice(s))] : [...specPath(m - s, d.slice(s)), specMth(d.slice(0, s))]
+}
+
+function fields (i: number): ReceiptFields {
+  return {
+    jobId: 'job-1', taskId: `job-1/${i}/0`, requester: REQUESTER, worker: WORKER.toString(),
+    modelSha256: 'ab'.repeat(32), inputsSha256: createHash('sha256').update(`in ${i}`).digest('hex'),
+    outputsSha256: createHash('sha256').update(`out ${i}`).digest('hex'), backend: 'cpu', startedAt: 1_700_000_000_000 + i, endedAt: 1_700_000_000_010 + i
+  }
+}
+
+describe('the Merkle tree of a receipt batch', () => {
+  it('has the root and audit paths RFC 9162 defines, and every path leads back to the root', () => {
+    for (let n = 1; n <= 20; n++) {
+      const data = Array.from({ length: n }, (_, i) => Uint8Array.of(i, n, 0xee))
+      const leaves = data.map(leafHash)
+      const root = merkleRoot(leaves)
+      expect(Buffer.from(root).toString('hex'), `n=${n}`).toBe(specMth(data).toString('hex'))
+      for (let i = 0; i < n; i++) {
+        const path = merklePath(leaves, i)
+        expect(path.map(p => Buffer.from(p).toString('hex')), `n=${n} i=${i}`).toEqual(specPath(i, data).map(p => p.toString('hex')))
+        expect(Buffer.from(rootFromPath(leaves[i], i, n, path)!).toString('hex')).toBe(Buffer.from(root).toString('hex'))
+      }
+    }
+  })
+
+  it('leads nowhere, or elsewhere, with a wrong index, size, leaf or path', () => {
+    const leaves = Array.from({ length: 7 }, (_, i) => leafHash(Uint8Array.of(i)))
+    const root = Buffer.from(merkleRoot(leaves)).toString('hex')
+    const path = merklePath(leaves, 2)
+    const at = (leaf: Uint8Array, index: number, size: number, p: Uint8Array[]): string | undefined => {
+      const r = rootFromPath(leaf, index, size, p)
+      return r == null ? undefined : Buffer.from(r).toString('hex')
+    }
+    expect(at(leaves[2], 2, 7, path)).toBe(root)
+    for (const [leaf, index, size, p] of [
+      // (Sizes 5 to 8 lead to the same root here: a path's shape fits several sizes, which is why the size is signed beside the root.)
+      [leaves[3], 2, 7, path], [leaves[2], 3, 7, path], [leaves[2], 2, 4, path], [leaves[2], 2, 3, path],
+      [leaves[2], 2, 7, path.slice(1)], [leaves[2], 2, 7, [...path, leaves[0]]], [leaves[2], 2, 7, [leaves[1], ...path.slice(1)]],
+      [leaves[2], 7, 7, path], [leaves[2], -1, 7, path]
+    ] as Array<[Uint8Array, number, number, Uint8Array[]]>) {
+      expect(at(leaf, index, size, p)).not.toBe(root)
+    }
+  })
+})
+
+describe('batch receipts', () => {
+  it('one signature covers the batch; each receipt verifies alone, offline, with the worker key rebuilt from its peer id', async () => {
+    const batch = Array.from({ length: 11 }, (_, i) => fields(i))
+    const receipts = await signReceipts(batch, sign)
+    const raw = WORKER.publicKey.raw
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw])
+    const nodeKey = createPublicKey({ key: spki, format: 'der', type: 'spki' })
+    const root = specMth(batch.map(receiptBytes))
+    const u32 = Buffer.alloc(4)
+    u32.writeUInt32BE(11)
+    const version = Buffer.from(RECEIPT_BATCH_VERSION)
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(version.byteLength)
+    const signed = Buffer.concat([len, version, u32, root])
+    expect(new Set(receipts.map(r => r.signature)).size).toBe(1)
+    for (const [i, r] of receipts.entries()) {
+      expect(r).toMatchObject({ version: RECEIPT_BATCH_VERSION, ...batch[i], batchIndex: i, batchSize: 11 })
+      expect(await verifyReceipt(r, verify)).toBe(true)
+      expect(await verifyReceipt(parseReceipt(JSON.parse(JSON.stringify(r))), verify)).toBe(true)
+    }
+    expect(nodeVerify(null, signed, nodeKey, Buffer.from(receipts[0].signature, 'hex'))).toBe(true)
+  })
+
+  it('a batch of one is a plain receipt/1', async () => {
+    const [r] = await signReceipts([fields(0)], sign)
+    expect(r.version).toBe(RECEIPT_VERSION)
+    expect(await verifyReceipt(r, verify)).toBe(true)
+  })
+
+  it('nothing verifies that was not signed: changed fields, another leaf\'s place, a changed path or size', async () => {
+    const receipts = await signReceipts(Array.from({ length: 5 }, (_, i) => fields(i)), sign) as BatchReceipt[]
+    const [a, b] = receipts
+    const bad: Receipt[] = [
+      { ...a, outputsSha256: b.outputsSha256 },
+      { ...a, taskId: b.taskId },
+      { ...a, batchIndex: 1 },
+      { ...b, path: a.path },
+      { ...a, batchSize: 6 },
+      { ...a, batchSize: 4 },
+      { ...a, path: a.path.slice(1) },
+      { ...a, path: [...a.path, a.path[0]] },
+      { ...a, path: a.path.map((h, i) => i === 0 ? 'ff' + h.slice(2) : h) },
+      { ...a, version: RECEIPT_VERSION } as unknown as Receipt
+    ]
+    for (const r of bad) expect(await verifyReceipt(r, verify), JSON.stringify(r)).toBe(false)
+  })
+
+  it('parseReceipt names what is wrong with a batch receipt', async () => {
+    const [r] = await signReceipts([fields(0), fields(1)], sign)
+    for (const [value, message] of [
+      [{ ...r, batchSize: 1 }, /batchSize/],
+      [{ ...r, batchSize: MAX_RECEIPT_BATCH + 1 }, /batchSize/],
+      [{ ...r, batchIndex: 2 }, /batchIndex/],
+      [{ ...r, batchIndex: 0.5 }, /batchIndex/],
+      [{ ...r, path: 'ab' }, /path/],
+      [{ ...r, path: Array(7).fill('ab'.repeat(32)) }, /path/],
+      [{ ...r, path: ['AB'.repeat(32)] }, /path\[0\]/]
+    ] as Array<[unknown, RegExp]>) expect(() => parseReceipt(value)).toThrow(message)
+    expect(() => parseReceipt({ ...r, path: ['x'] })).toThrow(ReceiptFormatError)
+  })
+
+  it('refuses to sign an empty batch or one over the cap', async () => {
+    await expect(signReceipts([], sign)).rejects.toThrow(RangeError)
+    await expect(signReceipts(Array.from({ length: MAX_RECEIPT_BATCH + 1 }, (_, i) => fields(i)), sign)).rejects.toThrow(RangeError)
+  })
+
+  it('a requester checks a batch\'s signature once, and never reuses an answer for other bytes', async () => {
+    let calls = 0
+    const counted = rememberingVerify(async (b, s) => { calls++; return await verify(b, s) })
+    const receipts = await signReceipts(Array.from({ length: 16 }, (_, i) => fields(i)), sign)
+    expect(await Promise.all(receipts.map(async r => await verifyReceipt(r, counted)))).toEqual(Array(16).fill(true))
+    expect(calls).toBe(1)
+    expect(await verifyReceipt({ ...receipts[3], outputsSha256: receipts[4].outputsSha256 }, counted)).toBe(false)
+    expect(calls).toBe(2)
+  })
+})
+
+describe('a worker signing the tasks that finish together', () => {
+  function setup (): { client: TaskClient, server: TaskServer, requesterEnd: ReturnType<typeof memoryChannelPair>[0], finish: () => void, started: () => number, signatures: () => number } {
+    const gates: Array<() => void> = []
+    const executor: Executor = {
+      execute: async () => {
+        await new Promise<void>(resolve => { gates.push(resolve) })
+        return { outputs: [], loadMs: 0, inferenceMs: 0, backend: 'gated', threads: 1 }
+      }
+    }
+    let signed = 0
+    const queue = new WorkQueue(executor, { slots: 8 })
+    const [requesterEnd, workerEnd] = memoryChannelPair()
+    const server = new TaskServer(workerEnd, queue, {
+      requester: REQUESTER,
+      signer: { peerId: WORKER.toString(), sign: async (b) => { signed++; return await sign(b) } },
+      defer: (fn) => { setTimeout(fn, 0) }
+    })
+    workerEnd.onData(chunk => { server.receive(chunk) })
+    const client = new TaskClient(requesterEnd, { requester: REQUESTER, worker: WORKER.toString(), verify })
+    return { client, server, requesterEnd, finish: () => { for (const g of gates.splice(0)) g() }, started: () => gates.length, signatures: () => signed }
+  }
+  const request = (taskId: string): TaskRequest => ({ taskId, jobId: 'job', model: { sha256: 'a'.repeat(64), size: 1, name: 'm' }, inputs: [], timeoutMs: 0, outputNames: [] })
+
+  it('signs once for 6 results that finish in one turn, and the requester accepts every one of them', async () => {
+    const h = setup()
+    h.requesterEnd.onData(chunk => { h.client.receive(chunk) })
+    const runs = Array.from({ length: 6 }, async (_, i) => await h.client.run(request(`t${i}`)))
+    // The worker runs all six, then they finish together.
+    await expect.poll(() => h.started()).toBe(6)
+    h.finish()
+    const outcomes = await Promise.all(runs)
+    expect(h.signatures()).toBe(1)
+    expect(outcomes.map(o => o.receipt.version)).toEqual(Array(6).fill(RECEIPT_BATCH_VERSION))
+    for (const o of outcomes) expect(await verifyReceipt(o.receipt, verify)).toBe(true)
+    h.client.close()
+  })
+  it('signs each alone for a requester that did not ask for batch receipts (one that predates them)', async () => {
+    const h = setup()
+    const decoder = new FrameDecoder()
+    const proofs: Array<{ batch?: unknown }> = []
+    h.requesterEnd.onData(chunk => {
+      for (const f of decoder.push(chunk)) if (f.type === 'response' && f.response.ok) proofs.push(f.response.result.receipt!)
+    })
+    for (let i = 0; i < 3; i++) await h.requesterEnd.send(encodeFrame({ type: 'request', request: request(`old${i}`) }))
+    await expect.poll(() => h.started()).toBe(3)
+    h.finish()
+    await expect.poll(() => proofs.length).toBe(3)
+    expect(h.signatures()).toBe(3)
+    expect(proofs.every(p => p.batch == null)).toBe(true)
+  })
+})
