@@ -4,9 +4,13 @@
  * as both do, and node-datachannel's RTCPeerConnection kept each channel the remote side opened
  * (and the stream and buffers behind it) until the connection closed: a Node worker grew with
  * every stream a requester ever opened to it (patches/node-datachannel+*.patch).
+ * And each stream message is one data channel message: @libp2p/webrtc sent its length prefix and
+ * body as two, and each send runs SCTP and DTLS synchronously on the sender's thread and is a
+ * message event at the receiver (patches/@libp2p+webrtc+*.patch).
  */
 import '../../src/node/polyfill.js'
 import { afterEach, describe, expect, it } from 'vitest'
+import { RTCDataChannel } from 'node-datachannel/polyfill'
 import { connectionKind } from '../../src/net/connection-kind.js'
 import { Cleanup, startPeer, startRelay, waitForDirect, withTimeout } from './helpers.js'
 import type { Connection } from '@libp2p/interface'
@@ -61,5 +65,29 @@ describe('data channels on a long-lived direct connection', () => {
     }
     expect(held).toBeLessThanOrEqual(before)
     expect(back.status).toBe('open')
+  }, 120_000)
+  it('carry each stream message as one data channel message', async () => {
+    const relay = await startRelay(cleanup)
+    const [requester, worker] = await Promise.all([startPeer(cleanup, relay.addr, { work: false }), startPeer(cleanup, relay.addr)])
+    const received: number[] = []
+    let wake = (): void => {}
+    await worker.node.handle(ECHO, (stream) => {
+      stream.addEventListener('message', (evt) => { received.push(evt.data.byteLength); wake() })
+    })
+    const connection = await waitForDirect(requester.node, worker.node.peerId)
+    const stream = await connection.newStream(ECHO)
+    const channel = (stream as unknown as { channel?: RTCDataChannel }).channel
+    if (channel == null) throw new Error('no data channel under this stream')
+    const sent: number[] = []
+    const send = RTCDataChannel.prototype.send
+    cleanup.add('the data channel send hook', () => { RTCDataChannel.prototype.send = send })
+    RTCDataChannel.prototype.send = function (this: RTCDataChannel, data) {
+      if (this === channel) sent.push((data as Uint8Array).byteLength)
+      send.call(this, data)
+    }
+    for (const size of [1, 3136, 16_000]) stream.send(new Uint8Array(size).fill(7))
+    while (received.reduce((a, b) => a + b, 0) < 1 + 3136 + 16_000) await withTimeout(new Promise<void>(resolve => { wake = resolve }), 10_000, 'the messages to arrive')
+    expect(sent).toHaveLength(3)
+    await stream.close()
   }, 120_000)
 })
