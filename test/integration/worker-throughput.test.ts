@@ -2,7 +2,8 @@
  * A worker process tuned for tiny tasks (src/node/worker.ts --batch, --quiet) on the real stack:
  * relay on 127.0.0.1, direct WebRTC, the worker's inference child process, a requester peer here.
  * Many tasks sent at once reach the worker in coalesced stream writes and run in batches (the
- * worker's own count of inference calls says so), each task with its own verified receipt and the
+ * worker's own count of inference calls says so), each task with its own verified receipt (a batch
+ * signed once), and the
  * same probabilities local onnxruntime-node gives for it alone.
  */
 import '../../src/node/polyfill.js'
@@ -12,6 +13,7 @@ import * as ort from 'onnxruntime-node'
 import { DIGITS_INPUT, DIGITS_OUTPUT_PROBS } from '../../src/models/digits.js'
 import { relativeComparator } from '../../src/core/compare.js'
 import { fromTypedArray } from '../../src/core/tensor.js'
+import { RECEIPT_BATCH_VERSION, verifyReceipt } from '../../src/core/receipt.js'
 import type { WireTensor } from '../../src/core/tensor.js'
 import { builtinModel, modelRef } from '../../src/models/catalog.js'
 import { Cleanup, DIGITS_MODEL_FILE, digitsTask, heldOutDigits, spawnWorker, startPeer, startRelay, startWorkerProcess, waitForAdvert, withTimeout } from './helpers.js'
@@ -52,6 +54,10 @@ describe('worker --batch and --quiet', () => {
       expect(o.receipt.worker).toBe(worker.peerId)
       expect(same(o.result.outputs, [expected[i]]), `task t${i}'s outputs`).toBe(true)
     })
+    // A batch's results are signed once (receipt/2), and each receipt still checks alone with the worker's key.
+    expect(outcomes.some(o => o.receipt.version === RECEIPT_BATCH_VERSION)).toBe(true)
+    expect(new Set(outcomes.map(o => o.receipt.signature)).size).toBeLessThan(24)
+    for (const o of outcomes) expect(await verifyReceipt(o.receipt, (b, sig) => peer.publicKey!.verify(b, sig))).toBe(true)
     expect(worker.lines.filter(l => /^task \S+ (running|done):/.test(l))).toEqual([])
     // Batches did form: with every task run alone (--batch 1, or a queue that never batches) the
     // results above would be the same, so the worker's count of inference calls is what tells.
