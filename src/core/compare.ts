@@ -46,7 +46,7 @@ function wellFormed (t: WireTensor): boolean {
   return t.data.byteLength === elementCount(t.dims) * DTYPE_BYTES[t.dtype]
 }
 
-function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
+export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
   return true

@@ -32,22 +32,23 @@ function split (n: number): number {
   return k
 }
 
-/** The root over leaf hashes (at least one). */
-export function merkleRoot (leaves: readonly Uint8Array[]): Uint8Array {
+/**
+ * The root over leaf hashes (at least one) and every leaf's audit path, nearest sibling first, in
+ * one pass: n − 1 node hashes in all, each subtree's root handed to the leaves on its other side.
+ */
+export function merkleTree (leaves: readonly Uint8Array[]): { root: Uint8Array, paths: Uint8Array[][] } {
   if (leaves.length === 0) throw new RangeError('a Merkle tree needs at least one leaf')
-  if (leaves.length === 1) return leaves[0]
-  const k = split(leaves.length)
-  return nodeHash(merkleRoot(leaves.slice(0, k)), merkleRoot(leaves.slice(k)))
-}
-
-/** Leaf `index`'s audit path, nearest sibling first. */
-export function merklePath (leaves: readonly Uint8Array[], index: number): Uint8Array[] {
-  if (!Number.isInteger(index) || index < 0 || index >= leaves.length) throw new RangeError(`leaf ${index} is not in a tree of ${leaves.length}`)
-  if (leaves.length === 1) return []
-  const k = split(leaves.length)
-  return index < k
-    ? [...merklePath(leaves.slice(0, k), index), merkleRoot(leaves.slice(k))]
-    : [...merklePath(leaves.slice(k), index - k), merkleRoot(leaves.slice(0, k))]
+  const paths = leaves.map((): Uint8Array[] => [])
+  const build = (from: number, to: number): Uint8Array => {
+    if (to - from === 1) return leaves[from]
+    const middle = from + split(to - from)
+    const left = build(from, middle)
+    const right = build(middle, to)
+    for (let i = from; i < middle; i++) paths[i].push(right)
+    for (let i = middle; i < to; i++) paths[i].push(left)
+    return nodeHash(left, right)
+  }
+  return { root: build(0, leaves.length), paths }
 }
 
 /**

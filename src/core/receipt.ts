@@ -9,7 +9,8 @@
  */
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js'
 import { syncSha256 } from './hash.js'
-import { leafHash, merklePath, merkleRoot, rootFromPath } from './merkle.js'
+import { leafHash, merkleTree, rootFromPath } from './merkle.js'
+import { bytesEqual } from './compare.js'
 import type { WireTensor } from './tensor.js'
 
 /** Names the receipt layout; it changes whenever the signed bytes change. */
@@ -23,7 +24,8 @@ export const RECEIPT_BATCH_VERSION = 'p2p-ai-agents/receipt/2'
 
 /** Most receipts one signature covers; a receipt's audit path is then at most 6 hashes. */
 export const MAX_RECEIPT_BATCH = 64
-const MAX_PATH = Math.ceil(Math.log2(MAX_RECEIPT_BATCH))
+/** Hashes in a batch receipt's audit path at most (a tree of MAX_RECEIPT_BATCH leaves). */
+export const MAX_RECEIPT_PATH = Math.ceil(Math.log2(MAX_RECEIPT_BATCH))
 
 /** Ed25519 signatures are 64 bytes. */
 export const RECEIPT_SIGNATURE_BYTES = 64
@@ -219,14 +221,14 @@ export async function signReceipt (fields: ReceiptFields, sign: ReceiptSign): Pr
 export async function signReceipts (batch: readonly ReceiptFields[], sign: ReceiptSign): Promise<Receipt[]> {
   if (batch.length === 1) return [await signReceipt(batch[0], sign)]
   if (batch.length === 0 || batch.length > MAX_RECEIPT_BATCH) throw new RangeError(`a receipt batch holds 1 to ${MAX_RECEIPT_BATCH} receipts, not ${batch.length}`)
-  const leaves = batch.map(f => leafHash(receiptBytes(f)))
-  const signature = bytesToHex(await sign(batchReceiptBytes(batch.length, merkleRoot(leaves))))
+  const { root, paths } = merkleTree(batch.map(f => leafHash(receiptBytes(f))))
+  const signature = bytesToHex(await sign(batchReceiptBytes(batch.length, root)))
   return batch.map((f, i) => ({
     version: RECEIPT_BATCH_VERSION,
     ...pickFields(f),
     batchIndex: i,
     batchSize: batch.length,
-    path: merklePath(leaves, i).map(bytesToHex),
+    path: paths[i].map(bytesToHex),
     signature
   }))
 }
@@ -239,7 +241,7 @@ function signedBytes (receipt: Receipt): Uint8Array | undefined {
     if (receipt.version !== RECEIPT_BATCH_VERSION) return undefined
     const { batchIndex, batchSize, path } = receipt
     if (!Number.isInteger(batchSize) || batchSize < 2 || batchSize > MAX_RECEIPT_BATCH) return undefined
-    if (!Array.isArray(path) || path.length > MAX_PATH || !path.every(h => typeof h === 'string' && SHA256_HEX.test(h))) return undefined
+    if (!Array.isArray(path) || path.length > MAX_RECEIPT_PATH || !path.every(h => typeof h === 'string' && SHA256_HEX.test(h))) return undefined
     const root = rootFromPath(leafHash(receiptBytes(receipt)), batchIndex, batchSize, path.map(hexToBytes))
     return root == null ? undefined : batchReceiptBytes(batchSize, root)
   } catch (err) {
@@ -260,17 +262,19 @@ export async function verifyReceipt (receipt: Receipt, verify: ReceiptVerify): P
 }
 
 /**
- * `verify`, remembering its last few answers: the receipts of one batch arrive together with one
- * signature over the same bytes, so a requester checks that signature once. An answer is reused
- * only for the same signature over byte-identical bytes.
+ * `verify` (one worker's key: its answer depends on the bytes and the signature alone),
+ * remembering its last few answers: the receipts of one batch arrive together with one signature
+ * over the same bytes, so a requester checks that signature once. An answer is reused only for
+ * the same signature over byte-identical bytes; receipt/1 signatures, which never repeat, are not kept.
  */
 export function rememberingVerify (verify: ReceiptVerify, capacity = 8): ReceiptVerify {
   const recent = new Map<string, { bytes: Uint8Array, ok: Promise<boolean> }>()
   return async (bytes, signature) => {
     const key = bytesToHex(signature)
     const hit = recent.get(key)
-    if (hit != null && sameBytes(hit.bytes, bytes)) return await hit.ok
+    if (hit != null && bytesEqual(hit.bytes, bytes)) return await hit.ok
     const ok = (async () => await verify(bytes, signature))().catch(() => false)
+    if (!isBatchBytes(bytes)) return await ok
     recent.delete(key)
     recent.set(key, { bytes, ok })
     if (recent.size > capacity) recent.delete(recent.keys().next().value!)
@@ -278,8 +282,10 @@ export function rememberingVerify (verify: ReceiptVerify, capacity = 8): Receipt
   }
 }
 
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && compareBytes(a, b) === 0
+const BATCH_PREFIX = new Writer().string(RECEIPT_BATCH_VERSION).finish()
+
+function isBatchBytes (bytes: Uint8Array): boolean {
+  return bytes.byteLength > BATCH_PREFIX.byteLength && bytesEqual(bytes.subarray(0, BATCH_PREFIX.byteLength), BATCH_PREFIX)
 }
 
 function pickFields (f: ReceiptFields): ReceiptFields {
@@ -307,7 +313,7 @@ export function parseReceipt (value: unknown): Receipt {
   if (r.version === RECEIPT_VERSION) return { version: RECEIPT_VERSION, ...fields, signature: r.signature }
   if (typeof r.batchSize !== 'number' || !Number.isInteger(r.batchSize) || r.batchSize < 2 || r.batchSize > MAX_RECEIPT_BATCH) throw new ReceiptFormatError(`batchSize must be a whole number from 2 to ${MAX_RECEIPT_BATCH}`)
   if (typeof r.batchIndex !== 'number' || !Number.isInteger(r.batchIndex) || r.batchIndex < 0 || r.batchIndex >= r.batchSize) throw new ReceiptFormatError('batchIndex must be a whole number below batchSize')
-  if (!Array.isArray(r.path) || r.path.length > MAX_PATH) throw new ReceiptFormatError(`path must be a list of at most ${MAX_PATH} digests`)
+  if (!Array.isArray(r.path) || r.path.length > MAX_RECEIPT_PATH) throw new ReceiptFormatError(`path must be a list of at most ${MAX_RECEIPT_PATH} digests`)
   const path = r.path.map((h: unknown, i) => checkDigest(h, `path[${i}]`))
   return { version: RECEIPT_BATCH_VERSION, ...fields, batchIndex: r.batchIndex, batchSize: r.batchSize, path, signature: r.signature }
 }

@@ -61,7 +61,7 @@ export function endOfTurn (): DeferTurn {
 
 let sharedDefer: DeferTurn | undefined
 
-/** One endOfTurn for the whole page or process, so what is deferred runs in the order it was deferred. */
+/** One endOfTurn for the whole page or process (one MessageChannel in a page, not one per stream). */
 export function sharedEndOfTurn (): DeferTurn {
   return (sharedDefer ??= endOfTurn())
 }

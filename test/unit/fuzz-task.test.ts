@@ -11,7 +11,7 @@ import { decodeFrameBody, encodeFrame, FrameDecoder } from '../../src/core/task/
 import { TaskError } from '../../src/core/errors.js'
 import { DEFAULT_LIMITS } from '../../src/core/limits.js'
 import { DTYPE_BYTES, elementCount } from '../../src/core/tensor.js'
-import { MAX_RECEIPT_BATCH } from '../../src/core/receipt.js'
+import { MAX_RECEIPT_BATCH, MAX_RECEIPT_PATH } from '../../src/core/receipt.js'
 import { concat, fuzz, mutate, pbEncode, Rng, varint } from '../helpers/fuzz.js'
 import type { FrameMessage } from '../../src/core/task/codec.js'
 import type { ProtocolLimits } from '../../src/core/limits.js'
@@ -131,7 +131,7 @@ function checkFrame (msg: FrameMessage, limits: ProtocolLimits, input?: Uint8Arr
         const batch = result.receipt.batch
         if (batch != null) {
           expect(batch.size >= 2 && batch.size <= MAX_RECEIPT_BATCH && batch.index < batch.size).toBe(true)
-          expect(batch.path.length).toBeLessThanOrEqual(6)
+          expect(batch.path.length).toBeLessThanOrEqual(MAX_RECEIPT_PATH)
           for (const h of batch.path) expect(h.byteLength).toBe(32)
         }
       }

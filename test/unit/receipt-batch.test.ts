@@ -7,14 +7,17 @@ import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { leafHash, merklePath, merkleRoot, rootFromPath } from '../../src/core/merkle.js'
+import { leafHash, merkleTree, rootFromPath } from '../../src/core/merkle.js'
+import { useSyncSha256 } from '../../src/core/hash.js'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import {
   MAX_RECEIPT_BATCH, RECEIPT_BATCH_VERSION, RECEIPT_VERSION, ReceiptFormatError, parseReceipt, receiptBytes, rememberingVerify,
-  signReceipts, verifyReceipt
+  signReceipts, tensorsSha256, verifyReceipt
 } from '../../src/core/receipt.js'
 import { TaskClient } from '../../src/core/task/client.js'
 import { FrameDecoder, encodeFrame } from '../../src/core/task/codec.js'
 import { TaskServer } from '../../src/core/task/server.js'
+import { ReceiptBatcher } from '../../src/core/task/receipt-batcher.js'
 import { WorkQueue } from '../../src/core/work-queue.js'
 import { memoryChannelPair } from '../helpers/memory-channel.js'
 import type { BatchReceipt, Receipt, ReceiptFields } from '../../src/core/receipt.js'
@@ -51,13 +54,13 @@ function fields (i: number): ReceiptFields {
 
 describe('the Merkle tree of a receipt batch', () => {
   it('has the root and audit paths RFC 9162 defines, and every path leads back to the root', () => {
-    for (let n = 1; n <= 20; n++) {
+    for (let n = 1; n <= MAX_RECEIPT_BATCH; n++) {
       const data = Array.from({ length: n }, (_, i) => Uint8Array.of(i, n, 0xee))
       const leaves = data.map(leafHash)
-      const root = merkleRoot(leaves)
+      const { root, paths } = merkleTree(leaves)
       expect(Buffer.from(root).toString('hex'), `n=${n}`).toBe(specMth(data).toString('hex'))
       for (let i = 0; i < n; i++) {
-        const path = merklePath(leaves, i)
+        const path = paths[i]
         expect(path.map(p => Buffer.from(p).toString('hex')), `n=${n} i=${i}`).toEqual(specPath(i, data).map(p => p.toString('hex')))
         expect(Buffer.from(rootFromPath(leaves[i], i, n, path)!).toString('hex')).toBe(Buffer.from(root).toString('hex'))
       }
@@ -66,8 +69,9 @@ describe('the Merkle tree of a receipt batch', () => {
 
   it('leads nowhere, or elsewhere, with a wrong index, size, leaf or path', () => {
     const leaves = Array.from({ length: 7 }, (_, i) => leafHash(Uint8Array.of(i)))
-    const root = Buffer.from(merkleRoot(leaves)).toString('hex')
-    const path = merklePath(leaves, 2)
+    const tree = merkleTree(leaves)
+    const root = Buffer.from(tree.root).toString('hex')
+    const path = tree.paths[2]
     const at = (leaf: Uint8Array, index: number, size: number, p: Uint8Array[]): string | undefined => {
       const r = rootFromPath(leaf, index, size, p)
       return r == null ? undefined : Buffer.from(r).toString('hex')
@@ -81,6 +85,18 @@ describe('the Merkle tree of a receipt batch', () => {
     ] as Array<[Uint8Array, number, number, Uint8Array[]]>) {
       expect(at(leaf, index, size, p)).not.toBe(root)
     }
+  })
+
+  it('builds a tree of n leaves and all its paths with n − 1 node hashes', () => {
+    const leaves = Array.from({ length: MAX_RECEIPT_BATCH }, (_, i) => leafHash(Uint8Array.of(i)))
+    let hashes = 0
+    useSyncSha256(() => { hashes++; return createHash('sha256') })
+    try {
+      merkleTree(leaves)
+    } finally {
+      useSyncSha256(() => nobleSha256.create())
+    }
+    expect(hashes).toBe(MAX_RECEIPT_BATCH - 1)
   })
 })
 
@@ -105,6 +121,20 @@ describe('batch receipts', () => {
       expect(await verifyReceipt(parseReceipt(JSON.parse(JSON.stringify(r))), verify)).toBe(true)
     }
     expect(nodeVerify(null, signed, nodeKey, Buffer.from(receipts[0].signature, 'hex'))).toBe(true)
+  })
+
+  it('matches the docs/PROTOCOL.md test vector', async () => {
+    const vector: ReceiptFields = {
+      jobId: 'job-1', taskId: 'job-1/0/0', requester: REQUESTER, worker: WORKER.toString(), modelSha256: 'ab'.repeat(32),
+      inputsSha256: 'e4093e37baa39b612b1a380eb1f14facd125d1dc9d900f8b1e8a8f43d88f90f7',
+      outputsSha256: '5e6efbdd7f8ae8c72777b26ffda85695e7c60dc3fa37c111fd87fd8eda433256',
+      backend: 'onnxruntime-node cpu 1 thread', startedAt: 1_700_000_000_000, endedAt: 1_700_000_000_025
+    }
+    const batch = [0, 1, 2].map(i => ({ ...vector, taskId: `job-1/0/${i}` }))
+    expect(specMth(batch.map(receiptBytes)).toString('hex')).toBe('fc1bf3d2c236e3b4c154b34b994b34ccf3fcac8f564a58a77b1d52bb67f95957')
+    const receipts = await signReceipts(batch, sign) as BatchReceipt[]
+    expect(receipts[0].signature).toBe('e35c1c050a499d4bb830f53b5b3aa07005f405609c73fcab6c39cfc073b8f9959ac3283dafbcd344b9977e8da0084e88e1d8f03eaddafd0ad084ed5f44615d02')
+    expect(receipts[2].path).toEqual(['f4f5f2c9ba94ba1c0f27ba9c3ea4435129fc2a6b6d3ea1dfa8d9a881ad3b8d4e'])
   })
 
   it('a batch of one is a plain receipt/1', async () => {
@@ -210,5 +240,54 @@ describe('a worker signing the tasks that finish together', () => {
     await expect.poll(() => proofs.length).toBe(3)
     expect(h.signatures()).toBe(3)
     expect(proofs.every(p => p.batch == null)).toBe(true)
+  })
+  it('fails only the task whose batch proof was tampered with, and the stream carries on', async () => {
+    const [requesterEnd, workerEnd] = memoryChannelPair()
+    const client = new TaskClient(requesterEnd, { requester: REQUESTER, worker: WORKER.toString(), verify })
+    requesterEnd.onData(chunk => { client.receive(chunk) })
+    const decoder = new FrameDecoder()
+    const requests: TaskRequest[] = []
+    workerEnd.onData(chunk => { for (const f of decoder.push(chunk)) if (f.type === 'request') requests.push(f.request) })
+    const runs = ['a', 'b', 'c'].map(async id => await client.run(request(id)).then(o => o.receipt, (err: Error) => err))
+    await expect.poll(() => requests.length).toBe(3)
+    expect(requests.every(r => r.batchReceipts === true)).toBe(true)
+    const outputs: never[] = []
+    const fieldsOf = (r: TaskRequest): ReceiptFields => ({
+      jobId: r.jobId, taskId: r.taskId, requester: REQUESTER, worker: WORKER.toString(), modelSha256: r.model.sha256,
+      inputsSha256: tensorsSha256(r.inputs), outputsSha256: tensorsSha256(outputs), backend: 'cpu', startedAt: 1, endedAt: 2
+    })
+    const receipts = await signReceipts(requests.map(fieldsOf), sign) as BatchReceipt[]
+    const proofs = receipts.map(r => ({ startedAt: 1, endedAt: 2, signature: Buffer.from(r.signature, 'hex'), batch: { index: r.batchIndex, size: r.batchSize, path: r.path.map(h => Buffer.from(h, 'hex')) } }))
+    proofs[1].batch.index = 0 // b claims a's place in the tree
+    for (const [i, r] of requests.entries()) {
+      await workerEnd.send(encodeFrame({ type: 'response', response: { taskId: r.taskId, ok: true, result: { outputs, timings: { queueMs: 0, loadMs: 0, inferenceMs: 0, totalMs: 0 }, backend: 'cpu', threads: 1, receipt: proofs[i] } } }))
+    }
+    const [a, b, c] = await Promise.all(runs)
+    expect(a).toMatchObject({ version: RECEIPT_BATCH_VERSION, taskId: 'a', batchIndex: 0 })
+    expect(c).toMatchObject({ version: RECEIPT_BATCH_VERSION, taskId: 'c', batchIndex: 2 })
+    expect(b).toBeInstanceOf(Error)
+    expect((b as Error).message).toMatch(/receipt signature invalid/)
+    expect(client.isClosed).toBe(false)
+    client.close()
+  })
+})
+
+describe('ReceiptBatcher', () => {
+  it('signs more than MAX_RECEIPT_BATCH results of one turn in batches of at most that many', async () => {
+    let signatures = 0
+    const batcher = new ReceiptBatcher(async (b) => { signatures++; return await sign(b) }, (fn) => { setTimeout(fn, 0) })
+    const receipts = await Promise.all(Array.from({ length: MAX_RECEIPT_BATCH + 3 }, async (_, i) => await batcher.sign(fields(i))))
+    expect(signatures).toBe(2)
+    expect(receipts.map(r => r.version === RECEIPT_BATCH_VERSION ? r.batchSize : 1)).toEqual([...Array(MAX_RECEIPT_BATCH).fill(MAX_RECEIPT_BATCH), 3, 3, 3])
+    for (const r of receipts) expect(await verifyReceipt(r, verify)).toBe(true)
+  })
+
+  it('fails every waiter of a batch whose signing failed, and signs the next turn\'s again', async () => {
+    let fail = true
+    const batcher = new ReceiptBatcher(async (b) => { if (fail) throw new Error('no key'); return await sign(b) }, (fn) => { setTimeout(fn, 0) })
+    const failed = await Promise.allSettled([0, 1, 2].map(async i => await batcher.sign(fields(i))))
+    expect(failed.map(r => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    fail = false
+    expect(await verifyReceipt(await batcher.sign(fields(3)), verify)).toBe(true)
   })
 })

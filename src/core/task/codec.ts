@@ -8,7 +8,7 @@ import { DTYPE_BYTES, elementCount, isDType } from '../tensor.js'
 import { TaskError } from '../errors.js'
 import { DEFAULT_LIMITS } from '../limits.js'
 import { lengthPrefixed, LengthPrefixedReader } from '../framing.js'
-import { MAX_RECEIPT_BATCH } from '../receipt.js'
+import { MAX_RECEIPT_BATCH, MAX_RECEIPT_PATH } from '../receipt.js'
 import type { TaskErrorCode } from '../errors.js'
 import type { ProtocolLimits } from '../limits.js'
 import type { FrameWatch } from '../framing.js'
@@ -48,8 +48,6 @@ const SHA256_HEX = /^[0-9a-f]{64}$/
 const MAX_ERROR_MESSAGE = 1024
 const SIGNATURE_BYTES = 64
 const DIGEST_BYTES = 32
-/** Audit path hashes a batch receipt can need (a tree of MAX_RECEIPT_BATCH leaves). */
-const MAX_RECEIPT_PATH = Math.ceil(Math.log2(MAX_RECEIPT_BATCH))
 
 function bad (message: string): TaskError {
   return new TaskError('bad-request', message)

@@ -20,6 +20,7 @@ export class ReceiptBatcher {
   private readonly signer: ReceiptSign
   private readonly defer: Defer
   private waiting: Waiting[] = []
+  private scheduled = false
 
   constructor (sign: ReceiptSign, defer: Defer) {
     this.signer = sign
@@ -30,11 +31,14 @@ export class ReceiptBatcher {
   async sign (fields: ReceiptFields): Promise<Receipt> {
     return await new Promise<Receipt>((resolve, reject) => {
       this.waiting.push({ fields, resolve, reject })
-      if (this.waiting.length === 1) this.defer(() => { this.flush() })
+      if (this.scheduled) return
+      this.defer(() => { this.flush() })
+      this.scheduled = true
     })
   }
 
   private flush (): void {
+    this.scheduled = false
     const waiting = this.waiting
     this.waiting = []
     for (let i = 0; i < waiting.length; i += MAX_RECEIPT_BATCH) {
