@@ -4,7 +4,7 @@
  *   node --import tsx scripts/bench-soak.ts [--minutes 5] [--warmup M] [--sample-s 60]
  *        [--plot docs/img/soak.png] [--out FILE]
  *   node --import tsx scripts/bench-soak.ts --replot FILE.json --plot docs/img/soak.png
- *        (draws the chart again from a run's JSON, without running anything)
+ *        (draws the chart again from a run's JSON and prints its tables, without running anything)
  *
  * Runs the relay (serving the built app: P2P_APP_DIR or dist/), 3 Chromium tabs and 2 Node worker
  * processes (src/node/worker.ts), and loops a requester's day on tab A until the time is up:
@@ -38,7 +38,7 @@ import { chromium } from 'playwright-core'
 import { startAppServer } from '../src/node/app-server.js'
 import { CHROMIUM_FLAGS, findChromium } from '../src/node/chromium.js'
 import { openTab, startBatch, waitForWorker } from '../src/node/page-driver.js'
-import { within } from './stats.js'
+import { summarize, within } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import type { AppServer } from '../src/node/app-server.js'
@@ -268,19 +268,26 @@ function slope (xs: number[], ys: number[]): number {
 
 interface Growth { name: string, warm: number, end: number, max: number, growth: number, perHour: number, judged: boolean, verdict: string }
 
+/** Samples per end of the comparison: a sixth of those after the warm-up (10 of an hour's), at least 1. */
+const windowOf = (samples: number): number => Math.max(1, Math.round(samples / 6))
+
+const median = (values: number[]): number => values.length === 0 ? 0 : summarize(values).p50
+
 /**
- * Per series: resident memory at the end of the warm-up, at the end, the most after the warm-up,
- * growth end vs warm-up (judged against the 10 % aim: a run shorter than an hour can only fail it,
- * never prove it), and the growth over an hour at the rate fitted after the warm-up (a short
- * run's fit is mostly noise). Series whose process is replaced during the run are shown, not judged.
+ * Per series: resident memory just after the warm-up and at the end, each the median of a window
+ * of samples (windowOf: a single minute's sample swings ±10 % under this load), the most after the
+ * warm-up, growth end vs warm-up (judged against the 10 % aim: a run shorter than an hour can only
+ * fail it, never prove it), and the growth over an hour at the rate fitted after the warm-up (a
+ * short run's fit is mostly noise). Series whose process is replaced during the run are shown, not judged.
  */
 function judge (samples: Sample[], warmupMin: number, replaced: Set<string>): Growth[] {
   const names = [...new Set(samples.flatMap(s => Object.keys(s.rss)))]
   const after = samples.filter(s => s.minute >= warmupMin - 1e-9)
   return names.map(name => {
     const pts = after.filter(s => s.rss[name] != null)
-    const warm = pts[0]?.rss[name] ?? 0
-    const end = pts.at(-1)?.rss[name] ?? 0
+    const w = windowOf(pts.length)
+    const warm = median(pts.slice(0, w).map(s => s.rss[name]))
+    const end = median(pts.slice(-w).map(s => s.rss[name]))
     const max = Math.max(0, ...pts.map(s => s.rss[name]))
     const growth = warm > 0 ? (end - warm) / warm : 0
     const perHour = warm > 0 && pts.length >= 2 ? slope(pts.map(s => s.minute), pts.map(s => s.rss[name])) * 60 / warm : 0
@@ -293,7 +300,7 @@ function judge (samples: Sample[], warmupMin: number, replaced: Set<string>): Gr
 const mb = (b: number | undefined): string => b == null ? '–' : (b / MB).toFixed(0)
 const pc = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`
 
-function printTables (samples: Sample[], growth: Growth[]): void {
+function printTables (samples: Sample[], growth: Growth[], warmupMin: number): void {
   const names = growth.map(g => g.name)
   const width = Math.max(8, ...names.map(n => n.length))
   console.log('\nresident memory (MB) per sample:')
@@ -306,7 +313,8 @@ function printTables (samples: Sample[], growth: Growth[]): void {
       console.log(`${s.minute.toFixed(1).padStart(5)}  ${pageNames.map(p => `${p}: ${mb(s.pages[p]?.jsHeap)} / ${mb(s.pages[p]?.measured)} / ${mb(s.pages[p]?.workers)}, ${s.pages[p]?.workerCount ?? '–'} workers`).join('   ')}`)
     }
   }
-  console.log(`\ngrowth after the warm-up (aim: ≤ ${AIM * 100} % over an hour; end/warm is judged; "per hour" extrapolates the linear fit after the warm-up):`)
+  const w = windowOf(samples.filter(s => s.minute >= warmupMin - 1e-9).length)
+  console.log(`\ngrowth after the warm-up (aim: ≤ ${AIM * 100} % over an hour; end/warm is judged, each the median of ${w} sample(s) at that end; "per hour" extrapolates the linear fit after the warm-up):`)
   console.log(`${'process'.padEnd(width)} ${'warm MB'.padStart(8)} ${'end MB'.padStart(8)} ${'max MB'.padStart(8)} ${'end/warm'.padStart(9)} ${'per hour'.padStart(10)}  verdict`)
   for (const g of growth) {
     console.log(`${g.name.padEnd(width)} ${mb(g.warm).padStart(8)} ${mb(g.end).padStart(8)} ${mb(g.max).padStart(8)} ${pc(g.growth).padStart(9)} ${pc(g.perHour).padStart(10)}  ${g.verdict}`)
@@ -446,7 +454,7 @@ async function main (): Promise<void> {
   console.log(`\n${COMMAND}`)
   console.log(`warm-up: ${warmupMin.toFixed(1)} min (--warmup ${WARMUP}, and at least the first round of load)`)
   console.log(`load: ${stats.rounds} rounds; ${Object.entries(stats.ok).map(([k, n]) => `${k} ×${n}`).join(', ')}${Object.keys(stats.failed).length > 0 ? `; FAILED: ${Object.entries(stats.failed).map(([k, n]) => `${k} ×${n} (last: ${stats.lastError[k]})`).join(', ')}` : ''}`)
-  printTables(samples, growth)
+  printTables(samples, growth, warmupMin)
   await mkdir(dirname(values.out), { recursive: true })
   await writeFile(values.out, JSON.stringify({ command: COMMAND, machine: { cpus: cpus().length, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() }, warmupMin, load: stats, samples, growth }, null, 2))
   console.log(`\nwrote ${values.out}`)
@@ -468,7 +476,9 @@ async function replot (json: string, file: string): Promise<void> {
   const browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_FLAGS })
   cleanups.push(async () => { await browser.close() })
   await plot(browser, run.samples, run.warmupMin, file)
-  console.log(`wrote ${file} from ${json}`)
+  console.log(`\n${COMMAND}`)
+  printTables(run.samples, judge(run.samples, run.warmupMin, new Set(['tab-C'])), run.warmupMin)
+  console.log(`\nwrote ${file} from ${json}`)
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
