@@ -265,7 +265,7 @@ export async function verifyReceipt (receipt: Receipt, verify: ReceiptVerify): P
  * `verify` (one worker's key: its answer depends on the bytes and the signature alone),
  * remembering its last few answers: the receipts of one batch arrive together with one signature
  * over the same bytes, so a requester checks that signature once. An answer is reused only for
- * the same signature over byte-identical bytes; receipt/1 signatures, which never repeat, are not kept.
+ * the same signature over byte-identical bytes.
  */
 export function rememberingVerify (verify: ReceiptVerify, capacity = 8): ReceiptVerify {
   const recent = new Map<string, { bytes: Uint8Array, ok: Promise<boolean> }>()
@@ -274,18 +274,11 @@ export function rememberingVerify (verify: ReceiptVerify, capacity = 8): Receipt
     const hit = recent.get(key)
     if (hit != null && bytesEqual(hit.bytes, bytes)) return await hit.ok
     const ok = (async () => await verify(bytes, signature))().catch(() => false)
-    if (!isBatchBytes(bytes)) return await ok
     recent.delete(key)
     recent.set(key, { bytes, ok })
     if (recent.size > capacity) recent.delete(recent.keys().next().value!)
     return await ok
   }
-}
-
-const BATCH_PREFIX = new Writer().string(RECEIPT_BATCH_VERSION).finish()
-
-function isBatchBytes (bytes: Uint8Array): boolean {
-  return bytes.byteLength > BATCH_PREFIX.byteLength && bytesEqual(bytes.subarray(0, BATCH_PREFIX.byteLength), BATCH_PREFIX)
 }
 
 function pickFields (f: ReceiptFields): ReceiptFields {

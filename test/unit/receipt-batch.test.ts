@@ -30,6 +30,21 @@ const REQUESTER = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', 
 const sign = (b: Uint8Array): Promise<Uint8Array> => KEY.sign(b) as Promise<Uint8Array>
 const verify = (b: Uint8Array, s: Uint8Array): boolean | Promise<boolean> => WORKER.publicKey.verify(b, s)
 
+/** A count whose waiters resume once it reaches theirs: the tests wait on what happened, never on a clock. */
+function counter (): { readonly value: number, add: () => void, reach: (at: number) => Promise<void> } {
+  let value = 0
+  let waiters: Array<{ at: number, resolve: () => void }> = []
+  return {
+    get value () { return value },
+    add () {
+      value++
+      for (const w of waiters) if (value >= w.at) w.resolve()
+      waiters = waiters.filter(w => value < w.at)
+    },
+    reach: async (at) => { if (value < at) await new Promise<void>(resolve => { waiters.push({ at, resolve }) }) }
+  }
+}
+
 // ---- RFC 9162 §2.1, written from the spec
 const H = (...parts: Uint8Array[]): Buffer => parts.reduce((h, p) => h.update(p), createHash('sha256')).digest()
 const specLeaf = (d: Uint8Array): Buffer => H(Uint8Array.of(0), d)
@@ -192,11 +207,12 @@ describe('batch receipts', () => {
 })
 
 describe('a worker signing the tasks that finish together', () => {
-  function setup (): { client: TaskClient, server: TaskServer, requesterEnd: ReturnType<typeof memoryChannelPair>[0], finish: () => void, started: () => number, signatures: () => number } {
+  function setup (): { client: TaskClient, server: TaskServer, requesterEnd: ReturnType<typeof memoryChannelPair>[0], finish: () => void, started: (n: number) => Promise<void>, signatures: () => number } {
     const gates: Array<() => void> = []
+    const running = counter()
     const executor: Executor = {
       execute: async () => {
-        await new Promise<void>(resolve => { gates.push(resolve) })
+        await new Promise<void>(resolve => { gates.push(resolve); running.add() })
         return { outputs: [], loadMs: 0, inferenceMs: 0, backend: 'gated', threads: 1 }
       }
     }
@@ -210,7 +226,7 @@ describe('a worker signing the tasks that finish together', () => {
     })
     workerEnd.onData(chunk => { server.receive(chunk) })
     const client = new TaskClient(requesterEnd, { requester: REQUESTER, worker: WORKER.toString(), verify })
-    return { client, server, requesterEnd, finish: () => { for (const g of gates.splice(0)) g() }, started: () => gates.length, signatures: () => signed }
+    return { client, server, requesterEnd, finish: () => { for (const g of gates.splice(0)) g() }, started: running.reach, signatures: () => signed }
   }
   const request = (taskId: string): TaskRequest => ({ taskId, jobId: 'job', model: { sha256: 'a'.repeat(64), size: 1, name: 'm' }, inputs: [], timeoutMs: 0, outputNames: [] })
 
@@ -219,7 +235,7 @@ describe('a worker signing the tasks that finish together', () => {
     h.requesterEnd.onData(chunk => { h.client.receive(chunk) })
     const runs = Array.from({ length: 6 }, async (_, i) => await h.client.run(request(`t${i}`)))
     // The worker runs all six, then they finish together.
-    await expect.poll(() => h.started()).toBe(6)
+    await h.started(6)
     h.finish()
     const outcomes = await Promise.all(runs)
     expect(h.signatures()).toBe(1)
@@ -231,13 +247,14 @@ describe('a worker signing the tasks that finish together', () => {
     const h = setup()
     const decoder = new FrameDecoder()
     const proofs: Array<{ batch?: unknown }> = []
+    const answered = counter()
     h.requesterEnd.onData(chunk => {
-      for (const f of decoder.push(chunk)) if (f.type === 'response' && f.response.ok) proofs.push(f.response.result.receipt!)
+      for (const f of decoder.push(chunk)) if (f.type === 'response' && f.response.ok) { proofs.push(f.response.result.receipt!); answered.add() }
     })
     for (let i = 0; i < 3; i++) await h.requesterEnd.send(encodeFrame({ type: 'request', request: request(`old${i}`) }))
-    await expect.poll(() => h.started()).toBe(3)
+    await h.started(3)
     h.finish()
-    await expect.poll(() => proofs.length).toBe(3)
+    await answered.reach(3)
     expect(h.signatures()).toBe(3)
     expect(proofs.every(p => p.batch == null)).toBe(true)
   })
@@ -247,9 +264,10 @@ describe('a worker signing the tasks that finish together', () => {
     requesterEnd.onData(chunk => { client.receive(chunk) })
     const decoder = new FrameDecoder()
     const requests: TaskRequest[] = []
-    workerEnd.onData(chunk => { for (const f of decoder.push(chunk)) if (f.type === 'request') requests.push(f.request) })
+    const received = counter()
+    workerEnd.onData(chunk => { for (const f of decoder.push(chunk)) if (f.type === 'request') { requests.push(f.request); received.add() } })
     const runs = ['a', 'b', 'c'].map(async id => await client.run(request(id)).then(o => o.receipt, (err: Error) => err))
-    await expect.poll(() => requests.length).toBe(3)
+    await received.reach(3)
     expect(requests.every(r => r.batchReceipts === true)).toBe(true)
     const outputs: never[] = []
     const fieldsOf = (r: TaskRequest): ReceiptFields => ({
