@@ -7,7 +7,8 @@
  *    over the real relay and direct WebRTC, with the JobRunner and a FileJobStore exactly as
  *    `npm run submit` runs them; batching on and off, each its own network kept up, in rounds that
  *    alternate between the two (median and min–max over rounds); then the same to `--tab-workers`
- *    worker tabs of the built app (P2P_APP_DIR honoured), `?batch=1` for off;
+ *    worker tabs of the built app (P2P_APP_DIR honoured), each variant on an app server of its own,
+ *    `?batch=1` for off;
  *  - scheduler scaling: scripts/sim-scheduler.ts `simulate` with N = 8, 32, 64 one-slot peers;
  *  - lost-worker detection: a worker process SIGKILLed mid-job → the requester re-queues its tasks;
  *  - verification overhead: `liarSimulation`, adaptive policy, 10 % of the peers lying.
@@ -254,28 +255,31 @@ export async function processVariant (label: string, dataset: DigitDataset, coun
 /** The worker arguments that turn batching on (the worker's default) or off; per-task lines off (see worker.ts --quiet). */
 export const BATCHING = { on: ['--quiet'], off: ['--quiet', '--batch', '1'] }
 
-/** Where worker tabs come from: the built app, served by a relay, in this browser. */
-export interface TabsContext { browser: Browser, url: string, relayAddr: string }
+/** Where worker tabs run: this browser (each variant serves the built app from a relay of its own). */
+export interface TabsContext { browser: Browser }
 
 /**
- * `count` worker tabs of the built app (`?batch=1` turns their batching off) and a Node requester
- * of its own on the app server's relay, warmed up with one 500-task job; the tabs and the
- * requester live until stop().
+ * `count` worker tabs of the built app (`?batch=1` turns their batching off) and a Node requester,
+ * on an app server (relay) of the variant's own, warmed up with one 500-task job; all of it lives
+ * until stop(). Its own relay keeps variants apart: a requester uses every worker it hears
+ * advertise, so on a shared relay each variant's jobs would run on the other's tabs too.
  */
 export async function tabVariant (label: string, tabs: TabsContext, dataset: DigitDataset, count: number, batch: 'on' | 'off'): Promise<Variant & { credits: number }> {
+  const server = await startAppServer()
   const context = await tabs.browser.newContext()
   const dir = await mkdtemp(join(tmpdir(), 'p2p-bench-tabs-'))
   let requester: NodePeer | undefined
   const stop = async (): Promise<void> => {
     await requester?.stop().catch(() => {})
     await context.close().catch(() => {})
+    await server.stop().catch(() => {})
     await rm(dir, { recursive: true, force: true })
   }
   try {
-    const url = batch === 'off' ? `${tabs.url}${tabs.url.includes('?') ? '&' : '?'}batch=1` : tabs.url
+    const url = batch === 'off' ? `${server.url}${server.url.includes('?') ? '&' : '?'}batch=1` : server.url
     const workers: TabHandle[] = []
     for (let i = 0; i < count; i++) workers.push(await openTab(context, url, 90_000))
-    requester = await startNodePeer({ relays: [tabs.relayAddr], work: false })
+    requester = await startNodePeer({ relays: [server.relayAddr], work: false })
     const net = { requester }
     const ids = workers.map(w => w.peerId)
     await waitForWorkers(requester, ids)
@@ -457,12 +461,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const tabCount = Number(values['tab-workers'])
   const command = `${process.env.P2P_APP_DIR != null ? `P2P_APP_DIR=${process.env.P2P_APP_DIR} ` : ''}node --import tsx scripts/bench-batch.ts --tasks ${values.tasks} --rounds ${values.rounds} --kills ${values.kills} --tab-workers ${tabCount}`
   console.log(`P2P AI Agents batch bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n${command}\n`)
-  // Worker tabs need the built app (dist/, or P2P_APP_DIR) served by a relay, and a browser.
-  const server = tabCount > 0 ? await startAppServer() : undefined
+  // Worker tabs need the built app (dist/, or P2P_APP_DIR; each variant serves it) and a browser.
   const browser = tabCount > 0 ? await launchChromium() : undefined
   const stopAll = async (): Promise<void> => {
     await browser?.close().catch(() => {})
-    await server?.stop().catch(() => {})
   }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { void stopAll().finally(() => process.exit(1)) })
   let batch: Record<string, unknown>
@@ -472,7 +474,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       rounds: Number(values.rounds),
       kills: Number(values.kills),
       tabCount,
-      tabs: server != null && browser != null ? { browser, url: server.url, relayAddr: server.relayAddr } : undefined
+      tabs: browser != null ? { browser } : undefined
     })
   } finally {
     await stopAll()

@@ -175,7 +175,7 @@ async function benchMvpAndBatch (): Promise<void> {
   let batch: unknown
   if (!MVP_ONLY) {
     console.log('\nBatch jobs (issue #3)')
-    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log, tabs: { browser, url: server.url, relayAddr: server.relayAddr } })
+    batch = await benchBatch({ tasks: BATCH_TASKS, kills: KILLS, log, tabs: { browser } })
   }
 
   Object.assign(results, {
