@@ -88,38 +88,73 @@ const SIGNATURE_HEX = /^[0-9a-f]{128}$/
 const MAX_U64 = 2n ** 64n - 1n
 const encoder = new TextEncoder()
 
-/** Appends big-endian integers and length-prefixed strings to a growing hash or buffer. */
+/** Byte runs at most this long are copied into the writer's buffer; longer ones (tensor data) are kept by reference. */
+const COPY_MAX = 64
+
+/**
+ * Appends big-endian integers and length-prefixed strings to a growing buffer, to be joined or
+ * hashed. Small fields go into one buffer, so that a receipt costs a few allocations and hash
+ * updates rather than one per field (node:crypto's update has a fixed cost per call).
+ */
 class Writer {
+  /** Finished runs, in order: slices of earlier buffers and large byte runs as given. */
   private readonly parts: Uint8Array[] = []
+  private buf = new Uint8Array(256)
+  private view = new DataView(this.buf.buffer)
+  /** Where the run not yet in `parts` starts in `buf`, and where the next byte goes. */
+  private from = 0
+  private at = 0
   private size = 0
 
   bytes (b: Uint8Array): this {
-    this.parts.push(b)
+    if (b.byteLength <= COPY_MAX) {
+      this.room(b.byteLength)
+      this.buf.set(b, this.at)
+      this.at += b.byteLength
+    } else {
+      this.cut()
+      this.parts.push(b)
+    }
     this.size += b.byteLength
     return this
   }
 
   u32 (n: number): this {
-    const b = new Uint8Array(4)
-    new DataView(b.buffer).setUint32(0, n)
-    return this.bytes(b)
+    this.room(4)
+    this.view.setUint32(this.at, n)
+    this.at += 4
+    this.size += 4
+    return this
   }
 
   u64 (n: number | bigint): this {
-    const v = BigInt(n)
-    if (v < 0n || v > MAX_U64) throw new ReceiptFormatError(`${n} does not fit an unsigned 64-bit integer`)
-    const b = new Uint8Array(8)
-    new DataView(b.buffer).setBigUint64(0, v)
-    return this.bytes(b)
+    this.room(8)
+    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) {
+      this.view.setUint32(this.at, Math.floor(n / 2 ** 32))
+      this.view.setUint32(this.at + 4, n >>> 0)
+    } else {
+      const v = BigInt(n)
+      if (v < 0n || v > MAX_U64) throw new ReceiptFormatError(`${n} does not fit an unsigned 64-bit integer`)
+      this.view.setBigUint64(this.at, v)
+    }
+    this.at += 8
+    this.size += 8
+    return this
   }
 
   /** u32 byte length, then the UTF-8 bytes. */
   string (s: string): this {
-    const b = encoder.encode(s)
-    return this.u32(b.byteLength).bytes(b)
+    this.room(4 + 3 * s.length) // UTF-8 takes at most 3 bytes per UTF-16 code unit
+    const { written } = encoder.encodeInto(s, this.buf.subarray(this.at + 4))
+    this.view.setUint32(this.at, written)
+    this.at += 4 + written
+    this.size += 4 + written
+    return this
   }
 
   finish (): Uint8Array {
+    this.cut()
+    if (this.parts.length === 1) return this.parts[0]
     const out = new Uint8Array(this.size)
     let offset = 0
     for (const p of this.parts) {
@@ -131,9 +166,26 @@ class Writer {
 
   /** Hashes what was written without joining it into one buffer (tensor data can be large). */
   digest (): Uint8Array {
+    this.cut()
     const h = syncSha256()
     for (const p of this.parts) h.update(p)
     return h.digest()
+  }
+
+  /** Makes room for `n` more bytes in `buf`: a new buffer once it is full (what was written stays where it is). */
+  private room (n: number): void {
+    if (this.at + n <= this.buf.byteLength) return
+    this.cut()
+    this.buf = new Uint8Array(Math.max(256, n))
+    this.view = new DataView(this.buf.buffer)
+    this.from = this.at = 0
+  }
+
+  /** Ends the current run of small fields: it becomes a part of its own. */
+  private cut (): void {
+    if (this.at === this.from) return
+    this.parts.push(this.buf.subarray(this.from, this.at))
+    this.from = this.at
   }
 }
 

@@ -96,6 +96,19 @@ describe('canonical tensor-list digest', () => {
     expect(tensorsSha256([...odd].reverse())).toBe(specTensorsSha256(odd))
   })
 
+  it('matches the spec for long and multi-byte fields, many tensors, large dims and data runs of every size', () => {
+    // The writer copies small fields into a 256-byte buffer and keeps data over 64 bytes by reference: cross both lines.
+    const tensors: WireTensor[] = [0, 1, 63, 64, 65, 255, 256, 257, 3136].map((n, i) => ({
+      name: `t${i}-${'é€😀'.repeat(i * 13)}`,
+      dtype: 'uint8',
+      dims: [n, 2 ** 40 + i, 1],
+      data: Uint8Array.from({ length: n }, (_, k) => (k * 31 + i) & 0xff)
+    }))
+    expect(tensorsSha256(tensors)).toBe(specTensorsSha256(tensors))
+    const long: ReceiptFields = { ...VECTOR, jobId: 'j€'.repeat(200), taskId: '😀'.repeat(100), backend: 'b'.repeat(300), endedAt: Number.MAX_SAFE_INTEGER }
+    expect(Buffer.from(receiptBytes(long)).equals(specReceiptBytes(long))).toBe(true)
+  })
+
   it('changes with any name, dtype, shape or data byte', () => {
     const base = tensorsSha256(INPUTS)
     const x = INPUTS[0]
