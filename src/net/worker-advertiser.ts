@@ -89,7 +89,9 @@ export class WorkerAdvertiser {
       }
       this.quick = quick
     }
-    this.publish()
+    // A task queued or started changes only free slots (never material); its end may (a model
+    // loaded or fetched, a speed, a backend chosen). Three events a task add up at thousands a second.
+    if (e.state === 'done' || e.state === 'failed') this.publish()
   }
 
   markCached (sha256: string): void {
