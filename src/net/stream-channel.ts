@@ -38,7 +38,9 @@ export type DeferTurn = (fn: () => void) => void
  * next frame (7 ms of a 25 ms click-to-result, scripts/bench-ui.ts). In a hidden tab or a Web
  * Worker, a MessageChannel message: background tabs do not throttle it the way they throttle timers,
  * and it lets what is already queued run first, so a busy worker tab's results leave in fewer
- * writes (a microtask per result measured slower there, scripts/bench-batch.ts --tab-workers 2).
+ * writes. (Headless Chromium reports every page visible: the throughput bench's worker tabs take
+ * the microtask; the run that once measured it slower for them shared tabs between variants,
+ * docs/BENCHMARKS.md.)
  */
 export function endOfTurn (): DeferTurn {
   if (typeof setImmediate === 'function') return (fn) => { setImmediate(fn) }
