@@ -152,9 +152,9 @@ class Writer {
     return this
   }
 
-  /** What was written, joined into a buffer of its own (never a view into the writer's buffer or a caller's bytes). */
   finish (): Uint8Array {
     this.cut()
+    if (this.parts.length === 1) return this.parts[0]
     const out = new Uint8Array(this.size)
     let offset = 0
     for (const p of this.parts) {
