@@ -473,6 +473,9 @@ export class JobRunner extends EventTarget {
       if (e == null || this.stopped || !this.active.has(peerId)) return
       this.groups.set(peerId, diversityGroups(e, this.o.diversity))
       this.register(peerId)
+      // Placed, its votes may now decide tasks (the scheduler reconsiders them): the last one ends
+      // the job here, with no result left to come that would check.
+      this.checkFinished()
     }).catch(() => { this.located.delete(peerId) })
   }
 
