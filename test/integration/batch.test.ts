@@ -376,9 +376,14 @@ describe('batch jobs over the real network', () => {
         paused!.advertiser!.setPaused(true)
       }
     }
+    // The other workers hold their tasks until the pause has reached the requester: at thousands
+    // of tasks a second the job could otherwise end before the paused advert (paced) arrives.
+    const held = new TaskValve()
+    held.close()
+    cleanup.add('open the held workers', () => { held.open() })
     const [requester, others, [toPause]] = await Promise.all([
       startPeer(cleanup, relay.addr, { work: false }),
-      startWorkers(cleanup, relay.addr, 2),
+      startWorkers(cleanup, relay.addr, 2, { wrapExecutor: held.wrap }),
       startWorkers(cleanup, relay.addr, 1, { queue: { onEvent } })
     ])
     paused = toPause
@@ -395,6 +400,7 @@ describe('batch jobs over the real network', () => {
     const atPause = job.runner.progress
     expect(atPause.done, 'paused mid-job').toBeLessThan(N)
     const sentBefore = job.dispatches.sent.get(pausedId) ?? 0
+    held.open()
 
     const final = await withTimeout(running, JOB_MS, () => `the job to complete on the other workers (progress ${JSON.stringify(job.runner.progress)})`)
     const results = await expectCompleteAndCorrect(job, final)
