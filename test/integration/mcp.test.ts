@@ -70,7 +70,12 @@ class Lines {
 }
 
 async function call (name: string, args: Record<string, unknown> = {}, options = {}, on = client): Promise<CallToolResult & { structuredContent: Record<string, any> }> {
-  return await on.callTool({ name, arguments: args }, undefined, options) as CallToolResult & { structuredContent: Record<string, any> }
+  try {
+    return await on.callTool({ name, arguments: args }, undefined, options) as CallToolResult & { structuredContent: Record<string, any> }
+  } catch (err) {
+    // A timed-out request says nothing of why: the server's log does.
+    throw new Error(`${name}: ${(err as Error).message}; the server said:\n${serverLog.lines.slice(-60).join('\n')}`, { cause: err })
+  }
 }
 
 const text = (r: CallToolResult): string => (r.content[0] as { text: string }).text
