@@ -6,7 +6,8 @@
  *   node --import tsx scripts/bench-soak.ts --replot FILE.json --plot docs/img/soak.png
  *        (draws the chart again from a run's JSON and prints its tables, without running anything)
  *
- * Runs the relay (serving the built app: P2P_APP_DIR or dist/), 3 Chromium tabs and 2 Node worker
+ * Runs the relay (serving the built app: P2P_APP_DIR or dist/), 3 Chromium tabs (one browser with a
+ * fresh profile on disk, as a volunteer's, deleted at the end) and 2 Node worker
  * processes (src/node/worker.ts), and loops a requester's day on tab A until the time is up:
  *  - a digit batch from the Batch panel (replicas 1, spot checks on, 500 images);
  *  - two sample OCR pages through the scripting API, every other round also on tab A itself;
@@ -40,7 +41,7 @@ import { CHROMIUM_FLAGS, findChromium } from '../src/node/chromium.js'
 import { openTab, startBatch, waitForWorker } from '../src/node/page-driver.js'
 import { summarize, within } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
-import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
+import type { BrowserContext, CDPSession, Page } from 'playwright-core'
 import type { AppServer } from '../src/node/app-server.js'
 import '../src/browser/scripting.js'
 
@@ -321,16 +322,27 @@ function printTables (samples: Sample[], growth: Growth[], warmupMin: number): v
   }
 }
 
+/** The browser's version, from the page a persistent context opens with (which then closes: it belongs to no tab). */
+async function chromiumVersion (context: BrowserContext): Promise<string> {
+  const page = context.pages()[0] ?? await context.newPage()
+  const cdp = await context.newCDPSession(page)
+  const { product } = await cdp.send('Browser.getVersion')
+  await cdp.detach()
+  await page.close()
+  return product.replace(/^[^/]*\//, '')
+}
+
 /** Draws the series with uPlot in a headless Chromium page and saves a PNG of it. */
-async function plot (browser: Browser, samples: Sample[], warmupMin: number, file: string): Promise<void> {
+async function plot (context: BrowserContext, samples: Sample[], warmupMin: number, file: string): Promise<void> {
   const names = [...new Set(samples.flatMap(s => Object.keys(s.rss)))]
   // 0 or missing: no such process at that moment (a tab between leaving and its successor joining): a gap.
   const data = [samples.map(s => s.minute), ...names.map(n => samples.map(s => s.rss[n] == null || s.rss[n] === 0 ? null : Math.round(s.rss[n] / MB)))]
   const js = await readFile(ROOT + 'node_modules/uplot/dist/uPlot.iife.min.js', 'utf8')
   const css = await readFile(ROOT + 'node_modules/uplot/dist/uPlot.min.css', 'utf8')
   const colours = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939', '#8c6d31', '#843c39']
-  const page = await browser.newPage({ viewport: { width: 1000, height: 560 }, deviceScaleFactor: 1 })
+  const page = await context.newPage()
   try {
+    await page.setViewportSize({ width: 1000, height: 560 })
     await page.setContent(`<!doctype html><html><head><style>${css} body{margin:0;background:#fff;font:13px sans-serif}</style></head><body><div id="c"></div></body></html>`)
     await page.addScriptTag({ content: js })
     // Plain JS (functions handed to page.evaluate must not carry the helpers tsx adds to named functions).
@@ -367,15 +379,19 @@ async function main (): Promise<void> {
   // One --disable-features flag (Chromium reads only the last): no spare renderer, so each tab's renderer is the one that appears when it opens.
   const args = CHROMIUM_FLAGS.map(f => f.startsWith('--disable-features=') ? `${f},SpareRendererForSitePerProcess` : f)
   args.push('--enable-blink-features=ForceEagerMeasureMemory')
-  const browser = await chromium.launch({ executablePath: findChromium(), headless: true, args })
-  cleanups.push(async () => { await browser.close() })
-  console.log(`P2P AI Agents soak — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Chromium ${browser.version()}`)
+  // A profile on disk, as a volunteer's browser has: an off-the-record context keeps IndexedDB and
+  // Cache Storage (every job's results, every model) in the browser process's memory.
+  const profile = await mkdtemp(join(tmpdir(), 'p2p-soak-profile-'))
+  cleanups.push(async () => { await rm(profile, { recursive: true, force: true }) })
+  const context = await chromium.launchPersistentContext(profile, { executablePath: findChromium(), headless: true, args })
+  cleanups.push(async () => { await context.close() })
+  const version = await chromiumVersion(context)
+  console.log(`P2P AI Agents soak — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Chromium ${version}`)
   console.log(`command: ${COMMAND}   (app: ${process.env.P2P_APP_DIR ?? 'dist'}, warm-up ${WARMUP} min, a sample every ${SAMPLE_S} s)`)
 
   const cacheDir = await mkdtemp(join(tmpdir(), 'p2p-soak-'))
   cleanups.push(async () => { await rm(cacheDir, { recursive: true, force: true }) })
   const workers = await Promise.all(['node-w1', 'node-w2'].map(async n => await spawnWorker(server, n, cacheDir)))
-  const context = await browser.newContext()
   const a = await openTracked(context, server.url, 'tab-A')
   const b = await openTracked(context, server.url, 'tab-B')
   let c = await openTracked(context, server.url, 'tab-C')
@@ -456,10 +472,10 @@ async function main (): Promise<void> {
   console.log(`load: ${stats.rounds} rounds; ${Object.entries(stats.ok).map(([k, n]) => `${k} ×${n}`).join(', ')}${Object.keys(stats.failed).length > 0 ? `; FAILED: ${Object.entries(stats.failed).map(([k, n]) => `${k} ×${n} (last: ${stats.lastError[k]})`).join(', ')}` : ''}`)
   printTables(samples, growth, warmupMin)
   await mkdir(dirname(values.out), { recursive: true })
-  await writeFile(values.out, JSON.stringify({ command: COMMAND, machine: { cpus: cpus().length, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: browser.version() }, warmupMin, load: stats, samples, growth }, null, 2))
+  await writeFile(values.out, JSON.stringify({ command: COMMAND, machine: { cpus: cpus().length, memGiB: totalmem() / 2 ** 30, node: process.version, chromium: version }, warmupMin, load: stats, samples, growth }, null, 2))
   console.log(`\nwrote ${values.out}`)
   if (values.plot != null) {
-    await plot(browser, samples, warmupMin, values.plot)
+    await plot(context, samples, warmupMin, values.plot)
     console.log(`wrote ${values.plot}`)
   }
 }
@@ -475,7 +491,7 @@ async function replot (json: string, file: string): Promise<void> {
   COMMAND = run.command
   const browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_FLAGS })
   cleanups.push(async () => { await browser.close() })
-  await plot(browser, run.samples, run.warmupMin, file)
+  await plot(await browser.newContext({ deviceScaleFactor: 1 }), run.samples, run.warmupMin, file)
   console.log(`\n${COMMAND}`)
   printTables(run.samples, judge(run.samples, run.warmupMin, new Set(['tab-C'])), run.warmupMin)
   console.log(`\nwrote ${file} from ${json}`)
